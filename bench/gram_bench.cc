@@ -1,0 +1,171 @@
+// Google Benchmark for the CPU Gram kernels, every ISA variant on:
+//   BM_gram/<variant>/<case>/N=<batch>   each line of pybench/shapes/gram_style.txt and
+//                                        gram.txt (the shapes the Python side measures)
+//   BM_gram/<variant>/C:<C>/L:<L>        a small ArgsProduct grid for quick sweeps
+// Variants: ref (scalar, double accumulation), avx2, avx512; a variant the CPU lacks is
+// reported with SkipWithError. Counters: FLOP/s (SSYRK count, gram_flops) and bytes/s
+// (compulsory traffic: features read once, the Gram matrix written once).
+//
+// Single-threaded: GramParams::parallel_for is left empty, so the numbers are one core's
+// throughput. Thread scaling belongs to the Python side, where the adapter injects
+// at::parallel_for and torch.set_num_threads governs pybench and PyTorch alike.
+#include <benchmark/benchmark.h>
+
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <exception>
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "common/cpu_isa.h"
+#include "gram/gram.h"
+#include "shapes.h"
+
+namespace {
+
+using pybench::kernels::GramParams;
+using pybench::kernels::gram_flops;
+using pybench::kernels::cpu::CpuIsa;
+namespace kcpu = pybench::kernels::cpu;
+
+struct Variant {
+  const char* name;
+  CpuIsa isa;
+  void (*run)(const GramParams&);
+};
+
+const Variant kVariants[] = {
+    {"ref", CpuIsa::scalar, kcpu::gram_ref},
+    {"avx2", CpuIsa::avx2, kcpu::gram_avx2},
+    {"avx512", CpuIsa::avx512, kcpu::gram_avx512},
+};
+
+// gram_ref accumulates every dot product in double, one serial dependency chain, at
+// 3-4 GFLOP/s on a Zen core (50x below avx512): the largest cases (13 GFLOP a call)
+// would take seconds per iteration and say nothing new, since ref is the oracle, not a
+// contender. It is skipped above this count, with SkipWithError so the report lists the
+// case and the reason rather than silently dropping it.
+constexpr double kRefMaxFlops = 2e9;
+
+// 64-byte aligned like PyTorch's CPU allocator, so row starts match what the Python
+// benchmark feeds the kernel.
+struct FreeDeleter {
+  void operator()(float* p) const { std::free(p); }
+};
+using AlignedFloats = std::unique_ptr<float[], FreeDeleter>;
+
+AlignedFloats aligned_floats(size_t n) {
+  const size_t bytes = ((n * sizeof(float) + 63) / 64) * 64;
+  return AlignedFloats(static_cast<float*>(std::aligned_alloc(64, bytes > 0 ? bytes : 64)));
+}
+
+// Standard normal features, never zeros: post-ReLU activations are not all zero, and
+// all-zero data would also hide a kernel that writes nothing. The last buffer is kept:
+// Google Benchmark calls a benchmark function several times while it sizes the
+// iteration count, and the variants of a case run back to back, so regenerating up to
+// 41 M normals each time would dominate the wall time of a run.
+const float* normal_features(size_t n) {
+  static AlignedFloats buffer;
+  static size_t size = 0;
+  if (!buffer || size != n) {
+    buffer.reset();  // free first: the largest buffers are 164 MB
+    buffer = aligned_floats(n);
+    size = n;
+    std::mt19937_64 rng(0x9b3a5eedULL);
+    std::normal_distribution<float> normal(0.0f, 1.0f);
+    for (size_t i = 0; i < n; ++i) buffer[i] = normal(rng);
+  }
+  return buffer.get();
+}
+
+void BM_gram(benchmark::State& state, const Variant& v, int64_t N, int64_t C, int64_t L) {
+  if (!kcpu::cpu_supports(v.isa)) {
+    const std::string msg = std::string("CPU lacks ") + kcpu::cpu_isa_name(v.isa) +
+                            " (detected: " + kcpu::cpu_isa_name(kcpu::detected_cpu_isa()) + ")";
+    state.SkipWithError(msg.c_str());
+    return;
+  }
+  const double flops = gram_flops(N, C, L);
+  if (v.isa == CpuIsa::scalar && flops > kRefMaxFlops) {
+    state.SkipWithError("ref skipped above 2 GFLOP a call (slow oracle, see kRefMaxFlops)");
+    return;
+  }
+  const float* features = normal_features(static_cast<size_t>(N * C * L));
+  AlignedFloats gram = aligned_floats(static_cast<size_t>(N * C * C));
+
+  GramParams p;
+  p.features = features;
+  p.gram = gram.get();
+  p.batch = N;
+  p.channels = C;
+  p.length = L;
+  p.batch_stride = C * L;
+  p.row_stride = L;
+  p.scale = 1.0f;
+  // p.parallel_for stays empty: serial, one core (see the top of this file).
+
+  for (auto _ : state) {
+    v.run(p);
+    benchmark::DoNotOptimize(p.gram);
+    benchmark::ClobberMemory();
+  }
+  const double bytes = static_cast<double>(sizeof(float)) *
+                       static_cast<double>(N * C * L + N * C * C);
+  state.counters["FLOP/s"] =
+      benchmark::Counter(flops, benchmark::Counter::kIsIterationInvariantRate);
+  state.counters["bytes/s"] =
+      benchmark::Counter(bytes, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+void register_shape_file(const char* file_name) {
+  for (const auto& c : pybench::bench::load_shapes(file_name)) {
+    const int64_t N = c.get("N");
+    const int64_t C = c.get("C");
+    const int64_t L = c.get("L", c.get("H") * c.get("W"));
+    for (const Variant& v : kVariants) {
+      const std::string name =
+          std::string("BM_gram/") + v.name + "/" + c.name + "/N=" + std::to_string(N);
+      benchmark::RegisterBenchmark(name.c_str(), [&v, N, C, L](benchmark::State& state) {
+        BM_gram(state, v, N, C, L);
+      })->Unit(benchmark::kMicrosecond);
+    }
+  }
+}
+
+void register_grid() {
+  for (const Variant& v : kVariants) {
+    const std::string name = std::string("BM_gram/") + v.name;
+    benchmark::RegisterBenchmark(name.c_str(), [&v](benchmark::State& state) {
+      BM_gram(state, v, 1, state.range(0), state.range(1));
+    })
+        ->ArgsProduct({{32, 64, 128, 256, 512}, {196, 784, 3136, 12544}})
+        ->ArgNames({"C", "L"})
+        ->Unit(benchmark::kMicrosecond);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  try {
+    register_shape_file("gram_style.txt");
+    register_shape_file("gram.txt");
+    register_grid();
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "gram_bench: %s\n", e.what());
+    return 1;
+  }
+  benchmark::AddCustomContext("pybench_cpu_isa_detected",
+                              kcpu::cpu_isa_name(kcpu::detected_cpu_isa()));
+  benchmark::AddCustomContext("pybench_shapes_dir", pybench::bench::shapes_dir());
+  // Nonzero when the filter matched nothing, so a stale ctest smoke filter fails loudly
+  // (Google Benchmark itself only prints a message and exits 0).
+  const size_t ran = benchmark::RunSpecifiedBenchmarks();
+  benchmark::Shutdown();
+  return ran > 0 ? 0 : 1;
+}

@@ -1,0 +1,3 @@
+import sys
+from pybench.cli import main
+sys.exit(main())

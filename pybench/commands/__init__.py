@@ -1,0 +1,1 @@
+"""Subcommands of ``python -m pybench``; see pybench.cli."""

@@ -1,0 +1,391 @@
+"""The benchmark harness: validate, time through Google Benchmark, write versioned JSON.
+
+A suite describes each (case, implementation, device) as a frozen :class:`BenchmarkSpec`
+(like torch.utils.benchmark's ``TaskSpec``). :func:`run_benchmarks`
+
+1. validates every spec against its float64 reference -- a spec that raises or misses its
+   tolerance becomes a :class:`Failure` and is never timed;
+2. registers the valid ones with the ``google_benchmark`` Python bindings (manual time:
+   ``time.perf_counter`` around each call on the CPU, CUDA events on the GPU) and runs them
+   all once, with repetitions randomly interleaved so that host noise hits every
+   implementation alike;
+3. rewrites Google Benchmark's JSON (``context`` + ``benchmarks[]``, still readable by its
+   ``tools/compare.py``) with pybench's extras under ``"pybench"`` keys, ``null`` for any
+   NaN/inf, and returns :class:`Measurement` objects for the table.
+
+Google Benchmark's flags are process-global: run_benchmarks may be called once per process
+(run further sets in a subprocess).
+"""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import os
+import socket
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+import google_benchmark as benchmark
+import numpy as np
+import pandas as pd
+import torch
+
+__all__ = ["API_VERSION", "BASELINE", "BenchmarkSpec", "Measurement", "Failure", "Report",
+           "validate", "run_benchmarks", "sanitize", "result_path"]
+
+#: Version of the ``context["pybench"]`` / ``benchmarks[i]["pybench"]`` layout of result files.
+API_VERSION = 1
+#: The implementation speedups are computed against.
+BASELINE = "torch"
+
+#: ``setup()`` returns ``(run, check)``: ``run()`` does one timed call and returns its output;
+#: ``check(output)`` returns the output's error against a float64 reference.
+Setup = Callable[[], "tuple[Callable[[], Any], Callable[[Any], float]]"]
+
+_TIME_UNIT_S = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
+_ran = False
+
+
+@dataclass(frozen=True)
+class BenchmarkSpec:
+    """What to run: one implementation of one case on one device.
+
+    ``flops`` and ``bytes`` are per call; FLOP/s and bytes/s are derived from them. Credit
+    every implementation of a case with the same ``flops`` (the useful work), so that FLOP/s
+    ratios equal time ratios.
+    """
+
+    suite: str
+    case: str
+    implementation: str
+    device: str
+    threads: int
+    flops: int
+    bytes: int
+    setup: Setup = field(compare=False, repr=False)
+    tolerance: float = 1e-5
+    params: Mapping[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def name(self) -> str:
+        """Google Benchmark name, ``<suite>/<case>/<implementation>/<device>``."""
+        return f"{self.suite}/{self.case}/{self.implementation}/{self.device}"
+
+    def describe(self) -> dict[str, Any]:
+        return {"suite": self.suite, "case": self.case, "implementation": self.implementation,
+                "device": self.device, "threads": self.threads, "flops": self.flops,
+                "bytes": self.bytes, "tolerance": self.tolerance, "params": dict(self.params)}
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """Timing samples of one spec.
+
+    ``samples[i]`` is the wall time of one call, in seconds, averaged by Google Benchmark
+    over the ``iterations[i]`` calls of repetition ``i``. Repetitions of all specs are
+    randomly interleaved in one process, so slow phases of a noisy host are spread over every
+    implementation rather than biasing whichever ran during them. The samples are treated as
+    independent draws; nothing assumes they are normally distributed.
+    """
+
+    spec: BenchmarkSpec
+    samples: tuple[float, ...]
+    iterations: tuple[int, ...]
+    validation_error: float
+
+    @property
+    def median(self) -> float:
+        """Median of the samples (mean of the two middle ones for an even count). The
+        statistic to compare: robust to the occasional repetition slowed by another process."""
+        return float(np.median(self.samples))
+
+    @property
+    def mean(self) -> float:
+        """Arithmetic mean of the samples; pulled up by outliers, unlike the median."""
+        return float(np.mean(self.samples))
+
+    @property
+    def stddev(self) -> float:
+        """Sample standard deviation (Bessel-corrected, n - 1); NaN for fewer than 2 samples."""
+        return float(np.std(self.samples, ddof=1)) if len(self.samples) > 1 else math.nan
+
+    @property
+    def cv(self) -> float:
+        """Coefficient of variation, stddev / mean (a fraction, not %); NaN for < 2 samples.
+        Differences between implementations smaller than about the CV are not resolved."""
+        return self.stddev / self.mean if len(self.samples) > 1 else math.nan
+
+    @property
+    def p10(self) -> float:
+        """10th percentile, linear interpolation between order statistics (numpy's default,
+        Hyndman-Fan type 7); only indicative with fewer than about 10 samples."""
+        return float(np.percentile(self.samples, 10))
+
+    @property
+    def p90(self) -> float:
+        """90th percentile, same method as :attr:`p10`."""
+        return float(np.percentile(self.samples, 90))
+
+    @property
+    def flops_per_s(self) -> float:
+        """``spec.flops`` divided by the median time."""
+        return self.spec.flops / self.median
+
+    def stats(self) -> dict[str, float]:
+        return {"median": self.median, "mean": self.mean, "stddev": self.stddev, "cv": self.cv,
+                "p10": self.p10, "p90": self.p90}
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A spec that was not (fully) timed: ``stage`` is "validation" or "timing"."""
+
+    spec: BenchmarkSpec
+    stage: str
+    error: str
+    validation_error: float | None = None
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.spec.name, **self.spec.describe(), "stage": self.stage,
+                "error": self.error, "validation_error": self.validation_error}
+
+
+@dataclass
+class Report:
+    """Outcome of :func:`run_benchmarks`; ``document`` is what was written to ``path``."""
+
+    measurements: list[Measurement]
+    failures: list[Failure]
+    document: dict[str, Any]
+    path: Path | None
+    order: list[BenchmarkSpec] = field(default_factory=list, repr=False)
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per spec, in spec order; numeric columns are NaN for failed specs."""
+        medians = {(m.spec.suite, m.spec.case, m.spec.device, m.spec.implementation): m.median
+                   for m in self.measurements}
+        rows: dict[BenchmarkSpec, dict[str, Any]] = {}
+        for m in self.measurements:
+            s = m.spec
+            base = medians.get((s.suite, s.case, s.device, BASELINE))
+            rows[s] = {"median ms": m.median * 1e3, "GFLOP/s": m.flops_per_s / 1e9,
+                       f"vs {BASELINE}": base / m.median if base else math.nan,
+                       "CV %": m.cv * 100, "status": "ok"}
+        for f in self.failures:
+            reason = f.error.strip().splitlines()[0] if f.error.strip() else "error"
+            rows[f.spec] = {"status": f"FAILED ({f.stage}): {reason[:100]}"}
+        order = self.order or list(rows)
+        columns = ["case", "impl", "device", "threads", "median ms", "GFLOP/s",
+                   f"vs {BASELINE}", "CV %", "status"]
+        records = [{"case": s.case, "impl": s.implementation, "device": s.device,
+                    "threads": s.threads, **rows[s]} for s in order if s in rows]
+        return pd.DataFrame.from_records(records, columns=columns)
+
+    def format_table(self) -> str:
+        frame = self.to_frame()
+        if frame.empty:
+            return "(no benchmarks)"
+
+        def fmt(spec: str, failed: str = "-") -> Callable[[float], str]:
+            return lambda v: failed if pd.isna(v) else format(v, spec)
+
+        if (frame["status"] == "ok").all():
+            frame = frame.drop(columns="status")
+        return frame.to_string(index=False, formatters={
+            "median ms": fmt(".3f", "FAILED"), "GFLOP/s": fmt(".1f"),
+            f"vs {BASELINE}": lambda v: "-" if pd.isna(v) else f"{v:.2f}x", "CV %": fmt(".1f")})
+
+
+def validate(spec: BenchmarkSpec) -> tuple[Callable[[], Any], float] | Failure:
+    """Set the spec up, call it once and check the output against its reference.
+
+    Returns ``(run, error)`` when the error is finite and within ``spec.tolerance``; a
+    :class:`Failure` otherwise, or when setup, the call or the check raises.
+    """
+    try:
+        run, check = spec.setup()
+        error = float(check(run()))
+    except Exception as exc:  # noqa: BLE001 -- any error fails the case, not the run
+        return Failure(spec, "validation", f"{type(exc).__name__}: {exc}")
+    if not error <= spec.tolerance:  # also catches NaN
+        return Failure(spec, "validation",
+                       f"relative error {error:.3g} exceeds tolerance {spec.tolerance:g}", error)
+    return run, error
+
+
+def _timer(device: str) -> Callable[[Callable[[], Any]], float]:
+    """Seconds one call takes: perf_counter on the CPU; CUDA events on the device's current
+    stream (then synchronize), which excludes Python launch overhead between the events."""
+    if not device.startswith("cuda"):
+        def time_cpu(fn: Callable[[], Any]) -> float:
+            start = time.perf_counter()
+            fn()
+            return time.perf_counter() - start
+        return time_cpu
+
+    dev = torch.device(device)
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+
+    def time_cuda(fn: Callable[[], Any]) -> float:
+        stream = torch.cuda.current_stream(dev)
+        start.record(stream)
+        fn()
+        end.record(stream)
+        end.synchronize()
+        return start.elapsed_time(end) * 1e-3
+    return time_cuda
+
+
+def _register(spec: BenchmarkSpec, run: Callable[[], Any]) -> None:
+    time_call = _timer(spec.device)
+    rate = benchmark.Counter.kIsIterationInvariantRate
+
+    def bench(state: benchmark.State) -> None:
+        if spec.device.startswith("cuda"):
+            torch.cuda.synchronize(spec.device)
+        try:
+            while state:
+                state.set_iteration_time(time_call(run))
+        except Exception as exc:  # noqa: BLE001 -- reported by Google Benchmark as an error
+            state.skip_with_error(f"{type(exc).__name__}: {exc}")
+            return
+        state.counters["FLOP/s"] = benchmark.Counter(spec.flops, rate)
+        state.counters["bytes/s"] = benchmark.Counter(spec.bytes, rate)
+
+    options = benchmark.option.use_manual_time()(benchmark.option.unit(benchmark.kMillisecond)(bench))
+    benchmark.register(options, name=spec.name)
+
+
+def sanitize(obj: Any) -> Any:
+    """Copy of a JSON-like object with every NaN/inf float replaced by None (JSON null)."""
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: sanitize(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [sanitize(v) for v in obj]
+    return obj
+
+
+def result_path(output_dir: str | Path, stem: str) -> Path:
+    """``<output_dir>/<stem>-<UTC timestamp>.json``, with a counter if that file exists."""
+    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
+    path = Path(output_dir) / f"{stem}-{stamp}.json"
+    n = 1
+    while path.exists():
+        path, n = Path(output_dir) / f"{stem}-{stamp}-{n}.json", n + 1
+    return path
+
+
+def _gb_run(argv: list[str]) -> dict[str, Any]:
+    global _ran
+    if _ran:
+        raise RuntimeError("google_benchmark runs once per process; use a subprocess")
+    _ran = True
+    with tempfile.TemporaryDirectory(prefix="pybench-") as tmp:
+        raw = Path(tmp) / "gb.json"
+        argv = [sys.argv[0] or "pybench", *argv, f"--benchmark_out={raw}",
+                "--benchmark_out_format=json"]
+        unparsed = benchmark.initialize(argv)
+        if len(unparsed) > 1:
+            raise ValueError(f"google_benchmark did not accept {unparsed[1:]}")
+        benchmark.run_benchmarks()
+        sys.stdout.flush()
+        return json.loads(raw.read_text())  # Google Benchmark may write bare NaN
+
+
+def _bare_context() -> dict[str, Any]:
+    """Context in Google Benchmark's layout, for a run with nothing to time."""
+    return {"date": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+            "host_name": socket.gethostname(), "executable": sys.argv[0],
+            "num_cpus": os.cpu_count(), "library_version": benchmark.__version__,
+            "json_schema_version": 1}
+
+
+def run_benchmarks(specs: Sequence[BenchmarkSpec], *, repetitions: int = 5,
+                   min_time: float = 0.1, warmup: float = 0.05,
+                   output: str | Path | None = None, context: Mapping[str, Any] | None = None,
+                   log: Callable[[str], None] = print) -> Report:
+    """Validate ``specs``, time the valid ones in one Google Benchmark run, write the JSON.
+
+    Args:
+        repetitions: samples per spec (``--benchmark_repetitions``), interleaved at random.
+        min_time: seconds of calls per repetition (``--benchmark_min_time``); at least 1 call.
+        warmup: seconds of untimed calls before a spec's first repetition.
+        output: JSON file to write (directories created); None writes nothing.
+        context: extras stored in ``context["pybench"]`` (suite, fingerprint, ...).
+    """
+    names = [s.name for s in specs]
+    if len(set(names)) != len(names):
+        raise ValueError("benchmark names are not unique")
+    valid: dict[str, tuple[BenchmarkSpec, float]] = {}
+    failures: list[Failure] = []
+    for spec in specs:
+        outcome = validate(spec)
+        if isinstance(outcome, Failure):
+            log(f"FAILED {spec.name}: {outcome.error.splitlines()[0] if outcome.error else ''}")
+            failures.append(outcome)
+        else:
+            run, error = outcome
+            _register(spec, run)
+            valid[spec.name] = (spec, error)
+
+    if valid:
+        raw = _gb_run([f"--benchmark_repetitions={repetitions}",
+                       "--benchmark_enable_random_interleaving=true",
+                       f"--benchmark_min_time={min_time:.6g}s",
+                       f"--benchmark_min_warmup_time={warmup:.6g}",
+                       "--benchmark_display_aggregates_only=true"])
+    else:
+        raw = {"context": _bare_context(), "benchmarks": []}
+
+    samples: dict[str, list[tuple[int, float, int]]] = {name: [] for name in valid}
+    errored: dict[str, str] = {}
+    for entry in raw["benchmarks"]:
+        name = entry["run_name"].removesuffix("/manual_time")
+        if entry.get("error_occurred"):
+            errored.setdefault(name, entry.get("error_message", "error"))
+        elif entry.get("run_type") == "iteration":
+            scale = _TIME_UNIT_S[entry["time_unit"]]
+            samples[name].append((entry.get("repetition_index", 0), entry["real_time"] * scale,
+                                  entry["iterations"]))
+    measurements: dict[str, Measurement] = {}
+    for name, (spec, error) in valid.items():
+        if name in errored:
+            failures.append(Failure(spec, "timing", errored[name], error))
+        elif samples[name]:
+            reps = sorted(samples[name])
+            measurements[name] = Measurement(spec, tuple(s for _, s, _ in reps),
+                                             tuple(i for _, _, i in reps), error)
+
+    for entry in raw["benchmarks"]:
+        name = entry["run_name"].removesuffix("/manual_time")
+        spec, error = valid[name]
+        extra = {**spec.describe(), "validation_error": error}
+        if name in measurements:
+            m = measurements[name]
+            extra |= {"samples_s": list(m.samples), "iterations": list(m.iterations),
+                      "stats_s": m.stats()}
+        entry["pybench"] = extra
+
+    order = {s: i for i, s in enumerate(specs)}
+    failures.sort(key=lambda f: order[f.spec])
+    document = {
+        "context": {**raw["context"], "pybench": {
+            "api_version": API_VERSION, **(context or {}),
+            "repetitions": repetitions, "min_time_s": min_time, "warmup_s": warmup,
+            "failures": [f.describe() for f in failures]}},
+        "benchmarks": raw["benchmarks"],
+    }
+    document = sanitize(document)
+    path = None
+    if output is not None:
+        path = Path(output)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(document, indent=1, allow_nan=False) + "\n")
+    return Report(list(measurements.values()), failures, document, path, list(specs))

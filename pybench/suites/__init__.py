@@ -1,0 +1,54 @@
+"""Benchmark suites, by name. A suite turns its cases into :class:`~pybench.harness.BenchmarkSpec`s.
+
+Add a suite by subclassing :class:`Suite` in a module of this package, calling
+:func:`register` on an instance, and importing the module at the bottom of this file.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from typing import Sequence
+
+from pybench.harness import BenchmarkSpec
+from pybench.shapes import Shape
+
+__all__ = ["Suite", "register", "get", "names"]
+
+
+class Suite(ABC):
+    """A family of cases, each run by several implementations (the baseline among them)."""
+
+    name: str
+    description: str
+    implementations: Sequence[str]
+
+    @abstractmethod
+    def cases(self) -> list[Shape]:
+        """The cases, in the order to report them."""
+
+    @abstractmethod
+    def specs(self, case: Shape, *, device: str, threads: int) -> list[BenchmarkSpec]:
+        """One spec per implementation of ``case`` on ``device``; they may share inputs."""
+
+
+_SUITES: dict[str, Suite] = {}
+
+
+def register(suite: Suite) -> Suite:
+    if suite.name in _SUITES:
+        raise ValueError(f"suite {suite.name!r} registered twice")
+    _SUITES[suite.name] = suite
+    return suite
+
+
+def get(name: str) -> Suite:
+    try:
+        return _SUITES[name]
+    except KeyError:
+        raise KeyError(f"unknown suite {name!r}; available: {', '.join(names())}") from None
+
+
+def names() -> list[str]:
+    return list(_SUITES)
+
+
+from pybench.suites import gram as _gram  # noqa: E402,F401  (registers "gram" and "style")

@@ -1,0 +1,93 @@
+"""Gram-matrix suites: pybench.ops.gram against PyTorch's ``F @ Fᵀ``.
+
+``gram`` is the C x H*W grid of ``shapes/gram.txt``; ``style`` the VGG-19 style-loss layers
+of ``shapes/gram_style.txt``. Both implementations are credited with the SSYRK FLOP count
+N*C*(C+1)*L, so GFLOP/s ratios equal time ratios.
+"""
+from __future__ import annotations
+
+import functools
+import zlib
+
+import torch
+
+from pybench import ops, shapes
+from pybench.harness import BenchmarkSpec
+from pybench.shapes import Shape
+from pybench.suites import Suite, register
+
+
+class _GramInput:
+    """One case's input, made on first use and shared by its implementations, and its float64
+    reference G = F Fᵀ. Inputs come from a per-case seeded ``torch.randn`` (never zeros)."""
+
+    def __init__(self, shape: Shape, device: str):
+        self.label, self.device = shape.label, device
+        self.two_d = "L" in shape.as_dict() and "N" not in shape.as_dict()
+        self.n, self.c = shape.get("N", 1), shape["C"]
+        self.l = shape["L"] if "L" in shape.as_dict() else shape["H"] * shape["W"]
+        self.dims = (self.c, self.l) if self.two_d else (self.n, self.c, shape["H"], shape["W"])
+
+    @functools.cached_property
+    def x(self) -> torch.Tensor:
+        gen = torch.Generator().manual_seed(zlib.crc32(self.label.encode()))
+        return torch.randn(self.dims, generator=gen).to(self.device)
+
+    @functools.cached_property
+    def reference(self) -> torch.Tensor:
+        f64 = self.x.double().reshape(self.n, self.c, self.l)
+        return f64 @ f64.transpose(-1, -2)
+
+    def error(self, out: torch.Tensor) -> float:
+        """Relative Frobenius error ||out - ref||_F / ||ref||_F."""
+        expected = (self.c, self.c) if self.two_d else (self.n, self.c, self.c)
+        if tuple(out.shape) != expected or out.dtype != torch.float32:
+            raise ValueError(f"expected float32 output of shape {expected}, "
+                             f"got {out.dtype} {tuple(out.shape)}")
+        ref = self.reference
+        diff = out.double().reshape(ref.shape) - ref
+        return (torch.linalg.vector_norm(diff) / torch.linalg.vector_norm(ref)).item()
+
+
+def _pybench(inp: _GramInput):
+    x = inp.x
+    return lambda: ops.gram(x)
+
+
+def _torch(inp: _GramInput):
+    if inp.two_d:
+        x = inp.x
+        return lambda: x @ x.T
+    v = inp.x.reshape(inp.n, inp.c, inp.l)
+    return lambda: v @ v.transpose(-1, -2)
+
+
+class GramSuite(Suite):
+    implementations = ("pybench", "torch")
+    _make = {"pybench": _pybench, "torch": _torch}
+
+    def __init__(self, name: str, shape_file: str, description: str):
+        self.name, self.shape_file, self.description = name, shape_file, description
+
+    def cases(self) -> list[Shape]:
+        return shapes.load(self.shape_file)
+
+    def specs(self, case: Shape, *, device: str, threads: int) -> list[BenchmarkSpec]:
+        inp = _GramInput(case, device)
+        flops = inp.n * inp.c * (inp.c + 1) * inp.l
+        nbytes = 4 * (inp.n * inp.c * inp.l + inp.n * inp.c * inp.c)
+        return [
+            BenchmarkSpec(
+                suite=self.name, case=case.label, implementation=impl, device=device,
+                threads=threads, flops=flops, bytes=nbytes,
+                setup=functools.partial(self._setup, impl, inp), tolerance=1e-5,
+                params=case.as_dict())
+            for impl in self.implementations
+        ]
+
+    def _setup(self, impl: str, inp: _GramInput):
+        return self._make[impl](inp), inp.error
+
+
+register(GramSuite("gram", "gram", "Gram matrices over C x H*W (shapes/gram.txt)"))
+register(GramSuite("style", "gram_style", "VGG-19 style-loss Gram matrices (shapes/gram_style.txt)"))

@@ -1,0 +1,139 @@
+"""Builds pybench._C, the one torch extension holding every pybench kernel.
+
+CPU sources always; CUDA sources when torch is a CUDA build and nvcc is found, unless
+PYBENCH_CUDA=0 (PYBENCH_CUDA=1 makes a missing toolkit an error instead of a CPU build).
+The CUDA toolkit and the cuBLAS/cuSPARSE/cuDNN headers of torch's nvidia-* wheels are
+found here, so no CUDA_HOME or CPATH has to be set by hand.
+"""
+import glob
+import importlib.util
+import os
+import shutil
+import sys
+from pathlib import Path
+
+from setuptools import setup
+
+ROOT = Path(__file__).resolve().parent
+CUDA_ARCHS = ("80", "90")
+
+
+def find_cuda_home():
+    """The toolkit folder whose lib64 holds libcudart.
+
+    torch's own guess takes the parent of the first nvcc on PATH, which here is a link in
+    /usr/local/bin and so points at /usr/local, where the CUDA libraries are not.
+    """
+    candidates = [os.environ.get("CUDA_HOME"), os.environ.get("CUDA_PATH")]
+    nvcc = shutil.which("nvcc")
+    if nvcc:
+        candidates.append(str(Path(nvcc).resolve().parent.parent))
+    candidates += ["/usr/local/cuda", *sorted(glob.glob("/usr/local/cuda-*"), reverse=True)]
+    for c in candidates:
+        if c and (Path(c) / "bin" / "nvcc").exists() and glob.glob(f"{c}/lib64/libcudart.so*"):
+            return str(Path(c).resolve())
+    return None
+
+
+def nvidia_wheel_include_dirs():
+    """Header folders of the nvidia-* wheels torch depends on (cuBLAS, cuSPARSE, cuDNN).
+
+    ATen's CUDA headers include cublas_v2.h and cusparse.h, which a bare toolkit lacks.
+    """
+    spec = importlib.util.find_spec("nvidia")
+    if spec is None or not spec.submodule_search_locations:
+        return []
+    dirs = []
+    for base in spec.submodule_search_locations:
+        dirs += sorted(glob.glob(os.path.join(base, "*", "include")))
+    return [d for d in dirs if os.path.isdir(d)]
+
+
+def want_cuda(torch_module):
+    flag = os.environ.get("PYBENCH_CUDA", "auto").lower()
+    if flag in ("0", "off", "false", "no"):
+        return False, None
+    cuda_home = find_cuda_home()
+    ok = torch_module.version.cuda is not None and cuda_home is not None
+    if flag in ("1", "on", "true", "yes") and not ok:
+        sys.exit("PYBENCH_CUDA=1 but torch is not a CUDA build or no CUDA toolkit was found")
+    return ok, cuda_home
+
+
+def load_ptxas_module():
+    path = ROOT / "pybench" / "_ptxas.py"
+    spec = importlib.util.spec_from_file_location("pybench_ptxas", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def extension():
+    import torch
+
+    with_cuda, cuda_home = want_cuda(torch)
+    if with_cuda:
+        # Must be set before torch.utils.cpp_extension is imported: it reads CUDA_HOME once.
+        os.environ["CUDA_HOME"] = cuda_home
+    from torch.utils import cpp_extension
+
+    def rel(pattern):
+        return sorted(str(p.relative_to(ROOT)) for p in ROOT.glob(pattern))
+
+    sources = rel("csrc/kernels/**/*.cpp") + rel("csrc/ops/*.cpp") + rel("csrc/ops/cpu/*.cpp")
+    include_dirs = [str(ROOT / "csrc" / "kernels"), str(ROOT / "csrc" / "ops")]
+    cxx_flags = ["-O3", "-fvisibility=hidden", "-Wall", "-Wno-unknown-pragmas"]
+    define_macros = [("Py_LIMITED_API", "0x03090000")]
+    kwargs = dict(
+        name="pybench._C",
+        include_dirs=include_dirs,
+        define_macros=define_macros,
+        py_limited_api=True,
+    )
+    if not with_cuda:
+        return cpp_extension.CppExtension(
+            sources=sources, extra_compile_args={"cxx": cxx_flags}, **kwargs
+        ), None
+    sources += rel("csrc/kernels/**/*.cu") + rel("csrc/ops/cuda/*.cu")
+    include_dirs += nvidia_wheel_include_dirs()
+    gencode = [f"-gencode=arch=compute_{a},code=sm_{a}" for a in CUDA_ARCHS]
+    nvcc_flags = ["-O3", "-lineinfo", *gencode]
+    ext = cpp_extension.CUDAExtension(
+        sources=sources,
+        extra_compile_args={"cxx": cxx_flags + ["-DPYBENCH_WITH_CUDA"],
+                            "nvcc": nvcc_flags + ["-DPYBENCH_WITH_CUDA"]},
+        **kwargs,
+    )
+    return ext, cuda_home
+
+
+def main():
+    from torch.utils.cpp_extension import BuildExtension
+
+    ext, cuda_home = extension()
+
+    class Build(BuildExtension):
+        def run(self):
+            super().run()
+            if cuda_home is None:
+                return
+            # ptxas -v of every torch-free kernel source, for sm_80 and sm_90, kept next to
+            # the built library; a kernel that spills registers fails the build.
+            ptxas = load_ptxas_module()
+            kernels = sorted(ROOT.glob("csrc/kernels/**/*.cu"))
+            report = ptxas.build_report(
+                nvcc=str(Path(cuda_home) / "bin" / "nvcc"),
+                sources=[str(k) for k in kernels],
+                include_dirs=[str(ROOT / "csrc" / "kernels")],
+                archs=CUDA_ARCHS,
+            )
+            out = Path(self.get_ext_fullpath("pybench._C")).parent / "ptxas_report.json"
+            ptxas.write_report(report, out)
+            spills = ptxas.spilling_kernels(report)
+            if spills:
+                sys.exit(f"CUDA kernels spill registers: {spills}")
+
+    setup(ext_modules=[ext], cmdclass={"build_ext": Build.with_options(use_ninja=True)})
+
+
+main()

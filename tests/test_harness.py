@@ -1,0 +1,144 @@
+import json
+import math
+import subprocess
+import sys
+import textwrap
+
+import pytest
+import torch
+
+from pybench.harness import (BenchmarkSpec, Failure, Measurement, Report, sanitize, validate)
+
+
+def _spec(impl="good", setup=None, **kw):
+    return BenchmarkSpec(suite="t", case="c/N:1", implementation=impl, device="cpu", threads=1,
+                         flops=2_000_000, bytes=8, setup=setup or (lambda: (lambda: 1.0, abs)), **kw)
+
+
+def test_statistics_on_known_samples():
+    m = Measurement(_spec(), samples=(5.0, 1.0, 4.0, 2.0, 3.0), iterations=(1,) * 5,
+                    validation_error=0.0)
+    assert m.median == 3.0 and m.mean == 3.0
+    assert m.stddev == pytest.approx(math.sqrt(2.5))  # Bessel: sum of squares 10 / (5 - 1)
+    assert m.cv == pytest.approx(math.sqrt(2.5) / 3)
+    assert m.p10 == pytest.approx(1.4) and m.p90 == pytest.approx(4.6)  # linear, type 7
+    assert m.flops_per_s == pytest.approx(2e6 / 3)
+    even = Measurement(_spec(), (1.0, 2.0, 4.0, 10.0), (1,) * 4, 0.0)
+    assert even.median == 3.0
+
+
+def test_single_sample_has_no_spread():
+    m = Measurement(_spec(), (2.0,), (1,), 0.0)
+    assert m.median == m.mean == m.p10 == m.p90 == 2.0
+    assert math.isnan(m.stddev) and math.isnan(m.cv)
+    assert sanitize(m.stats())["stddev"] is None
+
+
+def test_sanitize_replaces_non_finite():
+    doc = {"a": [1.0, math.nan, {"b": math.inf}], "c": -math.inf, "d": "NaN", "e": 3}
+    assert sanitize(doc) == {"a": [1.0, None, {"b": None}], "c": None, "d": "NaN", "e": 3}
+
+
+def _gram_setup(wrong=False):
+    x = torch.randn(8, 33)
+
+    def check(out):
+        f64 = x.double()
+        ref = f64 @ f64.T
+        return (torch.linalg.vector_norm(out.double() - ref) / torch.linalg.vector_norm(ref)).item()
+    run = (lambda: x @ x.T * 1.001) if wrong else (lambda: x @ x.T)
+    return lambda: (run, check)
+
+
+def test_validation_accepts_correct_and_rejects_wrong_result():
+    run, err = validate(_spec(setup=_gram_setup()))
+    assert err < 1e-6 and run().shape == (8, 8)
+    bad = validate(_spec("bad", setup=_gram_setup(wrong=True)))
+    assert isinstance(bad, Failure) and bad.stage == "validation"
+    assert bad.validation_error == pytest.approx(1e-3, rel=0.01)
+    assert "exceeds tolerance" in bad.error
+
+
+def test_validation_reports_exceptions_and_nan():
+    def boom():
+        raise RuntimeError("kernel exploded")
+    failed = validate(_spec(setup=lambda: (boom, abs)))
+    assert isinstance(failed, Failure) and failed.error == "RuntimeError: kernel exploded"
+    nan = validate(_spec(setup=lambda: (lambda: math.nan, abs)))
+    assert isinstance(nan, Failure) and math.isnan(nan.validation_error)
+
+
+def test_table_speedup_against_torch_and_failed_rows():
+    torch_spec, fast, bad = _spec("torch"), _spec("pybench"), _spec("broken")
+    report = Report(
+        measurements=[Measurement(torch_spec, (2e-3, 2e-3), (1, 1), 0.0),
+                      Measurement(fast, (1e-3, 1e-3), (1, 1), 0.0)],
+        failures=[Failure(bad, "validation", "relative error 1 exceeds tolerance 1e-05\nmore")],
+        document={}, path=None, order=[fast, torch_spec, bad])
+    frame = report.to_frame()
+    assert list(frame["impl"]) == ["pybench", "torch", "broken"]
+    assert list(frame["vs torch"][:2]) == [2.0, 1.0]
+    assert frame["GFLOP/s"][0] == pytest.approx(2.0)
+    text = report.format_table()
+    assert "2.00x" in text and "FAILED" in text and "relative error 1 exceeds" in text
+    assert "more" not in text
+
+
+_SCRIPT = textwrap.dedent("""
+    import math, sys, torch
+    from pybench.harness import BenchmarkSpec, run_benchmarks
+
+    x = torch.randn(16, 40)
+    def check(out):
+        ref = x.double() @ x.double().T
+        return (torch.linalg.vector_norm(out.double() - ref) / torch.linalg.vector_norm(ref)).item()
+    calls = {"n": 0}
+    def flaky():
+        calls["n"] += 1
+        if calls["n"] > 1:
+            raise RuntimeError("died while timed")
+        return x @ x.T
+    impls = {"torch": lambda: x @ x.T, "wrong": lambda: x @ x.T + 1,
+             "nan": lambda: x @ x.T * math.nan, "flaky": flaky}
+    specs = [BenchmarkSpec(suite="t", case="g/C:16", implementation=name, device="cpu",
+                           threads=1, flops=16 * 17 * 40, bytes=4 * (16 * 40 + 16 * 16),
+                           setup=lambda fn=fn: (fn, check)) for name, fn in impls.items()]
+    report = run_benchmarks(specs, repetitions=2, min_time=0.001, warmup=0,
+                            output=sys.argv[1], context={"suite": "t"})
+    print(report.format_table())
+""")
+
+
+def _strict_load(path):
+    def no_constants(name):
+        raise ValueError(f"non-standard JSON constant {name}")
+    return json.loads(path.read_text(), parse_constant=no_constants)
+
+
+def test_run_rejects_wrong_results_and_writes_google_benchmark_json(tmp_path):
+    script, out = tmp_path / "bench.py", tmp_path / "out" / "t.json"
+    script.write_text(_SCRIPT)
+    proc = subprocess.run([sys.executable, str(script), str(out)], capture_output=True,
+                          text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    doc = _strict_load(out)
+    assert set(doc) == {"context", "benchmarks"}
+    assert doc["context"]["library_version"] == "1.9.5"
+    extra = doc["context"]["pybench"]
+    assert extra["api_version"] == 1 and extra["suite"] == "t"
+    failures = {f["implementation"]: f for f in extra["failures"]}
+    assert failures.keys() == {"wrong", "nan", "flaky"}
+    assert failures["wrong"]["stage"] == "validation" and failures["wrong"]["validation_error"] > 1e-5
+    assert failures["nan"]["validation_error"] is None  # NaN written as null
+    assert failures["flaky"]["stage"] == "timing" and "died while timed" in failures["flaky"]["error"]
+
+    timed = [b for b in doc["benchmarks"] if not b.get("error_occurred")]
+    assert {b["pybench"]["implementation"] for b in timed} == {"torch"}  # wrong ones never timed
+    reps = [b for b in timed if b["run_type"] == "iteration"]
+    assert len(reps) == 2 and all(b["name"].endswith("/manual_time") for b in reps)
+    for b in reps:
+        assert b["FLOP/s"] > 0 and b["bytes/s"] > 0 and b["time_unit"] == "ms"
+        assert b["pybench"]["validation_error"] < 1e-6
+        assert len(b["pybench"]["samples_s"]) == 2
+    assert {b["aggregate_name"] for b in timed if b["run_type"] == "aggregate"} >= {"median", "cv"}
+    assert "FAILED" in proc.stdout and "exceeds tolerance" in proc.stdout
