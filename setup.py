@@ -83,12 +83,10 @@ def extension():
     sources = rel("csrc/kernels/**/*.cpp") + rel("csrc/ops/*.cpp") + rel("csrc/ops/cpu/*.cpp")
     include_dirs = [str(ROOT / "csrc" / "kernels"), str(ROOT / "csrc" / "ops")]
     cxx_flags = ["-O3", "-fvisibility=hidden", "-Wall", "-Wno-unknown-pragmas"]
-    define_macros = [("Py_LIMITED_API", "0x03090000")]
     kwargs = dict(
         name="pybench._C",
         include_dirs=include_dirs,
-        define_macros=define_macros,
-        py_limited_api=True,
+        py_limited_api=True,  # torch defines Py_LIMITED_API for such extensions
     )
     if not with_cuda:
         return cpp_extension.CppExtension(
