@@ -106,9 +106,8 @@ def extension():
 
 
 def main():
+    ext, cuda_home = extension()  # first: it sets CUDA_HOME before cpp_extension is imported
     from torch.utils.cpp_extension import BuildExtension
-
-    ext, cuda_home = extension()
 
     class Build(BuildExtension):
         def run(self):
