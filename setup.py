@@ -82,9 +82,12 @@ def extension():
 
     sources = rel("csrc/kernels/**/*.cpp") + rel("csrc/ops/*.cpp") + rel("csrc/ops/cpu/*.cpp")
     include_dirs = [str(ROOT / "csrc" / "kernels"), str(ROOT / "csrc" / "ops")]
-    cxx_flags = ["-O3", "-fvisibility=hidden", "-Wall", "-Wno-unknown-pragmas"]
+    # -fopenmp: at::parallel_for is an inline header around `#pragma omp parallel`;
+    # without the flag it silently runs every kernel on one thread.
+    cxx_flags = ["-O3", "-fvisibility=hidden", "-Wall", "-fopenmp"]
     kwargs = dict(
         name="pybench._C",
+        extra_link_args=["-fopenmp"],
         include_dirs=include_dirs,
         py_limited_api=True,  # torch defines Py_LIMITED_API for such extensions
     )
@@ -99,7 +102,7 @@ def extension():
     ext = cpp_extension.CUDAExtension(
         sources=sources,
         extra_compile_args={"cxx": cxx_flags + ["-DPYBENCH_WITH_CUDA"],
-                            "nvcc": nvcc_flags + ["-DPYBENCH_WITH_CUDA"]},
+                            "nvcc": nvcc_flags + ["-DPYBENCH_WITH_CUDA", "-Xcompiler=-fopenmp"]},
         **kwargs,
     )
     return ext, cuda_home
