@@ -8,7 +8,6 @@ found here, so no CUDA_HOME or CPATH has to be set by hand.
 import glob
 import importlib.util
 import os
-import shutil
 import sys
 from pathlib import Path
 
@@ -16,23 +15,6 @@ from setuptools import setup
 
 ROOT = Path(__file__).resolve().parent
 CUDA_ARCHS = ("80", "90")
-
-
-def find_cuda_home():
-    """The toolkit folder whose lib64 holds libcudart.
-
-    torch's own guess takes the parent of the first nvcc on PATH, which here is a link in
-    /usr/local/bin and so points at /usr/local, where the CUDA libraries are not.
-    """
-    candidates = [os.environ.get("CUDA_HOME"), os.environ.get("CUDA_PATH")]
-    nvcc = shutil.which("nvcc")
-    if nvcc:
-        candidates.append(str(Path(nvcc).resolve().parent.parent))
-    candidates += ["/usr/local/cuda", *sorted(glob.glob("/usr/local/cuda-*"), reverse=True)]
-    for c in candidates:
-        if c and (Path(c) / "bin" / "nvcc").exists() and glob.glob(f"{c}/lib64/libcudart.so*"):
-            return str(Path(c).resolve())
-    return None
 
 
 def nvidia_wheel_include_dirs():
@@ -53,7 +35,7 @@ def want_cuda(torch_module):
     flag = os.environ.get("PYBENCH_CUDA", "auto").lower()
     if flag in ("0", "off", "false", "no"):
         return False, None
-    cuda_home = find_cuda_home()
+    cuda_home = load_ptxas_module().find_cuda_home()
     ok = torch_module.version.cuda is not None and cuda_home is not None
     if flag in ("1", "on", "true", "yes") and not ok:
         sys.exit("PYBENCH_CUDA=1 but torch is not a CUDA build or no CUDA toolkit was found")

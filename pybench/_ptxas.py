@@ -13,6 +13,7 @@ Run as a script to print a report: ``python pybench/_ptxas.py path/to/ptxas_repo
 from __future__ import annotations
 
 import concurrent.futures
+import glob
 import json
 import os
 import re
@@ -51,6 +52,23 @@ _SMEM = re.compile(r"(\d+) bytes smem")
 _CMEM = re.compile(r"(\d+) bytes cmem\[(\d+)\]")
 _CUMULATIVE_STACK = re.compile(r"(\d+) bytes cumulative stack size")
 
+
+
+def find_cuda_home():
+    """The CUDA toolkit folder (nvcc in bin/, libcudart in lib64/), or None.
+
+    torch's own guess takes the parent of the first nvcc on PATH, which here is a link in
+    /usr/local/bin and so points at /usr/local, where the CUDA libraries are not.
+    """
+    candidates = [os.environ.get("CUDA_HOME"), os.environ.get("CUDA_PATH")]
+    nvcc = shutil.which("nvcc")
+    if nvcc:
+        candidates.append(str(Path(nvcc).resolve().parent.parent))
+    candidates += ["/usr/local/cuda", *sorted(glob.glob("/usr/local/cuda-*"), reverse=True)]
+    for c in candidates:
+        if c and (Path(c) / "bin" / "nvcc").exists() and glob.glob(f"{c}/lib64/libcudart.so*"):
+            return str(Path(c).resolve())
+    return None
 
 def _arch_number(arch: str | int) -> str:
     """"80", 80, "sm_80" and "compute_80" all mean "80"."""

@@ -4,10 +4,8 @@ a fresh ptxas run on gram_cuda.cu when nvcc exists, and the report parser itself
 None of these run a kernel, so they need no GPU; the first two skip without a CUDA build
 or without nvcc.
 """
-import glob
 import importlib.util
 import json
-import os
 import shutil
 import sys
 import textwrap
@@ -33,16 +31,9 @@ ptxas = load_ptxas()
 
 
 def find_nvcc():
-    """nvcc the way setup.py's find_cuda_home looks for the toolkit, or None."""
-    candidates = [os.environ.get("CUDA_HOME"), os.environ.get("CUDA_PATH")]
-    nvcc = shutil.which("nvcc")
-    if nvcc:
-        candidates.append(str(Path(nvcc).resolve().parent.parent))
-    candidates += ["/usr/local/cuda", *sorted(glob.glob("/usr/local/cuda-*"), reverse=True)]
-    for c in candidates:
-        if c and (Path(c) / "bin" / "nvcc").is_file():
-            return str(Path(c).resolve() / "bin" / "nvcc")
-    return None
+    """nvcc of the toolkit setup.py builds with, or None."""
+    home = ptxas.find_cuda_home()
+    return str(Path(home) / "bin" / "nvcc") if home else None
 
 
 def gram_kernel_entries(report, arch):
