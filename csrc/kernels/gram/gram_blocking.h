@@ -21,8 +21,8 @@
 //                rows stay in L1 during the sweep.
 //   micro-tile = 4 x 4 dot products over the chunk; the diagonal tile computes only its
 //                10 upper entries.
-// A final pass over rows sums the splits, scales, and mirrors the upper triangle into
-// the lower one, so G is exactly symmetric.
+// A final pass over 32 x 32 blocks of G sums the splits, scales, and mirrors the upper
+// triangle into the lower one, so G is exactly symmetric.
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
@@ -35,6 +35,7 @@ namespace pybench::kernels::cpu::gram_detail {
 constexpr int64_t kTile = 4;
 constexpr int64_t kChunk = 1024;
 constexpr int64_t kPanel = 64;
+constexpr int64_t kMirror = 32;
 // L per split below which splitting is not worth its scratch matrix and final sum.
 constexpr int64_t kMinSplitLength = 256;
 
@@ -106,17 +107,29 @@ void gram_blocked(const GramParams& p) {
     }
   });
 
-  run_parallel(p.parallel_for, 0, p.batch * C, 16, [&](int64_t begin, int64_t end) {
+  // Sum, scale and mirror in kMirror x kMirror blocks: writing the lower triangle a
+  // column at a time would touch a new cache line per entry (131 K of them at C = 512,
+  // as long as the whole computation when L is short).
+  const int64_t mblocks = (C + kMirror - 1) / kMirror;
+  run_parallel(p.parallel_for, 0, p.batch * mblocks, 1, [&](int64_t begin, int64_t end) {
     for (int64_t item = begin; item < end; ++item) {
-      const int64_t b = item / C, i = item % C;
+      const int64_t b = item / mblocks, i0 = item % mblocks * kMirror;
+      const int64_t i1 = std::min(C, i0 + kMirror);
       float* g = p.gram + b * CC;
-      for (int64_t s = 1; s < splits; ++s) {
-        const float* part = target(b, s) + i * C;
-        for (int64_t j = i; j < C; ++j) g[i * C + j] += part[j];
-      }
-      for (int64_t j = i; j < C; ++j) {
-        g[i * C + j] *= p.scale;
-        g[j * C + i] = g[i * C + j];
+      for (int64_t j0 = i0; j0 < C; j0 += kMirror) {
+        const int64_t j1 = std::min(C, j0 + kMirror);
+        for (int64_t i = i0; i < i1; ++i) {
+          float* gi = g + i * C;
+          const int64_t jb = std::max(i, j0);
+          for (int64_t s = 1; s < splits; ++s) {
+            const float* part = target(b, s) + i * C;
+            for (int64_t j = jb; j < j1; ++j) gi[j] += part[j];
+          }
+          for (int64_t j = jb; j < j1; ++j) gi[j] *= p.scale;
+        }
+        for (int64_t j = j0; j < j1; ++j) {
+          for (int64_t i = i0; i < std::min(i1, j + 1); ++i) g[j * C + i] = g[i * C + j];
+        }
       }
     }
   });
