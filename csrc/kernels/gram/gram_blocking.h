@@ -26,7 +26,7 @@
 #include <algorithm>
 #include <cstdint>
 #include <cstring>
-#include <vector>
+#include <memory>
 
 #include "gram/gram.h"
 
@@ -90,9 +90,10 @@ void gram_blocked(const GramParams& p) {
   const int64_t splits = l_splits(p);
   // Split boundaries on 16-float multiples so every split but the last has full vectors.
   const int64_t per_split = (L / splits + 15) / 16 * 16;
-  std::vector<float> scratch(static_cast<size_t>(p.batch * (splits - 1) * CC));
+  // Left uninitialised: each work item zeroes its own matrix, in parallel.
+  const std::unique_ptr<float[]> scratch(new float[p.batch * (splits - 1) * CC]);
   auto target = [&](int64_t b, int64_t s) {
-    return s == 0 ? p.gram + b * CC : scratch.data() + (b * (splits - 1) + s - 1) * CC;
+    return s == 0 ? p.gram + b * CC : scratch.get() + (b * (splits - 1) + s - 1) * CC;
   };
 
   run_parallel(p.parallel_for, 0, p.batch * splits, 1, [&](int64_t begin, int64_t end) {
