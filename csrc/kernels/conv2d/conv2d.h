@@ -1,0 +1,80 @@
+#pragma once
+// 2-D convolution (cross-correlation, as torch.nn.functional.conv2d), the torch-free
+// kernel core.
+//
+// Layout: NCHW everywhere, contiguous.
+//   input  (batch, in_channels, in_h, in_w)
+//   weight (out_channels, in_channels / groups, kernel_h, kernel_w)   -- PyTorch's OIHW
+//   bias   (out_channels) or nullptr
+//   output (batch, out_channels, out_h, out_w)
+// Output channel k of group g = k / (out_channels / groups) reads input channels
+// [g * in_channels / groups, (g + 1) * in_channels / groups).
+//
+// out(n, k, y, x) = bias[k] + sum_{c, r, s} weight[k][c][r][s] *
+//                   input(n, g*Cg + c, y*stride_h - pad_h + r*dilation_h,
+//                                       x*stride_w - pad_w + s*dilation_w)
+// where input outside [0, in_h) x [0, in_w) reads as zero. pad_h / pad_w are the
+// top / left padding; the bottom / right padding only shows in out_h / out_w, which the
+// caller computes (conv2d_out_size), so asymmetric padding (padding="same" with an even
+// kernel) needs nothing more.
+#include <cstdint>
+
+#include "common/parallel.h"
+
+namespace pybench::kernels {
+
+struct Conv2dParams {
+  const float* input = nullptr;
+  const float* weight = nullptr;
+  const float* bias = nullptr;  // optional
+  float* output = nullptr;
+  int64_t batch = 0;
+  int64_t in_channels = 0;
+  int64_t in_h = 0;
+  int64_t in_w = 0;
+  int64_t out_channels = 0;
+  int64_t kernel_h = 0;
+  int64_t kernel_w = 0;
+  int64_t out_h = 0;
+  int64_t out_w = 0;
+  int64_t stride_h = 1;
+  int64_t stride_w = 1;
+  int64_t pad_h = 0;  // top
+  int64_t pad_w = 0;  // left
+  int64_t dilation_h = 1;
+  int64_t dilation_w = 1;
+  int64_t groups = 1;
+  ParallelFor parallel_for;  // empty: serial
+  int64_t max_threads = 1;   // threads parallel_for may use
+};
+
+// Output extent along one axis, PyTorch's formula; `pad_lo + pad_hi` is the total
+// padding. May be <= 0 when the dilated kernel is larger than the padded input (the
+// adapters reject that before calling a kernel).
+inline int64_t conv2d_out_size(int64_t in, int64_t kernel, int64_t stride, int64_t pad_lo,
+                               int64_t pad_hi, int64_t dilation) {
+  return (in + pad_lo + pad_hi - dilation * (kernel - 1) - 1) / stride + 1;
+}
+
+// Multiply-adds times two, over every output element: padding taps count (they are
+// what a dense implementation does), the bias add does not -- the count benchdnn and
+// the papers use, credited to every implementation alike.
+inline double conv2d_flops(const Conv2dParams& p) {
+  return 2.0 * static_cast<double>(p.batch) * static_cast<double>(p.out_channels) *
+         static_cast<double>(p.out_h) * static_cast<double>(p.out_w) *
+         static_cast<double>(p.in_channels / (p.groups > 0 ? p.groups : 1)) *
+         static_cast<double>(p.kernel_h) * static_cast<double>(p.kernel_w);
+}
+
+namespace cpu {
+// Dispatches on active_cpu_isa().
+void conv2d(const Conv2dParams& p);
+// The variants, callable directly by tests and benchmarks. The caller makes sure the
+// CPU supports the ISA (cpu_supports()). conv2d_ref accumulates in double: it is the
+// oracle, not a contender.
+void conv2d_ref(const Conv2dParams& p);
+void conv2d_avx2(const Conv2dParams& p);
+void conv2d_avx512(const Conv2dParams& p);
+}  // namespace cpu
+
+}  // namespace pybench::kernels

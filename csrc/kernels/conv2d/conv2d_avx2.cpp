@@ -1,0 +1,46 @@
+// AVX2 + FMA direct convolution: the phase-plane kernel of conv2d_direct.h with 4 x 3 ymm
+// register tiles (4 output channels x 24 positions): 12 accumulators, 3 input vectors
+// and 1 broadcast weight fill the 16 ymm registers. Tails use vmaskmovps, which never
+// touches memory past the last valid lane.
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <cstring>
+#include <utility>
+#include <vector>
+
+#include "conv2d/conv2d.h"
+
+#include "isa/avx2_begin.h"
+
+namespace pybench::kernels::cpu {
+namespace {
+
+struct Avx2 {
+  using Vec = __m256;
+  using Mask = __m256i;
+  static constexpr int64_t kLanes = 8;
+  static constexpr int kRows = 4;
+  static constexpr int kVecs = 3;
+  static Vec zero() { return _mm256_setzero_ps(); }
+  static Vec set1(float v) { return _mm256_set1_ps(v); }
+  static Vec loadu(const float* p) { return _mm256_loadu_ps(p); }
+  static Mask mask(int64_t n) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)),
+                              _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  }
+  static Vec maskload(const float* p, Mask m) { return _mm256_maskload_ps(p, m); }
+  static void storeu(float* p, Vec v) { _mm256_storeu_ps(p, v); }
+  static void maskstore(float* p, Mask m, Vec v) { _mm256_maskstore_ps(p, m, v); }
+  static Vec fmadd(Vec a, Vec b, Vec c) { return _mm256_fmadd_ps(a, b, c); }
+};
+
+}  // namespace
+
+#include "conv2d/conv2d_direct.h"
+
+void conv2d_avx2(const Conv2dParams& p) { conv2d_direct<Avx2>(p); }
+
+}  // namespace pybench::kernels::cpu
+
+#include "isa/avx2_end.h"

@@ -1,0 +1,43 @@
+// AVX-512 direct convolution: the phase-plane kernel of conv2d_direct.h with 6 x 4 zmm
+// register tiles (6 output channels x 64 positions, 24 accumulators). Tails use masked
+// loads and stores, which never touch memory past the last valid lane.
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <cstring>
+#include <utility>
+#include <vector>
+
+#include "conv2d/conv2d.h"
+
+#include "isa/avx512_begin.h"
+
+namespace pybench::kernels::cpu {
+namespace {
+
+struct Avx512 {
+  using Vec = __m512;
+  using Mask = __mmask16;
+  static constexpr int64_t kLanes = 16;
+  static constexpr int kRows = 6;
+  static constexpr int kVecs = 4;
+  static Vec zero() { return _mm512_setzero_ps(); }
+  static Vec set1(float v) { return _mm512_set1_ps(v); }
+  static Vec loadu(const float* p) { return _mm512_loadu_ps(p); }
+  static Mask mask(int64_t n) { return static_cast<Mask>((1u << n) - 1); }
+  static Vec maskload(const float* p, Mask m) { return _mm512_maskz_loadu_ps(m, p); }
+  static void storeu(float* p, Vec v) { _mm512_storeu_ps(p, v); }
+  static void maskstore(float* p, Mask m, Vec v) { _mm512_mask_storeu_ps(p, m, v); }
+  static Vec fmadd(Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a, b, c); }
+};
+
+
+}  // namespace
+
+#include "conv2d/conv2d_direct.h"
+
+void conv2d_avx512(const Conv2dParams& p) { conv2d_direct<Avx512>(p); }
+
+}  // namespace pybench::kernels::cpu
+
+#include "isa/avx512_end.h"

@@ -1,0 +1,334 @@
+// Direct convolution on phase planes: the body of the AVX2 and AVX-512 conv2d kernels.
+//
+// Included INSIDE an ISA target region (conv2d_avx2.cpp, conv2d_avx512.cpp), after the
+// region's own vector traits `Isa`, the way simdjson includes its generic/ kernels once
+// per implementation: everything here is in an anonymous namespace, instantiated with
+// that file's traits, so it is compiled for that ISA only. Includes nothing itself; the
+// including file includes <algorithm>, <cstdint>, <cstring>, <vector> above the region.
+//
+// The idea. For stride 1, a zero-padded input plane of width Qw = out_w + (kw-1)*dil_w
+// makes every kernel tap a *contiguous* shift of the output: output position
+// v = y * Qw + x reads plane element v + r*dil_h*Qw + s*dil_w. So over the flattened
+// positions v the convolution is a GEMM whose "B" operand is a shifted load, with no
+// im2col and no weight packing:
+//     out[k][v] = sum_{c, tap} w[k][c][tap] * plane_c[v + offset(tap)]
+// Columns x in [out_w, Qw) are garbage positions (wrap-around into the next row); they
+// are computed and dropped at the store, costing (Qw - out_w) / Qw of the work (3% at
+// 56 wide, 3x3; 22% at 7 wide).
+// A stride s is turned into stride 1 by splitting the padded input into s_h x s_w phase
+// planes (phase (a, b) holds padded rows a, a + s_h, ... and columns b, b + s_w, ...):
+// tap (r, s) reads phase (r*dil_h % s_h, s*dil_w % s_w) shifted by
+// (r*dil_h / s_h, s*dil_w / s_w). Only the phases some tap reads are built (a 1x1
+// stride-2 convolution builds one quarter-size plane).
+//
+// Blocking, from the outside in:
+//   work item  (n, group, output-row chunk, output-channel chunk). The chunk's phase
+//              planes -- its rows plus the kernel's halo, every input channel of the
+//              group -- are built into a per-thread scratch of at most kSlabBytes, which
+//              then stays in L2 while every output-channel tile of the chunk sweeps it.
+//              A 1x1, stride-1, unpadded convolution reads the input in place.
+//   tile       Isa::kRows output channels x Isa::kVecs vectors of positions, kept in
+//              registers across the whole (channel, tap) reduction: AVX-512 6 x 4 zmm
+//              (24 accumulators; per tap 4 loads + 6 broadcasts feed 24 FMAs), AVX2 4 x 3
+//              ymm (12 accumulators + 3 loads + 1 broadcast = 16 registers). Weights are
+//              broadcast straight from PyTorch's OIHW layout: for fixed k, c the taps are
+//              contiguous, so no packing pass is needed.
+// Threads split the work items with the injected parallel_for (at::parallel_for).
+namespace {
+
+// Sizes of one call, resolved once.
+struct DirectPlan {
+  int64_t cg = 0, kg = 0;       // input / output channels per group
+  int64_t taps = 0;             // kernel_h * kernel_w
+  int64_t qw = 0;               // plane width: out_w + the widest tap shift
+  int64_t halo = 0;             // extra plane rows below a chunk: the tallest tap shift
+  int64_t phases_h = 0, phases_w = 0;  // phase planes built per channel
+  bool in_place = false;        // 1x1, stride 1, no padding: read the input directly
+  int64_t rows = 0;             // output rows per chunk
+  int64_t row_chunks = 0, k_chunks = 0, k_tiles_per_chunk = 0;
+  std::vector<int64_t> phase_of_h, phase_of_w;  // phase plane index of each phase, -1 unused
+  std::vector<int64_t> tap_offset;  // per tap, relative to a channel's first plane
+};
+
+constexpr int64_t kSlabBytes = 384 * 1024;
+constexpr int64_t kItemsPerThread = 8;
+
+inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+
+// Rows of a chunk's plane: its output rows plus the halo.
+inline int64_t plane_rows(const DirectPlan& d, int64_t rows) { return rows + d.halo; }
+// Floats of one channel's planes for a chunk of `rows` output rows.
+inline int64_t channel_floats(const DirectPlan& d, int64_t rows) {
+  return d.phases_h * d.phases_w * plane_rows(d, rows) * d.qw;
+}
+
+// A 1x1, stride-1, unpadded convolution is a GEMM over the input as it is.
+inline bool reads_input_in_place(const Conv2dParams& p) {
+  return p.kernel_h == 1 && p.kernel_w == 1 && p.stride_h == 1 && p.stride_w == 1 &&
+         p.pad_h == 0 && p.pad_w == 0 && p.out_h == p.in_h && p.out_w == p.in_w;
+}
+
+template <class Isa>
+DirectPlan make_plan(const Conv2dParams& p) {
+  DirectPlan d;
+  d.cg = p.in_channels / p.groups;
+  d.kg = p.out_channels / p.groups;
+  d.taps = p.kernel_h * p.kernel_w;
+  d.in_place = reads_input_in_place(p);
+  const int64_t shift_h = (p.kernel_h - 1) * p.dilation_h / p.stride_h;
+  const int64_t shift_w = (p.kernel_w - 1) * p.dilation_w / p.stride_w;
+  d.qw = d.in_place ? p.in_w : p.out_w + shift_w;
+  d.halo = d.in_place ? 0 : shift_h;
+  d.phase_of_h.assign(p.stride_h, -1);
+  d.phase_of_w.assign(p.stride_w, -1);
+  for (int64_t r = 0; r < p.kernel_h; ++r) {
+    int64_t& ph = d.phase_of_h[r * p.dilation_h % p.stride_h];
+    if (ph < 0) ph = d.phases_h++;
+  }
+  for (int64_t s = 0; s < p.kernel_w; ++s) {
+    int64_t& pw = d.phase_of_w[s * p.dilation_w % p.stride_w];
+    if (pw < 0) pw = d.phases_w++;
+  }
+  // Output rows per chunk: as many as keep the chunk's planes within kSlabBytes.
+  const int64_t row_bytes = d.cg * d.phases_h * d.phases_w * d.qw * int64_t{4};
+  d.rows = std::clamp<int64_t>(kSlabBytes / std::max<int64_t>(row_bytes, 1) - d.halo, 1,
+                               p.out_h);
+  d.row_chunks = ceil_div(p.out_h, d.rows);
+  d.rows = ceil_div(p.out_h, d.row_chunks);  // even chunks
+  // With few (image, row chunk) items, split output channels too, into enough items
+  // that the threads' shares differ by at most about 1/kItemsPerThread: 3 row chunks on
+  // 2 threads would otherwise leave one thread idle a third of the time. A thread's
+  // consecutive items of one row chunk build its planes once.
+  const int64_t k_tiles = ceil_div(d.kg, Isa::kRows);
+  const int64_t items = p.batch * p.groups * d.row_chunks;
+  d.k_chunks = 1;
+  if (p.max_threads > 1 && items < kItemsPerThread * p.max_threads) {
+    d.k_chunks = std::clamp<int64_t>(ceil_div(kItemsPerThread * p.max_threads, items), 1, k_tiles);
+  }
+  d.k_tiles_per_chunk = ceil_div(k_tiles, d.k_chunks);
+  d.k_chunks = ceil_div(k_tiles, d.k_tiles_per_chunk);
+
+  const int64_t rows_total = plane_rows(d, d.rows);
+  d.tap_offset.resize(d.taps);
+  for (int64_t r = 0; r < p.kernel_h; ++r) {
+    for (int64_t s = 0; s < p.kernel_w; ++s) {
+      const int64_t dh = r * p.dilation_h, dw = s * p.dilation_w;
+      const int64_t plane = d.phase_of_h[dh % p.stride_h] * d.phases_w + d.phase_of_w[dw % p.stride_w];
+      const int64_t plane_floats = d.in_place ? p.in_h * p.in_w : rows_total * d.qw;
+      d.tap_offset[r * p.kernel_w + s] =
+          plane * plane_floats + (dh / p.stride_h) * d.qw + dw / p.stride_w;
+    }
+  }
+  return d;
+}
+
+// Builds the phase planes of output rows [y0, y0 + rows) of one group's channels into
+// `slab` (channel stride channel_floats(d, d.rows)).
+inline void build_planes(const Conv2dParams& p, const DirectPlan& d, const float* x,
+                         int64_t y0, int64_t rows, float* slab) {
+  const int64_t rows_total = plane_rows(d, d.rows);
+  const int64_t cstride = channel_floats(d, d.rows);
+  for (int64_t c = 0; c < d.cg; ++c) {
+    const float* xc = x + c * p.in_h * p.in_w;
+    for (int64_t a = 0; a < p.stride_h; ++a) {
+      if (d.phase_of_h[a] < 0) continue;
+      for (int64_t b = 0; b < p.stride_w; ++b) {
+        if (d.phase_of_w[b] < 0) continue;
+        float* plane = slab + c * cstride +
+                       (d.phase_of_h[a] * d.phases_w + d.phase_of_w[b]) * rows_total * d.qw;
+        // Plane (a, b) column j holds padded column j*s_w + b, i.e. input column
+        // j*s_w + b - pad_w; valid for j in [j0, j1).
+        const int64_t first = b - p.pad_w;
+        const int64_t j0 = std::clamp<int64_t>(ceil_div(-first, p.stride_w), 0, d.qw);
+        const int64_t j1 = std::clamp<int64_t>(
+            first >= p.in_w ? 0 : ceil_div(p.in_w - first, p.stride_w), j0, d.qw);
+        for (int64_t i = 0; i < plane_rows(d, rows); ++i) {
+          float* row = plane + i * d.qw;
+          const int64_t iy = (y0 + i) * p.stride_h + a - p.pad_h;
+          if (iy < 0 || iy >= p.in_h || j0 >= j1) {
+            std::memset(row, 0, sizeof(float) * d.qw);
+            continue;
+          }
+          const float* src = xc + iy * p.in_w + first;
+          std::memset(row, 0, sizeof(float) * j0);
+          if (p.stride_w == 1) {
+            std::memcpy(row + j0, src + j0, sizeof(float) * (j1 - j0));
+          } else {
+            for (int64_t j = j0; j < j1; ++j) row[j] = src[j * p.stride_w];
+          }
+          std::memset(row + j1, 0, sizeof(float) * (d.qw - j1));
+        }
+      }
+    }
+  }
+}
+
+// One register tile: R output channels x V vectors of positions, the last vector
+// holding `last` valid lanes (masked loads and stores: nothing past it is touched).
+struct TileArgs {
+  const float* x;            // plane data at the tile's first position
+  int64_t channel_stride;    // floats between consecutive channels' planes
+  const int64_t* tap_offset;
+  int64_t taps, channels;
+  const float* w;            // weight[k0][0][0][0]
+  int64_t w_stride;          // floats between output channels of the weight (cg * taps)
+  const float* bias;         // bias + k0, or nullptr
+  float* out;                // where position 0 of channel k0 goes
+  int64_t out_stride;        // floats between output channels at `out`
+  int64_t last;              // valid lanes of the last vector, 1..Isa::kLanes
+};
+
+template <class Isa, int R, int V>
+void tile(const TileArgs& a) {
+  using Vec = typename Isa::Vec;
+  constexpr int64_t L = Isa::kLanes;
+  Vec acc[R][V];
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) {
+    const Vec b = a.bias ? Isa::set1(a.bias[r]) : Isa::zero();
+    for (int v = 0; v < V; ++v) acc[r][v] = b;
+  }
+  const auto mask = Isa::mask(a.last);
+  const bool full = a.last == L;
+  for (int64_t c = 0; c < a.channels; ++c) {
+    const float* xc = a.x + c * a.channel_stride;
+    const float* wc = a.w + c * a.taps;
+    for (int64_t t = 0; t < a.taps; ++t) {
+      const float* xt = xc + a.tap_offset[t];
+      Vec xv[V];
+#pragma GCC unroll 8
+      for (int v = 0; v < V - 1; ++v) xv[v] = Isa::loadu(xt + v * L);
+      xv[V - 1] = full ? Isa::loadu(xt + (V - 1) * L) : Isa::maskload(xt + (V - 1) * L, mask);
+#pragma GCC unroll 8
+      for (int r = 0; r < R; ++r) {
+        const Vec wv = Isa::set1(wc[r * a.w_stride + t]);
+#pragma GCC unroll 8
+        for (int v = 0; v < V; ++v) acc[r][v] = Isa::fmadd(wv, xv[v], acc[r][v]);
+      }
+    }
+  }
+#pragma GCC unroll 8
+  for (int r = 0; r < R; ++r) {
+    float* o = a.out + r * a.out_stride;
+    for (int v = 0; v < V - 1; ++v) Isa::storeu(o + v * L, acc[r][v]);
+    if (full) {
+      Isa::storeu(o + (V - 1) * L, acc[r][V - 1]);
+    } else {
+      Isa::maskstore(o + (V - 1) * L, mask, acc[r][V - 1]);
+    }
+  }
+}
+
+using TileFn = void (*)(const TileArgs&);
+
+// kTiles[r - 1][v - 1] = tile<Isa, r, v>: edge tiles get their own fully unrolled code.
+template <class Isa, int R, int... Vs>
+constexpr std::array<TileFn, sizeof...(Vs)> tile_row(std::integer_sequence<int, Vs...>) {
+  return {&tile<Isa, R, Vs + 1>...};
+}
+template <class Isa, int... Rs>
+constexpr auto tile_table(std::integer_sequence<int, Rs...>) {
+  return std::array<std::array<TileFn, Isa::kVecs>, sizeof...(Rs)>{
+      tile_row<Isa, Rs + 1>(std::make_integer_sequence<int, Isa::kVecs>{})...};
+}
+
+// Output rows [y0, y0 + rows) of output channels [k_begin, k_end) of group g, image n.
+template <class Isa>
+void run_chunk(const Conv2dParams& p, const DirectPlan& d, const float* planes,
+               int64_t channel_stride, int64_t n, int64_t g, int64_t y0, int64_t rows,
+               int64_t k_begin, int64_t k_end, float* staging) {
+  static constexpr auto kTiles =
+      tile_table<Isa>(std::make_integer_sequence<int, Isa::kRows>{});
+  constexpr int64_t L = Isa::kLanes;
+  constexpr int64_t kTileLen = L * Isa::kVecs;
+  const int64_t positions = rows * d.qw;
+  // Without garbage columns the tile stores straight into the output.
+  const bool direct = d.qw == p.out_w;
+  const int64_t out_plane = p.out_h * p.out_w;
+  float* out_chunk = p.output + (n * p.out_channels + g * d.kg) * out_plane + y0 * p.out_w;
+  for (int64_t k0 = k_begin; k0 < k_end; k0 += Isa::kRows) {
+    const int64_t r = std::min<int64_t>(Isa::kRows, k_end - k0);
+    const int64_t k = g * d.kg + k0;
+    for (int64_t v0 = 0; v0 < positions; v0 += kTileLen) {
+      const int64_t len = std::min(kTileLen, positions - v0);
+      const int64_t vecs = ceil_div(len, L);
+      TileArgs a;
+      a.x = planes + v0;
+      a.channel_stride = channel_stride;
+      a.tap_offset = d.tap_offset.data();
+      a.taps = d.taps;
+      a.channels = d.cg;
+      a.w = p.weight + k * d.cg * d.taps;
+      a.w_stride = d.cg * d.taps;
+      a.bias = p.bias ? p.bias + k : nullptr;
+      a.out = direct ? out_chunk + k0 * out_plane + v0 : staging;
+      a.out_stride = direct ? out_plane : kTileLen;
+      a.last = len - (vecs - 1) * L;
+      kTiles[r - 1][vecs - 1](a);
+      if (direct) continue;
+      // Keep the valid columns of each plane row the tile touched.
+      for (int64_t v = v0; v < v0 + len;) {
+        const int64_t y = v / d.qw, x = v % d.qw;
+        const int64_t run = std::min(v0 + len, v - x + d.qw) - v;
+        if (x < p.out_w) {
+          const int64_t count = std::min(run, p.out_w - x);
+          for (int64_t i = 0; i < r; ++i) {
+            std::memcpy(out_chunk + (k0 + i) * out_plane + y * p.out_w + x,
+                        staging + i * kTileLen + (v - v0), sizeof(float) * count);
+          }
+        }
+        v += run;
+      }
+    }
+  }
+}
+
+template <class Isa>
+void conv2d_direct(const Conv2dParams& p) {
+  const DirectPlan d = make_plan<Isa>(p);
+  const int64_t slab_floats = d.in_place ? 0 : d.cg * channel_floats(d, d.rows);
+  const int64_t k_chunk = d.k_tiles_per_chunk * Isa::kRows;
+  const int64_t items = p.batch * p.groups * d.row_chunks * d.k_chunks;
+  // Work items in (n, g, row chunk, k chunk) order: a thread's contiguous range shares
+  // row chunks (and so planes) where it can.
+  run_parallel(p.parallel_for, 0, items, 1, [&](int64_t begin, int64_t end) {
+    // Per-thread scratch, grown once and kept: the planes (plus a vector's worth of slack
+    // that garbage lanes may read past the last plane) and a tile's staging buffer.
+    thread_local std::vector<float> scratch;
+    const int64_t slack = 2 * Isa::kLanes * Isa::kVecs;
+    const int64_t staging_floats = Isa::kRows * Isa::kLanes * Isa::kVecs;
+    const size_t need = static_cast<size_t>(slab_floats + slack + staging_floats);
+    if (scratch.size() < need) scratch.assign(need, 0.0f);
+    float* slab = scratch.data();
+    float* staging = scratch.data() + slab_floats + slack;
+    int64_t built = -1;  // the (n, g, row chunk) whose planes are in the slab
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t kc = item % d.k_chunks;
+      const int64_t chunk = item / d.k_chunks;
+      const int64_t rc = chunk % d.row_chunks;
+      const int64_t ng = chunk / d.row_chunks;
+      const int64_t n = ng / p.groups, g = ng % p.groups;
+      const int64_t y0 = rc * d.rows;
+      const int64_t rows = std::min(d.rows, p.out_h - y0);
+      const float* x = p.input + (n * p.in_channels + g * d.cg) * p.in_h * p.in_w;
+      const float* planes;
+      int64_t cstride;
+      if (d.in_place) {
+        planes = x + y0 * p.in_w;
+        cstride = p.in_h * p.in_w;
+      } else {
+        if (built != chunk) {
+          build_planes(p, d, x, y0, rows, slab);
+          built = chunk;
+        }
+        planes = slab;
+        cstride = channel_floats(d, d.rows);
+      }
+      const int64_t k_begin = kc * k_chunk;
+      const int64_t k_end = std::min(d.kg, k_begin + k_chunk);
+      run_chunk<Isa>(p, d, planes, cstride, n, g, y0, rows, k_begin, k_end, staging);
+    }
+  });
+}
+
+}  // namespace

@@ -1,0 +1,131 @@
+#pragma once
+// Argument checks and parameter filling shared by the CPU and CUDA conv2d adapters, so
+// both backends reject the same inputs with the same messages (worded like PyTorch's
+// own, so users recognise them).
+#include <ATen/ATen.h>
+
+#include <vector>
+
+#include "conv2d/conv2d.h"
+
+namespace pybench::ops {
+
+// The checked, contiguous operands of one call and its geometry.
+struct Conv2dInput {
+  at::Tensor input;   // 4-D (N, C, H, W), contiguous
+  at::Tensor weight;  // 4-D (K, C / groups, R, S), contiguous
+  at::Tensor bias;    // undefined, or 1-D (K), contiguous
+  bool batched = true;  // false: the caller passed an unbatched (C, H, W) input
+  kernels::Conv2dParams params;  // sizes only; pointers are filled by make_conv2d_output
+};
+
+// padding is (top, bottom, left, right), as the Python wrapper resolves ints, pairs,
+// "valid" and "same".
+inline Conv2dInput prepare_conv2d(const at::Tensor& input, const at::Tensor& weight,
+                                  const std::optional<at::Tensor>& bias, at::IntArrayRef stride,
+                                  at::IntArrayRef padding, at::IntArrayRef dilation,
+                                  int64_t groups, c10::DeviceType device) {
+  constexpr const char* op = "pybench.conv2d";
+  TORCH_CHECK_VALUE(input.dim() == 3 || input.dim() == 4, op,
+                    ": expected 3-D (unbatched) or 4-D (batched) input, got input of rank ",
+                    input.dim(), " with shape ", input.sizes());
+  TORCH_CHECK_VALUE(weight.dim() == 4, op,
+                    ": expected a 4-D weight (out_channels, in_channels / groups, kH, kW), got "
+                    "rank ", weight.dim(), " with shape ", weight.sizes());
+  TORCH_CHECK(input.device().type() == device, op, ": expected a ",
+              c10::DeviceTypeName(device), " input, got one on ", input.device());
+  TORCH_CHECK(weight.device() == input.device(), op, ": input is on ", input.device(),
+              " but weight is on ", weight.device());
+  TORCH_CHECK_TYPE(input.scalar_type() == at::kFloat, op, ": expected float32 input, got ",
+                   input.scalar_type());
+  TORCH_CHECK_TYPE(weight.scalar_type() == at::kFloat, op, ": expected float32 weight, got ",
+                   weight.scalar_type());
+  TORCH_CHECK_VALUE(stride.size() == 2 && padding.size() == 4 && dilation.size() == 2, op,
+                    ": expected 2 strides, 4 paddings (top, bottom, left, right) and 2 "
+                    "dilations, got ", stride.size(), ", ", padding.size(), " and ",
+                    dilation.size());
+  TORCH_CHECK_VALUE(stride[0] > 0 && stride[1] > 0, op,
+                    ": non-positive stride is not supported, got stride ", stride);
+  TORCH_CHECK_VALUE(padding[0] >= 0 && padding[1] >= 0 && padding[2] >= 0 && padding[3] >= 0,
+                    op, ": negative padding is not supported, got padding ", padding);
+  TORCH_CHECK_VALUE(dilation[0] > 0 && dilation[1] > 0, op,
+                    ": dilation should be greater than zero, got dilation ", dilation);
+  TORCH_CHECK_VALUE(groups > 0, op, ": non-positive groups is not supported, got ", groups);
+
+  Conv2dInput in;
+  in.batched = input.dim() == 4;
+  at::Tensor x = in.batched ? input : input.unsqueeze(0);
+  const int64_t channels = x.size(1);
+  const int64_t out_channels = weight.size(0);
+  TORCH_CHECK_VALUE(out_channels % groups == 0, op, ": expected weight to be divisible by ",
+                    groups, " at dimension 0, but got weight of size ", weight.sizes());
+  TORCH_CHECK_VALUE(weight.size(1) * groups == channels, op, ": given groups=", groups,
+                    ", weight of size ", weight.sizes(), ", expected input", x.sizes(),
+                    " to have ", weight.size(1) * groups, " channels, but got ", channels,
+                    " channels instead");
+  // Like F.conv2d, only the batch may be empty.
+  TORCH_CHECK_VALUE(channels > 0 && out_channels > 0 && x.size(2) > 0 && x.size(3) > 0, op,
+                    ": expected non-empty channels and spatial sizes (only the batch may be "
+                    "empty), got input of shape ", x.sizes(), " and weight of shape ",
+                    weight.sizes());
+  if (bias.has_value() && bias->defined()) {
+    TORCH_CHECK(bias->device() == input.device(), op, ": input is on ", input.device(),
+                " but bias is on ", bias->device());
+    TORCH_CHECK_TYPE(bias->scalar_type() == at::kFloat, op, ": expected float32 bias, got ",
+                     bias->scalar_type());
+    TORCH_CHECK_VALUE(bias->dim() == 1 && bias->size(0) == out_channels, op,
+                      ": expected bias of shape (", out_channels, "), got ", bias->sizes());
+    in.bias = bias->contiguous();
+  }
+
+  kernels::Conv2dParams& p = in.params;
+  p.batch = x.size(0);
+  p.in_channels = channels;
+  p.in_h = x.size(2);
+  p.in_w = x.size(3);
+  p.out_channels = out_channels;
+  p.kernel_h = weight.size(2);
+  p.kernel_w = weight.size(3);
+  p.stride_h = stride[0];
+  p.stride_w = stride[1];
+  p.pad_h = padding[0];
+  p.pad_w = padding[2];
+  p.dilation_h = dilation[0];
+  p.dilation_w = dilation[1];
+  p.groups = groups;
+  const int64_t padded_h = p.in_h + padding[0] + padding[1];
+  const int64_t padded_w = p.in_w + padding[2] + padding[3];
+  const int64_t extent_h = p.dilation_h * (p.kernel_h - 1) + 1;
+  const int64_t extent_w = p.dilation_w * (p.kernel_w - 1) + 1;
+  TORCH_CHECK_VALUE(p.kernel_h > 0 && p.kernel_w > 0, op, ": expected a non-empty kernel, got "
+                    "weight of size ", weight.sizes());
+  TORCH_CHECK_VALUE(extent_h <= padded_h && extent_w <= padded_w, op,
+                    ": calculated padded input size per channel: (", padded_h, " x ", padded_w,
+                    "). Kernel size: (", extent_h, " x ", extent_w,
+                    "). Kernel size can't be greater than actual input size");
+  p.out_h = kernels::conv2d_out_size(p.in_h, p.kernel_h, p.stride_h, padding[0], padding[1],
+                                     p.dilation_h);
+  p.out_w = kernels::conv2d_out_size(p.in_w, p.kernel_w, p.stride_w, padding[2], padding[3],
+                                     p.dilation_w);
+  in.input = x.contiguous();
+  in.weight = weight.contiguous();
+  return in;
+}
+
+// Allocates the (N, K, OH, OW) output and points the params at every operand.
+inline at::Tensor make_conv2d_output(Conv2dInput& in) {
+  kernels::Conv2dParams& p = in.params;
+  at::Tensor out =
+      at::empty({p.batch, p.out_channels, p.out_h, p.out_w}, in.input.options());
+  p.input = in.input.data_ptr<float>();
+  p.weight = in.weight.data_ptr<float>();
+  p.bias = in.bias.defined() ? in.bias.data_ptr<float>() : nullptr;
+  p.output = out.data_ptr<float>();
+  return out;
+}
+
+inline at::Tensor finish_conv2d_output(const Conv2dInput& in, at::Tensor out) {
+  return in.batched ? out : out.squeeze(0);
+}
+
+}  // namespace pybench::ops

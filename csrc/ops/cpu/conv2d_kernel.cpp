@@ -1,0 +1,29 @@
+// CPU backend of pybench::conv2d: the shared argument checks, then the ISA-dispatched
+// kernel threaded with at::parallel_for.
+#include <torch/library.h>
+
+#include "aten_parallel.h"
+#include "conv2d_args.h"
+
+namespace pybench::ops {
+namespace {
+
+at::Tensor conv2d_cpu(const at::Tensor& input, const at::Tensor& weight,
+                      const std::optional<at::Tensor>& bias, at::IntArrayRef stride,
+                      at::IntArrayRef padding, at::IntArrayRef dilation, int64_t groups) {
+  Conv2dInput in = prepare_conv2d(input, weight, bias, stride, padding, dilation, groups,
+                                  c10::DeviceType::CPU);
+  at::Tensor out = make_conv2d_output(in);
+  if (out.numel() > 0) {
+    in.params.parallel_for = aten_parallel_for();
+    in.params.max_threads = at::get_num_threads();
+    kernels::cpu::conv2d(in.params);
+  }
+  return finish_conv2d_output(in, out);
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(pybench, CPU, m) { m.impl("conv2d", &conv2d_cpu); }
+
+}  // namespace pybench::ops
