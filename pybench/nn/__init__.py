@@ -1,0 +1,18 @@
+"""Drop-in modules running pybench kernels, and :func:`convert` to put them into a model.
+
+>>> import pybench.nn
+>>> fast = pybench.nn.convert(model.eval())   # a copy; BN folded, convolutions swapped
+>>> print(fast.pybench_report)                # what was swapped, folded and kept, and why
+>>> with torch.inference_mode():
+...     y = fast(x)
+
+The pybench layers run their kernels only where no autograd graph is recorded (the ops
+have no backward); run converted models under ``torch.inference_mode()`` or
+``torch.no_grad()``.
+"""
+from pybench.nn.conv import Conv2d, conv2d_unsupported_reason
+from pybench.nn.convert import (RULES, ConversionReport, Converted, Folded, Rule, Skipped,
+                                convert, fold_batchnorm)
+
+__all__ = ["Conv2d", "conv2d_unsupported_reason", "convert", "fold_batchnorm", "Rule", "RULES",
+           "ConversionReport", "Converted", "Folded", "Skipped"]

@@ -1,0 +1,253 @@
+"""``pybench.nn.convert``: swap a model's supported layers for pybench's, folding BatchNorm.
+
+Conversion is two passes over a copy of the model:
+
+1. **BatchNorm folding** (eval mode only). A ``BatchNorm2d`` that directly consumes a
+   convolution's output -- and is the only consumer of it -- becomes part of that
+   convolution (``W' = W * s``, ``b' = (b - mean) * s + beta`` with
+   ``s = gamma / sqrt(var + eps)``, computed in float64) and is replaced by ``nn.Identity``.
+   The pairs are found in the ``torch.fx`` graph of the model, which follows execution order
+   through custom modules (torchvision's ``BasicConv2d``, DenseNet's layers); where a module
+   cannot be traced, its children are traced one by one and the children of an
+   ``nn.Sequential`` are paired by adjacency.
+2. **Swaps** by a table of :class:`Rule`\\ s, walked top-down: the first rule whose
+   ``source`` type is exactly a module's type replaces it (and its subtree is not visited
+   further), so block-level rules -- a MobileNet depthwise-separable block, an LSTM -- go
+   before the per-layer ones. A rule's ``check`` names why a module cannot be swapped; such
+   modules stay PyTorch and are listed in the report.
+"""
+from __future__ import annotations
+
+import copy
+from dataclasses import dataclass, field
+from typing import Callable, NamedTuple, Sequence
+
+import torch
+import torch.fx as fx
+from torch import nn
+
+from pybench.nn.conv import Conv2d, conv2d_unsupported_reason
+
+__all__ = ["Rule", "RULES", "ConversionReport", "Converted", "Folded", "Skipped", "convert",
+           "fold_batchnorm"]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One swap: modules whose type is exactly ``source`` become ``swap(module)``.
+
+    Attributes:
+        name: what the report calls this swap, e.g. ``"conv2d"``.
+        source: the PyTorch module type matched (subclasses are not: their ``forward`` may
+            differ; they are listed as skipped).
+        target: the pybench module type it produces; modules already of this type are left
+            alone, so converting twice is harmless.
+        swap: builds the replacement from the (already BN-folded) module, sharing its
+            parameters, on its device.
+        check: returns why the module cannot be swapped, or None when it can.
+    """
+
+    name: str
+    source: type[nn.Module]
+    target: type[nn.Module]
+    swap: Callable[[nn.Module], nn.Module]
+    check: Callable[[nn.Module], str | None] = lambda module: None
+
+
+#: The default swap table, in priority order. Depthwise-separable blocks (issue 5) and LSTMs
+#: (issue 6) are added here, block-level rules before ``conv2d``.
+RULES: tuple[Rule, ...] = (
+    Rule("conv2d", nn.Conv2d, Conv2d, Conv2d.from_torch, conv2d_unsupported_reason),
+)
+
+
+class Converted(NamedTuple):
+    """A module replaced by pybench's: its path in the model and the rule that did it."""
+    path: str
+    rule: str
+
+
+class Folded(NamedTuple):
+    """A BatchNorm2d (``bn``, now ``nn.Identity``) folded into the convolution ``conv``."""
+    conv: str
+    bn: str
+
+
+class Skipped(NamedTuple):
+    """A module left as PyTorch (a layer a rule matched, or a BatchNorm not folded), and why."""
+    path: str
+    reason: str
+
+
+@dataclass
+class ConversionReport:
+    """What :func:`convert` did; also stored on the result as ``model.pybench_report``."""
+
+    converted: list[Converted] = field(default_factory=list)
+    folded: list[Folded] = field(default_factory=list)
+    skipped: list[Skipped] = field(default_factory=list)
+
+    def __str__(self) -> str:
+        lines = [f"pybench.nn.convert: {len(self.converted)} converted, "
+                 f"{len(self.folded)} BatchNorm folded, {len(self.skipped)} left as PyTorch"]
+        lines += [f"  kept {s.path or '<root>'}: {s.reason}" for s in self.skipped]
+        return "\n".join(lines)
+
+
+def convert(model: nn.Module, *, inplace: bool = False,
+            rules: Sequence[Rule] = RULES) -> nn.Module:
+    """A copy of ``model`` with its supported layers swapped for pybench's.
+
+    Every ``nn.Conv2d`` whose configuration pybench supports (float32, ``padding_mode='zeros'``)
+    becomes a :class:`pybench.nn.Conv2d` with the same weights, on the same device. In eval
+    mode (``model.training`` False) a ``BatchNorm2d`` that directly follows a convolution is
+    folded into it first and replaced by ``nn.Identity``; in training mode nothing is folded,
+    since BatchNorm then normalises with batch statistics.
+
+    Args:
+        model: any module; it is not modified unless ``inplace``.
+        inplace: convert ``model`` itself instead of a deep copy (when ``model`` is itself a
+            swapped layer, the replacement is returned and ``model`` is left as it was).
+        rules: the swap table (default :data:`RULES`).
+
+    Returns:
+        The converted model. Its ``pybench_report`` attribute is a :class:`ConversionReport`
+        listing the swapped layers, the folded BatchNorms, and every layer left as PyTorch
+        with the reason.
+    """
+    if not inplace:
+        model = copy.deepcopy(model)
+    report = ConversionReport()
+    if not model.training:
+        fold_batchnorm(model, report)
+    model = _swap(model, "", rules, report)
+    model.pybench_report = report
+    return model
+
+
+def _swap(module: nn.Module, path: str, rules: Sequence[Rule],
+          report: ConversionReport) -> nn.Module:
+    """``module`` or its replacement, after swapping inside its subtree."""
+    for rule in rules:
+        if type(module) is rule.target:
+            return module
+        if type(module) is rule.source:
+            reason = rule.check(module)
+            if reason is not None:
+                report.skipped.append(Skipped(path, reason))
+                return module
+            report.converted.append(Converted(path, rule.name))
+            return rule.swap(module)
+    for rule in rules:
+        if isinstance(module, rule.source) and not isinstance(module, rule.target):
+            report.skipped.append(Skipped(path, f"{type(module).__qualname__} subclasses "
+                                                f"{rule.source.__qualname__}; its forward may "
+                                                f"differ"))
+            return module
+    for name, child in module.named_children():
+        new = _swap(child, f"{path}.{name}" if path else name, rules, report)
+        if new is not child:
+            setattr(module, name, new)
+    return module
+
+
+# --- BatchNorm folding -----------------------------------------------------------------------
+
+class _Tracer(fx.Tracer):
+    # pybench's own layers branch on their input's dtype and device, which a Proxy cannot
+    # answer; like torch.nn layers they are single calls in the graph.
+    def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
+        return (type(m).__module__.startswith("pybench.nn.")
+                or super().is_leaf_module(m, qualname))
+
+
+def _conv_bn_pairs(module: nn.Module, prefix: str = "") -> list[tuple[str, str]]:
+    """(conv path, bn path) of every BatchNorm2d whose input is a Conv2d's only use."""
+    try:
+        graph = _Tracer().trace(module)
+    except Exception:  # noqa: BLE001 -- any Python a forward may run can stop tracing
+        pairs = []
+        if isinstance(module, nn.Sequential):
+            children = list(module.named_children())
+            pairs += [(prefix + a, prefix + b) for (a, ma), (b, mb) in zip(children, children[1:])
+                      if isinstance(ma, nn.Conv2d) and isinstance(mb, nn.BatchNorm2d)]
+        for name, child in module.named_children():
+            pairs += _conv_bn_pairs(child, f"{prefix}{name}.")
+        return pairs
+
+    modules = {n.target: module.get_submodule(n.target) for n in graph.nodes
+               if n.op == "call_module"}
+    calls: dict[str, int] = {}
+    for node in graph.nodes:
+        if node.op == "call_module":
+            calls[node.target] = calls.get(node.target, 0) + 1
+    pairs = []
+    for node in graph.nodes:
+        if node.op != "call_module" or not isinstance(modules[node.target], nn.BatchNorm2d):
+            continue
+        src = node.args[0] if node.args else None
+        if (isinstance(src, fx.Node) and src.op == "call_module"
+                and isinstance(modules[src.target], nn.Conv2d) and len(src.users) == 1
+                and calls[src.target] == 1 and calls[node.target] == 1):
+            pairs.append((prefix + src.target, prefix + node.target))
+    return pairs
+
+
+def _fold_reason(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> str | None:
+    if type(conv) not in (nn.Conv2d, Conv2d):
+        return f"{type(conv).__qualname__} subclasses Conv2d; its forward may differ"
+    if type(bn) is not nn.BatchNorm2d:
+        return f"{type(bn).__qualname__} is not a plain BatchNorm2d"
+    if bn.training:
+        return "BatchNorm2d in training mode (normalises with batch statistics)"
+    if bn.running_mean is None or bn.running_var is None:
+        return "BatchNorm2d without running statistics (normalises with batch statistics)"
+    if bn.num_features != conv.out_channels:
+        return f"BatchNorm2d of {bn.num_features} features after {conv.out_channels} channels"
+    if isinstance(conv.weight, nn.parameter.UninitializedParameter):
+        return "lazy convolution: its weight is not materialised yet"
+    return None
+
+
+def fold_batchnorm(model: nn.Module, report: ConversionReport | None = None) -> nn.Module:
+    """Fold, in place, every BatchNorm2d that directly follows a Conv2d in ``model`` into it.
+
+    The BatchNorm is replaced by ``nn.Identity``; the convolution gets the folded weight and
+    a bias (created if it had none). A module reached by two paths, or called twice, is
+    left alone. Meant for eval mode: the caller checks ``model.training``. Appends to
+    ``report`` when given; returns ``model``.
+    """
+    report = ConversionReport() if report is None else report
+    # A module reachable by two paths may run in two places; folding would change both.
+    uses: dict[int, int] = {}
+    for _, m in model.named_modules(remove_duplicate=False):
+        uses[id(m)] = uses.get(id(m), 0) + 1
+    for conv_path, bn_path in _conv_bn_pairs(model):
+        conv, bn = model.get_submodule(conv_path), model.get_submodule(bn_path)
+        reason = _fold_reason(conv, bn)
+        if reason is None and (uses[id(conv)] > 1 or uses[id(bn)] > 1):
+            reason = "module shared between several places of the model"
+        if reason is not None:
+            report.skipped.append(Skipped(bn_path, f"not folded into {conv_path}: {reason}"))
+            continue
+        _fold_into(conv, bn)
+        parent, _, name = bn_path.rpartition(".")
+        setattr(model.get_submodule(parent), name, nn.Identity())
+        report.folded.append(Folded(conv_path, bn_path))
+    return model
+
+
+@torch.no_grad()
+def _fold_into(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> None:
+    # Per-channel terms in float64, so the folded weight and bias are each rounded once more
+    # than the original's; the weight itself is scaled in its own dtype (it dominates the time).
+    f64 = dict(dtype=torch.float64, device=conv.weight.device)
+    var, mean = bn.running_var.to(**f64), bn.running_mean.to(**f64)
+    gamma = bn.weight.to(**f64) if bn.weight is not None else torch.ones_like(var)
+    beta = bn.bias.to(**f64) if bn.bias is not None else torch.zeros_like(var)
+    scale = gamma / torch.sqrt(var + bn.eps)
+    bias = conv.bias.to(**f64) if conv.bias is not None else torch.zeros_like(var)
+    dtype, requires_grad = conv.weight.dtype, conv.weight.requires_grad
+    weight = conv.weight * scale.to(dtype).reshape(-1, *([1] * (conv.weight.dim() - 1)))
+    conv.weight = nn.Parameter(weight, requires_grad=requires_grad)
+    conv.bias = nn.Parameter(((bias - mean) * scale + beta).to(dtype), requires_grad=requires_grad)
