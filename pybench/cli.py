@@ -8,7 +8,7 @@ from typing import Sequence
 
 import pybench
 
-COMMANDS = ("run", "info")
+COMMANDS = ("run", "info", "peak")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -169,19 +169,22 @@ class Report:
         """One row per spec, in spec order; numeric columns are NaN for failed specs."""
         medians = {(m.spec.suite, m.spec.case, m.spec.device, m.spec.implementation): m.median
                    for m in self.measurements}
+        roofs = peak_flops(self.document.get("context", {}).get("pybench", {}).get("peak"))
         rows: dict[BenchmarkSpec, dict[str, Any]] = {}
         for m in self.measurements:
             s = m.spec
             base = medians.get((s.suite, s.case, s.device, BASELINE))
             rows[s] = {"median ms": m.median * 1e3, "GFLOP/s": m.flops_per_s / 1e9,
                        f"vs {BASELINE}": base / m.median if base else math.nan,
+                       "% peak": 100 * m.flops_per_s / roofs[s.device] if s.device in roofs
+                       else math.nan,
                        "CV %": m.cv * 100, "status": "ok"}
         for f in self.failures:
             reason = f.error.strip().splitlines()[0] if f.error.strip() else "error"
             rows[f.spec] = {"status": f"FAILED ({f.stage}): {reason[:100]}"}
         order = self.order or list(rows)
         columns = ["case", "impl", "device", "threads", "median ms", "GFLOP/s",
-                   f"vs {BASELINE}", "CV %", "status"]
+                   f"vs {BASELINE}", "% peak", "CV %", "status"]
         records = [{"case": s.case, "impl": s.implementation, "device": s.device,
                     "threads": s.threads, **rows[s]} for s in order if s in rows]
         return pd.DataFrame.from_records(records, columns=columns)
@@ -198,7 +201,22 @@ class Report:
             frame = frame.drop(columns="status")
         return frame.to_string(index=False, formatters={
             "median ms": fmt(".3f", "FAILED"), "GFLOP/s": fmt(".1f"),
-            f"vs {BASELINE}": lambda v: "-" if pd.isna(v) else f"{v:.2f}x", "CV %": fmt(".1f")})
+            f"vs {BASELINE}": lambda v: "-" if pd.isna(v) else f"{v:.2f}x",
+            "% peak": fmt(".0f"), "CV %": fmt(".1f")})
+
+
+def peak_flops(roofline: Mapping[str, Any] | None) -> dict[str, float]:
+    """Measured FP32 peak per device from a result's ``peak`` entry (pybench.peak.measure):
+    the all-thread FMA peak for "cpu", cuBLAS FP32 GEMM for "cuda"; {} when not measured."""
+    roofs: dict[str, float] = {}
+    if not roofline:
+        return roofs
+    if roofline.get("fma_flops"):
+        roofs["cpu"] = roofline["fma_flops"]
+    cuda = roofline.get("cuda")
+    if isinstance(cuda, Mapping) and cuda.get("fp32_gemm_flops"):
+        roofs["cuda"] = cuda["fp32_gemm_flops"]
+    return roofs
 
 
 def validate(spec: BenchmarkSpec) -> tuple[Callable[[], Any], float] | Failure:

@@ -8,13 +8,13 @@ import sys
 
 import torch
 
-from pybench import harness, suites
+from pybench import harness, peak, suites
 from pybench.commands.info import machine_info
 
 QUICK_CASES = 3
 
 
-def _positive_int(text: str) -> int:
+def positive_int(text: str) -> int:
     value = int(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
@@ -40,9 +40,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--suite", required=True, choices=suites.names())
     p.add_argument("--device", choices=("cpu", "cuda", "all"),
                    help="default: cpu, plus cuda when a CUDA device is available")
-    p.add_argument("--threads", type=_positive_int,
+    p.add_argument("--threads", type=positive_int,
                    help="torch.set_num_threads for every implementation (default: all cores)")
-    p.add_argument("--repetitions", type=_positive_int,
+    p.add_argument("--repetitions", type=positive_int,
                    help="interleaved samples per benchmark (default 5; 3 with --quick)")
     p.add_argument("--min-time", type=_seconds,
                    help="seconds of calls per repetition (default 0.1; 0.01 with --quick)")
@@ -87,9 +87,11 @@ def run(args: argparse.Namespace) -> int:
         print("pybench run: no benchmark matches the filter", file=sys.stderr)
         return 2
 
+    roofline = peak.measure(threads, gpu="cuda" in devices)
     context = {"suite": suite.name, "devices": devices, "threads": threads, "quick": args.quick,
                "filter": args.filter.pattern if args.filter else None,
-               "command": ["pybench", *sys.argv[1:]], "fingerprint": machine_info()}
+               "command": ["pybench", *sys.argv[1:]], "fingerprint": machine_info(),
+               "peak": roofline}
     print(f"pybench: validating {len(specs)} benchmarks of suite {suite.name!r} "
           f"({', '.join(devices)}, {threads} threads)", flush=True)
     report = harness.run_benchmarks(
