@@ -50,7 +50,11 @@ struct DirectPlan {
   std::vector<int64_t> tap_offset;  // per tap, relative to a channel's first plane
 };
 
-constexpr int64_t kSlabBytes = 384 * 1024;
+// 3/4 of a Zen 4/5 core's 1 MiB L2, leaving room for the weight rows of a tile (at most
+// 6 x 512 x 9 floats = 108 KiB in these CNNs). Measured against 384 KiB on the ResNet-18 /
+// VGG-16 layers at 2 threads: geomean 1.14x vs 1.11x of PyTorch, and the 1x1 layers with
+// many channels gain most (fewer row chunks, so each weight row is streamed fewer times).
+constexpr int64_t kSlabBytes = 768 * 1024;
 constexpr int64_t kItemsPerThread = 8;
 
 inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
