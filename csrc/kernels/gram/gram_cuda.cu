@@ -6,27 +6,16 @@
 #include <stdexcept>
 #include <string>
 
+#include "common/cuda_check.h"
 #include "gram/gram_cuda.cuh"
 #include "gram/gram_cuda.h"
 
 namespace pybench::kernels::cuda {
 namespace {
 
-void check(cudaError_t err, const char* what) {
-  if (err != cudaSuccess) {
-    throw std::runtime_error(std::string("launch_gram: ") + what + " failed: " +
-                             cudaGetErrorName(err) + ": " + cudaGetErrorString(err));
-  }
-}
+void check(cudaError_t err, const char* what) { check_cuda(err, "launch_gram", what); }
 
-int sm_count() {
-  int device = 0;
-  check(cudaGetDevice(&device), "cudaGetDevice");
-  int count = 0;
-  check(cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device),
-        "cudaDeviceGetAttribute(MultiProcessorCount)");
-  return count > 0 ? count : kGramDefaultSmCount;
-}
+int sm_count() { return current_sm_count("launch_gram", kGramDefaultSmCount); }
 
 }  // namespace
 
