@@ -12,20 +12,17 @@
 #include <benchmark/benchmark.h>
 
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
-#include <exception>
-#include <memory>
-#include <random>
 #include <string>
-#include <vector>
 
+#include "bench_util.h"
 #include "common/cpu_isa.h"
 #include "gram/gram.h"
 #include "shapes.h"
 
 namespace {
 
+using pybench::bench::aligned_floats;
+using pybench::bench::AlignedFloats;
 using pybench::kernels::GramParams;
 using pybench::kernels::gram_flops;
 using pybench::kernels::cpu::CpuIsa;
@@ -50,50 +47,18 @@ const Variant kVariants[] = {
 // case and the reason rather than silently dropping it.
 constexpr double kRefMaxFlops = 2e9;
 
-// 64-byte aligned like PyTorch's CPU allocator, so row starts match what the Python
-// benchmark feeds the kernel.
-struct FreeDeleter {
-  void operator()(float* p) const { std::free(p); }
-};
-using AlignedFloats = std::unique_ptr<float[], FreeDeleter>;
-
-AlignedFloats aligned_floats(size_t n) {
-  const size_t bytes = ((n * sizeof(float) + 63) / 64) * 64;
-  return AlignedFloats(static_cast<float*>(std::aligned_alloc(64, bytes > 0 ? bytes : 64)));
-}
-
-// Standard normal features, never zeros: post-ReLU activations are not all zero, and
-// all-zero data would also hide a kernel that writes nothing. The last buffer is kept:
-// Google Benchmark calls a benchmark function several times while it sizes the
-// iteration count, and the variants of a case run back to back, so regenerating up to
-// 41 M normals each time would dominate the wall time of a run.
-const float* normal_features(size_t n) {
-  static AlignedFloats buffer;
-  static size_t size = 0;
-  if (!buffer || size != n) {
-    buffer.reset();  // free first: the largest buffers are 164 MB
-    buffer = aligned_floats(n);
-    size = n;
-    std::mt19937_64 rng(0x9b3a5eedULL);
-    std::normal_distribution<float> normal(0.0f, 1.0f);
-    for (size_t i = 0; i < n; ++i) buffer[i] = normal(rng);
-  }
-  return buffer.get();
-}
+// The features' seeded sequence (shared with gram_bench_cuda).
+constexpr uint64_t kFeatureSeed = 0x9b3a5eedULL;
 
 void BM_gram(benchmark::State& state, const Variant& v, int64_t N, int64_t C, int64_t L) {
-  if (!kcpu::cpu_supports(v.isa)) {
-    const std::string msg = std::string("CPU lacks ") + kcpu::cpu_isa_name(v.isa) +
-                            " (detected: " + kcpu::cpu_isa_name(kcpu::detected_cpu_isa()) + ")";
-    state.SkipWithError(msg.c_str());
-    return;
-  }
+  if (!pybench::bench::require_isa(state, v.isa)) return;
   const double flops = gram_flops(N, C, L);
   if (v.isa == CpuIsa::scalar && flops > kRefMaxFlops) {
     state.SkipWithError("ref skipped above 2 GFLOP a call (slow oracle, see kRefMaxFlops)");
     return;
   }
-  const float* features = normal_features(static_cast<size_t>(N * C * L));
+  const float* features =
+      pybench::bench::normal_floats(kFeatureSeed, static_cast<size_t>(N * C * L));
   AlignedFloats gram = aligned_floats(static_cast<size_t>(N * C * C));
 
   GramParams p;
@@ -150,22 +115,9 @@ void register_grid() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  try {
+  return pybench::bench::benchmark_main(argc, argv, "gram_bench", [] {
     register_shape_file("gram_style.txt");
     register_shape_file("gram.txt");
     register_grid();
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "gram_bench: %s\n", e.what());
-    return 1;
-  }
-  benchmark::AddCustomContext("pybench_cpu_isa_detected",
-                              kcpu::cpu_isa_name(kcpu::detected_cpu_isa()));
-  benchmark::AddCustomContext("pybench_shapes_dir", pybench::bench::shapes_dir());
-  // Nonzero when the filter matched nothing, so a stale ctest smoke filter fails loudly
-  // (Google Benchmark itself only prints a message and exits 0).
-  const size_t ran = benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return ran > 0 ? 0 : 1;
+  });
 }

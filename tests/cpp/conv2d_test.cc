@@ -375,18 +375,6 @@ ParallelFor std_thread_for(int64_t threads, std::atomic<int>* bodies = nullptr) 
   };
 }
 
-// Uneven chunks (respecting `grain`) in reverse order, serially: a kernel that assumes
-// chunk boundaries or an order (e.g. "the first chunk initialises the output") fails.
-void reverse_uneven_chunks(int64_t begin, int64_t end, int64_t grain, const ParallelBody& body) {
-  std::vector<std::pair<int64_t, int64_t>> chunks;
-  int64_t size = std::max<int64_t>(grain, 1);
-  for (int64_t b = begin; b < end; size = size % 3 + std::max<int64_t>(grain, 1)) {
-    chunks.emplace_back(b, std::min(end, b + size));
-    b = chunks.back().second;
-  }
-  for (auto it = chunks.rbegin(); it != chunks.rend(); ++it) body(it->first, it->second);
-}
-
 class Conv2dVariantTest : public ::testing::TestWithParam<std::tuple<CpuIsa, Conv2dCase>> {
  protected:
   void SetUp() override {
@@ -417,7 +405,7 @@ TEST_P(Conv2dVariantTest, ThreadedEqualsSerial) {
 
 TEST_P(Conv2dVariantTest, MatchesRefWithUnevenReverseChunks) {
   const auto& [isa, c] = GetParam();
-  check_against_ref(variant_for(isa), c, reverse_uneven_chunks, 3);
+  check_against_ref(variant_for(isa), c, pt::reverse_uneven_chunks, 3);
 }
 
 INSTANTIATE_TEST_SUITE_P(

@@ -257,17 +257,7 @@ TEST_P(GramVariantTest, MatchesRef) {
 // order: the result must not depend on how the work is split.
 TEST_P(GramVariantTest, MatchesRefWithChunkedParallelFor) {
   const auto& [isa, c] = GetParam();
-  const ParallelFor reverse_chunks = [](int64_t begin, int64_t end, int64_t grain,
-                                        const ParallelBody& body) {
-    std::vector<std::pair<int64_t, int64_t>> chunks;
-    int64_t size = std::max<int64_t>(grain, 1);
-    for (int64_t b = begin; b < end; size = size % 3 + std::max<int64_t>(grain, 1)) {
-      chunks.emplace_back(b, std::min(end, b + size));
-      b = chunks.back().second;
-    }
-    for (auto it = chunks.rbegin(); it != chunks.rend(); ++it) body(it->first, it->second);
-  };
-  check_against_ref(variant_for(isa), c, reverse_chunks);
+  check_against_ref(variant_for(isa), c, pt::reverse_uneven_chunks);
 }
 
 INSTANTIATE_TEST_SUITE_P(

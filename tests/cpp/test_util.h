@@ -1,14 +1,17 @@
 #pragma once
 // Shared helpers for the kernel tests: seeded random fills, NaN poisoning of memory a
-// kernel must not read (or must overwrite), error norms, and an RAII guard for the
-// process-wide active CPU ISA.
+// kernel must not read (or must overwrite), error norms, an adversarial injected
+// parallel-for, and an RAII guard for the process-wide active CPU ISA.
+#include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <limits>
 #include <random>
+#include <utility>
 #include <vector>
 
 #include "common/cpu_isa.h"
+#include "common/parallel.h"
 
 namespace pybench::testing {
 
@@ -34,6 +37,20 @@ inline double relative_frobenius_error(const float* actual, const float* expecte
   }
   if (ref == 0.0) return diff == 0.0 ? 0.0 : std::numeric_limits<double>::infinity();
   return std::sqrt(diff / ref);
+}
+
+// An injected parallel_for (kernels::ParallelFor) that hands out uneven chunks of
+// [begin, end), each at least `grain` long, in reverse order, serially: a kernel's result
+// must not depend on how its work is split or in which order the pieces run.
+inline void reverse_uneven_chunks(int64_t begin, int64_t end, int64_t grain,
+                                  const kernels::ParallelBody& body) {
+  std::vector<std::pair<int64_t, int64_t>> chunks;
+  int64_t size = std::max<int64_t>(grain, 1);
+  for (int64_t b = begin; b < end; size = size % 3 + std::max<int64_t>(grain, 1)) {
+    chunks.emplace_back(b, std::min(end, b + size));
+    b = chunks.back().second;
+  }
+  for (auto it = chunks.rbegin(); it != chunks.rend(); ++it) body(it->first, it->second);
 }
 
 // Restores the active ISA on scope exit, so a test that walks the variants leaves the
