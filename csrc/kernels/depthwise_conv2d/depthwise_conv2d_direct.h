@@ -91,9 +91,104 @@ DwPlan make_dw_plan(const DepthwiseConv2dParams& p, int64_t max_rows) {
   return d;
 }
 
-// Builds the phase planes of output rows [y0, y0 + rows) of one input channel `xc`.
-inline void build_dw_planes(const DepthwiseConv2dParams& p, const DwPlan& d, const float* xc,
-                            int64_t y0, int64_t rows, float* planes) {
+// Row building, a vector at a time with masked loads (masked-off lanes read nothing and
+// are zero, which is the padding) and a masked store for the row's last vector: no
+// scalar edges, no memcpy / memset calls -- at 7 to 28 columns those dominated the build.
+// The masks depend on the column only, so they are made once per plane build: on the
+// 7x7 and 14x14 layers the mask arithmetic per load cost more than the loads.
+template <class V>
+struct RowMasks {
+  static constexpr int kMax = 32;   // vectors per row precomputed; wider rows compute
+  using Mask = typename V::Mask;
+  Mask lo[kMax], hi[kMax];          // source loads (hi: the second of a stride-2 pair)
+  Mask store_tail;                  // the row's last vector
+  int64_t vecs, qw, in_w, pad_w, step;
+  RowMasks(int64_t qw_, int64_t in_w_, int64_t pad_w_, int64_t stride)
+      : qw(qw_), in_w(in_w_), pad_w(pad_w_), step(stride) {
+    vecs = dw_ceil_div(qw, V::kLanes);
+    store_tail = V::mask(qw - (vecs - 1) * V::kLanes);
+    for (int64_t v = 0; v < std::min<int64_t>(vecs, kMax); ++v) {
+      lo[v] = load_mask(v, 0);
+      hi[v] = load_mask(v, 1);
+    }
+  }
+  Mask load_mask(int64_t v, int64_t half) const {
+    const int64_t x0 = step * v * V::kLanes - pad_w + half * V::kLanes;
+    const int64_t first = std::clamp<int64_t>(-x0, 0, V::kLanes);
+    return V::range(first, std::clamp<int64_t>(in_w - x0, first, V::kLanes));
+  }
+  Mask get(int64_t v, int64_t half) const {
+    return v < kMax ? (half ? hi[v] : lo[v]) : load_mask(v, half);
+  }
+};
+
+// Stride 1: row[j] = src[j - pad_w] inside the row, 0 outside, j < qw. src == nullptr:
+// a row wholly in the padding.
+template <class V>
+inline void copy_row(const RowMasks<V>& m, const float* src, float* row) {
+  constexpr int64_t L = V::kLanes;
+  for (int64_t v = 0; v < m.vecs; ++v) {
+    const int64_t j = v * L;
+    const auto x = src ? V::maskload(src + j - m.pad_w, m.get(v, 0)) : V::zero();
+    if (v + 1 < m.vecs) {
+      V::storeu(row + j, x);
+    } else {
+      V::maskstore(row + j, m.store_tail, x);
+    }
+  }
+}
+
+// Stride 2, both column phases in one pass: ph_b[j] = src[2j + b - pad_w] inside the row,
+// 0 outside, j < qw.
+template <class V>
+inline void deinterleave_row(const RowMasks<V>& m, const float* src, float* ph0, float* ph1) {
+  constexpr int64_t L = V::kLanes;
+  for (int64_t v = 0; v < m.vecs; ++v) {
+    const int64_t j = v * L;
+    typename V::Vec even = V::zero(), odd = V::zero();
+    if (src) {
+      const float* s = src + 2 * j - m.pad_w;
+      V::deinterleave(V::maskload(s, m.get(v, 0)), V::maskload(s + L, m.get(v, 1)), even, odd);
+    }
+    if (v + 1 < m.vecs) {
+      V::storeu(ph0 + j, even);
+      V::storeu(ph1 + j, odd);
+    } else {
+      V::maskstore(ph0 + j, m.store_tail, even);
+      V::maskstore(ph1 + j, m.store_tail, odd);
+    }
+  }
+}
+
+// Builds the phase planes of output rows [y0, y0 + rows) of one input channel `xc`, with
+// V's vectors (the caller picks the narrow ones for narrow planes).
+template <class V>
+inline void build_dw_planes_with(const DepthwiseConv2dParams& p, const DwPlan& d,
+                                 const float* xc, int64_t y0, int64_t rows, float* planes) {
+  // Stride 2 with both column phases read (kernels at least 2 wide, odd dilation):
+  // one deinterleaving pass per row.
+  const bool pairs = p.stride_w == 2 && d.phases_w == 2;
+  if (pairs || p.stride_w == 1) {
+    const RowMasks<V> masks(d.qw, p.in_w, p.pad_w, p.stride_w);
+    // Padded rows in order, each into its row phase: the input is read as one sequential
+    // stream (row phase by row phase would be s_h interleaved strided streams, which the
+    // hardware prefetchers follow less well on the layers that come from DRAM).
+    const int64_t plane_rows = rows + d.halo;
+    for (int64_t pr = y0 * p.stride_h; pr < (y0 + plane_rows) * p.stride_h; ++pr) {
+      const int64_t a = pr % p.stride_h, i = pr / p.stride_h - y0;
+      if (d.phase_of_h[a] < 0) continue;
+      const int64_t iy = pr - p.pad_h;
+      const float* src = iy < 0 || iy >= p.in_h ? nullptr : xc + iy * p.in_w;
+      float* ph0 = planes + (d.phase_of_h[a] * d.phases_w + d.phase_of_w[0]) * d.plane_floats;
+      if (pairs) {
+        float* ph1 = planes + (d.phase_of_h[a] * 2 + d.phase_of_w[1]) * d.plane_floats;
+        deinterleave_row<V>(masks, src, ph0 + i * d.qw, ph1 + i * d.qw);
+      } else {
+        copy_row<V>(masks, src, ph0 + i * d.qw);
+      }
+    }
+    return;
+  }
   for (int64_t a = 0; a < p.stride_h; ++a) {
     if (d.phase_of_h[a] < 0) continue;
     for (int64_t b = 0; b < p.stride_w; ++b) {
@@ -114,14 +209,20 @@ inline void build_dw_planes(const DepthwiseConv2dParams& p, const DwPlan& d, con
         }
         const float* src = xc + iy * p.in_w + first;
         std::memset(row, 0, sizeof(float) * j0);
-        if (p.stride_w == 1) {
-          std::memcpy(row + j0, src + j0, sizeof(float) * (j1 - j0));
-        } else {
-          for (int64_t j = j0; j < j1; ++j) row[j] = src[j * p.stride_w];
-        }
+        for (int64_t j = j0; j < j1; ++j) row[j] = src[j * p.stride_w];
         std::memset(row + j1, 0, sizeof(float) * (d.qw - j1));
       }
     }
+  }
+}
+
+template <class Wide, class Narrow>
+inline void build_dw_planes(const DepthwiseConv2dParams& p, const DwPlan& d, const float* xc,
+                            int64_t y0, int64_t rows, float* planes) {
+  if (Narrow::kLanes < Wide::kLanes && d.qw <= Narrow::kLanes) {
+    build_dw_planes_with<Narrow>(p, d, xc, y0, rows, planes);
+  } else {
+    build_dw_planes_with<Wide>(p, d, xc, y0, rows, planes);
   }
 }
 
@@ -288,19 +389,33 @@ void depthwise_conv2d_direct(const DepthwiseConv2dParams& p) {
   const int64_t out_plane = p.out_h * p.out_w;
   const int64_t items = p.batch * p.channels * d.row_chunks;
   run_parallel(p.parallel_for, 0, items, 1, [&](int64_t begin, int64_t end) {
+    // Two plane buffers, software-pipelined: item i + 1's planes are built before item
+    // i's rows are computed, so the build's stores have retired by the time the row
+    // kernels load them. Loading straight after building stalled every load on store
+    // forwarding (an unaligned load over a masked store cannot forward): on the 7x7 layers
+    // that cost more than the arithmetic.
     thread_local std::vector<float> scratch;
-    const size_t need = static_cast<size_t>(d.channel_floats + d.slack);
+    const int64_t buffer_floats = d.channel_floats + d.slack;
+    const size_t need = static_cast<size_t>(2 * buffer_floats);
     // Zero-filled once: the slack is only read into dropped lanes, but must not hold
     // denormals that slow those lanes' FMAs.
     if (scratch.size() < need) scratch.assign(need, 0.0f);
-    float* planes = scratch.data();
+    const auto build = [&](int64_t item) {
+      const int64_t rc = item % d.row_chunks;
+      const int64_t y0 = rc * d.rows;
+      build_dw_planes<Wide, Narrow>(p, d, p.input + (item / d.row_chunks) * p.in_h * p.in_w,
+                                    y0, std::min(d.rows, p.out_h - y0),
+                                    scratch.data() + ((item - begin) & 1) * buffer_floats);
+    };
+    build(begin);
     for (int64_t item = begin; item < end; ++item) {
+      if (item + 1 < end) build(item + 1);
+      const float* planes = scratch.data() + ((item - begin) & 1) * buffer_floats;
       const int64_t rc = item % d.row_chunks;
       const int64_t nc = item / d.row_chunks;  // n * C + c
       const int64_t n = nc / p.channels, c = nc % p.channels;
       const int64_t y0 = rc * d.rows;
       const int64_t rows = std::min(d.rows, p.out_h - y0);
-      build_dw_planes(p, d, p.input + nc * p.in_h * p.in_w, y0, rows, planes);
       for (int64_t j = 0; j < m; ++j) {
         const int64_t k = c * m + j;
         rows_fn(dw_rows_args(d, planes, p.weight + k * taps, p.bias ? p.bias + k : nullptr,

@@ -15,6 +15,10 @@ struct Ymm {
   static Mask mask(int64_t n) { return static_cast<Mask>((1u << n) - 1); }
   static Vec maskload(const float* p, Mask m) { return _mm256_maskz_loadu_ps(m, p); }
   static void maskstore(float* p, Mask m, Vec v) { _mm256_mask_storeu_ps(p, m, v); }
+  // Lanes [lo, hi) (0 <= lo <= hi <= kLanes) set, the rest clear.
+  static Mask range(int64_t lo, int64_t hi) {
+    return static_cast<Mask>(((1u << hi) - 1) & ~((1u << lo) - 1));
+  }
 #else
   using Mask = __m256i;
   static constexpr int kDwRows = 2;
@@ -24,6 +28,11 @@ struct Ymm {
   }
   static Vec maskload(const float* p, Mask m) { return _mm256_maskload_ps(p, m); }
   static void maskstore(float* p, Mask m, Vec v) { _mm256_maskstore_ps(p, m, v); }
+  static Mask range(int64_t lo, int64_t hi) {
+    const __m256i i = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    return _mm256_andnot_si256(_mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(lo)), i),
+                               _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(hi)), i));
+  }
 #endif
   static constexpr int64_t kLanes = 8;
   static constexpr int kPwRows = 4;
@@ -36,6 +45,14 @@ struct Ymm {
   static Vec add(Vec a, Vec b) { return _mm256_add_ps(a, b); }
   static Vec max(Vec a, Vec b) { return _mm256_max_ps(a, b); }
   static Vec min(Vec a, Vec b) { return _mm256_min_ps(a, b); }
+  // even[i] = (a:b)[2i], odd[i] = (a:b)[2i + 1]: the column phases of stride 2.
+  static void deinterleave(Vec a, Vec b, Vec& even, Vec& odd) {
+    // [a0 a2 b0 b2 | a4 a6 b4 b6] -> 64-bit lanes (0, 2, 1, 3) -> [a0 a2 a4 a6 b0 b2 b4 b6]
+    const __m256 e = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0));
+    const __m256 o = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1));
+    even = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), 0xD8));
+    odd = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(o), 0xD8));
+  }
 };
 
 #if defined(PYBENCH_DW_AVX512)
@@ -50,6 +67,9 @@ struct Zmm {
   static Vec set1(float v) { return _mm512_set1_ps(v); }
   static Vec loadu(const float* p) { return _mm512_loadu_ps(p); }
   static Mask mask(int64_t n) { return static_cast<Mask>((1u << n) - 1); }
+  static Mask range(int64_t lo, int64_t hi) {
+    return static_cast<Mask>(((1u << hi) - 1) & ~((1u << lo) - 1));
+  }
   static Vec maskload(const float* p, Mask m) { return _mm512_maskz_loadu_ps(m, p); }
   static void storeu(float* p, Vec v) { _mm512_storeu_ps(p, v); }
   static void maskstore(float* p, Mask m, Vec v) { _mm512_mask_storeu_ps(p, m, v); }
@@ -59,6 +79,12 @@ struct Zmm {
   // _mm512_undefined_ps (GCC bug 105593); an all-ones mask is the same instruction.
   static Vec max(Vec a, Vec b) { return _mm512_maskz_max_ps(static_cast<Mask>(-1), a, b); }
   static Vec min(Vec a, Vec b) { return _mm512_maskz_min_ps(static_cast<Mask>(-1), a, b); }
+  static void deinterleave(Vec a, Vec b, Vec& even, Vec& odd) {
+    const __m512i ie = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i io = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    even = _mm512_permutex2var_ps(a, ie, b);
+    odd = _mm512_permutex2var_ps(a, io, b);
+  }
 };
 #endif
 

@@ -120,12 +120,13 @@ void separable_conv2d_fused(const SeparableConv2dParams& sp) {
 
   run_parallel(p.parallel_for, 0, base_items * k_chunks, 1, [&](int64_t begin, int64_t end) {
     thread_local std::vector<float> scratch;
-    const int64_t plane_floats = d.channel_floats + d.slack;
+    // Two plane buffers, software-pipelined as in depthwise_conv2d_direct: channel c + 1's
+    // planes are built before channel c's rows are computed.
+    const int64_t buffer_floats = d.channel_floats + d.slack;
     const int64_t t_floats = mid * t_stride;
-    const size_t need = static_cast<size_t>(plane_floats + t_floats);
+    const size_t need = static_cast<size_t>(2 * buffer_floats + t_floats);
     if (scratch.size() < need) scratch.assign(need, 0.0f);
-    float* planes = scratch.data();
-    float* t = scratch.data() + plane_floats;
+    float* t = scratch.data() + 2 * buffer_floats;
     int64_t built = -1;  // the (image, tile) whose depthwise output is in T
     for (int64_t item = begin; item < end; ++item) {
       const int64_t kc = item % k_chunks;
@@ -135,9 +136,15 @@ void separable_conv2d_fused(const SeparableConv2dParams& sp) {
       const int64_t tile_rows = std::min(rows, p.out_h - y0);
       const int64_t positions = tile_rows * p.out_w;
       if (built != nt) {
+        const float* x = p.input + n * p.channels * p.in_h * p.in_w;
+        const auto build = [&](int64_t c) {
+          build_dw_planes<Wide, Narrow>(p, d, x + c * p.in_h * p.in_w, y0, tile_rows,
+                                        scratch.data() + (c & 1) * buffer_floats);
+        };
+        build(0);
         for (int64_t c = 0; c < p.channels; ++c) {
-          build_dw_planes(p, d, p.input + (n * p.channels + c) * p.in_h * p.in_w, y0,
-                          tile_rows, planes);
+          if (c + 1 < p.channels) build(c + 1);
+          const float* planes = scratch.data() + (c & 1) * buffer_floats;
           for (int64_t j = 0; j < m; ++j) {
             const int64_t k = c * m + j;
             rows_fn(dw_rows_args(d, planes, p.weight + k * taps,
