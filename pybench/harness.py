@@ -169,7 +169,9 @@ class Report:
         """One row per spec, in spec order; numeric columns are NaN for failed specs."""
         medians = {(m.spec.suite, m.spec.case, m.spec.device, m.spec.implementation): m.median
                    for m in self.measurements}
-        roofs = peak_flops(self.document.get("context", {}).get("pybench", {}).get("peak"))
+        roofline = self.document.get("context", {}).get("pybench", {}).get("peak")
+        roofs = peak_flops(roofline)
+        bandwidths = peak_bandwidth(roofline)
         rows: dict[BenchmarkSpec, dict[str, Any]] = {}
         for m in self.measurements:
             s = m.spec
@@ -178,13 +180,15 @@ class Report:
                        f"vs {BASELINE}": base / m.median if base else math.nan,
                        "% peak": 100 * m.flops_per_s / roofs[s.device] if s.device in roofs
                        else math.nan,
-                       "CV %": m.cv * 100, "status": "ok"}
+                       "CV %": m.cv * 100, "status": "ok",
+                       **_roofline_columns(s, m, roofs, bandwidths)}
         for f in self.failures:
             reason = f.error.strip().splitlines()[0] if f.error.strip() else "error"
             rows[f.spec] = {"status": f"FAILED ({f.stage}): {reason[:100]}"}
         order = self.order or list(rows)
         columns = ["case", "impl", "device", "threads", "median ms", "GFLOP/s",
                    f"vs {BASELINE}", "% peak", "CV %", "status"]
+        columns[-1:-1] = ROOFLINE_COLUMNS  # issue 5: GB/s and the roofline position
         records = [{"case": s.case, "impl": s.implementation, "device": s.device,
                     "threads": s.threads, **rows[s]} for s in order if s in rows]
         return pd.DataFrame.from_records(records, columns=columns)
@@ -202,7 +206,8 @@ class Report:
         return frame.to_string(index=False, formatters={
             "median ms": fmt(".3f", "FAILED"), "GFLOP/s": fmt(".1f"),
             f"vs {BASELINE}": lambda v: "-" if pd.isna(v) else f"{v:.2f}x",
-            "% peak": fmt(".0f"), "CV %": fmt(".1f")})
+            "% peak": fmt(".0f"), "CV %": fmt(".1f"), "GB/s": fmt(".1f"),
+            "% BW": fmt(".0f"), "% roof": fmt(".0f")})
 
 
 def peak_flops(roofline: Mapping[str, Any] | None) -> dict[str, float]:
@@ -217,6 +222,40 @@ def peak_flops(roofline: Mapping[str, Any] | None) -> dict[str, float]:
     if isinstance(cuda, Mapping) and cuda.get("fp32_gemm_flops"):
         roofs["cuda"] = cuda["fp32_gemm_flops"]
     return roofs
+
+
+#: Columns of the roofline position (issue 5): achieved bytes/s of the spec's compulsory
+#: traffic, that as a share of the measured bandwidth, and the achieved FLOP/s as a share of
+#: the roofline bound min(peak, arithmetic intensity x bandwidth) -- 100% means the kernel
+#: sits on the roof, whichever side of the ridge the case falls.
+ROOFLINE_COLUMNS = ["GB/s", "% BW", "% roof"]
+
+
+def peak_bandwidth(roofline: Mapping[str, Any] | None) -> dict[str, float]:
+    """Measured memory bandwidth per device from a result's ``peak`` entry: the STREAM
+    triad for "cpu", device-to-device copy for "cuda"; {} when not measured."""
+    bws: dict[str, float] = {}
+    if not roofline:
+        return bws
+    if roofline.get("triad_bytes_per_s"):
+        bws["cpu"] = roofline["triad_bytes_per_s"]
+    cuda = roofline.get("cuda")
+    if isinstance(cuda, Mapping) and cuda.get("copy_bytes_per_s"):
+        bws["cuda"] = cuda["copy_bytes_per_s"]
+    return bws
+
+
+def _roofline_columns(spec: BenchmarkSpec, m: Measurement, roofs: Mapping[str, float],
+                      bandwidths: Mapping[str, float]) -> dict[str, float]:
+    bytes_per_s = spec.bytes / m.median if spec.bytes else math.nan
+    bw = bandwidths.get(spec.device)
+    peak = roofs.get(spec.device)
+    roof = math.nan
+    if bw and peak and spec.bytes:
+        roof = min(peak, spec.flops / spec.bytes * bw)
+    return {"GB/s": bytes_per_s / 1e9,
+            "% BW": 100 * bytes_per_s / bw if bw else math.nan,
+            "% roof": 100 * m.flops_per_s / roof if roof == roof and roof > 0 else math.nan}
 
 
 def validate(spec: BenchmarkSpec) -> tuple[Callable[[], Any], float] | Failure:

@@ -16,3 +16,8 @@ from pybench.nn.convert import (RULES, ConversionReport, Converted, Folded, Rule
 
 __all__ = ["Conv2d", "conv2d_unsupported_reason", "convert", "fold_batchnorm", "Rule", "RULES",
            "ConversionReport", "Converted", "Folded", "Skipped"]
+
+# Issue 5: fused depthwise-separable modules.
+from pybench.nn.separable import InvertedResidual, SeparableConv2d  # noqa: E402
+
+__all__ += ["SeparableConv2d", "InvertedResidual"]

@@ -45,6 +45,9 @@ class Rule:
         swap: builds the replacement from the (already BN-folded) module, sharing its
             parameters, on its device.
         check: returns why the module cannot be swapped, or None when it can.
+        descend: when ``check`` refuses, convert the module's children instead of leaving
+            the whole subtree PyTorch (block rules: a block that cannot be fused still gets
+            its convolutions swapped one by one). The refusal is still reported.
     """
 
     name: str
@@ -52,6 +55,7 @@ class Rule:
     target: type[nn.Module]
     swap: Callable[[nn.Module], nn.Module]
     check: Callable[[nn.Module], str | None] = lambda module: None
+    descend: bool = False
 
 
 #: The default swap table, in priority order. Depthwise-separable blocks (issue 5) and LSTMs
@@ -59,6 +63,24 @@ class Rule:
 RULES: tuple[Rule, ...] = (
     Rule("conv2d", nn.Conv2d, Conv2d, Conv2d.from_torch, conv2d_unsupported_reason),
 )
+
+
+def _separable_rules() -> tuple[Rule, ...]:
+    # Imported here: pybench.nn.separable imports this module's neighbours (conv.py).
+    from torchvision.models.mobilenetv2 import InvertedResidual as TorchInvertedResidual
+
+    from pybench.models.mobilenet import DepthwiseSeparable
+    from pybench.nn import separable as sep
+    return (
+        Rule("mobilenet_v1_block", DepthwiseSeparable, sep.SeparableConv2d,
+             sep.v1_block_to_separable, sep.v1_block_reason, descend=True),
+        Rule("mobilenet_v2_block", TorchInvertedResidual, sep.InvertedResidual,
+             sep.v2_block_to_inverted_residual, sep.v2_block_reason, descend=True),
+    )
+
+
+# Issue 5: MobileNet-v1 / -v2 blocks as fused depthwise-separable ops, before "conv2d".
+RULES = _separable_rules() + RULES
 
 
 class Converted(NamedTuple):
@@ -135,10 +157,14 @@ def _swap(module: nn.Module, path: str, rules: Sequence[Rule],
             reason = rule.check(module)
             if reason is not None:
                 report.skipped.append(Skipped(path, reason))
+                if rule.descend:
+                    break
                 return module
             report.converted.append(Converted(path, rule.name))
             return rule.swap(module)
     for rule in rules:
+        if type(module) is rule.source:
+            break  # refused by a descending rule: its children are converted below
         if isinstance(module, rule.source) and not isinstance(module, rule.target):
             report.skipped.append(Skipped(path, f"{type(module).__qualname__} subclasses "
                                                 f"{rule.source.__qualname__}; its forward may "

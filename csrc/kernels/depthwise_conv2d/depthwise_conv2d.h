@@ -1,0 +1,88 @@
+#pragma once
+// Depthwise 2-D convolution with a channel multiplier, the torch-free kernel core:
+// F.conv2d(input, weight, bias, stride, padding, dilation, groups=channels).
+//
+// Layout: NCHW everywhere, contiguous.
+//   input  (batch, channels, in_h, in_w)
+//   weight (channels * multiplier, 1, kernel_h, kernel_w)   -- PyTorch's OIHW, groups = C
+//   bias   (channels * multiplier) or nullptr
+//   output (batch, channels * multiplier, out_h, out_w)
+// Output channel k reads input channel k / multiplier (PyTorch's grouping: the m outputs
+// of input channel c are k = c*m ... c*m + m-1).
+//
+// out(n, k, y, x) = bias[k] + sum_{r, s} weight[k][r][s] *
+//                   input(n, k / m, y*stride_h - pad_h + r*dilation_h,
+//                                   x*stride_w - pad_w + s*dilation_w)
+// with input outside the image reading as zero. pad_h / pad_w are the top / left padding;
+// the bottom / right padding only shows in out_h / out_w (conv2d_out_size), as in
+// Conv2dParams.
+//
+// A depthwise convolution does 2 * kh * kw FLOPs per output and reads one input and one
+// output element per output: about 2 FLOP/byte for 3x3, so it is memory- (or rather
+// load-port-) bound and the kernels' job is to touch each byte once and keep the FMA
+// units fed from L1. See depthwise_conv2d_direct.h for the blocking.
+#include <cstdint>
+
+#include "common/parallel.h"
+
+namespace pybench::kernels {
+
+// The activation the fused separable kernel applies after each convolution; the plain
+// depthwise op uses none.
+enum class Activation : int { none = 0, relu = 1, relu6 = 2 };
+
+struct DepthwiseConv2dParams {
+  const float* input = nullptr;
+  const float* weight = nullptr;
+  const float* bias = nullptr;  // optional
+  float* output = nullptr;
+  int64_t batch = 0;
+  int64_t channels = 0;    // input channels C
+  int64_t multiplier = 1;  // m >= 1: output channels = C * m
+  int64_t in_h = 0;
+  int64_t in_w = 0;
+  int64_t kernel_h = 0;
+  int64_t kernel_w = 0;
+  int64_t out_h = 0;
+  int64_t out_w = 0;
+  int64_t stride_h = 1;
+  int64_t stride_w = 1;
+  int64_t pad_h = 0;  // top
+  int64_t pad_w = 0;  // left
+  int64_t dilation_h = 1;
+  int64_t dilation_w = 1;
+  ParallelFor parallel_for;  // empty: serial
+  int64_t max_threads = 1;   // threads parallel_for may use
+
+  int64_t out_channels() const { return channels * multiplier; }
+};
+
+// Multiply-adds times two over every output element, padding taps included (as
+// conv2d_flops counts them).
+inline double depthwise_conv2d_flops(const DepthwiseConv2dParams& p) {
+  return 2.0 * static_cast<double>(p.batch) * static_cast<double>(p.out_channels()) *
+         static_cast<double>(p.out_h) * static_cast<double>(p.out_w) *
+         static_cast<double>(p.kernel_h) * static_cast<double>(p.kernel_w);
+}
+
+// Compulsory DRAM traffic: input, weights, bias and output, each once.
+inline double depthwise_conv2d_bytes(const DepthwiseConv2dParams& p) {
+  const double k = static_cast<double>(p.out_channels());
+  return 4.0 * (static_cast<double>(p.batch) * static_cast<double>(p.channels) *
+                    static_cast<double>(p.in_h) * static_cast<double>(p.in_w) +
+                k * static_cast<double>(p.kernel_h * p.kernel_w + (p.bias ? 1 : 0)) +
+                static_cast<double>(p.batch) * k * static_cast<double>(p.out_h) *
+                    static_cast<double>(p.out_w));
+}
+
+namespace cpu {
+// Dispatches on active_cpu_isa().
+void depthwise_conv2d(const DepthwiseConv2dParams& p);
+// The variants, callable directly by tests and benchmarks; the caller makes sure the CPU
+// supports the ISA. depthwise_conv2d_ref accumulates in double: it is the oracle.
+void depthwise_conv2d_ref(const DepthwiseConv2dParams& p);
+void depthwise_conv2d_avx2(const DepthwiseConv2dParams& p);
+void depthwise_conv2d_avx512(const DepthwiseConv2dParams& p);
+}  // namespace cpu
+
+}  // namespace pybench::kernels

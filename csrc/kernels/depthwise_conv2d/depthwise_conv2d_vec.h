@@ -1,0 +1,91 @@
+// Vector traits of the depthwise and separable kernels, one struct per register width.
+// Included INSIDE an ISA target region, after <immintrin.h> (the region's begin header);
+// the including file defines PYBENCH_DW_AVX512 in the AVX-512 region, where the ymm
+// traits use the AVX-512VL masked moves instead of AVX2's vmaskmovps.
+namespace {
+
+// Rows of the depthwise fast paths (kDwRows) and the pointwise register tile (kPwRows
+// output channels x kPwVecs vectors) per width: AVX2 keeps 9 weights + 2 accumulators +
+// 3 loads in its 16 ymm registers; AVX-512 has 32.
+struct Ymm {
+  using Vec = __m256;
+#if defined(PYBENCH_DW_AVX512)
+  using Mask = __mmask8;
+  static constexpr int kDwRows = 4;
+  static Mask mask(int64_t n) { return static_cast<Mask>((1u << n) - 1); }
+  static Vec maskload(const float* p, Mask m) { return _mm256_maskz_loadu_ps(m, p); }
+  static void maskstore(float* p, Mask m, Vec v) { _mm256_mask_storeu_ps(p, m, v); }
+  // Lanes [lo, hi) (0 <= lo <= hi <= kLanes) set, the rest clear.
+  static Mask range(int64_t lo, int64_t hi) {
+    return static_cast<Mask>(((1u << hi) - 1) & ~((1u << lo) - 1));
+  }
+#else
+  using Mask = __m256i;
+  static constexpr int kDwRows = 2;
+  static Mask mask(int64_t n) {
+    return _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(n)),
+                              _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7));
+  }
+  static Vec maskload(const float* p, Mask m) { return _mm256_maskload_ps(p, m); }
+  static void maskstore(float* p, Mask m, Vec v) { _mm256_maskstore_ps(p, m, v); }
+  static Mask range(int64_t lo, int64_t hi) {
+    const __m256i i = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    return _mm256_andnot_si256(_mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(lo)), i),
+                               _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(hi)), i));
+  }
+#endif
+  static constexpr int64_t kLanes = 8;
+  static constexpr int kPwRows = 4;
+  static constexpr int kPwVecs = 3;
+  static Vec zero() { return _mm256_setzero_ps(); }
+  static Vec set1(float v) { return _mm256_set1_ps(v); }
+  static Vec loadu(const float* p) { return _mm256_loadu_ps(p); }
+  static void storeu(float* p, Vec v) { _mm256_storeu_ps(p, v); }
+  static Vec fmadd(Vec a, Vec b, Vec c) { return _mm256_fmadd_ps(a, b, c); }
+  static Vec add(Vec a, Vec b) { return _mm256_add_ps(a, b); }
+  static Vec max(Vec a, Vec b) { return _mm256_max_ps(a, b); }
+  static Vec min(Vec a, Vec b) { return _mm256_min_ps(a, b); }
+  // even[i] = (a:b)[2i], odd[i] = (a:b)[2i + 1]: the column phases of stride 2.
+  static void deinterleave(Vec a, Vec b, Vec& even, Vec& odd) {
+    // [a0 a2 b0 b2 | a4 a6 b4 b6] -> 64-bit lanes (0, 2, 1, 3) -> [a0 a2 a4 a6 b0 b2 b4 b6]
+    const __m256 e = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(2, 0, 2, 0));
+    const __m256 o = _mm256_shuffle_ps(a, b, _MM_SHUFFLE(3, 1, 3, 1));
+    even = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(e), 0xD8));
+    odd = _mm256_castpd_ps(_mm256_permute4x64_pd(_mm256_castps_pd(o), 0xD8));
+  }
+};
+
+#if defined(PYBENCH_DW_AVX512)
+struct Zmm {
+  using Vec = __m512;
+  using Mask = __mmask16;
+  static constexpr int64_t kLanes = 16;
+  static constexpr int kDwRows = 4;
+  static constexpr int kPwRows = 6;
+  static constexpr int kPwVecs = 4;
+  static Vec zero() { return _mm512_setzero_ps(); }
+  static Vec set1(float v) { return _mm512_set1_ps(v); }
+  static Vec loadu(const float* p) { return _mm512_loadu_ps(p); }
+  static Mask mask(int64_t n) { return static_cast<Mask>((1u << n) - 1); }
+  static Mask range(int64_t lo, int64_t hi) {
+    return static_cast<Mask>(((1u << hi) - 1) & ~((1u << lo) - 1));
+  }
+  static Vec maskload(const float* p, Mask m) { return _mm512_maskz_loadu_ps(m, p); }
+  static void storeu(float* p, Vec v) { _mm512_storeu_ps(p, v); }
+  static void maskstore(float* p, Mask m, Vec v) { _mm512_mask_storeu_ps(p, m, v); }
+  static Vec fmadd(Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a, b, c); }
+  static Vec add(Vec a, Vec b) { return _mm512_add_ps(a, b); }
+  // The maskz forms: GCC 12's plain _mm512_max_ps trips -Wmaybe-uninitialized on its own
+  // _mm512_undefined_ps (GCC bug 105593); an all-ones mask is the same instruction.
+  static Vec max(Vec a, Vec b) { return _mm512_maskz_max_ps(static_cast<Mask>(-1), a, b); }
+  static Vec min(Vec a, Vec b) { return _mm512_maskz_min_ps(static_cast<Mask>(-1), a, b); }
+  static void deinterleave(Vec a, Vec b, Vec& even, Vec& odd) {
+    const __m512i ie = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    const __m512i io = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    even = _mm512_permutex2var_ps(a, ie, b);
+    odd = _mm512_permutex2var_ps(a, io, b);
+  }
+};
+#endif
+
+}  // namespace

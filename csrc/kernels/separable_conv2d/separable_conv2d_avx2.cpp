@@ -1,0 +1,24 @@
+// AVX2 + FMA fused separable convolution: separable_conv2d_fused.h with ymm vectors
+// (depthwise 2-row blocks, pointwise 4 x 3 register tiles).
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <cstring>
+#include <utility>
+#include <vector>
+
+#include "separable_conv2d/separable_conv2d.h"
+
+#include "isa/avx2_begin.h"
+
+namespace pybench::kernels::cpu {
+
+#include "depthwise_conv2d/depthwise_conv2d_vec.h"
+#include "depthwise_conv2d/depthwise_conv2d_direct.h"
+#include "separable_conv2d/separable_conv2d_fused.h"
+
+void separable_conv2d_avx2(const SeparableConv2dParams& p) { separable_conv2d_fused<Ymm, Ymm>(p); }
+
+}  // namespace pybench::kernels::cpu
+
+#include "isa/avx2_end.h"

@@ -1,0 +1,30 @@
+// AVX-512 fused separable convolution: separable_conv2d_fused.h with zmm vectors
+// (depthwise 4-row blocks, ymm rows for widths <= 8; pointwise 6 x 4 register tiles).
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <cstring>
+#include <utility>
+#include <vector>
+
+#include "separable_conv2d/separable_conv2d.h"
+
+#include "isa/avx512_begin.h"
+
+#define PYBENCH_DW_AVX512 1
+
+namespace pybench::kernels::cpu {
+
+#include "depthwise_conv2d/depthwise_conv2d_vec.h"
+#include "depthwise_conv2d/depthwise_conv2d_direct.h"
+#include "separable_conv2d/separable_conv2d_fused.h"
+
+void separable_conv2d_avx512(const SeparableConv2dParams& p) {
+  separable_conv2d_fused<Zmm, Ymm>(p);
+}
+
+}  // namespace pybench::kernels::cpu
+
+#undef PYBENCH_DW_AVX512
+
+#include "isa/avx512_end.h"

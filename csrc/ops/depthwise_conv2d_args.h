@@ -1,0 +1,187 @@
+#pragma once
+// Argument checks and parameter filling shared by the CPU and CUDA adapters of
+// depthwise_conv2d and separable_conv2d, so every backend rejects the same inputs with
+// the same messages.
+#include <ATen/ATen.h>
+
+#include <optional>
+#include <string>
+
+#include "conv2d/conv2d.h"
+#include "separable_conv2d/separable_conv2d.h"
+
+namespace pybench::ops {
+
+struct DepthwiseConv2dInput {
+  at::Tensor input;   // (N, C, H, W), contiguous
+  at::Tensor weight;  // (C*m, 1, R, S), contiguous
+  at::Tensor bias;    // undefined or (C*m), contiguous
+  bool batched = true;
+  kernels::DepthwiseConv2dParams params;  // sizes only until make_depthwise_output
+};
+
+inline void check_float_operand(const char* op, const char* name, const at::Tensor& t,
+                                const at::Tensor& input) {
+  TORCH_CHECK(t.device() == input.device(), op, ": input is on ", input.device(), " but ",
+              name, " is on ", t.device());
+  TORCH_CHECK_TYPE(t.scalar_type() == at::kFloat, op, ": expected float32 ", name, ", got ",
+                   t.scalar_type());
+}
+
+inline at::Tensor checked_bias(const char* op, const char* name,
+                               const std::optional<at::Tensor>& bias, int64_t size,
+                               const at::Tensor& input) {
+  if (!bias.has_value() || !bias->defined()) return {};
+  check_float_operand(op, name, *bias, input);
+  TORCH_CHECK_VALUE(bias->dim() == 1 && bias->size(0) == size, op, ": expected ", name,
+                    " of shape (", size, "), got ", bias->sizes());
+  return bias->contiguous();
+}
+
+inline DepthwiseConv2dInput prepare_depthwise_conv2d(
+    const char* op, const at::Tensor& input, const at::Tensor& weight,
+    const std::optional<at::Tensor>& bias, at::IntArrayRef stride, at::IntArrayRef padding,
+    at::IntArrayRef dilation, c10::DeviceType device, const char* weight_name = "weight") {
+  TORCH_CHECK_VALUE(input.dim() == 3 || input.dim() == 4, op,
+                    ": expected 3-D (unbatched) or 4-D (batched) input, got input of rank ",
+                    input.dim(), " with shape ", input.sizes());
+  TORCH_CHECK(input.device().type() == device, op, ": expected a ",
+              c10::DeviceTypeName(device), " input, got one on ", input.device());
+  TORCH_CHECK_TYPE(input.scalar_type() == at::kFloat, op, ": expected float32 input, got ",
+                   input.scalar_type());
+  check_float_operand(op, weight_name, weight, input);
+  TORCH_CHECK_VALUE(stride.size() == 2 && padding.size() == 4 && dilation.size() == 2, op,
+                    ": expected 2 strides, 4 paddings (top, bottom, left, right) and 2 "
+                    "dilations, got ", stride.size(), ", ", padding.size(), " and ",
+                    dilation.size());
+  TORCH_CHECK_VALUE(stride[0] > 0 && stride[1] > 0, op,
+                    ": non-positive stride is not supported, got stride ", stride);
+  TORCH_CHECK_VALUE(padding[0] >= 0 && padding[1] >= 0 && padding[2] >= 0 && padding[3] >= 0,
+                    op, ": negative padding is not supported, got padding ", padding);
+  TORCH_CHECK_VALUE(dilation[0] > 0 && dilation[1] > 0, op,
+                    ": dilation should be greater than zero, got dilation ", dilation);
+
+  DepthwiseConv2dInput in;
+  in.batched = input.dim() == 4;
+  at::Tensor x = in.batched ? input : input.unsqueeze(0);
+  const int64_t channels = x.size(1);
+  TORCH_CHECK_VALUE(channels > 0 && x.size(2) > 0 && x.size(3) > 0, op,
+                    ": expected non-empty channels and spatial sizes (only the batch may be "
+                    "empty), got input of shape ", x.sizes());
+  TORCH_CHECK_VALUE(weight.dim() == 4 && weight.size(1) == 1 && weight.size(0) > 0 &&
+                        weight.size(0) % channels == 0 && weight.size(2) > 0 &&
+                        weight.size(3) > 0,
+                    op, ": expected ", weight_name, " of shape (C*m, 1, kH, kW) with C = ",
+                    channels, " input channels and a channel multiplier m >= 1, got ",
+                    weight.sizes());
+  const int64_t out_channels = weight.size(0);
+  in.bias = checked_bias(op, weight_name == std::string("weight") ? "bias" : "dw_bias", bias,
+                         out_channels, input);
+
+  kernels::DepthwiseConv2dParams& p = in.params;
+  p.batch = x.size(0);
+  p.channels = channels;
+  p.multiplier = out_channels / channels;
+  p.in_h = x.size(2);
+  p.in_w = x.size(3);
+  p.kernel_h = weight.size(2);
+  p.kernel_w = weight.size(3);
+  p.stride_h = stride[0];
+  p.stride_w = stride[1];
+  p.pad_h = padding[0];
+  p.pad_w = padding[2];
+  p.dilation_h = dilation[0];
+  p.dilation_w = dilation[1];
+  const int64_t padded_h = p.in_h + padding[0] + padding[1];
+  const int64_t padded_w = p.in_w + padding[2] + padding[3];
+  const int64_t extent_h = p.dilation_h * (p.kernel_h - 1) + 1;
+  const int64_t extent_w = p.dilation_w * (p.kernel_w - 1) + 1;
+  TORCH_CHECK_VALUE(extent_h <= padded_h && extent_w <= padded_w, op,
+                    ": calculated padded input size per channel: (", padded_h, " x ", padded_w,
+                    "). Kernel size: (", extent_h, " x ", extent_w,
+                    "). Kernel size can't be greater than actual input size");
+  p.out_h = kernels::conv2d_out_size(p.in_h, p.kernel_h, p.stride_h, padding[0], padding[1],
+                                        p.dilation_h);
+  p.out_w = kernels::conv2d_out_size(p.in_w, p.kernel_w, p.stride_w, padding[2], padding[3],
+                                        p.dilation_w);
+  in.input = x.contiguous();
+  in.weight = weight.contiguous();
+  return in;
+}
+
+inline void point_depthwise_operands(DepthwiseConv2dInput& in) {
+  kernels::DepthwiseConv2dParams& p = in.params;
+  p.input = in.input.data_ptr<float>();
+  p.weight = in.weight.data_ptr<float>();
+  p.bias = in.bias.defined() ? in.bias.data_ptr<float>() : nullptr;
+}
+
+inline at::Tensor make_depthwise_output(DepthwiseConv2dInput& in) {
+  kernels::DepthwiseConv2dParams& p = in.params;
+  at::Tensor out =
+      at::empty({p.batch, p.out_channels(), p.out_h, p.out_w}, in.input.options());
+  point_depthwise_operands(in);
+  p.output = out.data_ptr<float>();
+  return out;
+}
+
+inline kernels::Activation parse_activation(const char* op, const char* name,
+                                            const std::string& act) {
+  if (act == "none") return kernels::Activation::none;
+  if (act == "relu") return kernels::Activation::relu;
+  if (act == "relu6") return kernels::Activation::relu6;
+  TORCH_CHECK_VALUE(false, op, ": unknown ", name, " '", act,
+                    "' (expected one of: none, relu, relu6)");
+  return kernels::Activation::none;
+}
+
+struct SeparableConv2dInput {
+  DepthwiseConv2dInput dw;
+  at::Tensor pw_weight;  // (K, C*m) contiguous
+  at::Tensor pw_bias;
+  kernels::SeparableConv2dParams params;  // pointers filled by make_separable_output
+};
+
+inline SeparableConv2dInput prepare_separable_conv2d(
+    const at::Tensor& input, const at::Tensor& dw_weight, const at::Tensor& pw_weight,
+    const std::optional<at::Tensor>& dw_bias, const std::optional<at::Tensor>& pw_bias,
+    at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation,
+    const std::string& activation, const std::string& pw_activation, c10::DeviceType device) {
+  constexpr const char* op = "pybench.separable_conv2d";
+  SeparableConv2dInput in;
+  const kernels::Activation dw_act = parse_activation(op, "activation", activation);
+  const kernels::Activation pw_act = parse_activation(op, "pw_activation", pw_activation);
+  in.dw = prepare_depthwise_conv2d(op, input, dw_weight, dw_bias, stride, padding, dilation,
+                                   device, "dw_weight");
+  check_float_operand(op, "pw_weight", pw_weight, input);
+  const int64_t mid = in.dw.params.out_channels();
+  TORCH_CHECK_VALUE(pw_weight.dim() == 4 && pw_weight.size(0) > 0 && pw_weight.size(2) == 1 &&
+                        pw_weight.size(3) == 1,
+                    op, ": expected pw_weight of shape (out_channels, ", mid, ", 1, 1), got ",
+                    pw_weight.sizes());
+  TORCH_CHECK_VALUE(pw_weight.size(1) == mid, op, ": pw_weight has ", pw_weight.size(1),
+                    " input channels but the depthwise convolution produces ", mid,
+                    " (dw_weight ", dw_weight.sizes(), "); expected pw_weight of shape (",
+                    pw_weight.size(0), ", ", mid, ", 1, 1)");
+  in.pw_bias = checked_bias(op, "pw_bias", pw_bias, pw_weight.size(0), input);
+  in.pw_weight = pw_weight.contiguous();
+  in.params.dw = in.dw.params;
+  in.params.out_channels = pw_weight.size(0);
+  in.params.dw_activation = dw_act;
+  in.params.pw_activation = pw_act;
+  return in;
+}
+
+inline at::Tensor make_separable_output(SeparableConv2dInput& in) {
+  point_depthwise_operands(in.dw);
+  kernels::SeparableConv2dParams& p = in.params;
+  p.dw = in.dw.params;
+  at::Tensor out =
+      at::empty({p.dw.batch, p.out_channels, p.dw.out_h, p.dw.out_w}, in.dw.input.options());
+  p.pw_weight = in.pw_weight.data_ptr<float>();
+  p.pw_bias = in.pw_bias.defined() ? in.pw_bias.data_ptr<float>() : nullptr;
+  p.output = out.data_ptr<float>();
+  return out;
+}
+
+}  // namespace pybench::ops
