@@ -11,8 +11,10 @@ have no backward); run converted models under ``torch.inference_mode()`` or
 ``torch.no_grad()``.
 """
 from pybench.nn.conv import Conv2d, conv2d_unsupported_reason
+from pybench.nn.lstm import LSTM, LSTMCell, lstm_cell_unsupported_reason, lstm_unsupported_reason
 from pybench.nn.convert import (RULES, ConversionReport, Converted, Folded, Rule, Skipped,
                                 convert, fold_batchnorm)
 
 __all__ = ["Conv2d", "conv2d_unsupported_reason", "convert", "fold_batchnorm", "Rule", "RULES",
            "ConversionReport", "Converted", "Folded", "Skipped"]
+__all__ += ["LSTM", "LSTMCell", "lstm_unsupported_reason", "lstm_cell_unsupported_reason"]
