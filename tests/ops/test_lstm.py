@@ -59,7 +59,8 @@ def cell_shapes(seed):
     """(B, I, H): batch 1 and odd sizes, H around the 8 / 16 lane panels and not multiples."""
     rng = random.Random(seed)
     shapes = [(1, 1, 1), (1, 7, 5), (1, 300, 40), (2, 16, 16), (3, 17, 129), (16, 33, 40),
-              (7, 64, 8), (13, 5, 33), (1, 256, 256), (17, 100, 95)]
+              (7, 64, 8), (13, 5, 33), (1, 256, 256), (17, 100, 95),
+              (5, 700, 33), (2, 300, 400), (101, 9, 20)]  # K-blocked path; > 96 rows
     shapes += [(rng.randint(1, 20), rng.randint(1, 130), rng.randint(1, 130)) for _ in range(6)]
     return shapes
 
@@ -112,7 +113,7 @@ def seq_shapes(seed):
     """(T, B, I, H) up to T = 70."""
     rng = random.Random(seed)
     shapes = [(1, 1, 3, 5), (70, 1, 7, 9), (70, 4, 30, 40), (25, 16, 33, 17), (5, 3, 1, 129),
-              (12, 2, 64, 64), (50, 1, 50, 100)]
+              (12, 2, 64, 64), (50, 1, 50, 100), (3, 2, 700, 20)]
     shapes += [(rng.randint(1, 70), rng.randint(1, 9), rng.randint(1, 80), rng.randint(1, 80))
                for _ in range(4)]
     return shapes

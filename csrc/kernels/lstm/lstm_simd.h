@@ -163,6 +163,16 @@ inline void init_acc(V::reg (&acc)[M][4], const float* const* rows, const float*
   }
 }
 
+// The fused epilogue of one row: gates -> activations -> cell update, from registers.
+inline void cell_epilogue_row(const LstmCellParams& p, int64_t row, int64_t j0, int64_t n,
+                              V::reg gi, V::reg gf, V::reg gg, V::reg go) {
+  const V::reg i = vsigmoid(gi), f = vsigmoid(gf), g = vtanh(gg), o = vsigmoid(go);
+  const V::reg c_prev = V::loadm(p.c + row * p.ldc + j0, n);
+  const V::reg c = V::fmadd(f, c_prev, V::mul(i, g));
+  V::storem(p.c_out + row * p.ld_c_out + j0, c, n);
+  V::storem(p.h_out + row * p.ld_h_out + j0, V::mul(o, vtanh(c)), n);
+}
+
 // One tile of a cell step: rows [r0, r0 + M) x hidden units [j0, j0 + n) of panel `panel`.
 template <int M>
 inline void cell_tile(const LstmCellParams& p, int64_t panel, int64_t r0) {
@@ -184,15 +194,8 @@ inline void cell_tile(const LstmCellParams& p, int64_t panel, int64_t r0) {
   }
   for (int r = 0; r < M; ++r) a[r] = p.h + (r0 + r) * p.ldh;
   accumulate_any<M>(acc, a, p.packed_hh.data + panel * H * 4 * V::W, H);
-  // The fused epilogue: gates -> activations -> cell update, straight from registers.
   for (int r = 0; r < M; ++r) {
-    const int64_t row = r0 + r;
-    const V::reg i = vsigmoid(acc[r][0]), f = vsigmoid(acc[r][1]);
-    const V::reg g = vtanh(acc[r][2]), o = vsigmoid(acc[r][3]);
-    const V::reg c_prev = V::loadm(p.c + row * p.ldc + j0, n);
-    const V::reg c = V::fmadd(f, c_prev, V::mul(i, g));
-    V::storem(p.c_out + row * p.ld_c_out + j0, c, n);
-    V::storem(p.h_out + row * p.ld_h_out + j0, V::mul(o, vtanh(c)), n);
+    cell_epilogue_row(p, r0 + r, j0, n, acc[r][0], acc[r][1], acc[r][2], acc[r][3]);
   }
 }
 
@@ -216,6 +219,42 @@ inline void input_gemm_tile(const LstmInputGemmParams& p, int64_t panel, int64_t
   }
 }
 
+// ---- K blocking ---------------------------------------------------------------------
+// Past kDirectMaxK, a work item's K runs in chunks of kChunkK: the panel chunk (128 KiB on
+// AVX-512) and the activation chunk of the item's rows (<= kMaxGroupRows) stay in L2 while
+// every row tile passes over them, where a whole panel and all rows (2 MiB at H = 2048,
+// batch 64) would thrash it. The accumulators go through a per-item buffer between chunks
+// (one store and load per 512 k steps); gates_x / bias are added in the epilogue.
+inline constexpr int64_t kChunkK = 512;
+#ifndef PYBENCH_LSTM_DIRECT_MAX_K  // an override for A/B measurements of the blocking
+#define PYBENCH_LSTM_DIRECT_MAX_K 640
+#endif
+inline constexpr int64_t kDirectMaxK = PYBENCH_LSTM_DIRECT_MAX_K;
+inline constexpr int64_t kMaxGroupRows = 16 * V::MR;
+
+// buf[r][g][:] (+)= sum over k in [k0, k0 + kc) of rows(r0 + r)[k] * panel[k][g][:].
+template <int M, typename Rows>
+inline void chunk_tile(float* buf, bool first, const Rows& rows, int64_t r0, int64_t k0,
+                       int64_t kc, const float* panel) {
+  V::reg acc[M][4];
+  for (int r = 0; r < M; ++r) {
+    for (int g = 0; g < 4; ++g) {
+      acc[r][g] = first ? V::zero() : V::load(buf + (r * 4 + g) * V::W);
+    }
+  }
+  const float* a[M];
+  for (int r = 0; r < M; ++r) a[r] = rows(r0 + r) + k0;
+  accumulate_any<M>(acc, a, panel + k0 * 4 * V::W, kc);
+  for (int r = 0; r < M; ++r) {
+    for (int g = 0; g < 4; ++g) V::storem(buf + (r * 4 + g) * V::W, acc[r][g], V::W);
+  }
+}
+
+// Adds one operand's product over rows [r0, r1) of a panel into buf, chunk by chunk.
+template <typename Rows>
+inline void chunked_segment(float* buf, bool& first, const Rows& rows, int64_t r0, int64_t r1,
+                            const float* panel, int64_t k_len);
+
 // Rows [r0, r1) of one panel, in tiles of MR rows and one tile of the remainder.
 template <int M, typename Tile>
 inline void tail_tile(int64_t rows, Tile&& tile, int64_t r) {
@@ -235,6 +274,51 @@ inline void panel_rows(int64_t r0, int64_t r1, Tile&& tile) {
   if (r < r1) tail_tile<V::MR - 1>(r1 - r, tile, r);
 }
 
+template <typename Rows>
+inline void chunked_segment(float* buf, bool& first, const Rows& rows, int64_t r0, int64_t r1,
+                            const float* panel, int64_t k_len) {
+  for (int64_t k0 = 0; k0 < k_len; k0 += kChunkK) {
+    const int64_t kc = k_len - k0 < kChunkK ? k_len - k0 : kChunkK;
+    panel_rows(r0, r1, [&](auto m, int64_t r) {
+      chunk_tile<decltype(m)::value>(buf + (r - r0) * 4 * V::W, first, rows, r, k0, kc, panel);
+    });
+    first = false;
+  }
+}
+
+// The epilogues of a chunked item: the buffered sums plus gates_x / bias.
+template <int M>
+inline void cell_epilogue_tile(const LstmCellParams& p, int64_t panel, int64_t r0,
+                               const float* buf) {
+  const int64_t H = p.hidden_size, j0 = panel * V::W;
+  const int64_t n = H - j0 < V::W ? H - j0 : V::W;
+  for (int r = 0; r < M; ++r) {
+    const int64_t row = r0 + r;
+    const float* add = p.gates_x != nullptr ? p.gates_x + row * p.ld_gates_x : p.bias;
+    V::reg g[4];
+    for (int q = 0; q < 4; ++q) {
+      g[q] = V::load(buf + (r * 4 + q) * V::W);
+      if (add != nullptr) g[q] = V::add(g[q], V::loadm(add + q * H + j0, n));
+    }
+    cell_epilogue_row(p, row, j0, n, g[0], g[1], g[2], g[3]);
+  }
+}
+
+template <int M>
+inline void input_gemm_epilogue_tile(const LstmInputGemmParams& p, int64_t panel, int64_t r0,
+                                     const float* buf) {
+  const int64_t H = p.hidden_size, j0 = panel * V::W;
+  const int64_t n = H - j0 < V::W ? H - j0 : V::W;
+  for (int r = 0; r < M; ++r) {
+    float* out = p.gates_x + (r0 + r) * 4 * H + j0;
+    for (int q = 0; q < 4; ++q) {
+      V::reg v = V::load(buf + (r * 4 + q) * V::W);
+      if (p.bias != nullptr) v = V::add(v, V::loadm(p.bias + q * H + j0, n));
+      V::storem(out + q * H, v, n);
+    }
+  }
+}
+
 // Runs tile(panel, row_begin, row_end) over every (panel, row group) work item.
 template <typename F>
 inline void for_each_panel_group(int64_t panels, int64_t rows, int64_t max_threads,
@@ -247,7 +331,8 @@ inline void for_each_panel_group(int64_t panels, int64_t rows, int64_t max_threa
     groups = (target + panels - 1) / panels;
     if (groups > row_tiles) groups = row_tiles;
   }
-  const int64_t tiles_per_group = (row_tiles + groups - 1) / groups;
+  int64_t tiles_per_group = (row_tiles + groups - 1) / groups;
+  if (tiles_per_group * V::MR > kMaxGroupRows) tiles_per_group = kMaxGroupRows / V::MR;
   const int64_t rows_per_group = tiles_per_group * V::MR;
   groups = (rows + rows_per_group - 1) / rows_per_group;
   run_parallel(parallel_for, 0, panels * groups, 1, [&](int64_t begin, int64_t end) {
@@ -263,12 +348,26 @@ inline void for_each_panel_group(int64_t panels, int64_t rows, int64_t max_threa
 inline void cell_simd(const LstmCellParams& p) {
   if (p.batch <= 0 || p.hidden_size <= 0) return;
   const int64_t panels = (p.hidden_size + V::W - 1) / V::W;
+  const bool has_x = p.gates_x == nullptr && p.input_size > 0;
+  const int64_t k_total = (has_x ? p.input_size : 0) + p.hidden_size;
   for_each_panel_group(panels, p.batch, p.max_threads, p.parallel_for,
                        [&](int64_t panel, int64_t r0, int64_t r1) {
-                         panel_rows(r0, r1, [&](auto m, int64_t r) {
-                           cell_tile<decltype(m)::value>(p, panel, r);
-                         });
-                       });
+    if (k_total <= kDirectMaxK) {
+      panel_rows(r0, r1, [&](auto m, int64_t r) { cell_tile<decltype(m)::value>(p, panel, r); });
+      return;
+    }
+    alignas(64) float buf[kMaxGroupRows * 4 * V::W];
+    bool first = true;
+    if (has_x) {
+      chunked_segment(buf, first, [&](int64_t row) { return p.x + row * p.ldx; }, r0, r1,
+                      p.packed_ih.data + panel * p.input_size * 4 * V::W, p.input_size);
+    }
+    chunked_segment(buf, first, [&](int64_t row) { return p.h + row * p.ldh; }, r0, r1,
+                    p.packed_hh.data + panel * p.hidden_size * 4 * V::W, p.hidden_size);
+    panel_rows(r0, r1, [&](auto m, int64_t r) {
+      cell_epilogue_tile<decltype(m)::value>(p, panel, r, buf + (r - r0) * 4 * V::W);
+    });
+  });
 }
 
 inline void input_gemm_simd(const LstmInputGemmParams& p) {
@@ -277,8 +376,20 @@ inline void input_gemm_simd(const LstmInputGemmParams& p) {
   const int64_t panels = (p.hidden_size + V::W - 1) / V::W;
   for_each_panel_group(panels, rows, p.max_threads, p.parallel_for,
                        [&](int64_t panel, int64_t r0, int64_t r1) {
-                         panel_rows(r0, r1, [&](auto m, int64_t r) {
-                           input_gemm_tile<decltype(m)::value>(p, panel, r);
-                         });
-                       });
+    if (p.input_size <= kDirectMaxK) {
+      panel_rows(r0, r1, [&](auto m, int64_t r) {
+        input_gemm_tile<decltype(m)::value>(p, panel, r);
+      });
+      return;
+    }
+    alignas(64) float buf[kMaxGroupRows * 4 * V::W];
+    bool first = true;
+    chunked_segment(
+        buf, first,
+        [&](int64_t row) { return p.x + (row / p.batch) * p.x_stride_t + (row % p.batch) * p.x_stride_b; },
+        r0, r1, p.packed_ih.data + panel * p.input_size * 4 * V::W, p.input_size);
+    panel_rows(r0, r1, [&](auto m, int64_t r) {
+      input_gemm_epilogue_tile<decltype(m)::value>(p, panel, r, buf + (r - r0) * 4 * V::W);
+    });
+  });
 }
