@@ -11,13 +11,12 @@ have no backward); run converted models under ``torch.inference_mode()`` or
 ``torch.no_grad()``.
 """
 from pybench.nn.conv import Conv2d, conv2d_unsupported_reason
+from pybench.nn.lstm import LSTM, LSTMCell, lstm_cell_unsupported_reason, lstm_unsupported_reason
 from pybench.nn.convert import (RULES, ConversionReport, Converted, Folded, Rule, Skipped,
                                 convert, fold_batchnorm)
+from pybench.nn.separable import InvertedResidual, SeparableConv2d
 
 __all__ = ["Conv2d", "conv2d_unsupported_reason", "convert", "fold_batchnorm", "Rule", "RULES",
-           "ConversionReport", "Converted", "Folded", "Skipped"]
-
-# Issue 5: fused depthwise-separable modules.
-from pybench.nn.separable import InvertedResidual, SeparableConv2d  # noqa: E402
-
-__all__ += ["SeparableConv2d", "InvertedResidual"]
+           "ConversionReport", "Converted", "Folded", "Skipped",
+           "SeparableConv2d", "InvertedResidual",
+           "LSTM", "LSTMCell", "lstm_unsupported_reason", "lstm_cell_unsupported_reason"]

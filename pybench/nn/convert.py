@@ -27,6 +27,7 @@ import torch.fx as fx
 from torch import nn
 
 from pybench.nn.conv import Conv2d, conv2d_unsupported_reason
+from pybench.nn.lstm import LSTM, LSTMCell, lstm_cell_unsupported_reason, lstm_unsupported_reason
 
 __all__ = ["Rule", "RULES", "ConversionReport", "Converted", "Folded", "Skipped", "convert",
            "fold_batchnorm"]
@@ -81,6 +82,11 @@ def _separable_rules() -> tuple[Rule, ...]:
 
 # Issue 5: MobileNet-v1 / -v2 blocks as fused depthwise-separable ops, before "conv2d".
 RULES = _separable_rules() + RULES
+# LSTMs (issue 6): whole recurrent layers; no other rule matches their types.
+RULES += (
+    Rule("lstm", nn.LSTM, LSTM, LSTM.from_torch, lstm_unsupported_reason),
+    Rule("lstm_cell", nn.LSTMCell, LSTMCell, LSTMCell.from_torch, lstm_cell_unsupported_reason),
+)
 
 
 class Converted(NamedTuple):

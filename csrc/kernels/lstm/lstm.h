@@ -1,0 +1,170 @@
+#pragma once
+// LSTM cell and single-layer LSTM sequence (torch.nn.LSTMCell / torch.nn.LSTM semantics,
+// gate order i, f, g, o), the torch-free kernel core.
+//
+//   gates = x W_ih^T + b_ih + h W_hh^T + b_hh            (batch, 4H), columns [i | f | g | o]
+//   c'    = sigmoid(f) * c + sigmoid(i) * tanh(g)
+//   h'    = sigmoid(o) * tanh(c')
+//
+// Layout. Raw weights are PyTorch's: w_ih (4H, I), w_hh (4H, H), row-major, contiguous.
+// Activations are row-major with a row stride (ld*) per operand, so a step of a sequence
+// can read and write rows of a (T, B, H) or (B, T, H) tensor in place.
+//
+// Packed weights (the SIMD variants). W (4H, K) is cut into panels of `block` hidden units
+// (16 for AVX-512, 8 for AVX2: one vector): panel p holds, for every k, the 4 gates' rows
+// p*block .. p*block+block-1 of that column, [p][k][gate][block] floats, hidden units past H
+// zero-filled. A micro-kernel then reads one panel row (4 vectors) per k and accumulates
+// the i, f, g and o pre-activations of the same hidden units side by side, so the gate
+// non-linearities and the cell update run in its epilogue while the accumulators are still
+// in registers: the (batch, 4H) gate matrix never goes to memory. A panel is K*4*block
+// floats (256 KiB at K = 1024 on AVX-512) and stays in L2 while every row tile of the batch
+// streams past it.
+//
+// Accuracy. The SIMD variants evaluate sigmoid and tanh with their own vector code
+// (exp by Cody-Waite range reduction and a degree-6 polynomial, tanh by an odd degree-17
+// Taylor polynomial below |x| = 0.55 and 1 - 2 / (exp(2|x|) + 1) above): maximum relative
+// error <= 1e-6 for every float input whose result is a normal float (sigmoid below
+// x = -87.3 returns a result within 1.2e-38 absolute), checked by tests/cpp/lstm_test.cc
+// on dense sweeps; lstm_sigmoid_* / lstm_tanh_* below expose them for that test.
+#include <cstdint>
+
+#include "common/cpu_isa.h"
+#include "common/parallel.h"
+
+namespace pybench::kernels {
+
+// A weight matrix packed by lstm_pack_weights.
+struct LstmPackedWeights {
+  const float* data = nullptr;
+  int64_t k = 0;       // reduction length: input_size for W_ih, hidden_size for W_hh
+  int64_t hidden = 0;  // H
+  int64_t block = 0;   // hidden units per panel (lstm_pack_block of the ISA)
+};
+
+// One step: (h_out, c_out) from (x, h, c).
+struct LstmCellParams {
+  int64_t batch = 0;
+  int64_t input_size = 0;
+  int64_t hidden_size = 0;
+  const float* x = nullptr;  // (batch, input_size), row stride ldx; unused with gates_x
+  int64_t ldx = 0;
+  const float* h = nullptr;  // (batch, hidden), row stride ldh
+  int64_t ldh = 0;
+  const float* c = nullptr;  // (batch, hidden), row stride ldc
+  int64_t ldc = 0;
+  const float* w_ih = nullptr;  // raw (4H, I): the reference variant
+  const float* w_hh = nullptr;  // raw (4H, H): the reference variant
+  LstmPackedWeights packed_ih;  // the SIMD variants
+  LstmPackedWeights packed_hh;
+  const float* bias = nullptr;  // (4H) = b_ih + b_hh, or nullptr; unused with gates_x
+  // Precomputed x W_ih^T + b_ih + b_hh, (batch, 4H) with row stride ld_gates_x (a step of a
+  // sequence); nullptr: the kernel computes the input product itself from x.
+  const float* gates_x = nullptr;
+  int64_t ld_gates_x = 0;
+  // Outputs. h_out must not overlap h (every thread reads all of h); c_out may be c
+  // itself (each entry is read, then written, by one thread).
+  float* h_out = nullptr;
+  int64_t ld_h_out = 0;
+  float* c_out = nullptr;
+  int64_t ld_c_out = 0;
+  ParallelFor parallel_for;  // empty: serial
+  int64_t max_threads = 1;
+};
+
+// The input product of a whole sequence, one GEMM over T*B rows:
+// gates_x[t*B + b] = x[t][b] W_ih^T + bias, dense (T*B, 4H).
+struct LstmInputGemmParams {
+  int64_t seq_len = 0;
+  int64_t batch = 0;
+  int64_t input_size = 0;
+  int64_t hidden_size = 0;
+  const float* x = nullptr;  // row (t, b) at x + t*x_stride_t + b*x_stride_b, contiguous in I
+  int64_t x_stride_t = 0;
+  int64_t x_stride_b = 0;
+  const float* w_ih = nullptr;  // raw, the reference variant
+  LstmPackedWeights packed_ih;  // the SIMD variants
+  const float* bias = nullptr;  // (4H) or nullptr
+  float* gates_x = nullptr;     // (T*B, 4H)
+  ParallelFor parallel_for;
+  int64_t max_threads = 1;
+};
+
+// A single-layer unidirectional LSTM over T steps.
+struct LstmSequenceParams {
+  int64_t seq_len = 0;
+  int64_t batch = 0;
+  int64_t input_size = 0;
+  int64_t hidden_size = 0;
+  const float* x = nullptr;  // row (t, b) at x + t*x_stride_t + b*x_stride_b
+  int64_t x_stride_t = 0;
+  int64_t x_stride_b = 0;
+  const float* h0 = nullptr;  // (batch, H) contiguous
+  const float* c0 = nullptr;  // (batch, H) contiguous
+  const float* w_ih = nullptr;
+  const float* w_hh = nullptr;
+  LstmPackedWeights packed_ih;
+  LstmPackedWeights packed_hh;
+  const float* bias = nullptr;  // (4H) = b_ih + b_hh, or nullptr
+  float* output = nullptr;      // h_t of row (t, b) at output + t*out_stride_t + b*out_stride_b
+  int64_t out_stride_t = 0;
+  int64_t out_stride_b = 0;
+  float* h_n = nullptr;  // (batch, H) contiguous
+  float* c_n = nullptr;  // (batch, H) contiguous; also the running cell state
+  float* gates_scratch = nullptr;  // (T*B, 4H) floats, lstm_sequence_scratch_floats
+  ParallelFor parallel_for;
+  int64_t max_threads = 1;
+};
+
+inline int64_t lstm_sequence_scratch_floats(int64_t seq_len, int64_t batch, int64_t hidden) {
+  return seq_len * batch * 4 * hidden;
+}
+
+// Multiply-adds times two of the two products (B x 4H x (I + H)); the gate epilogue is not
+// counted -- the count DeepBench uses, credited to every implementation alike.
+inline double lstm_cell_flops(int64_t batch, int64_t input_size, int64_t hidden) {
+  return 2.0 * static_cast<double>(batch) * 4.0 * static_cast<double>(hidden) *
+         static_cast<double>(input_size + hidden);
+}
+
+inline double lstm_sequence_flops(int64_t seq_len, int64_t batch, int64_t input_size,
+                                  int64_t hidden) {
+  return static_cast<double>(seq_len) * lstm_cell_flops(batch, input_size, hidden);
+}
+
+namespace cpu {
+
+// Hidden units per packed panel for an ISA's kernels (16, 8, and 16 for scalar, which
+// does not read packed weights but accepts them).
+int64_t lstm_pack_block(CpuIsa isa);
+inline int64_t lstm_packed_floats(int64_t hidden, int64_t k, int64_t block) {
+  return (hidden + block - 1) / block * k * 4 * block;
+}
+// Packs W (4H, K), row stride ldw, into `out` (lstm_packed_floats floats). Threads over panels.
+void lstm_pack_weights(const float* w, int64_t ldw, int64_t hidden, int64_t k, int64_t block,
+                       float* out, const ParallelFor& parallel_for = {});
+
+// Dispatch on active_cpu_isa(). The SIMD variants need packed weights whose block is
+// lstm_pack_block(isa) (the caller packs); the reference reads the raw ones.
+void lstm_cell(const LstmCellParams& p);
+void lstm_input_gemm(const LstmInputGemmParams& p);
+// The input GEMM, then one fused recurrent step per time step.
+void lstm_sequence(const LstmSequenceParams& p);
+
+// The variants. lstm_*_ref accumulates in double and evaluates the activations in double:
+// it is the oracle (and the scalar fallback), not a contender.
+void lstm_cell_ref(const LstmCellParams& p);
+void lstm_cell_avx2(const LstmCellParams& p);
+void lstm_cell_avx512(const LstmCellParams& p);
+void lstm_input_gemm_ref(const LstmInputGemmParams& p);
+void lstm_input_gemm_avx2(const LstmInputGemmParams& p);
+void lstm_input_gemm_avx512(const LstmInputGemmParams& p);
+void lstm_sequence_isa(const LstmSequenceParams& p, CpuIsa isa);
+
+// The vector activations of the SIMD variants over arrays (n any), for the accuracy tests.
+void lstm_sigmoid_avx2(const float* x, float* y, int64_t n);
+void lstm_tanh_avx2(const float* x, float* y, int64_t n);
+void lstm_sigmoid_avx512(const float* x, float* y, int64_t n);
+void lstm_tanh_avx512(const float* x, float* y, int64_t n);
+
+}  // namespace cpu
+}  // namespace pybench::kernels

@@ -1,0 +1,166 @@
+// CPU backend of pybench::lstm_cell, pybench::lstm and pybench::lstm_pack_weights: the
+// shared argument checks, weight packing for the active ISA (unless packed weights are
+// passed in), then the ISA-dispatched kernels threaded with at::parallel_for.
+#include <torch/library.h>
+
+#include <tuple>
+
+#include "aten_parallel.h"
+#include "common/cpu_isa.h"
+#include "lstm/lstm.h"
+#include "lstm_args.h"
+
+namespace pybench::ops {
+namespace {
+
+namespace kcpu = kernels::cpu;
+
+at::Tensor pack_one(const at::Tensor& w, int64_t hidden, int64_t block) {
+  const int64_t k = w.size(1);
+  at::Tensor out = at::empty({(hidden + block - 1) / block, k, 4 * block}, w.options());
+  if (out.numel() > 0) {
+    kcpu::lstm_pack_weights(w.data_ptr<float>(), k, hidden, k, block, out.data_ptr<float>(),
+                            aten_parallel_for());
+  }
+  return out;
+}
+
+// The packed weights the kernels read: the caller's, checked against the active ISA's
+// layout, or packed now. The scalar reference reads the raw weights and needs none.
+kernels::LstmPackedWeights packed_view(const at::Tensor& w, int64_t hidden,
+                                       const std::optional<at::Tensor>& given,
+                                       const char* name, at::Tensor& storage, const char* op) {
+  const kcpu::CpuIsa isa = kcpu::active_cpu_isa();
+  const int64_t block = kcpu::lstm_pack_block(isa);
+  const int64_t k = w.size(1);
+  kernels::LstmPackedWeights v;
+  v.k = k;
+  v.hidden = hidden;
+  v.block = block;
+  if (given.has_value()) {
+    const at::Tensor& t = *given;
+    TORCH_CHECK(t.device() == w.device(), op, ": ", name, " is on ", t.device(),
+                " but the weights are on ", w.device());
+    TORCH_CHECK_TYPE(t.scalar_type() == at::kFloat, op, ": expected float32 ", name, ", got ",
+                     t.scalar_type());
+    const int64_t panels = (hidden + block - 1) / block;
+    TORCH_CHECK_VALUE(t.dim() == 3 && t.size(0) == panels && t.size(1) == k &&
+                          t.size(2) == 4 * block && t.is_contiguous(),
+                      op, ": ", name, " of shape ", t.sizes(),
+                      " is not packed for these weights and the active CPU ISA ",
+                      kcpu::cpu_isa_name(isa), " (expected a contiguous (", panels, ", ", k,
+                      ", ", 4 * block, ") tensor from pybench.ops.lstm_pack_weights)");
+    storage = t;
+  } else if (isa == kcpu::CpuIsa::scalar) {
+    return v;
+  } else {
+    storage = pack_one(w, hidden, block);
+  }
+  v.data = storage.data_ptr<float>();
+  return v;
+}
+
+std::tuple<at::Tensor, at::Tensor> lstm_pack_weights_cpu(const at::Tensor& w_ih,
+                                                         const at::Tensor& w_hh) {
+  const char* op = "pybench.lstm_pack_weights";
+  check_lstm_tensor(w_ih, "w_ih", w_ih, c10::DeviceType::CPU, op);
+  check_lstm_tensor(w_hh, "w_hh", w_ih, c10::DeviceType::CPU, op);
+  TORCH_CHECK_VALUE(w_hh.dim() == 2 && w_hh.size(0) == 4 * w_hh.size(1), op,
+                    ": expected w_hh of shape (4*hidden_size, hidden_size), got ", w_hh.sizes());
+  const int64_t H = w_hh.size(1);
+  TORCH_CHECK_VALUE(w_ih.dim() == 2 && w_ih.size(0) == 4 * H, op,
+                    ": expected w_ih of shape (4*hidden_size, input_size) = (", 4 * H,
+                    ", input_size), got ", w_ih.sizes());
+  const int64_t block = kcpu::lstm_pack_block(kcpu::active_cpu_isa());
+  return {pack_one(w_ih.contiguous(), H, block), pack_one(w_hh.contiguous(), H, block)};
+}
+
+std::tuple<at::Tensor, at::Tensor> lstm_cell_cpu(
+    const at::Tensor& input, const at::Tensor& hx, const at::Tensor& cx, const at::Tensor& w_ih,
+    const at::Tensor& w_hh, const std::optional<at::Tensor>& b_ih,
+    const std::optional<at::Tensor>& b_hh, const std::optional<at::Tensor>& packed_ih,
+    const std::optional<at::Tensor>& packed_hh) {
+  const char* op = "pybench.lstm_cell";
+  LstmOperands o = prepare_lstm(input, hx, cx, w_ih, w_hh, b_ih, b_hh, false, false,
+                                c10::DeviceType::CPU, op);
+  at::Tensor hy = at::empty({o.batch, o.hidden}, input.options());
+  at::Tensor cy = at::empty({o.batch, o.hidden}, input.options());
+  if (hy.numel() == 0) return {hy, cy};
+  at::Tensor ih_storage, hh_storage;
+  kernels::LstmCellParams p;
+  p.packed_ih = packed_view(o.w_ih, o.hidden, packed_ih, "packed_ih", ih_storage, op);
+  p.packed_hh = packed_view(o.w_hh, o.hidden, packed_hh, "packed_hh", hh_storage, op);
+  p.batch = o.batch;
+  p.input_size = o.input_size;
+  p.hidden_size = o.hidden;
+  p.x = o.input.data_ptr<float>();
+  p.ldx = o.input.stride(0);
+  p.h = o.hx.data_ptr<float>();
+  p.ldh = o.hidden;
+  p.c = o.cx.data_ptr<float>();
+  p.ldc = o.hidden;
+  p.w_ih = o.w_ih.data_ptr<float>();
+  p.w_hh = o.w_hh.data_ptr<float>();
+  p.bias = o.bias.has_value() ? o.bias->data_ptr<float>() : nullptr;
+  p.h_out = hy.data_ptr<float>();
+  p.ld_h_out = o.hidden;
+  p.c_out = cy.data_ptr<float>();
+  p.ld_c_out = o.hidden;
+  p.parallel_for = aten_parallel_for();
+  p.max_threads = at::get_num_threads();
+  kcpu::lstm_cell(p);
+  return {hy, cy};
+}
+
+std::tuple<at::Tensor, at::Tensor, at::Tensor> lstm_cpu(
+    const at::Tensor& input, const at::Tensor& hx, const at::Tensor& cx, const at::Tensor& w_ih,
+    const at::Tensor& w_hh, const std::optional<at::Tensor>& b_ih,
+    const std::optional<at::Tensor>& b_hh, bool batch_first,
+    const std::optional<at::Tensor>& packed_ih, const std::optional<at::Tensor>& packed_hh) {
+  const char* op = "pybench.lstm";
+  LstmOperands o = prepare_lstm(input, hx, cx, w_ih, w_hh, b_ih, b_hh, true, batch_first,
+                                c10::DeviceType::CPU, op);
+  const int64_t T = o.seq_len, B = o.batch, H = o.hidden;
+  at::Tensor output = batch_first ? at::empty({B, T, H}, input.options())
+                                  : at::empty({T, B, H}, input.options());
+  at::Tensor h_n = at::empty({B, H}, input.options());
+  at::Tensor c_n = at::empty({B, H}, input.options());
+  if (B == 0 || H == 0) return {output, h_n, c_n};
+  at::Tensor ih_storage, hh_storage;
+  kernels::LstmSequenceParams p;
+  p.packed_ih = packed_view(o.w_ih, H, packed_ih, "packed_ih", ih_storage, op);
+  p.packed_hh = packed_view(o.w_hh, H, packed_hh, "packed_hh", hh_storage, op);
+  at::Tensor scratch = at::empty({kernels::lstm_sequence_scratch_floats(T, B, H)}, input.options());
+  p.seq_len = T;
+  p.batch = B;
+  p.input_size = o.input_size;
+  p.hidden_size = H;
+  p.x = o.input.data_ptr<float>();
+  p.x_stride_t = o.input.stride(batch_first ? 1 : 0);
+  p.x_stride_b = o.input.stride(batch_first ? 0 : 1);
+  p.h0 = o.hx.data_ptr<float>();
+  p.c0 = o.cx.data_ptr<float>();
+  p.w_ih = o.w_ih.data_ptr<float>();
+  p.w_hh = o.w_hh.data_ptr<float>();
+  p.bias = o.bias.has_value() ? o.bias->data_ptr<float>() : nullptr;
+  p.output = output.data_ptr<float>();
+  p.out_stride_t = batch_first ? H : B * H;
+  p.out_stride_b = batch_first ? T * H : H;
+  p.h_n = h_n.data_ptr<float>();
+  p.c_n = c_n.data_ptr<float>();
+  p.gates_scratch = scratch.data_ptr<float>();
+  p.parallel_for = aten_parallel_for();
+  p.max_threads = at::get_num_threads();
+  kcpu::lstm_sequence(p);
+  return {output, h_n, c_n};
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(pybench, CPU, m) {
+  m.impl("lstm_pack_weights", &lstm_pack_weights_cpu);
+  m.impl("lstm_cell", &lstm_cell_cpu);
+  m.impl("lstm", &lstm_cpu);
+}
+
+}  // namespace pybench::ops
