@@ -49,6 +49,9 @@ Setup = Callable[[], "tuple[Callable[[], Any], Callable[[Any], float]]"]
 
 _TIME_UNIT_S = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
 _ran = False
+#: Error message of every benchmark cut short by Ctrl-C (SIGINT).
+INTERRUPTED = "interrupted (KeyboardInterrupt)"
+_interrupted = False
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,8 @@ class BenchmarkSpec:
     setup: Setup = field(compare=False, repr=False)
     tolerance: float = 1e-5
     params: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    #: Samples (images) one call processes; > 0 adds an ``images/s`` counter.
+    images: int = 0
 
     @property
     def name(self) -> str:
@@ -79,7 +84,8 @@ class BenchmarkSpec:
     def describe(self) -> dict[str, Any]:
         return {"suite": self.suite, "case": self.case, "implementation": self.implementation,
                 "device": self.device, "threads": self.threads, "flops": self.flops,
-                "bytes": self.bytes, "tolerance": self.tolerance, "params": dict(self.params)}
+                "bytes": self.bytes, "images": self.images, "tolerance": self.tolerance,
+                "params": dict(self.params)}
 
 
 @dataclass(frozen=True)
@@ -264,16 +270,29 @@ def _register(spec: BenchmarkSpec, run: Callable[[], Any]) -> None:
     rate = benchmark.Counter.kIsIterationInvariantRate
 
     def bench(state: benchmark.State) -> None:
-        if spec.device.startswith("cuda"):
-            torch.cuda.synchronize(spec.device)
+        global _interrupted
+        # A KeyboardInterrupt must not unwind through Google Benchmark's C++ runner: the
+        # benchmark that sees it, and every one after it, ends as an error, the run returns
+        # normally and run_benchmarks writes what had finished.
+        if _interrupted:
+            state.skip_with_error(INTERRUPTED)
+            return
         try:
+            if spec.device.startswith("cuda"):
+                torch.cuda.synchronize(spec.device)
             while state:
                 state.set_iteration_time(time_call(run))
+        except KeyboardInterrupt:
+            _interrupted = True
+            state.skip_with_error(INTERRUPTED)
+            return
         except Exception as exc:  # noqa: BLE001 -- reported by Google Benchmark as an error
             state.skip_with_error(f"{type(exc).__name__}: {exc}")
             return
         state.counters["FLOP/s"] = benchmark.Counter(spec.flops, rate)
         state.counters["bytes/s"] = benchmark.Counter(spec.bytes, rate)
+        if spec.images:
+            state.counters["images/s"] = benchmark.Counter(spec.images, rate)
 
     options = benchmark.option.use_manual_time()(benchmark.option.unit(benchmark.kMillisecond)(bench))
     benchmark.register(options, name=spec.name)
@@ -397,6 +416,7 @@ def run_benchmarks(specs: Sequence[BenchmarkSpec], *, repetitions: int = 5,
         "context": {**raw["context"], "pybench": {
             "api_version": API_VERSION, **(context or {}),
             "repetitions": repetitions, "min_time_s": min_time, "warmup_s": warmup,
+            "interrupted": _interrupted,
             "failures": [f.describe() for f in failures]}},
         "benchmarks": raw["benchmarks"],
     }

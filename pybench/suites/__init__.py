@@ -53,3 +53,4 @@ def names() -> list[str]:
 
 from pybench.suites import gram as _gram  # noqa: E402,F401  (registers "gram" and "style")
 from pybench.suites import conv as _conv  # noqa: E402,F401  (registers "conv")
+from pybench.suites import cnn as _cnn  # noqa: E402,F401  (registers "cnn")

@@ -1,0 +1,232 @@
+"""The cnn suite's driver: one worker process per model and device, results written after each.
+
+Each model (all its batches x backends, repetitions interleaved) runs in its own
+``python -m pybench.worker`` process, because Google Benchmark runs once per process and
+because a model that crashes or hangs its process must cost that model only. After every
+model the merged result file is rewritten (to a temporary file, then renamed), so a run that
+is interrupted -- Ctrl-C, a killed terminal -- keeps every model that finished; Ctrl-C also
+keeps the repetitions the current model had finished (see :mod:`pybench.harness`).
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence, TextIO
+
+from pybench import harness, models
+from pybench.suites import cnn
+
+__all__ = ["Plan", "run", "work_items", "ProgressBar"]
+
+#: Per-model cost that does not scale with FLOPs (process start, model build, float64
+#: reference, validation), in GFLOP-equivalents, for the ETA.
+_OVERHEAD_UNITS = 8.0
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A cnn run: which models x batches x backends on which devices, and how to time them."""
+
+    models: tuple[str, ...]
+    batches: tuple[int, ...] = cnn.BATCHES
+    backends: tuple[str, ...] = cnn.DEFAULT_BACKENDS
+    devices: tuple[str, ...] = ("cpu",)
+    threads: int = 1
+    repetitions: int = 5
+    min_time: float = 0.1
+    warmup: float = 0.05
+    size: int | None = None
+    filter: str | None = None
+    layers: bool = True
+    #: The worker command; tests substitute their own.
+    worker: tuple[str, ...] = field(default=(sys.executable, "-m", "pybench.worker"))
+
+
+def work_items(plan: Plan) -> list[cnn.Work]:
+    return [cnn.Work(model=m, device=d, batches=plan.batches, backends=plan.backends,
+                     size=plan.size, threads=plan.threads, repetitions=plan.repetitions,
+                     min_time=plan.min_time, warmup=plan.warmup, filter=plan.filter,
+                     layers=plan.layers)
+            for d in plan.devices for m in plan.models]
+
+
+def _units(work: cnn.Work) -> float:
+    spec = models.get(work.model)
+    size = cnn.input_size(spec, work.size) if spec.min_size else None
+    gflop = sum(spec.flops(b, size=size) for b in work.batches) / 1e9
+    return _OVERHEAD_UNITS + gflop * len(work.backends) * (work.repetitions + 4)
+
+
+def _expected_specs(work: cnn.Work) -> list[dict[str, Any]]:
+    """What a worker that died would have written: one failure description per spec."""
+    spec = models.get(work.model)
+    size = cnn.input_size(spec, work.size)
+    flop_size = size if spec.min_size else None
+    out = []
+    for b in work.batches:
+        for backend in work.backends:
+            name = cnn.spec_name(work.model, b, size, backend, work.device)
+            out.append({"name": name, "suite": "cnn", "case": cnn.case_label(work.model, b, size),
+                        "implementation": backend, "device": work.device,
+                        "threads": work.threads, "flops": spec.flops(b, size=flop_size),
+                        "bytes": 0, "images": b, "tolerance": cnn.TOLERANCE,
+                        "params": {"model": work.model, "family": spec.family, "batch": b,
+                                   "size": size, "backend": backend, "source": spec.source}})
+    return out
+
+
+class ProgressBar:
+    """``[#####-----] 3/15  resnet50 cpu  elapsed 1m02s  ETA 3m40s`` on stderr; redrawn in
+    place on a terminal, one line per update otherwise. The ETA scales the elapsed time by
+    the remaining work, counted in FLOPs of the remaining passes plus a per-model constant."""
+
+    def __init__(self, total_units: float, count: int, stream: TextIO | None = None):
+        self.total, self.count, self.done_units, self.done = total_units, count, 0.0, 0
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty()
+        self.start = time.monotonic()
+
+    @staticmethod
+    def _fmt(seconds: float) -> str:
+        seconds = int(round(seconds))
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+
+    def eta(self, running_units: float = 0.0, running_s: float = 0.0) -> float | None:
+        elapsed = time.monotonic() - self.start
+        if self.done_units <= 0:
+            return None
+        rate = (elapsed - running_s) / self.done_units
+        return max(rate * (self.total - self.done_units) - running_s, 0.0)
+
+    def show(self, label: str, running_s: float = 0.0, final: bool = False) -> None:
+        width = 24
+        filled = int(width * self.done_units / self.total) if self.total else width
+        eta = self.eta(running_s=running_s)
+        text = (f"[{'#' * filled}{'-' * (width - filled)}] {self.done}/{self.count}  {label}"
+                f"  elapsed {self._fmt(time.monotonic() - self.start)}"
+                f"  ETA {self._fmt(eta) if eta is not None else '?'}")
+        if self.tty:
+            self.stream.write("\r\033[K" + text + ("\n" if final else ""))
+        else:
+            self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def advance(self, units: float) -> None:
+        self.done_units += units
+        self.done += 1
+
+
+def _write(path: Path, doc: dict[str, Any]) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(harness.sanitize(doc), indent=1, allow_nan=False) + "\n")
+    tmp.replace(path)
+
+
+def _tail(text: str, lines: int = 12) -> str:
+    return "\n".join(text.strip().splitlines()[-lines:])
+
+
+def run(plan: Plan, output: str | Path, *, context: dict[str, Any] | None = None,
+        log: Callable[[str], None] = lambda s: print(s, file=sys.stderr, flush=True),
+        progress: TextIO | None = None) -> tuple[dict[str, Any], bool]:
+    """Run ``plan``, rewriting ``output`` (a JSON path) after every model.
+
+    Returns ``(document, interrupted)``. A KeyboardInterrupt stops the run after saving what
+    finished (the worker running then is interrupted too and keeps its finished
+    repetitions); it is not re-raised.
+    """
+    path = Path(output)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    items = work_items(plan)
+    units = [_units(w) for w in items]
+    extra = {"api_version": harness.API_VERSION, **(context or {}), "suite": "cnn",
+             "models": list(plan.models), "batches": list(plan.batches),
+             "backends": list(plan.backends), "devices": list(plan.devices),
+             "threads": plan.threads, "size": plan.size, "repetitions": plan.repetitions,
+             "min_time_s": plan.min_time, "warmup_s": plan.warmup, "filter": plan.filter,
+             "tolerance": cnn.TOLERANCE, "reference_samples": cnn.REFERENCE_SAMPLES,
+             "device_settings": {}, "cases": [], "failures": [], "layers": [],
+             "layers_errors": {}, "conversion": {}, "interrupted": False, "complete": False}
+    doc: dict[str, Any] = {"context": {**harness._bare_context(), "pybench": extra},
+                           "benchmarks": []}
+    have_gb_context = False
+    _write(path, doc)
+    bar = ProgressBar(sum(units), len(items), progress)
+    interrupted = False
+    with tempfile.TemporaryDirectory(prefix="pybench-run-") as tmp:
+        for i, (work, u) in enumerate(zip(items, units)):
+            out = Path(tmp) / f"{i}.json"
+            logfile = Path(tmp) / f"{i}.log"
+            started = time.monotonic()
+            bar.show(f"{work.model} {work.device}")
+            with open(logfile, "w") as logf:
+                proc = subprocess.Popen([*plan.worker, work.to_json(), str(out)],
+                                        stdout=logf, stderr=subprocess.STDOUT,
+                                        stdin=subprocess.DEVNULL)
+                try:
+                    while proc.poll() is None:
+                        time.sleep(0.5)
+                        if bar.tty:
+                            bar.show(f"{work.model} {work.device}",
+                                     running_s=time.monotonic() - started)
+                except KeyboardInterrupt:
+                    interrupted = True
+                    proc.send_signal(signal.SIGINT)
+                    try:
+                        proc.wait(timeout=60)
+                    except subprocess.TimeoutExpired:
+                        proc.kill()
+                        proc.wait()
+            wall = time.monotonic() - started
+            output_text = logfile.read_text(errors="replace")
+            case = {"model": work.model, "device": work.device, "returncode": proc.returncode,
+                    "wall_s": wall}
+            worker_doc = None
+            if out.is_file():
+                try:
+                    worker_doc = json.loads(out.read_text())
+                except json.JSONDecodeError:
+                    worker_doc = None
+            if worker_doc is not None:
+                wextra = worker_doc["context"]["pybench"]
+                if not have_gb_context and worker_doc["benchmarks"]:
+                    gb = {k: v for k, v in worker_doc["context"].items() if k != "pybench"}
+                    doc["context"] = {**gb, "pybench": extra}
+                    have_gb_context = True
+                doc["benchmarks"] += worker_doc["benchmarks"]
+                extra["failures"] += wextra.get("failures", [])
+                extra["layers"] += wextra.get("layers", [])
+                extra["conversion"].update(wextra.get("conversion", {}))
+                extra["device_settings"][work.device] = wextra.get("device_settings", {})
+                if wextra.get("layers_error"):
+                    extra["layers_errors"][f"{work.model}/{work.device}"] = wextra["layers_error"]
+                interrupted = interrupted or bool(wextra.get("interrupted"))
+                case["status"] = "interrupted" if wextra.get("interrupted") else "done"
+            else:
+                stage = "interrupted" if interrupted or proc.returncode == 130 else "worker"
+                error = (harness.INTERRUPTED if stage == "interrupted" else
+                         f"worker exited with status {proc.returncode}: "
+                         f"{_tail(output_text) or '(no output)'}")
+                extra["failures"] += [{**s, "stage": stage, "error": error,
+                                       "validation_error": None} for s in _expected_specs(work)]
+                case["status"] = stage
+                if stage == "worker":
+                    log(f"pybench run: {work.model} on {work.device} failed "
+                        f"(exit {proc.returncode}); the run goes on\n{_tail(output_text, 6)}")
+            extra["cases"].append(case)
+            bar.advance(u)
+            extra["interrupted"] = interrupted
+            _write(path, doc)
+            if interrupted:
+                break
+    extra["complete"] = not interrupted and len(extra["cases"]) == len(items)
+    _write(path, doc)
+    bar.show("interrupted" if interrupted else "done", final=True)
+    return doc, interrupted

@@ -1,0 +1,41 @@
+"""``python -m pybench.worker WORK OUTPUT``: run one model of the cnn suite in its own process.
+
+Google Benchmark runs once per process, and a model that crashes its process must not take
+the whole run down, so :mod:`pybench.runner` starts one worker per model and device. Exit
+status: 0 done, 1 an error (traceback on stderr), 130 interrupted.
+"""
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+import traceback
+from typing import Sequence
+
+
+def _interrupt_once(signum, frame):
+    # Ctrl-C reaches the worker twice (from the terminal and from the runner): the first
+    # stops the timing, the second must not interrupt the writing of what finished.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    raise KeyboardInterrupt
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m pybench.worker", description=__doc__)
+    parser.add_argument("work", help="pybench.suites.cnn.Work as JSON")
+    parser.add_argument("output", help="result JSON to write")
+    args = parser.parse_args(argv)
+    signal.signal(signal.SIGINT, _interrupt_once)
+    try:
+        from pybench.suites import cnn
+        cnn.run_model(cnn.Work.from_json(args.work), args.output)
+    except KeyboardInterrupt:
+        return 130
+    except Exception:  # noqa: BLE001 -- the runner records the traceback as the case's error
+        traceback.print_exc()
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
