@@ -231,15 +231,26 @@ def validate(spec: BenchmarkSpec) -> tuple[Callable[[], Any], float] | Failure:
     Returns ``(run, error)`` when the error is finite and within ``spec.tolerance``; a
     :class:`Failure` otherwise, or when setup, the call or the check raises.
     """
+    outcome = _validate(spec)
+    return outcome if isinstance(outcome, Failure) else outcome[:2]
+
+
+def _validate(spec: BenchmarkSpec) -> tuple[Callable[[], Any], float, float] | Failure:
+    """:func:`validate`, also returning the seconds the validated call took."""
     try:
         run, check = spec.setup()
-        error = float(check(run()))
+        start = time.perf_counter()
+        out = run()
+        if spec.device.startswith("cuda"):
+            torch.cuda.synchronize(spec.device)
+        call_s = time.perf_counter() - start
+        error = float(check(out))
     except Exception as exc:  # noqa: BLE001 -- any error fails the case, not the run
         return Failure(spec, "validation", f"{type(exc).__name__}: {exc}")
     if not error <= spec.tolerance:  # also catches NaN
         return Failure(spec, "validation",
                        f"relative error {error:.3g} exceeds tolerance {spec.tolerance:g}", error)
-    return run, error
+    return run, error, call_s
 
 
 def _timer(device: str) -> Callable[[Callable[[], Any]], float]:
@@ -265,7 +276,7 @@ def _timer(device: str) -> Callable[[Callable[[], Any]], float]:
     return time_cuda
 
 
-def _register(spec: BenchmarkSpec, run: Callable[[], Any]) -> None:
+def _register(spec: BenchmarkSpec, run: Callable[[], Any], warmup: float) -> None:
     time_call = _timer(spec.device)
     rate = benchmark.Counter.kIsIterationInvariantRate
 
@@ -295,6 +306,8 @@ def _register(spec: BenchmarkSpec, run: Callable[[], Any]) -> None:
             state.counters["images/s"] = benchmark.Counter(spec.images, rate)
 
     options = benchmark.option.use_manual_time()(benchmark.option.unit(benchmark.kMillisecond)(bench))
+    if warmup > 0:
+        options = benchmark.option.min_warmup_time(warmup)(options)
     benchmark.register(options, name=spec.name)
 
 
@@ -353,7 +366,10 @@ def run_benchmarks(specs: Sequence[BenchmarkSpec], *, repetitions: int = 5,
     Args:
         repetitions: samples per spec (``--benchmark_repetitions``), interleaved at random.
         min_time: seconds of calls per repetition (``--benchmark_min_time``); at least 1 call.
-        warmup: seconds of untimed calls before a spec's first repetition.
+        warmup: seconds of untimed calls before a spec's first repetition. A spec whose
+            validation call alone took at least this long gets none: that call (first
+            touch of its memory, one-time initialisation) was its warm-up, and a model
+            taking seconds per call is not warmed any further by a second one.
         output: JSON file to write (directories created); None writes nothing.
         context: extras stored in ``context["pybench"]`` (suite, fingerprint, ...).
     """
@@ -361,22 +377,25 @@ def run_benchmarks(specs: Sequence[BenchmarkSpec], *, repetitions: int = 5,
     if len(set(names)) != len(names):
         raise ValueError("benchmark names are not unique")
     valid: dict[str, tuple[BenchmarkSpec, float]] = {}
+    warmups: dict[str, dict[str, float]] = {}
     failures: list[Failure] = []
     for spec in specs:
-        outcome = validate(spec)
+        outcome = _validate(spec)
         if isinstance(outcome, Failure):
             log(f"FAILED {spec.name}: {outcome.error.splitlines()[0] if outcome.error else ''}")
             failures.append(outcome)
         else:
-            run, error = outcome
-            _register(spec, run)
+            run, error, call_s = outcome
+            spec_warmup = 0.0 if call_s >= warmup else warmup
+            _register(spec, run, spec_warmup)
             valid[spec.name] = (spec, error)
+            warmups[spec.name] = {"warmup_s": spec_warmup, "validation_call_s": call_s}
 
     if valid:
         raw = _gb_run([f"--benchmark_repetitions={repetitions}",
                        "--benchmark_enable_random_interleaving=true",
                        f"--benchmark_min_time={min_time:.6g}s",
-                       f"--benchmark_min_warmup_time={warmup:.6g}",
+                       "--benchmark_min_warmup_time=0",  # per benchmark, see _register
                        "--benchmark_display_aggregates_only=true"])
     else:
         raw = {"context": _bare_context(), "benchmarks": []}
@@ -403,7 +422,7 @@ def run_benchmarks(specs: Sequence[BenchmarkSpec], *, repetitions: int = 5,
     for entry in raw["benchmarks"]:
         name = entry["run_name"].removesuffix("/manual_time")
         spec, error = valid[name]
-        extra = {**spec.describe(), "validation_error": error}
+        extra = {**spec.describe(), "validation_error": error, **warmups[name]}
         if name in measurements:
             m = measurements[name]
             extra |= {"samples_s": list(m.samples), "iterations": list(m.iterations),

@@ -147,7 +147,7 @@ class Tables:
             tot = [totals.get((m, b, d, backend), np.nan) for m, b, d, _ in wide.index]
             out[f"{backend} %"] = 100 * t / np.array(tot, dtype=float)
             out[f"{backend} runs as"] = wide[("runs_as", backend)]
-            out[f"{backend} layers"] = wide[("layers", backend)]
+            out[f"{backend} layers"] = wide[("layers", backend)].astype("Int64")
         out = out.reset_index()
         key = "torch ms" if "torch ms" in out else out.columns[4]
         return out.sort_values(["model", key], ascending=[True, False], kind="stable",
@@ -225,6 +225,13 @@ def build(path: str | Path | Mapping[str, Any]) -> Tables:
 
 # --- formatting --------------------------------------------------------------------------------
 
+def _missing(v: Any) -> bool:
+    try:
+        return bool(pd.isna(v))
+    except (TypeError, ValueError):  # list-likes
+        return False
+
+
 def _fmt_frame(df: pd.DataFrame, digits: Mapping[str, int] | None = None) -> pd.DataFrame:
     """Numbers to strings, missing values to "-" (never "nan")."""
     digits = digits or {}
@@ -236,8 +243,7 @@ def _fmt_frame(df: pd.DataFrame, digits: Mapping[str, int] | None = None) -> pd.
         elif pd.api.types.is_bool_dtype(out[col]):
             out[col] = ["yes" if v else "" for v in out[col]]
         else:
-            out[col] = ["-" if (v is None or (isinstance(v, float) and math.isnan(v))) else v
-                        for v in out[col]]
+            out[col] = ["-" if _missing(v) else v for v in out[col]]
     return out
 
 

@@ -1,18 +1,22 @@
 """The cnn suite's driver: one worker process per model and device, results written after each.
 
-Each model (all its batches x backends, repetitions interleaved) runs in its own
-``python -m pybench.worker`` process, because Google Benchmark runs once per process and
-because a model that crashes or hangs its process must cost that model only. After every
+Each model (all its batches x backends, repetitions interleaved) runs in its own worker
+process (:func:`pybench.worker.child`), because Google Benchmark runs once per process and
+because a model that crashes or hangs its process must cost that model only. Workers are
+forked from a ``multiprocessing`` fork server that has imported torch, torchvision and
+pybench once (seconds per model otherwise) and never computes anything itself, so no
+OpenMP thread pool is ever forked. After every
 model the merged result file is rewritten (to a temporary file, then renamed), so a run that
 is interrupted -- Ctrl-C, a killed terminal -- keeps every model that finished; Ctrl-C also
 keeps the repetitions the current model had finished (see :mod:`pybench.harness`).
 """
 from __future__ import annotations
 
+import importlib
 import json
+import multiprocessing
 import os
 import signal
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,9 +29,11 @@ from pybench.suites import cnn
 
 __all__ = ["Plan", "run", "work_items", "ProgressBar"]
 
-#: Per-model cost that does not scale with FLOPs (process start, model build, float64
-#: reference, validation), in GFLOP-equivalents, for the ETA.
-_OVERHEAD_UNITS = 8.0
+#: For the ETA before anything has finished: seconds per model that do not scale with FLOPs
+#: (process start, model build, float64 reference), and the FLOP/s a whole model reaches as
+#: a fraction of the measured FMA peak.
+_OVERHEAD_S = 10.0
+_PEAK_FRACTION = 0.3
 
 
 @dataclass(frozen=True)
@@ -45,8 +51,10 @@ class Plan:
     size: int | None = None
     filter: str | None = None
     layers: bool = True
-    #: The worker command; tests substitute their own.
-    worker: tuple[str, ...] = field(default=(sys.executable, "-m", "pybench.worker"))
+    #: The worker: ``"module:function"`` called as ``function(work_json, output, log,
+    #: *worker_args)`` in a forked process; tests substitute one that injects faults.
+    worker: str = "pybench.worker:child"
+    worker_args: tuple[str, ...] = ()
 
 
 def work_items(plan: Plan) -> list[cnn.Work]:
@@ -57,11 +65,15 @@ def work_items(plan: Plan) -> list[cnn.Work]:
             for d in plan.devices for m in plan.models]
 
 
-def _units(work: cnn.Work) -> float:
+def _units(work: cnn.Work, flops_rate: float) -> float:
+    """Predicted seconds of ``work``: the overhead plus every forward pass (validation,
+    warm-up, repetitions, layer breakdown) at ``flops_rate``. Only ratios matter: the bar
+    rescales by the time the finished models actually took."""
     spec = models.get(work.model)
     size = cnn.input_size(spec, work.size) if spec.min_size else None
-    gflop = sum(spec.flops(b, size=size) for b in work.batches) / 1e9
-    return _OVERHEAD_UNITS + gflop * len(work.backends) * (work.repetitions + 4)
+    flops = sum(spec.flops(b, size=size) for b in work.batches)
+    passes = work.repetitions + 2 + (work.layer_passes if work.layers else 0)
+    return _OVERHEAD_S + flops * len(work.backends) * passes / flops_rate
 
 
 def _expected_specs(work: cnn.Work) -> list[dict[str, Any]]:
@@ -84,8 +96,9 @@ def _expected_specs(work: cnn.Work) -> list[dict[str, Any]]:
 
 class ProgressBar:
     """``[#####-----] 3/15  resnet50 cpu  elapsed 1m02s  ETA 3m40s`` on stderr; redrawn in
-    place on a terminal, one line per update otherwise. The ETA scales the elapsed time by
-    the remaining work, counted in FLOPs of the remaining passes plus a per-model constant."""
+    place on a terminal, one line per update otherwise. Work is counted in predicted
+    seconds (see ``_units``); the ETA is the remaining prediction rescaled by how long the
+    finished models took against theirs."""
 
     def __init__(self, total_units: float, count: int, stream: TextIO | None = None):
         self.total, self.count, self.done_units, self.done = total_units, count, 0.0, 0
@@ -100,8 +113,8 @@ class ProgressBar:
 
     def eta(self, running_units: float = 0.0, running_s: float = 0.0) -> float | None:
         elapsed = time.monotonic() - self.start
-        if self.done_units <= 0:
-            return None
+        if self.done_units <= 0:  # nothing finished yet: the prediction itself
+            return max(self.total - running_s, 0.0)
         rate = (elapsed - running_s) / self.done_units
         return max(rate * (self.total - self.done_units) - running_s, 0.0)
 
@@ -123,6 +136,22 @@ class ProgressBar:
         self.done += 1
 
 
+_CONTEXT = None
+
+
+def _mp_context():
+    global _CONTEXT
+    if _CONTEXT is None:
+        _CONTEXT = multiprocessing.get_context("forkserver")
+        _CONTEXT.set_forkserver_preload(["pybench.worker"])
+    return _CONTEXT
+
+
+def _target(spec: str) -> Callable[..., None]:
+    module, _, name = spec.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
 def _write(path: Path, doc: dict[str, Any]) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(harness.sanitize(doc), indent=1, allow_nan=False) + "\n")
@@ -140,12 +169,15 @@ def run(plan: Plan, output: str | Path, *, context: dict[str, Any] | None = None
 
     Returns ``(document, interrupted)``. A KeyboardInterrupt stops the run after saving what
     finished (the worker running then is interrupted too and keeps its finished
-    repetitions); it is not re-raised.
+    repetitions); it is not re-raised. Workers are ``multiprocessing`` processes: a script
+    calling this must guard it with ``if __name__ == "__main__":``.
     """
     path = Path(output)
     path.parent.mkdir(parents=True, exist_ok=True)
     items = work_items(plan)
-    units = [_units(w) for w in items]
+    peak = (context or {}).get("peak") or {}
+    rate = _PEAK_FRACTION * (peak.get("fma_flops") or 50e9)
+    units = [_units(w, rate) for w in items]
     extra = {"api_version": harness.API_VERSION, **(context or {}), "suite": "cnn",
              "models": list(plan.models), "batches": list(plan.batches),
              "backends": list(plan.backends), "devices": list(plan.devices),
@@ -159,6 +191,7 @@ def run(plan: Plan, output: str | Path, *, context: dict[str, Any] | None = None
     have_gb_context = False
     _write(path, doc)
     bar = ProgressBar(sum(units), len(items), progress)
+    target = _target(plan.worker)
     interrupted = False
     with tempfile.TemporaryDirectory(prefix="pybench-run-") as tmp:
         for i, (work, u) in enumerate(zip(items, units)):
@@ -166,27 +199,28 @@ def run(plan: Plan, output: str | Path, *, context: dict[str, Any] | None = None
             logfile = Path(tmp) / f"{i}.log"
             started = time.monotonic()
             bar.show(f"{work.model} {work.device}")
-            with open(logfile, "w") as logf:
-                proc = subprocess.Popen([*plan.worker, work.to_json(), str(out)],
-                                        stdout=logf, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL)
-                try:
-                    while proc.poll() is None:
-                        time.sleep(0.5)
-                        if bar.tty:
-                            bar.show(f"{work.model} {work.device}",
-                                     running_s=time.monotonic() - started)
-                except KeyboardInterrupt:
-                    interrupted = True
-                    proc.send_signal(signal.SIGINT)
-                    try:
-                        proc.wait(timeout=60)
-                    except subprocess.TimeoutExpired:
-                        proc.kill()
-                        proc.wait()
+            proc = _mp_context().Process(
+                target=target, args=(work.to_json(), str(out), str(logfile), *plan.worker_args),
+                name=f"pybench-{work.model}-{work.device}")
+            try:
+                proc.start()
+                while proc.is_alive():
+                    proc.join(0.5)
+                    if bar.tty:
+                        bar.show(f"{work.model} {work.device}",
+                                 running_s=time.monotonic() - started)
+            except KeyboardInterrupt:
+                interrupted = True
+                if proc.pid is not None and proc.is_alive():
+                    os.kill(proc.pid, signal.SIGINT)
+                proc.join(60)
+                if proc.is_alive():
+                    proc.kill()
+                    proc.join()
+            returncode = proc.exitcode
             wall = time.monotonic() - started
-            output_text = logfile.read_text(errors="replace")
-            case = {"model": work.model, "device": work.device, "returncode": proc.returncode,
+            output_text = logfile.read_text(errors="replace") if logfile.is_file() else ""
+            case = {"model": work.model, "device": work.device, "returncode": returncode,
                     "wall_s": wall}
             worker_doc = None
             if out.is_file():
@@ -210,16 +244,16 @@ def run(plan: Plan, output: str | Path, *, context: dict[str, Any] | None = None
                 interrupted = interrupted or bool(wextra.get("interrupted"))
                 case["status"] = "interrupted" if wextra.get("interrupted") else "done"
             else:
-                stage = "interrupted" if interrupted or proc.returncode == 130 else "worker"
+                stage = "interrupted" if interrupted or returncode == 130 else "worker"
                 error = (harness.INTERRUPTED if stage == "interrupted" else
-                         f"worker exited with status {proc.returncode}: "
+                         f"worker exited with status {returncode}: "
                          f"{_tail(output_text) or '(no output)'}")
                 extra["failures"] += [{**s, "stage": stage, "error": error,
                                        "validation_error": None} for s in _expected_specs(work)]
                 case["status"] = stage
                 if stage == "worker":
                     log(f"pybench run: {work.model} on {work.device} failed "
-                        f"(exit {proc.returncode}); the run goes on\n{_tail(output_text, 6)}")
+                        f"(exit {returncode}); the run goes on\n{_tail(output_text, 6)}")
             extra["cases"].append(case)
             bar.advance(u)
             extra["interrupted"] = interrupted

@@ -1,16 +1,22 @@
-"""``python -m pybench.worker WORK OUTPUT``: run one model of the cnn suite in its own process.
+"""Run one model of the cnn suite in its own process: :func:`child` (what
+:mod:`pybench.runner` forks), or ``python -m pybench.worker WORK OUTPUT`` by hand.
 
 Google Benchmark runs once per process, and a model that crashes its process must not take
-the whole run down, so :mod:`pybench.runner` starts one worker per model and device. Exit
-status: 0 done, 1 an error (traceback on stderr), 130 interrupted.
+the whole run down, so the runner starts one worker per model and device. Exit status:
+0 done, 1 an error (traceback on stderr), 130 interrupted.
 """
 from __future__ import annotations
 
 import argparse
+import os
 import signal
 import sys
 import traceback
 from typing import Sequence
+
+# Imported here, not in main(): the runner's fork server preloads this module, so every
+# worker it forks starts with torch, torchvision and pybench already imported.
+from pybench.suites import cnn
 
 
 def _interrupt_once(signum, frame):
@@ -27,7 +33,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     signal.signal(signal.SIGINT, _interrupt_once)
     try:
-        from pybench.suites import cnn
         cnn.run_model(cnn.Work.from_json(args.work), args.output)
     except KeyboardInterrupt:
         return 130
@@ -35,6 +40,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         traceback.print_exc()
         return 1
     return 0
+
+
+def child(work: str, output: str, log: str) -> None:
+    """Process target: stdout and stderr (Google Benchmark's console output, tracebacks) go
+    to the file ``log``; the exit status is :func:`main`'s."""
+    fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    os.dup2(fd, 1)
+    os.dup2(fd, 2)
+    os.close(fd)
+    code = main([work, output])
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)  # skip multiprocessing's exit handling: the status is ours
 
 
 if __name__ == "__main__":

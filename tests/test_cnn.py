@@ -21,7 +21,7 @@ from pybench import models, report, results, runner
 from pybench.suites import cnn
 
 ROOT = Path(__file__).resolve().parents[1]
-FAULTY = [sys.executable, str(ROOT / "tests" / "cnn_faulty_worker.py")]
+FAULTY = "cnn_faulty_worker:child"  # tests/ is on sys.path (pytest's rootdir-relative import)
 
 
 def _env(**extra):
@@ -100,22 +100,20 @@ def test_layer_breakdown_types_shapes_and_labels():
 
 # --- the runner: failures, crashes, interrupts, and what the results and report say ----------
 
-def _plan(models_, worker=None, **kw):
+def _plan(models_, **kw):
     kw = {"batches": (1, 2), "threads": 1, "repetitions": 2, "min_time": 0.001, "warmup": 0.0,
           **kw}
-    return runner.Plan(models=tuple(models_), worker=tuple(worker or runner.Plan.worker), **kw)
+    return runner.Plan(models=tuple(models_), **kw)
 
 
 @pytest.fixture(scope="module")
 def faulty_run(tmp_path_factory):
     """lenet5 fine, cifar10_cnn's pybench backend wrong, mnist_mlp's worker crashes."""
     out = tmp_path_factory.mktemp("run") / "cnn-test.json"
-    os.environ["PYBENCH_FAULTS"] = "cifar10_cnn=wrong,mnist_mlp=crash"
-    try:
-        doc, interrupted = runner.run(_plan(["lenet5", "cifar10_cnn", "mnist_mlp"], FAULTY), out,
-                                      log=lambda s: None, progress=open(os.devnull, "w"))
-    finally:
-        del os.environ["PYBENCH_FAULTS"]
+    plan = _plan(["lenet5", "cifar10_cnn", "mnist_mlp"], worker=FAULTY,
+                 worker_args=("cifar10_cnn=wrong,mnist_mlp=crash",))
+    with open(os.devnull, "w") as devnull:
+        doc, interrupted = runner.run(plan, out, log=lambda s: None, progress=devnull)
     return out, doc, interrupted
 
 
@@ -201,19 +199,21 @@ def test_report_contents(faulty_run, tmp_path):
 _INTERRUPT = textwrap.dedent("""
     import sys
     from pybench import runner
-    plan = runner.Plan(models=("lenet5", "cifar10_cnn", "mnist_mlp"), batches=(1,), threads=1,
-                       repetitions=2, min_time=0.001, warmup=0.0,
-                       worker=(sys.executable, sys.argv[2]))
-    doc, interrupted = runner.run(plan, sys.argv[1])
-    sys.exit(130 if interrupted else 0)
+    if __name__ == "__main__":  # workers are forked through multiprocessing
+        sys.path.insert(0, sys.argv[2])
+        plan = runner.Plan(models=("lenet5", "cifar10_cnn", "mnist_mlp"), batches=(1,),
+                           threads=1, repetitions=2, min_time=0.001, warmup=0.0,
+                           worker="cnn_faulty_worker:child", worker_args=("cifar10_cnn=hang",))
+        doc, interrupted = runner.run(plan, sys.argv[1])
+        sys.exit(130 if interrupted else 0)
 """)
 
 
 def test_interrupt_keeps_finished_models(tmp_path):
     script, out = tmp_path / "run.py", tmp_path / "cnn.json"
     script.write_text(_INTERRUPT)
-    proc = subprocess.Popen([sys.executable, str(script), str(out), FAULTY[1]],
-                            env=_env(PYBENCH_FAULTS="cifar10_cnn=hang"), stdout=subprocess.PIPE,
+    proc = subprocess.Popen([sys.executable, str(script), str(out), str(ROOT / "tests")],
+                            env=_env(), stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True)
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:  # wait until lenet5 is written and cifar10_cnn hangs

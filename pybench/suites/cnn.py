@@ -52,8 +52,12 @@ QUICK_SIZE = 64
 #: through tens of layers (and BatchNorm folded into the weights) differs from float64 by
 #: 1e-7..1e-5 on these models; a wrong kernel is off by O(1).
 TOLERANCE = 1e-4
-#: Samples of each batch checked against the float64 model.
-REFERENCE_SAMPLES = 2
+#: Samples of each batch checked against the float64 model (the whole batch is checked
+#: against float32 eager; a float64 VGG-19 pass costs seconds per sample).
+REFERENCE_SAMPLES = 1
+#: A model slower than this per call gets one pass of layer breakdown instead of
+#: ``Work.layer_passes``: its layers take milliseconds each, well above timer noise.
+SLOW_CALL_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -71,7 +75,7 @@ class Work:
     warmup: float = 0.05
     filter: str | None = None
     layers: bool = True
-    layer_passes: int = 3
+    layer_passes: int = 2
 
     @classmethod
     def from_json(cls, text: str) -> "Work":
@@ -227,9 +231,11 @@ def _runs_as(m: nn.Module) -> str:
     return "pybench" if type(m).__module__.startswith("pybench.nn") else "PyTorch"
 
 
-def layer_breakdown(module: nn.Module, x: torch.Tensor, *, passes: int = 3) -> list[dict[str, Any]]:
+def layer_breakdown(module: nn.Module, x: torch.Tensor, *, passes: int = 3,
+                    warmup: bool = True) -> list[dict[str, Any]]:
     """Time of every leaf layer of ``module`` on ``x``, the fastest of ``passes`` forward
-    passes (after one untimed warm-up pass), from pre-/post-forward hooks.
+    passes (after one untimed warm-up pass unless ``warmup`` is False: the module has just
+    been timed), from pre-/post-forward hooks.
 
     The hooks add a few microseconds per layer and stop the layers overlapping on the GPU
     (each is synchronized), so layer times add up to a little more than the model's own
@@ -283,7 +289,8 @@ def layer_breakdown(module: nn.Module, x: torch.Tensor, *, passes: int = 3) -> l
     totals: list[float] = []
     try:
         with torch.inference_mode():
-            module(x)  # warm-up; also fills `info`
+            if warmup:
+                module(x)
             recording[0] = True
             for i in range(passes):
                 pass_index[0] = i
@@ -345,7 +352,8 @@ def run_model(work: Work, output: str | Path) -> harness.Report:
                                     warmup=work.warmup, output=None, log=lambda _: None)
     layers: list[dict[str, Any]] = []
     layer_error = None
-    timed = {(m.spec.implementation, m.spec.params["batch"]) for m in report.measurements}
+    timed = {(m.spec.implementation, m.spec.params["batch"]): m.median
+             for m in report.measurements}
     batch = max(work.batches)
     if work.layers and not report.document["context"]["pybench"].get("interrupted"):
         try:
@@ -353,8 +361,9 @@ def run_model(work: Work, output: str | Path) -> harness.Report:
                 if (backend, batch) not in timed:
                     continue  # failed validation or timing: its layers would mean nothing
                 torch.manual_seed(0)
+                passes = 1 if timed[backend, batch] > SLOW_CALL_S else work.layer_passes
                 for row in layer_breakdown(bench.module(backend), bench.inputs[batch],
-                                           passes=work.layer_passes):
+                                           passes=passes, warmup=False):
                     layers.append({"model": work.model, "family": bench.spec.family,
                                    "batch": batch, "size": bench.size, "device": work.device,
                                    "backend": backend, **row})
