@@ -311,6 +311,15 @@ def _register(spec: BenchmarkSpec, run: Callable[[], Any], warmup: float) -> Non
     benchmark.register(options, name=spec.name)
 
 
+def gb_spec_name(run_name: str) -> str:
+    """The spec name of a Google Benchmark ``run_name``, which carries the options it was
+    registered with: ``<name>/min_warmup_time:0.050/manual_time`` -> ``<name>``."""
+    parts = run_name.split("/")
+    while parts and (parts[-1] == "manual_time" or parts[-1].startswith("min_warmup_time:")):
+        parts.pop()
+    return "/".join(parts)
+
+
 def sanitize(obj: Any) -> Any:
     """Copy of a JSON-like object with every NaN/inf float replaced by None (JSON null)."""
     if isinstance(obj, float):
@@ -403,7 +412,7 @@ def run_benchmarks(specs: Sequence[BenchmarkSpec], *, repetitions: int = 5,
     samples: dict[str, list[tuple[int, float, int]]] = {name: [] for name in valid}
     errored: dict[str, str] = {}
     for entry in raw["benchmarks"]:
-        name = entry["run_name"].removesuffix("/manual_time")
+        name = gb_spec_name(entry["run_name"])
         if entry.get("error_occurred"):
             errored.setdefault(name, entry.get("error_message", "error"))
         elif entry.get("run_type") == "iteration":
@@ -420,7 +429,7 @@ def run_benchmarks(specs: Sequence[BenchmarkSpec], *, repetitions: int = 5,
                                              tuple(i for _, _, i in reps), error)
 
     for entry in raw["benchmarks"]:
-        name = entry["run_name"].removesuffix("/manual_time")
+        name = gb_spec_name(entry["run_name"])
         spec, error = valid[name]
         extra = {**spec.describe(), "validation_error": error, **warmups[name]}
         if name in measurements:

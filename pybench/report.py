@@ -43,6 +43,9 @@ class Tables:
     def __init__(self, path: str | Path | Mapping[str, Any]):
         self.doc = results.read(path)
         self.extra = self.doc["context"]["pybench"]
+        if self.extra.get("suite") != "cnn":
+            raise ValueError(f"a {self.extra.get('suite')!r} result; reports are written for "
+                             f"the cnn suite (the other suites print their table when they run)")
         self.frame = results.load(self.doc)
         self.cases = results.cases(self.frame)
         self.layers = results.layers(self.doc)
@@ -64,8 +67,11 @@ class Tables:
     # --- tables ---------------------------------------------------------------------------
 
     def _models(self) -> list[tuple[str, str]]:
+        """(family, model) in the registry's order (the run's order), unknown ones last."""
+        from pybench import models
+        order = {name: i for i, name in enumerate(models.names())}
         seen = dict.fromkeys(zip(self.cases.family, self.cases.model))
-        return list(seen)
+        return sorted(seen, key=lambda fm: order.get(fm[1], len(order)))
 
     def summary(self) -> pd.DataFrame:
         """Display table (strings): one row per model x backend."""
@@ -117,7 +123,9 @@ class Tables:
         """Geometric-mean speedup over torch per family x device x backend (numeric)."""
         ok = self.ok[self.ok.speedup.notna() & (self.ok.backend != harness.BASELINE)]
         rows = []
-        groups = [(f, sub) for f, sub in ok.groupby("family", sort=False)] + [("all", ok)]
+        families = list(dict.fromkeys(f for f, _ in self._models()))
+        groups = [(f, ok[ok.family == f]) for f in families if (ok.family == f).any()]
+        groups.append(("all", ok))
         for family, sub in groups:
             for (device, backend), g in sub.groupby(["device", "backend"], sort=False):
                 row = {"family": family, "device": device, "backend": backend,

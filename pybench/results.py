@@ -76,7 +76,7 @@ def load(path: str | Path | Mapping[str, Any]) -> pd.DataFrame:
         row = _base(extra)
         row.update({"repetition": rep, "time_s": t, "iterations": iterations[rep],
                     "validation_error": extra.get("validation_error"), "status": "ok",
-                    "stage": "", "error": "", "name": entry["run_name"].removesuffix("/manual_time")})
+                    "stage": "", "error": "", "name": harness.gb_spec_name(entry["run_name"])})
         rows.append(row)
     for f in doc["context"]["pybench"].get("failures", []):
         row = _base(f)

@@ -27,7 +27,7 @@ from typing import Any, Callable, Sequence, TextIO
 from pybench import harness, models
 from pybench.suites import cnn
 
-__all__ = ["Plan", "run", "work_items", "ProgressBar"]
+__all__ = ["Plan", "run", "work_items", "write_document", "ProgressBar"]
 
 #: For the ETA before anything has finished: seconds per model that do not scale with FLOPs
 #: (process start, model build, float64 reference), and the FLOP/s a whole model reaches as
@@ -152,13 +152,20 @@ def _target(spec: str) -> Callable[..., None]:
     return getattr(importlib.import_module(module), name)
 
 
-def _write(path: Path, doc: dict[str, Any]) -> None:
+def write_document(path: str | Path, doc: dict[str, Any]) -> None:
+    """Write ``doc`` to ``path`` atomically (a temporary file renamed over it)."""
+    path = Path(path)
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(harness.sanitize(doc), indent=1, allow_nan=False) + "\n")
     tmp.replace(path)
 
 
 def _tail(text: str, lines: int = 12) -> str:
+    """The worker's traceback when it printed one, else the last ``lines`` of its output."""
+    if "Traceback (most recent call last)" in text:
+        text = text[text.rindex("Traceback (most recent call last)"):]
+        return "\n".join(line for line in text.strip().splitlines()
+                         if not line.startswith(("cnn/", "-----", "Benchmark ")))
     return "\n".join(text.strip().splitlines()[-lines:])
 
 
@@ -189,7 +196,7 @@ def run(plan: Plan, output: str | Path, *, context: dict[str, Any] | None = None
     doc: dict[str, Any] = {"context": {**harness._bare_context(), "pybench": extra},
                            "benchmarks": []}
     have_gb_context = False
-    _write(path, doc)
+    write_document(path, doc)
     bar = ProgressBar(sum(units), len(items), progress)
     target = _target(plan.worker)
     interrupted = False
@@ -241,6 +248,7 @@ def run(plan: Plan, output: str | Path, *, context: dict[str, Any] | None = None
                 extra["device_settings"][work.device] = wextra.get("device_settings", {})
                 if wextra.get("layers_error"):
                     extra["layers_errors"][f"{work.model}/{work.device}"] = wextra["layers_error"]
+                case["cpu_s"] = wextra.get("cpu_s")
                 interrupted = interrupted or bool(wextra.get("interrupted"))
                 case["status"] = "interrupted" if wextra.get("interrupted") else "done"
             else:
@@ -257,10 +265,10 @@ def run(plan: Plan, output: str | Path, *, context: dict[str, Any] | None = None
             extra["cases"].append(case)
             bar.advance(u)
             extra["interrupted"] = interrupted
-            _write(path, doc)
+            write_document(path, doc)
             if interrupted:
                 break
     extra["complete"] = not interrupted and len(extra["cases"]) == len(items)
-    _write(path, doc)
+    write_document(path, doc)
     bar.show("interrupted" if interrupted else "done", final=True)
     return doc, interrupted

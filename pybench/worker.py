@@ -8,6 +8,7 @@ the whole run down, so the runner starts one worker per model and device. Exit s
 from __future__ import annotations
 
 import argparse
+import ctypes
 import os
 import signal
 import sys
@@ -52,6 +53,7 @@ def child(work: str, output: str, log: str) -> None:
     code = main([work, output])
     sys.stdout.flush()
     sys.stderr.flush()
+    ctypes.CDLL(None).fflush(None)  # Google Benchmark's console output sits in C stdio
     os._exit(code)  # skip multiprocessing's exit handling: the status is ours
 
 

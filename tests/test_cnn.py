@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 import torch
 
-from pybench import models, report, results, runner
+from pybench import harness, models, report, results, runner
 from pybench.suites import cnn
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -110,7 +110,9 @@ def _plan(models_, **kw):
 def faulty_run(tmp_path_factory):
     """lenet5 fine, cifar10_cnn's pybench backend wrong, mnist_mlp's worker crashes."""
     out = tmp_path_factory.mktemp("run") / "cnn-test.json"
-    plan = _plan(["lenet5", "cifar10_cnn", "mnist_mlp"], worker=FAULTY,
+    # warmup 0.05 s: lenet5's calls are shorter and get Google Benchmark's warm-up (which
+    # renames the run), a slow call's validation serves as its warm-up.
+    plan = _plan(["lenet5", "cifar10_cnn", "mnist_mlp"], worker=FAULTY, warmup=0.05,
                  worker_args=("cifar10_cnn=wrong,mnist_mlp=crash",))
     with open(os.devnull, "w") as devnull:
         doc, interrupted = runner.run(plan, out, log=lambda s: None, progress=devnull)
@@ -135,11 +137,22 @@ def test_run_survives_wrong_results_and_crashed_worker(faulty_run):
     timed = {(b["pybench"]["params"]["model"], b["pybench"]["implementation"])
              for b in disk["benchmarks"] if b["run_type"] == "iteration"}
     assert timed == {("lenet5", "torch"), ("lenet5", "pybench"), ("cifar10_cnn", "torch")}
+    warmed = set()
     for b in disk["benchmarks"]:
         if b["run_type"] == "iteration":
             assert b["images/s"] > 0 and b["FLOP/s"] > 0
             assert len(b["pybench"]["samples_s"]) == 2
+            w = b["pybench"]["warmup_s"]
+            assert w == (0.0 if b["pybench"]["validation_call_s"] >= 0.05 else 0.05)
+            warmed.add(w)
+    assert 0.05 in warmed  # lenet5's calls are far below 50 ms
     assert {r["model"] for r in extra["layers"]} == {"lenet5", "cifar10_cnn"}
+
+
+def test_gb_spec_name_strips_registration_options():
+    assert harness.gb_spec_name("cnn/a/N:1/HW:28/torch/cpu/min_warmup_time:0.050/manual_time") \
+        == "cnn/a/N:1/HW:28/torch/cpu"
+    assert harness.gb_spec_name("t/c/N:1/torch/cpu/manual_time") == "t/c/N:1/torch/cpu"
 
 
 def test_results_load_round_trips_the_json(faulty_run):
@@ -152,7 +165,7 @@ def test_results_load_round_trips_the_json(faulty_run):
     assert not ok[["time_s", "gflops_per_s", "images_per_s", "validation_error"]].isna().any().any()
     # Every repetition's time is the one Google Benchmark wrote for it.
     for b in reps:
-        row = ok[(ok.name == b["run_name"].removesuffix("/manual_time"))
+        row = ok[(ok.name == harness.gb_spec_name(b["run_name"]))
                  & (ok.repetition == b["repetition_index"])]
         assert len(row) == 1
         assert row.time_s.iloc[0] == pytest.approx(b["real_time"] * 1e-3, rel=1e-9)

@@ -55,6 +55,10 @@ def test_report_of_missing_file(capsys, tmp_path):
     bad.write_text('{"context": {}, "benchmarks": []}')
     assert cli.main(["report", str(bad)]) == 2
     assert "not a pybench result file" in capsys.readouterr().err
+    other = tmp_path / "gram.json"
+    other.write_text('{"context": {"pybench": {"api_version": 1, "suite": "gram"}}, "benchmarks": []}')
+    assert cli.main(["report", str(other)]) == 2
+    assert "reports are written for the cnn suite" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("command", ["run", "list", "report", "info", "peak"])

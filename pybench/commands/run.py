@@ -197,6 +197,14 @@ def run_cnn(args: argparse.Namespace) -> int:
                "fingerprint": machine_info(), "peak": peak.measure(threads, gpu="cuda" in devices)}
     path = harness.result_path(args.output, "cnn")
     doc, interrupted = runner.run(plan, path, context=context)
+    if not interrupted:
+        # Measured again at the end, best of both kept: on a shared machine one measurement
+        # can land in a busy phase and make "% of peak" exceed 100.
+        end = peak.measure(threads, gpu="cuda" in devices)
+        extra = doc["context"]["pybench"]
+        extra["peak_runs"] = [context["peak"], end]
+        extra["peak"] = _best_peak(context["peak"], end)
+        runner.write_document(path, doc)
     print(f"\nresults: {path}" + ("  (interrupted: partial)" if interrupted else ""))
     if args.report:
         written = report.write(path)
@@ -205,3 +213,14 @@ def run_cnn(args: argparse.Namespace) -> int:
     if interrupted:
         return 130
     return 1 if doc["context"]["pybench"]["failures"] else 0
+
+
+def _best_peak(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    """Key by key the larger of two peak.measure results (interference only slows)."""
+    out = dict(a)
+    for key, value in b.items():
+        if isinstance(value, (int, float)) and isinstance(a.get(key), (int, float)):
+            out[key] = max(a[key], value)
+        elif isinstance(value, dict) and isinstance(a.get(key), dict):
+            out[key] = _best_peak(a[key], value)
+    return out

@@ -22,6 +22,7 @@ from __future__ import annotations
 import copy
 import functools
 import json
+import resource
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -370,8 +371,10 @@ def run_model(work: Work, output: str | Path) -> harness.Report:
         except Exception as exc:  # noqa: BLE001 -- the timings stand without the breakdown
             layer_error = f"{type(exc).__name__}: {exc}"
     doc = report.document
+    usage = resource.getrusage(resource.RUSAGE_SELF)
     doc["context"]["pybench"].update({
         "work": asdict(work), "device_settings": settings, "layers": layers,
+        "cpu_s": usage.ru_utime + usage.ru_stime,
         "layers_error": layer_error,
         "conversion": {work.model: bench.conversion} if bench.conversion else {}})
     doc = harness.sanitize(doc)
