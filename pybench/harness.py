@@ -49,6 +49,9 @@ Setup = Callable[[], "tuple[Callable[[], Any], Callable[[Any], float]]"]
 
 _TIME_UNIT_S = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
 _ran = False
+#: Error message of every benchmark cut short by Ctrl-C (SIGINT).
+INTERRUPTED = "interrupted (KeyboardInterrupt)"
+_interrupted = False
 
 
 @dataclass(frozen=True)
@@ -70,6 +73,8 @@ class BenchmarkSpec:
     setup: Setup = field(compare=False, repr=False)
     tolerance: float = 1e-5
     params: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    #: Samples (images) one call processes; > 0 adds an ``images/s`` counter.
+    images: int = 0
 
     @property
     def name(self) -> str:
@@ -79,7 +84,8 @@ class BenchmarkSpec:
     def describe(self) -> dict[str, Any]:
         return {"suite": self.suite, "case": self.case, "implementation": self.implementation,
                 "device": self.device, "threads": self.threads, "flops": self.flops,
-                "bytes": self.bytes, "tolerance": self.tolerance, "params": dict(self.params)}
+                "bytes": self.bytes, "images": self.images, "tolerance": self.tolerance,
+                "params": dict(self.params)}
 
 
 @dataclass(frozen=True)
@@ -264,15 +270,26 @@ def validate(spec: BenchmarkSpec) -> tuple[Callable[[], Any], float] | Failure:
     Returns ``(run, error)`` when the error is finite and within ``spec.tolerance``; a
     :class:`Failure` otherwise, or when setup, the call or the check raises.
     """
+    outcome = _validate(spec)
+    return outcome if isinstance(outcome, Failure) else outcome[:2]
+
+
+def _validate(spec: BenchmarkSpec) -> tuple[Callable[[], Any], float, float] | Failure:
+    """:func:`validate`, also returning the seconds the validated call took."""
     try:
         run, check = spec.setup()
-        error = float(check(run()))
+        start = time.perf_counter()
+        out = run()
+        if spec.device.startswith("cuda"):
+            torch.cuda.synchronize(spec.device)
+        call_s = time.perf_counter() - start
+        error = float(check(out))
     except Exception as exc:  # noqa: BLE001 -- any error fails the case, not the run
         return Failure(spec, "validation", f"{type(exc).__name__}: {exc}")
     if not error <= spec.tolerance:  # also catches NaN
         return Failure(spec, "validation",
                        f"relative error {error:.3g} exceeds tolerance {spec.tolerance:g}", error)
-    return run, error
+    return run, error, call_s
 
 
 def _timer(device: str) -> Callable[[Callable[[], Any]], float]:
@@ -298,24 +315,48 @@ def _timer(device: str) -> Callable[[Callable[[], Any]], float]:
     return time_cuda
 
 
-def _register(spec: BenchmarkSpec, run: Callable[[], Any]) -> None:
+def _register(spec: BenchmarkSpec, run: Callable[[], Any], warmup: float) -> None:
     time_call = _timer(spec.device)
     rate = benchmark.Counter.kIsIterationInvariantRate
 
     def bench(state: benchmark.State) -> None:
-        if spec.device.startswith("cuda"):
-            torch.cuda.synchronize(spec.device)
+        global _interrupted
+        # A KeyboardInterrupt must not unwind through Google Benchmark's C++ runner: the
+        # benchmark that sees it, and every one after it, ends as an error, the run returns
+        # normally and run_benchmarks writes what had finished.
+        if _interrupted:
+            state.skip_with_error(INTERRUPTED)
+            return
         try:
+            if spec.device.startswith("cuda"):
+                torch.cuda.synchronize(spec.device)
             while state:
                 state.set_iteration_time(time_call(run))
+        except KeyboardInterrupt:
+            _interrupted = True
+            state.skip_with_error(INTERRUPTED)
+            return
         except Exception as exc:  # noqa: BLE001 -- reported by Google Benchmark as an error
             state.skip_with_error(f"{type(exc).__name__}: {exc}")
             return
         state.counters["FLOP/s"] = benchmark.Counter(spec.flops, rate)
         state.counters["bytes/s"] = benchmark.Counter(spec.bytes, rate)
+        if spec.images:
+            state.counters["images/s"] = benchmark.Counter(spec.images, rate)
 
     options = benchmark.option.use_manual_time()(benchmark.option.unit(benchmark.kMillisecond)(bench))
+    if warmup > 0:
+        options = benchmark.option.min_warmup_time(warmup)(options)
     benchmark.register(options, name=spec.name)
+
+
+def gb_spec_name(run_name: str) -> str:
+    """The spec name of a Google Benchmark ``run_name``, which carries the options it was
+    registered with: ``<name>/min_warmup_time:0.050/manual_time`` -> ``<name>``."""
+    parts = run_name.split("/")
+    while parts and (parts[-1] == "manual_time" or parts[-1].startswith("min_warmup_time:")):
+        parts.pop()
+    return "/".join(parts)
 
 
 def sanitize(obj: Any) -> Any:
@@ -373,7 +414,10 @@ def run_benchmarks(specs: Sequence[BenchmarkSpec], *, repetitions: int = 5,
     Args:
         repetitions: samples per spec (``--benchmark_repetitions``), interleaved at random.
         min_time: seconds of calls per repetition (``--benchmark_min_time``); at least 1 call.
-        warmup: seconds of untimed calls before a spec's first repetition.
+        warmup: seconds of untimed calls before a spec's first repetition. A spec whose
+            validation call alone took at least this long gets none: that call (first
+            touch of its memory, one-time initialisation) was its warm-up, and a model
+            taking seconds per call is not warmed any further by a second one.
         output: JSON file to write (directories created); None writes nothing.
         context: extras stored in ``context["pybench"]`` (suite, fingerprint, ...).
     """
@@ -381,22 +425,25 @@ def run_benchmarks(specs: Sequence[BenchmarkSpec], *, repetitions: int = 5,
     if len(set(names)) != len(names):
         raise ValueError("benchmark names are not unique")
     valid: dict[str, tuple[BenchmarkSpec, float]] = {}
+    warmups: dict[str, dict[str, float]] = {}
     failures: list[Failure] = []
     for spec in specs:
-        outcome = validate(spec)
+        outcome = _validate(spec)
         if isinstance(outcome, Failure):
             log(f"FAILED {spec.name}: {outcome.error.splitlines()[0] if outcome.error else ''}")
             failures.append(outcome)
         else:
-            run, error = outcome
-            _register(spec, run)
+            run, error, call_s = outcome
+            spec_warmup = 0.0 if call_s >= warmup else warmup
+            _register(spec, run, spec_warmup)
             valid[spec.name] = (spec, error)
+            warmups[spec.name] = {"warmup_s": spec_warmup, "validation_call_s": call_s}
 
     if valid:
         raw = _gb_run([f"--benchmark_repetitions={repetitions}",
                        "--benchmark_enable_random_interleaving=true",
                        f"--benchmark_min_time={min_time:.6g}s",
-                       f"--benchmark_min_warmup_time={warmup:.6g}",
+                       "--benchmark_min_warmup_time=0",  # per benchmark, see _register
                        "--benchmark_display_aggregates_only=true"])
     else:
         raw = {"context": _bare_context(), "benchmarks": []}
@@ -404,7 +451,7 @@ def run_benchmarks(specs: Sequence[BenchmarkSpec], *, repetitions: int = 5,
     samples: dict[str, list[tuple[int, float, int]]] = {name: [] for name in valid}
     errored: dict[str, str] = {}
     for entry in raw["benchmarks"]:
-        name = entry["run_name"].removesuffix("/manual_time")
+        name = gb_spec_name(entry["run_name"])
         if entry.get("error_occurred"):
             errored.setdefault(name, entry.get("error_message", "error"))
         elif entry.get("run_type") == "iteration":
@@ -421,9 +468,9 @@ def run_benchmarks(specs: Sequence[BenchmarkSpec], *, repetitions: int = 5,
                                              tuple(i for _, _, i in reps), error)
 
     for entry in raw["benchmarks"]:
-        name = entry["run_name"].removesuffix("/manual_time")
+        name = gb_spec_name(entry["run_name"])
         spec, error = valid[name]
-        extra = {**spec.describe(), "validation_error": error}
+        extra = {**spec.describe(), "validation_error": error, **warmups[name]}
         if name in measurements:
             m = measurements[name]
             extra |= {"samples_s": list(m.samples), "iterations": list(m.iterations),
@@ -436,6 +483,7 @@ def run_benchmarks(specs: Sequence[BenchmarkSpec], *, repetitions: int = 5,
         "context": {**raw["context"], "pybench": {
             "api_version": API_VERSION, **(context or {}),
             "repetitions": repetitions, "min_time_s": min_time, "warmup_s": warmup,
+            "interrupted": _interrupted,
             "failures": [f.describe() for f in failures]}},
         "benchmarks": raw["benchmarks"],
     }

@@ -22,7 +22,7 @@ PYTHON=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
 .venv/bin/python -m pip install -q torch==2.14.1 torchvision==0.29.1 ninja numpy pandas \
-  google-benchmark==1.9.5 pytest expecttest
+  google-benchmark==1.9.5 pytest expecttest matplotlib tabulate
 # --no-build-isolation: compile against the torch just installed in the venv.
 .venv/bin/python -m pip install -q --no-build-isolation -e .
 .venv/bin/python -c "import pybench.ops as o; print('setup: pybench built; CPU ISA', o.cpu_isa(), '| CUDA kernels:', o.has_cuda_kernels())"

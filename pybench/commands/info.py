@@ -32,6 +32,33 @@ def _cudnn_version() -> str | None:
     return f"{major}.{rest // 100}.{rest % 100}"
 
 
+def _git_commit() -> str | None:
+    """HEAD of the checkout pybench runs from, "+dirty" when it has local changes; None
+    outside a git checkout (an installed wheel)."""
+    import subprocess
+    root = os.path.dirname(os.path.dirname(os.path.abspath(pybench.__file__)))
+    try:
+        head = subprocess.run(["git", "-C", root, "rev-parse", "HEAD"], capture_output=True,
+                              text=True, timeout=10)
+        if head.returncode != 0:
+            return None
+        dirty = subprocess.run(["git", "-C", root, "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10).stdout.strip()
+        return head.stdout.strip() + ("+dirty" if dirty else "")
+    except (OSError, subprocess.SubprocessError):
+        return None
+
+
+def _gpu_driver() -> str | None:
+    if not torch.cuda.is_available():
+        return None
+    try:  # CUDA driver API version, e.g. 13000 -> "13.0"
+        v = torch._C._cuda_getDriverVersion()
+        return f"CUDA driver API {v // 1000}.{v % 1000 // 10}"
+    except (AttributeError, RuntimeError):
+        return None
+
+
 def machine_info() -> dict[str, object]:
     """Fingerprint of the machine and software stack; ``context["pybench"]["fingerprint"]``."""
     config = torch.__config__.show()
@@ -57,6 +84,8 @@ def machine_info() -> dict[str, object]:
         "gpu": torch.cuda.get_device_name(0) if cuda else "no CUDA device",
         "gpu_capability": ".".join(map(str, torch.cuda.get_device_capability(0))) if cuda else None,
         "gpu_count": torch.cuda.device_count() if cuda else 0,
+        "gpu_driver": _gpu_driver(),
+        "git_commit": _git_commit(),
     }
 
 

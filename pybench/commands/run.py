@@ -1,15 +1,22 @@
-"""``pybench run``: validate then time a suite, write results/<suite>-<timestamp>.json."""
+"""``pybench run``: validate then time a suite, write results/<suite>-<timestamp>.json.
+
+``--suite cnn`` (the main job) runs whole models -- one worker process per model, results
+rewritten after each -- and ends by writing the report (CSV, Markdown, HTML with plots) next
+to the JSON; ``--models``, ``--batch``, ``--backends`` and ``--size`` apply to it."""
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 import re
 import sys
+from typing import Any, Callable, Sequence
 
 import torch
 
-from pybench import harness, peak, suites
+from pybench import harness, models, peak, suites
 from pybench.commands.info import machine_info
+from pybench.suites import cnn
 
 QUICK_CASES = 3
 
@@ -35,8 +42,33 @@ def _regex(text: str) -> re.Pattern[str]:
         raise argparse.ArgumentTypeError(f"bad regex {text!r}: {exc}") from None
 
 
+def _csv(kind: str, parse: Callable[[str], Any], choices: Sequence[str] | None = None):
+    """argparse type for a comma-separated list of ``kind`` (no empty items, no duplicates,
+    each in ``choices`` when given)."""
+    def convert(text: str) -> tuple:
+        items = [t.strip() for t in text.split(",")]
+        if not text.strip() or any(not t for t in items):
+            raise argparse.ArgumentTypeError(f"expected a comma-separated list of {kind}, "
+                                             f"got {text!r}")
+        values = []
+        for item in items:
+            if choices is not None and item not in choices:
+                raise argparse.ArgumentTypeError(
+                    f"unknown {kind} {item!r}; choose from {', '.join(choices)}")
+            try:
+                value = parse(item)
+            except (ValueError, argparse.ArgumentTypeError):
+                raise argparse.ArgumentTypeError(f"bad {kind} {item!r} in {text!r}") from None
+            if value in values:
+                raise argparse.ArgumentTypeError(f"{kind} {item!r} given twice")
+            values.append(value)
+        return tuple(values)
+    return convert
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("run", help="benchmark a suite against PyTorch", description=__doc__)
+    p = subparsers.add_parser("run", help="benchmark a suite against PyTorch", description=__doc__,
+                              formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--suite", required=True, choices=suites.names())
     p.add_argument("--device", choices=("cpu", "cuda", "all"),
                    help="default: cpu, plus cuda when a CUDA device is available")
@@ -48,11 +80,30 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="seconds of calls per repetition (default 0.1; 0.01 with --quick)")
     p.add_argument("--warmup", type=_seconds,
                    help="seconds of untimed calls before the first repetition (default 0.05)")
-    p.add_argument("--output", default="results", help="directory for the JSON (default results/)")
+    p.add_argument("--out", "--output", dest="output", default="results", metavar="DIR",
+                   help="directory for the JSON (and the cnn report) (default results/)")
     p.add_argument("--filter", type=_regex,
                    help="only benchmarks whose name <suite>/<case>/<impl>/<device> matches")
     p.add_argument("--quick", action="store_true",
-                   help=f"the first {QUICK_CASES} cases, fewer and shorter repetitions (CI)")
+                   help=f"the first {QUICK_CASES} cases (cnn: one model per family at "
+                        f"{cnn.QUICK_SIZE}x{cnn.QUICK_SIZE} where the model allows), fewer "
+                        f"and shorter repetitions (CI)")
+    g = p.add_argument_group("cnn suite")
+    g.add_argument("--models", type=_csv("model", str, models.names()),
+                   help="comma-separated models (default: all; see `pybench list`)")
+    g.add_argument("--batch", type=_csv("batch", positive_int),
+                   help="comma-separated batch sizes (default 1,8)")
+    g.add_argument("--backends", type=_csv("backend", str, cnn.BACKENDS),
+                   help=f"comma-separated, of {', '.join(cnn.BACKENDS)} "
+                        f"(default {','.join(cnn.DEFAULT_BACKENDS)}; torch is always kept as "
+                        f"the baseline)")
+    g.add_argument("--size", type=positive_int,
+                   help="input H = W for the models that take other sizes (raised to each "
+                        "model's minimum; default: the native 224, 64 with --quick)")
+    g.add_argument("--no-layers", dest="layers", action="store_false",
+                   help="skip the per-layer breakdown")
+    g.add_argument("--no-report", dest="report", action="store_false",
+                   help="write the JSON only, no CSV / Markdown / HTML report")
     p.set_defaults(func=run)
 
 
@@ -71,6 +122,12 @@ def _devices(choice: str | None) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
+    cnn_only = [f"--{n}" for n in ("models", "batch", "backends", "size")
+                if getattr(args, n) is not None]
+    if args.suite == "cnn":
+        return run_cnn(args)
+    if cnn_only:
+        raise SystemExit(f"pybench run: error: {', '.join(cnn_only)} only apply to --suite cnn")
     threads = args.threads or len(os.sched_getaffinity(0))
     torch.set_num_threads(threads)
     suite = suites.get(args.suite)
@@ -101,3 +158,69 @@ def run(args: argparse.Namespace) -> int:
     print(report.format_table())
     print(f"\nresults: {report.path}")
     return 1 if report.failures else 0
+
+
+def run_cnn(args: argparse.Namespace) -> int:
+    """The cnn suite through :mod:`pybench.runner`; exit 0 all ok, 1 some case failed,
+    2 nothing to run, 130 interrupted (results kept)."""
+    from pybench import report, runner
+
+    threads = args.threads or len(os.sched_getaffinity(0))
+    torch.set_num_threads(threads)
+    devices = _devices(args.device)
+    names = args.models or (cnn.QUICK_MODELS if args.quick else tuple(models.names()))
+    backends = args.backends or cnn.DEFAULT_BACKENDS
+    if "torch" not in backends:  # speedups need the baseline in the same run
+        backends = ("torch", *backends)
+    plan = runner.Plan(
+        models=tuple(names), batches=args.batch or cnn.BATCHES, backends=tuple(backends),
+        devices=tuple(devices), threads=threads,
+        repetitions=args.repetitions or (3 if args.quick else 5),
+        min_time=args.min_time if args.min_time is not None else (0.01 if args.quick else 0.1),
+        warmup=args.warmup if args.warmup is not None else (0.01 if args.quick else 0.05),
+        size=args.size or (cnn.QUICK_SIZE if args.quick else None),
+        filter=args.filter.pattern if args.filter else None, layers=args.layers)
+    if args.filter is not None:
+        wanted = [w for w in runner.work_items(plan)
+                  if any(args.filter.search(cnn.spec_name(w.model, b, cnn.input_size(
+                      models.get(w.model), w.size), k, w.device))
+                         for b in w.batches for k in w.backends)]
+        if not wanted:
+            print("pybench run: no benchmark matches the filter", file=sys.stderr)
+            return 2
+        keep = dict.fromkeys(w.model for w in wanted)
+        plan = dataclasses.replace(plan, models=tuple(keep))
+    print(f"pybench: suite 'cnn': {len(plan.models)} models x batch "
+          f"{','.join(map(str, plan.batches))} x {','.join(plan.backends)} on "
+          f"{', '.join(devices)} ({threads} threads); measuring the roofline", flush=True)
+    context = {"quick": args.quick, "command": ["pybench", *sys.argv[1:]],
+               "fingerprint": machine_info(), "peak": peak.measure(threads, gpu="cuda" in devices)}
+    path = harness.result_path(args.output, "cnn")
+    doc, interrupted = runner.run(plan, path, context=context)
+    if not interrupted:
+        # Measured again at the end, best of both kept: on a shared machine one measurement
+        # can land in a busy phase and make "% of peak" exceed 100.
+        end = peak.measure(threads, gpu="cuda" in devices)
+        extra = doc["context"]["pybench"]
+        extra["peak_runs"] = [context["peak"], end]
+        extra["peak"] = _best_peak(context["peak"], end)
+        runner.write_document(path, doc)
+    print(f"\nresults: {path}" + ("  (interrupted: partial)" if interrupted else ""))
+    if args.report:
+        written = report.write(path)
+        print(report.console_summary(path))
+        print(f"report: {written['html']}")
+    if interrupted:
+        return 130
+    return 1 if doc["context"]["pybench"]["failures"] else 0
+
+
+def _best_peak(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
+    """Key by key the larger of two peak.measure results (interference only slows)."""
+    out = dict(a)
+    for key, value in b.items():
+        if isinstance(value, (int, float)) and isinstance(a.get(key), (int, float)):
+            out[key] = max(a[key], value)
+        elif isinstance(value, dict) and isinstance(a.get(key), dict):
+            out[key] = _best_peak(a[key], value)
+    return out

@@ -55,3 +55,4 @@ from pybench.suites import gram as _gram  # noqa: E402,F401  (registers "gram" a
 from pybench.suites import conv as _conv  # noqa: E402,F401  (registers "conv")
 from pybench.suites import separable as _separable  # noqa: E402,F401  (registers "separable")
 from pybench.suites import rnn as _rnn  # noqa: E402,F401  (registers "rnn")
+from pybench.suites import cnn as _cnn  # noqa: E402,F401  (registers "cnn")

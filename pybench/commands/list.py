@@ -1,0 +1,42 @@
+"""``pybench list``: the suites, the models of the cnn suite, and the shape lists."""
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("list", help="list suites, models and shapes", description=__doc__)
+    p.add_argument("what", nargs="?", choices=("suites", "models", "shapes", "all"), default="all",
+                   help="what to list (default all)")
+    p.add_argument("--shapes-file", default=None, metavar="NAME",
+                   help="with 'shapes': print every line of this shape list (e.g. conv)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pybench import models, shapes, suites
+    from pybench.suites import cnn
+
+    if args.what in ("suites", "all"):
+        print("suites:")
+        for name in suites.names():
+            s = suites.get(name)
+            print(f"  {name:<6} {getattr(s, 'description', '')}")
+    if args.what in ("models", "all"):
+        print("models (cnn suite; * = in --quick):")
+        print(f"  {'name':<20}{'family':<11}{'input':<13}{'GFLOP b1':>9}  source")
+        for spec in models.specs():
+            star = "*" if spec.name in cnn.QUICK_MODELS else " "
+            shape = "x".join(map(str, spec.input_shape))
+            print(f" {star}{spec.name:<20}{spec.family:<11}{shape:<13}"
+                  f"{spec.flops(1) / 1e9:>9.3f}  {spec.source}")
+        print(f"  backends: {', '.join(cnn.BACKENDS)} (default {','.join(cnn.DEFAULT_BACKENDS)});"
+              f" batches {','.join(map(str, cnn.BATCHES))}")
+    if args.what in ("shapes", "all"):
+        print("shape lists (pybench/shapes/):")
+        for name in shapes.available():
+            print(f"  {name:<12} {len(shapes.load(name))} shapes")
+        if args.shapes_file:
+            for s in shapes.load(args.shapes_file):
+                print("   ", s.name, " ".join(f"{k}={v}" for k, v in s.sizes))
+    return 0

@@ -1,0 +1,274 @@
+"""The cnn suite's driver: one worker process per model and device, results written after each.
+
+Each model (all its batches x backends, repetitions interleaved) runs in its own worker
+process (:func:`pybench.worker.child`), because Google Benchmark runs once per process and
+because a model that crashes or hangs its process must cost that model only. Workers are
+forked from a ``multiprocessing`` fork server that has imported torch, torchvision and
+pybench once (seconds per model otherwise) and never computes anything itself, so no
+OpenMP thread pool is ever forked. After every
+model the merged result file is rewritten (to a temporary file, then renamed), so a run that
+is interrupted -- Ctrl-C, a killed terminal -- keeps every model that finished; Ctrl-C also
+keeps the repetitions the current model had finished (see :mod:`pybench.harness`).
+"""
+from __future__ import annotations
+
+import importlib
+import json
+import multiprocessing
+import os
+import signal
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Sequence, TextIO
+
+from pybench import harness, models
+from pybench.suites import cnn
+
+__all__ = ["Plan", "run", "work_items", "write_document", "ProgressBar"]
+
+#: For the ETA before anything has finished: seconds per model that do not scale with FLOPs
+#: (process start, model build, float64 reference), and the FLOP/s a whole model reaches as
+#: a fraction of the measured FMA peak.
+_OVERHEAD_S = 10.0
+_PEAK_FRACTION = 0.3
+
+
+@dataclass(frozen=True)
+class Plan:
+    """A cnn run: which models x batches x backends on which devices, and how to time them."""
+
+    models: tuple[str, ...]
+    batches: tuple[int, ...] = cnn.BATCHES
+    backends: tuple[str, ...] = cnn.DEFAULT_BACKENDS
+    devices: tuple[str, ...] = ("cpu",)
+    threads: int = 1
+    repetitions: int = 5
+    min_time: float = 0.1
+    warmup: float = 0.05
+    size: int | None = None
+    filter: str | None = None
+    layers: bool = True
+    #: The worker: ``"module:function"`` called as ``function(work_json, output, log,
+    #: *worker_args)`` in a forked process; tests substitute one that injects faults.
+    worker: str = "pybench.worker:child"
+    worker_args: tuple[str, ...] = ()
+
+
+def work_items(plan: Plan) -> list[cnn.Work]:
+    return [cnn.Work(model=m, device=d, batches=plan.batches, backends=plan.backends,
+                     size=plan.size, threads=plan.threads, repetitions=plan.repetitions,
+                     min_time=plan.min_time, warmup=plan.warmup, filter=plan.filter,
+                     layers=plan.layers)
+            for d in plan.devices for m in plan.models]
+
+
+def _units(work: cnn.Work, flops_rate: float) -> float:
+    """Predicted seconds of ``work``: the overhead plus every forward pass (validation,
+    warm-up, repetitions, layer breakdown) at ``flops_rate``. Only ratios matter: the bar
+    rescales by the time the finished models actually took."""
+    spec = models.get(work.model)
+    size = cnn.input_size(spec, work.size) if spec.min_size else None
+    flops = sum(spec.flops(b, size=size) for b in work.batches)
+    passes = work.repetitions + 2 + (work.layer_passes if work.layers else 0)
+    return _OVERHEAD_S + flops * len(work.backends) * passes / flops_rate
+
+
+def _expected_specs(work: cnn.Work) -> list[dict[str, Any]]:
+    """What a worker that died would have written: one failure description per spec."""
+    spec = models.get(work.model)
+    size = cnn.input_size(spec, work.size)
+    flop_size = size if spec.min_size else None
+    out = []
+    for b in work.batches:
+        for backend in work.backends:
+            name = cnn.spec_name(work.model, b, size, backend, work.device)
+            out.append({"name": name, "suite": "cnn", "case": cnn.case_label(work.model, b, size),
+                        "implementation": backend, "device": work.device,
+                        "threads": work.threads, "flops": spec.flops(b, size=flop_size),
+                        "bytes": 0, "images": b, "tolerance": cnn.TOLERANCE,
+                        "params": {"model": work.model, "family": spec.family, "batch": b,
+                                   "size": size, "backend": backend, "source": spec.source}})
+    return out
+
+
+class ProgressBar:
+    """``[#####-----] 3/15  resnet50 cpu  elapsed 1m02s  ETA 3m40s`` on stderr; redrawn in
+    place on a terminal, one line per update otherwise. Work is counted in predicted
+    seconds (see ``_units``); the ETA is the remaining prediction rescaled by how long the
+    finished models took against theirs."""
+
+    def __init__(self, total_units: float, count: int, stream: TextIO | None = None):
+        self.total, self.count, self.done_units, self.done = total_units, count, 0.0, 0
+        self.stream = stream or sys.stderr
+        self.tty = self.stream.isatty()
+        self.start = time.monotonic()
+
+    @staticmethod
+    def _fmt(seconds: float) -> str:
+        seconds = int(round(seconds))
+        return f"{seconds // 60}m{seconds % 60:02d}s"
+
+    def eta(self, running_units: float = 0.0, running_s: float = 0.0) -> float | None:
+        elapsed = time.monotonic() - self.start
+        if self.done_units <= 0:  # nothing finished yet: the prediction itself
+            return max(self.total - running_s, 0.0)
+        rate = (elapsed - running_s) / self.done_units
+        return max(rate * (self.total - self.done_units) - running_s, 0.0)
+
+    def show(self, label: str, running_s: float = 0.0, final: bool = False) -> None:
+        width = 24
+        filled = int(width * self.done_units / self.total) if self.total else width
+        eta = self.eta(running_s=running_s)
+        text = (f"[{'#' * filled}{'-' * (width - filled)}] {self.done}/{self.count}  {label}"
+                f"  elapsed {self._fmt(time.monotonic() - self.start)}"
+                f"  ETA {self._fmt(eta) if eta is not None else '?'}")
+        if self.tty:
+            self.stream.write("\r\033[K" + text + ("\n" if final else ""))
+        else:
+            self.stream.write(text + "\n")
+        self.stream.flush()
+
+    def advance(self, units: float) -> None:
+        self.done_units += units
+        self.done += 1
+
+
+_CONTEXT = None
+
+
+def _mp_context():
+    global _CONTEXT
+    if _CONTEXT is None:
+        _CONTEXT = multiprocessing.get_context("forkserver")
+        _CONTEXT.set_forkserver_preload(["pybench.worker"])
+    return _CONTEXT
+
+
+def _target(spec: str) -> Callable[..., None]:
+    module, _, name = spec.partition(":")
+    return getattr(importlib.import_module(module), name)
+
+
+def write_document(path: str | Path, doc: dict[str, Any]) -> None:
+    """Write ``doc`` to ``path`` atomically (a temporary file renamed over it)."""
+    path = Path(path)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(harness.sanitize(doc), indent=1, allow_nan=False) + "\n")
+    tmp.replace(path)
+
+
+def _tail(text: str, lines: int = 12) -> str:
+    """The worker's traceback when it printed one, else the last ``lines`` of its output."""
+    if "Traceback (most recent call last)" in text:
+        text = text[text.rindex("Traceback (most recent call last)"):]
+        return "\n".join(line for line in text.strip().splitlines()
+                         if not line.startswith(("cnn/", "-----", "Benchmark ")))
+    return "\n".join(text.strip().splitlines()[-lines:])
+
+
+def run(plan: Plan, output: str | Path, *, context: dict[str, Any] | None = None,
+        log: Callable[[str], None] = lambda s: print(s, file=sys.stderr, flush=True),
+        progress: TextIO | None = None) -> tuple[dict[str, Any], bool]:
+    """Run ``plan``, rewriting ``output`` (a JSON path) after every model.
+
+    Returns ``(document, interrupted)``. A KeyboardInterrupt stops the run after saving what
+    finished (the worker running then is interrupted too and keeps its finished
+    repetitions); it is not re-raised. Workers are ``multiprocessing`` processes: a script
+    calling this must guard it with ``if __name__ == "__main__":``.
+    """
+    path = Path(output)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    items = work_items(plan)
+    peak = (context or {}).get("peak") or {}
+    rate = _PEAK_FRACTION * (peak.get("fma_flops") or 50e9)
+    units = [_units(w, rate) for w in items]
+    extra = {"api_version": harness.API_VERSION, **(context or {}), "suite": "cnn",
+             "models": list(plan.models), "batches": list(plan.batches),
+             "backends": list(plan.backends), "devices": list(plan.devices),
+             "threads": plan.threads, "size": plan.size, "repetitions": plan.repetitions,
+             "min_time_s": plan.min_time, "warmup_s": plan.warmup, "filter": plan.filter,
+             "tolerance": cnn.TOLERANCE, "reference_samples": cnn.REFERENCE_SAMPLES,
+             "device_settings": {}, "cases": [], "failures": [], "layers": [],
+             "layers_errors": {}, "conversion": {}, "interrupted": False, "complete": False}
+    doc: dict[str, Any] = {"context": {**harness._bare_context(), "pybench": extra},
+                           "benchmarks": []}
+    have_gb_context = False
+    write_document(path, doc)
+    bar = ProgressBar(sum(units), len(items), progress)
+    target = _target(plan.worker)
+    interrupted = False
+    with tempfile.TemporaryDirectory(prefix="pybench-run-") as tmp:
+        for i, (work, u) in enumerate(zip(items, units)):
+            out = Path(tmp) / f"{i}.json"
+            logfile = Path(tmp) / f"{i}.log"
+            started = time.monotonic()
+            bar.show(f"{work.model} {work.device}")
+            proc = _mp_context().Process(
+                target=target, args=(work.to_json(), str(out), str(logfile), *plan.worker_args),
+                name=f"pybench-{work.model}-{work.device}")
+            try:
+                proc.start()
+                while proc.is_alive():
+                    proc.join(0.5)
+                    if bar.tty:
+                        bar.show(f"{work.model} {work.device}",
+                                 running_s=time.monotonic() - started)
+            except KeyboardInterrupt:
+                interrupted = True
+                if proc.pid is not None and proc.is_alive():
+                    os.kill(proc.pid, signal.SIGINT)
+                proc.join(60)
+                if proc.is_alive():
+                    proc.kill()
+                    proc.join()
+            returncode = proc.exitcode
+            wall = time.monotonic() - started
+            output_text = logfile.read_text(errors="replace") if logfile.is_file() else ""
+            case = {"model": work.model, "device": work.device, "returncode": returncode,
+                    "wall_s": wall}
+            worker_doc = None
+            if out.is_file():
+                try:
+                    worker_doc = json.loads(out.read_text())
+                except json.JSONDecodeError:
+                    worker_doc = None
+            if worker_doc is not None:
+                wextra = worker_doc["context"]["pybench"]
+                if not have_gb_context and worker_doc["benchmarks"]:
+                    gb = {k: v for k, v in worker_doc["context"].items() if k != "pybench"}
+                    doc["context"] = {**gb, "pybench": extra}
+                    have_gb_context = True
+                doc["benchmarks"] += worker_doc["benchmarks"]
+                extra["failures"] += wextra.get("failures", [])
+                extra["layers"] += wextra.get("layers", [])
+                extra["conversion"].update(wextra.get("conversion", {}))
+                extra["device_settings"][work.device] = wextra.get("device_settings", {})
+                if wextra.get("layers_error"):
+                    extra["layers_errors"][f"{work.model}/{work.device}"] = wextra["layers_error"]
+                case["cpu_s"] = wextra.get("cpu_s")
+                interrupted = interrupted or bool(wextra.get("interrupted"))
+                case["status"] = "interrupted" if wextra.get("interrupted") else "done"
+            else:
+                stage = "interrupted" if interrupted or returncode == 130 else "worker"
+                error = (harness.INTERRUPTED if stage == "interrupted" else
+                         f"worker exited with status {returncode}: "
+                         f"{_tail(output_text) or '(no output)'}")
+                extra["failures"] += [{**s, "stage": stage, "error": error,
+                                       "validation_error": None} for s in _expected_specs(work)]
+                case["status"] = stage
+                if stage == "worker":
+                    log(f"pybench run: {work.model} on {work.device} failed "
+                        f"(exit {returncode}); the run goes on\n{_tail(output_text, 6)}")
+            extra["cases"].append(case)
+            bar.advance(u)
+            extra["interrupted"] = interrupted
+            write_document(path, doc)
+            if interrupted:
+                break
+    extra["complete"] = not interrupted and len(extra["cases"]) == len(items)
+    write_document(path, doc)
+    bar.show("interrupted" if interrupted else "done", final=True)
+    return doc, interrupted

@@ -1,0 +1,411 @@
+"""CNN suite: whole models of every family, PyTorch eager vs pybench vs ``torch.compile``.
+
+A case is one model (``pybench.models``) at one batch and input size on one device. Backends:
+
+- ``torch``: the eager model (oneDNN on the CPU, cuDNN on the GPU);
+- ``pybench``: ``pybench.nn.convert(model)`` -- BatchNorm folded, every layer pybench has a
+  kernel for swapped in; whatever it does not convert runs as PyTorch and is labelled so;
+- ``compile``: ``torch.compile(model)`` (inductor), the choice many users would make instead.
+
+Validation, before anything is timed: every backend's output must be within
+:data:`TOLERANCE` (relative Frobenius error) of the float64 eager model on the first
+:data:`REFERENCE_SAMPLES` samples, and of the float32 eager output on the whole batch.
+Models are in eval mode, so samples are independent and the float64 pass on a slice checks
+the arithmetic without paying a float64 forward of the whole batch.
+
+One model's cases (all batches x backends) are one Google Benchmark run in one process
+(``python -m pybench.worker WORK OUT.json``, see :func:`run_model`), so its
+repetitions interleave; :mod:`pybench.runner` starts one such process per model and device.
+"""
+from __future__ import annotations
+
+import copy
+import functools
+import json
+import resource
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+import torch
+from torch import nn
+
+from pybench import harness, models, shapes
+from pybench.harness import BenchmarkSpec
+from pybench.shapes import Shape
+from pybench.suites import Suite, register
+
+__all__ = ["BACKENDS", "DEFAULT_BACKENDS", "BATCHES", "QUICK_MODELS", "TOLERANCE", "CnnSuite",
+           "Work", "ModelBench", "layer_breakdown", "conv_geometry", "run_model"]
+
+#: Every backend, in report order; ``torch`` is the baseline.
+BACKENDS = ("torch", "pybench", "compile")
+#: What runs without ``--backends`` (compile costs minutes of compilation per model).
+DEFAULT_BACKENDS = ("torch", "pybench")
+#: Batches every model runs at.
+BATCHES = (1, 8)
+#: ``--quick``: one model per family, at the smallest input size each takes, >= 64.
+QUICK_MODELS = ("lenet5", "alexnet", "vgg11", "nin", "googlenet", "resnet18", "densenet121",
+                "mobilenet_v2", "cifar10_cnn", "mnist_mlp")
+QUICK_SIZE = 64
+#: Relative Frobenius error allowed against the float64 / float32 eager outputs. Float32
+#: through tens of layers (and BatchNorm folded into the weights) differs from float64 by
+#: 1e-7..1e-5 on these models; a wrong kernel is off by O(1).
+TOLERANCE = 1e-4
+#: Samples of each batch checked against the float64 model (the whole batch is checked
+#: against float32 eager; a float64 VGG-19 pass costs seconds per sample).
+REFERENCE_SAMPLES = 1
+#: A model slower than this per call gets one pass of layer breakdown instead of
+#: ``Work.layer_passes``: its layers take milliseconds each, well above timer noise.
+SLOW_CALL_S = 0.5
+
+
+@dataclass(frozen=True)
+class Work:
+    """What one worker process runs: one model on one device, all its batches x backends."""
+
+    model: str
+    device: str
+    batches: tuple[int, ...]
+    backends: tuple[str, ...]
+    size: int | None = None
+    threads: int = 1
+    repetitions: int = 5
+    min_time: float = 0.1
+    warmup: float = 0.05
+    filter: str | None = None
+    layers: bool = True
+    layer_passes: int = 2
+
+    @classmethod
+    def from_json(cls, text: str) -> "Work":
+        d = json.loads(text)
+        d["batches"], d["backends"] = tuple(d["batches"]), tuple(d["backends"])
+        return cls(**d)
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self))
+
+
+def input_size(spec: models.ModelSpec, size: int | None) -> int:
+    """H = W the model runs at: ``size`` clamped up to its ``min_size``; its native size
+    when it takes no other (or ``size`` is None)."""
+    native = spec.input_shape[-1]
+    if size is None or spec.min_size is None:
+        return native
+    return max(size, spec.min_size)
+
+
+def case_label(model: str, batch: int, size: int) -> str:
+    return f"{model}/N:{batch}/HW:{size}"
+
+
+def spec_name(model: str, batch: int, size: int, backend: str, device: str) -> str:
+    return f"cnn/{case_label(model, batch, size)}/{backend}/{device}"
+
+
+def _relative_error(out: torch.Tensor, ref: torch.Tensor) -> float:
+    diff = out.detach().to("cpu", torch.float64) - ref.to("cpu", torch.float64)
+    norm = torch.linalg.vector_norm(ref.to("cpu", torch.float64))
+    return (torch.linalg.vector_norm(diff) / norm).item()
+
+
+class ModelBench:
+    """One model on one device: its input per batch, references and backends, built lazily
+    and shared by every spec of the model (one converted / compiled copy for all batches)."""
+
+    def __init__(self, name: str, device: str, batches: Sequence[int], size: int | None = None):
+        self.spec = models.get(name)
+        self.name, self.device = name, device
+        self.size = input_size(self.spec, size)
+        self.batches = tuple(batches)
+        self.eager = self.spec.build(device=device)
+        full = self.spec.example_input(max(self.batches), seed=1,
+                                       size=self.size if self.spec.min_size else None,
+                                       device=device)
+        self.inputs = {b: full[:b].contiguous() for b in self.batches}
+        self.conversion: dict[str, Any] | None = None
+
+    @functools.cached_property
+    def reference64(self) -> torch.Tensor:
+        """Float64 eager output on the first REFERENCE_SAMPLES samples, on the CPU."""
+        model = copy.deepcopy(self.eager).to("cpu", torch.float64)
+        x = self.inputs[max(self.batches)][:REFERENCE_SAMPLES].to("cpu", torch.float64)
+        with torch.inference_mode():
+            return model(x)
+
+    @functools.lru_cache(maxsize=None)
+    def reference32(self, batch: int) -> torch.Tensor:
+        with torch.inference_mode():
+            return self.eager(self.inputs[batch])
+
+    def error(self, batch: int, out: torch.Tensor) -> float:
+        """max(relative error vs float64 on the first samples, vs float32 eager on all)."""
+        ref32 = self.reference32(batch)
+        if tuple(out.shape) != tuple(ref32.shape) or out.dtype != torch.float32:
+            raise ValueError(f"expected float32 output of shape {tuple(ref32.shape)}, "
+                             f"got {out.dtype} {tuple(out.shape)}")
+        k = min(batch, REFERENCE_SAMPLES)
+        return max(_relative_error(out[:k], self.reference64[:k]),
+                   _relative_error(out, ref32))
+
+    @functools.lru_cache(maxsize=None)
+    def module(self, backend: str) -> nn.Module | Callable:
+        """The model as ``backend`` runs it."""
+        if backend == "torch":
+            return self.eager
+        if backend == "pybench":
+            import pybench.nn
+            converted = pybench.nn.convert(self.eager)
+            r = converted.pybench_report
+            self.conversion = {"converted": [list(c) for c in r.converted],
+                               "folded": [list(f) for f in r.folded],
+                               "skipped": [list(s) for s in r.skipped]}
+            return converted
+        if backend == "compile":
+            return torch.compile(self.eager, dynamic=False)
+        raise ValueError(f"unknown backend {backend!r}; available: {', '.join(BACKENDS)}")
+
+    def setup(self, backend: str, batch: int):
+        """``harness.Setup`` for one spec: ``(run, check)``."""
+        module, x = self.module(backend), self.inputs[batch]
+
+        def run():
+            with torch.inference_mode():
+                return module(x)
+        return run, functools.partial(self.error, batch)
+
+    def specs(self, backends: Sequence[str], threads: int) -> list[BenchmarkSpec]:
+        out = []
+        for batch in self.batches:
+            flops = self.spec.flops(batch, size=self.size if self.spec.min_size else None)
+            x = self.inputs[batch]
+            params = {"model": self.name, "family": self.spec.family, "batch": batch,
+                      "size": self.size, "backend": "", "source": self.spec.source}
+            for backend in backends:
+                out.append(BenchmarkSpec(
+                    suite="cnn", case=case_label(self.name, batch, self.size),
+                    implementation=backend, device=self.device, threads=threads, flops=flops,
+                    bytes=x.numel() * x.element_size(), images=batch,
+                    setup=functools.partial(self.setup, backend, batch), tolerance=TOLERANCE,
+                    params={**params, "backend": backend}))
+        return out
+
+
+# --- per-layer breakdown ---------------------------------------------------------------------
+
+def conv_geometry(conv: nn.Conv2d, x: torch.Tensor) -> dict[str, int] | None:
+    """The conv's line in ``shapes/conv.txt`` terms (C H W K R S SH SW PH PW DH DW G) for
+    input ``x``; None for string padding ("same"), which has no fixed per-side size."""
+    if isinstance(conv.padding, str):
+        return None
+    _, c, h, w = x.shape
+    return {"C": c, "H": h, "W": w, "K": conv.out_channels, "R": conv.kernel_size[0],
+            "S": conv.kernel_size[1], "SH": conv.stride[0], "SW": conv.stride[1],
+            "PH": conv.padding[0], "PW": conv.padding[1], "DH": conv.dilation[0],
+            "DW": conv.dilation[1], "G": conv.groups}
+
+
+@functools.lru_cache(maxsize=1)
+def _known_conv_shapes() -> dict[tuple[int, ...], str]:
+    """Geometry -> ``model:layer`` name of the conv suite's shape list (first line wins)."""
+    known: dict[tuple[int, ...], str] = {}
+    for s in shapes.load("conv"):
+        known.setdefault(tuple(sorted(s.sizes)), s.name)
+    return known
+
+
+def _layer_type(m: nn.Module) -> str:
+    if isinstance(m, nn.Conv2d):
+        if m.groups == 1:
+            kind = f"{m.kernel_size[0]}x{m.kernel_size[1]}"
+        elif m.groups == m.in_channels == m.out_channels:
+            kind = "depthwise"
+        else:
+            kind = "grouped"
+        return f"Conv2d {kind}"
+    return type(m).__name__
+
+
+def _runs_as(m: nn.Module) -> str:
+    return "pybench" if type(m).__module__.startswith("pybench.nn") else "PyTorch"
+
+
+def layer_breakdown(module: nn.Module, x: torch.Tensor, *, passes: int = 3,
+                    warmup: bool = True) -> list[dict[str, Any]]:
+    """Time of every leaf layer of ``module`` on ``x``, the fastest of ``passes`` forward
+    passes (after one untimed warm-up pass unless ``warmup`` is False: the module has just
+    been timed), from pre-/post-forward hooks.
+
+    The hooks add a few microseconds per layer and stop the layers overlapping on the GPU
+    (each is synchronized), so layer times add up to a little more than the model's own
+    time; the remainder of each pass outside every leaf layer (functional ops such as a
+    residual add, Python) is reported as one ``(other)`` row. Times are per layer call
+    summed over the calls in a pass; FLOPs as :func:`pybench.models.layer_flops`.
+    """
+    cuda = x.device.type == "cuda"
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
+    leaves = [(name, m) for name, m in module.named_modules()
+              if not any(True for _ in m.children()) and not isinstance(m, nn.Identity)]
+    info: dict[str, dict[str, Any]] = {}
+    current: dict[str, float] = {}
+    starts: dict[str, float] = {}
+    recording = [False]
+
+    def pre(name):
+        def hook(m, args):
+            sync()
+            starts[name] = time.perf_counter()
+        return hook
+
+    def post(name):
+        def hook(m, args, output):
+            sync()
+            elapsed = time.perf_counter() - starts.pop(name)
+            if recording[0]:
+                current[name] = current.get(name, 0.0) + elapsed
+            if name not in info:
+                inp = args[0] if args and isinstance(args[0], torch.Tensor) else None
+                geo = conv_geometry(m, inp) if isinstance(m, nn.Conv2d) and inp is not None else None
+                out_t = output if isinstance(output, torch.Tensor) else None
+                flops = models.layer_flops(m, out_t) if out_t is not None else 0
+                nbytes = 0
+                if isinstance(m, (nn.Conv2d, nn.Linear)) and inp is not None and out_t is not None:
+                    nbytes = 4 * (inp.numel() + out_t.numel() + m.weight.numel()
+                                  + (m.bias.numel() if m.bias is not None else 0))
+                info[name] = {"type": _layer_type(m), "runs_as": _runs_as(m), "flops": 0,
+                              "bytes": nbytes, "geometry": geo, "calls": 0, "_flops1": flops}
+            if recording[0] and pass_index[0] == 0:
+                info[name]["calls"] += 1
+                info[name]["flops"] += info[name]["_flops1"]
+        return hook
+
+    pass_index = [0]
+    handles = []
+    for name, m in leaves:
+        handles.append(m.register_forward_pre_hook(pre(name)))
+        handles.append(m.register_forward_hook(post(name)))
+    per_pass: list[dict[str, float]] = []
+    totals: list[float] = []
+    try:
+        with torch.inference_mode():
+            if warmup:
+                module(x)
+            recording[0] = True
+            for i in range(passes):
+                pass_index[0] = i
+                current.clear()
+                sync()
+                start = time.perf_counter()
+                module(x)
+                sync()
+                totals.append(time.perf_counter() - start)
+                per_pass.append(dict(current))
+    finally:
+        for h in handles:
+            h.remove()
+    best = min(range(passes), key=lambda i: totals[i])
+    known = _known_conv_shapes()
+    rows = []
+    for name, _ in leaves:
+        if name not in per_pass[best]:
+            continue  # defined but never called
+        d = info[name]
+        geo = d["geometry"]
+        rows.append({"layer": name, "type": d["type"], "runs_as": d["runs_as"],
+                     "calls": d["calls"], "time_s": per_pass[best][name], "flops": d["flops"],
+                     "bytes": d["bytes"] * d["calls"],
+                     "conv": shapes.Shape("conv", tuple(geo.items())).label.removeprefix("conv/")
+                     if geo else None,
+                     "conv_name": known.get(tuple(sorted(geo.items()))) if geo else None})
+    other = totals[best] - sum(r["time_s"] for r in rows)
+    rows.append({"layer": "(other)", "type": "(other: functional ops, Python)",
+                 "runs_as": "PyTorch", "calls": 1, "time_s": max(other, 0.0), "flops": 0,
+                 "bytes": 0, "conv": None, "conv_name": None})
+    return rows
+
+
+# --- the worker --------------------------------------------------------------------------------
+
+def run_model(work: Work, output: str | Path) -> harness.Report:
+    """Validate and time ``work``'s model (all batches x backends, interleaved) in one
+    Google Benchmark run, add the per-layer breakdown at the largest batch, write ``output``."""
+    torch.set_num_threads(work.threads)
+    settings: dict[str, Any] = {}
+    if work.device.startswith("cuda"):
+        # Fixed shapes: let cuDNN pick its fastest algorithms; FP32 throughout (no TF32) so
+        # every backend is held to the same float32 tolerance.
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False
+        settings = {"cudnn_benchmark": True, "cudnn_allow_tf32": False,
+                    "matmul_allow_tf32": False, "timer": "cuda events"}
+    else:
+        settings = {"timer": "time.perf_counter"}
+    bench = ModelBench(work.model, work.device, work.batches, work.size)
+    specs = bench.specs(work.backends, work.threads)
+    if work.filter:
+        import re
+        pattern = re.compile(work.filter)
+        specs = [s for s in specs if pattern.search(s.name)]
+    report = harness.run_benchmarks(specs, repetitions=work.repetitions, min_time=work.min_time,
+                                    warmup=work.warmup, output=None, log=lambda _: None)
+    layers: list[dict[str, Any]] = []
+    layer_error = None
+    timed = {(m.spec.implementation, m.spec.params["batch"]): m.median
+             for m in report.measurements}
+    batch = max(work.batches)
+    if work.layers and not report.document["context"]["pybench"].get("interrupted"):
+        try:
+            for backend in ("torch", "pybench"):
+                if (backend, batch) not in timed:
+                    continue  # failed validation or timing: its layers would mean nothing
+                torch.manual_seed(0)
+                passes = 1 if timed[backend, batch] > SLOW_CALL_S else work.layer_passes
+                for row in layer_breakdown(bench.module(backend), bench.inputs[batch],
+                                           passes=passes, warmup=False):
+                    layers.append({"model": work.model, "family": bench.spec.family,
+                                   "batch": batch, "size": bench.size, "device": work.device,
+                                   "backend": backend, **row})
+        except Exception as exc:  # noqa: BLE001 -- the timings stand without the breakdown
+            layer_error = f"{type(exc).__name__}: {exc}"
+    doc = report.document
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    doc["context"]["pybench"].update({
+        "work": asdict(work), "device_settings": settings, "layers": layers,
+        "cpu_s": usage.ru_utime + usage.ru_stime,
+        "layers_error": layer_error,
+        "conversion": {work.model: bench.conversion} if bench.conversion else {}})
+    doc = harness.sanitize(doc)
+    path = Path(output)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(doc, allow_nan=False) + "\n")
+    tmp.replace(path)
+    report.document = doc
+    return report
+
+
+class CnnSuite(Suite):
+    """Registry entry (for ``pybench list`` and ``run --suite cnn``); ``run`` hands this
+    suite to :mod:`pybench.runner`, which runs :func:`run_model` once per model."""
+
+    name = "cnn"
+    description = ("whole CNNs of every family (pybench.models) at batch 1 and 8: torch eager "
+                   "vs pybench.nn.convert vs torch.compile, with per-layer breakdown")
+    implementations = BACKENDS
+
+    def cases(self) -> list[Shape]:
+        out = []
+        for spec in models.specs():
+            size = input_size(spec, None)
+            out += [Shape(spec.name, (("N", b), ("HW", size))) for b in BATCHES]
+        return out
+
+    def specs(self, case: Shape, *, device: str, threads: int) -> list[BenchmarkSpec]:
+        bench = ModelBench(case.name, device, (case["N"],), case["HW"])
+        return bench.specs(DEFAULT_BACKENDS, threads)
+
+
+register(CnnSuite())

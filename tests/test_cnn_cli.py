@@ -1,0 +1,98 @@
+"""CLI of the cnn suite: argument validation with clear messages, list, report, --help, and a
+small end-to-end `run --suite cnn` through the real worker."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from pybench import cli, results
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _pybench(*args, timeout=300):
+    env = {**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    return subprocess.run([sys.executable, "-m", "pybench", *args], capture_output=True,
+                          text=True, timeout=timeout, cwd=ROOT, env=env)
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--models", "resnet19"], "unknown model 'resnet19'; choose from lenet5"),
+    (["--models", "lenet5,,vgg11"], "expected a comma-separated list of model"),
+    (["--models", "lenet5,lenet5"], "model 'lenet5' given twice"),
+    (["--batch", "0"], "bad batch '0'"),
+    (["--batch", "1,x"], "bad batch 'x'"),
+    (["--backends", "torch,tensorrt"], "unknown backend 'tensorrt'; choose from torch, pybench, compile"),
+    (["--threads", "-2"], "expected a positive integer"),
+    (["--repetitions", "0"], "expected a positive integer"),
+    (["--min-time", "-1"], "expected seconds >= 0"),
+    (["--filter", "("], "bad regex"),
+    (["--device", "tpu"], "invalid choice: 'tpu'"),
+])
+def test_run_arguments_validated(capsys, argv, message):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["run", "--suite", "cnn", *argv])
+    assert exc.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_cnn_only_flags_rejected_for_other_suites(capsys):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["run", "--suite", "gram", "--models", "lenet5"])
+    assert "--models only apply to --suite cnn" in str(exc.value.code)
+
+
+def test_report_of_missing_file(capsys, tmp_path):
+    with pytest.raises(SystemExit) as exc:
+        cli.main(["report", str(tmp_path / "nope.json")])
+    assert exc.value.code == 2 and "no such result file" in capsys.readouterr().err
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"context": {}, "benchmarks": []}')
+    assert cli.main(["report", str(bad)]) == 2
+    assert "not a pybench result file" in capsys.readouterr().err
+    other = tmp_path / "gram.json"
+    other.write_text('{"context": {"pybench": {"api_version": 1, "suite": "gram"}}, "benchmarks": []}')
+    assert cli.main(["report", str(other)]) == 2
+    assert "reports are written for the cnn suite" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["run", "list", "report", "info", "peak"])
+def test_help(capsys, command):
+    with pytest.raises(SystemExit) as exc:
+        cli.main([command, "--help"])
+    assert exc.value.code == 0
+    assert "usage: pybench " + command in capsys.readouterr().out
+
+
+def test_list(capsys):
+    assert cli.main(["list"]) == 0
+    out = capsys.readouterr().out
+    for text in ("cnn", "conv", "resnet50", "mobilenet_v1", "cifar10_cnn", "mnist_mlp",
+                 "DenseNet", "conv.txt" if False else "conv ", "compile"):
+        assert text in out, text
+    assert cli.main(["list", "shapes", "--shapes-file", "conv"]) == 0
+    assert "lenet5:conv1 C=1 H=28 W=28 K=6" in capsys.readouterr().out
+
+
+def test_run_cnn_end_to_end(tmp_path):
+    proc = _pybench("run", "--suite", "cnn", "--models", "lenet5,mobilenet_v1", "--batch", "1,2",
+                    "--size", "32", "--threads", "2", "--repetitions", "2", "--min-time", "0.001",
+                    "--warmup", "0", "--out", str(tmp_path))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    [path] = tmp_path.glob("cnn-*.json")
+    df = results.load(path)
+    ok = df[df.status == "ok"]
+    assert len(ok) == 2 * 2 * 2 * 2 and set(ok["size"]) == {28, 32}
+    extra = json.loads(path.read_text())["context"]["pybench"]
+    assert extra["threads"] == 2 and extra["fingerprint"]["gpu"] == "no CUDA device"
+    assert extra["peak"]["fma_flops"] > 0 and extra["complete"]
+    assert extra["conversion"]["mobilenet_v1"]["folded"]
+    rep = path.with_name(path.stem + "-report")
+    assert (rep / "report.html").is_file() and (rep / "summary.csv").is_file()
+    assert "geomean speedup over torch eager per family" in proc.stdout
+    assert "ETA" in proc.stderr
