@@ -8,7 +8,7 @@ from typing import Sequence
 
 import pybench
 
-COMMANDS = ("run", "info", "peak")
+COMMANDS = ("run", "info", "peak", "history", "compare", "dashboard")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

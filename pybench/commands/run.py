@@ -10,6 +10,7 @@ import torch
 
 from pybench import harness, peak, suites
 from pybench.commands.info import machine_info
+from pybench.history import DEFAULT_DIR as DEFAULT_HISTORY
 
 QUICK_CASES = 3
 
@@ -53,6 +54,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="only benchmarks whose name <suite>/<case>/<impl>/<device> matches")
     p.add_argument("--quick", action="store_true",
                    help=f"the first {QUICK_CASES} cases, fewer and shorter repetitions (CI)")
+    p.add_argument("--history", nargs="?", const=DEFAULT_HISTORY, metavar="DIR",
+                   help=f"also record the results in a history directory (default "
+                   f"{DEFAULT_HISTORY}; see pybench history)")
     p.set_defaults(func=run)
 
 
@@ -100,4 +104,7 @@ def run(args: argparse.Namespace) -> int:
     print()
     print(report.format_table())
     print(f"\nresults: {report.path}")
+    if args.history:
+        from pybench import history
+        print(f"history: {history.record(report.document, args.history)}")
     return 1 if report.failures else 0
