@@ -223,9 +223,11 @@ def _normalized(rec: history.Record, base: history.Record) -> list[float]:
     return [s / med for s in rec.samples]
 
 
-def load_side(paths: str | Path | Iterable[str | Path], normalize: str | None = None) -> Side:
-    """Load BASE or NEW: result files and/or history directories, pooled by benchmark."""
-    side = Side(history.load(paths))
+def load_side(paths: str | Path | Iterable[str | Path], normalize: str | None = None,
+              metric: str = "real_time") -> Side:
+    """Load BASE or NEW: result files and/or history directories, pooled by benchmark.
+    ``metric``: "real_time" (wall) or "cpu_time" (see pybench.history.records)."""
+    side = Side(history.load(paths, metric))
     for run in side.runs:
         by_key = {(r.suite, r.case, r.device, r.implementation): r for r in run.records}
         for rec in run.records:

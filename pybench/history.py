@@ -155,8 +155,12 @@ class Record:
         return self.case.split(":", 1)[0] if ":" in self.case else self.suite
 
 
-def records(doc: Mapping[str, Any]) -> list[Record]:
+def records(doc: Mapping[str, Any], metric: str = "real_time") -> list[Record]:
     """The benchmarks of a Google Benchmark JSON document (pybench's or a C++ binary's).
+
+    ``metric`` is ``"real_time"`` (wall time; pybench's manual time) or ``"cpu_time"``
+    (CPU time of the benchmark's thread: robust to time-slicing on a busy host, but only
+    meaningful for single-threaded CPU benchmarks).
 
     Samples are the ``run_type: iteration`` entries (one per repetition); aggregate entries
     (mean/median/stddev/cv) are used only when a file holds nothing else, as one sample of
@@ -175,14 +179,14 @@ def records(doc: Mapping[str, Any]) -> list[Record]:
         name = str(e.get("run_name", e.get("name"))).removesuffix("/manual_time") \
             .removesuffix("/real_time")
         scale = _TIME_UNIT_S.get(e.get("time_unit", "ns"), 1e-9)
-        if e.get("real_time") is None:
+        if e.get(metric) is None:
             continue
         if e.get("run_type", "iteration") == "iteration":
             samples.setdefault(name, []).append(
-                (int(e.get("repetition_index", 0)), float(e["real_time"]) * scale))
+                (int(e.get("repetition_index", 0)), float(e[metric]) * scale))
             meta.setdefault(name, e.get("pybench") or {})
         elif e.get("aggregate_name") == "median":
-            medians[name] = float(e["real_time"]) * scale
+            medians[name] = float(e[metric]) * scale
             meta.setdefault(name, e.get("pybench") or {})
     out = []
     for name in list(samples) + [n for n in medians if n not in samples]:
@@ -241,7 +245,8 @@ def record(doc: Mapping[str, Any], history: str | Path = DEFAULT_DIR, *,
     mid = machine or machine_id(fp)
     g = dict(git) if git is not None else git_info(cwd)
     if source != "pybench":
-        py.setdefault("suite", records(gb)[0].suite if gb.get("benchmarks") else source)
+        suites = {r.suite for r in records(gb)}
+        py.setdefault("suite", suites.pop() if len(suites) == 1 else source)
     py["history"] = {"machine": mid, "commit": g.get("commit", "unknown"),
                      "commit_date": g.get("commit_date"), "dirty": g.get("dirty"),
                      "source": source, "recorded_at": _now()}
@@ -296,7 +301,7 @@ def merge(sources: Iterable[str | Path], history: str | Path) -> list[Path]:
 
 # --- reading -------------------------------------------------------------------------------
 
-def load_run(path: str | Path) -> Run:
+def load_run(path: str | Path, metric: str = "real_time") -> Run:
     """One result file, from a history tree or not (then machine and commit come from its
     fingerprint, or are "unknown")."""
     path = Path(path)
@@ -309,10 +314,10 @@ def load_run(path: str | Path) -> Run:
                commit=h.get("commit", "unknown"), commit_date=h.get("commit_date"),
                recorded_at=h.get("recorded_at") or gb.get("context", {}).get("date") or "",
                source=h.get("source", source), suite=py.get("suite"), document=gb,
-               records=records(gb))
+               records=records(gb, metric))
 
 
-def load(paths: str | Path | Iterable[str | Path]) -> list[Run]:
+def load(paths: str | Path | Iterable[str | Path], metric: str = "real_time") -> list[Run]:
     """Every run under the given files/directories (recursively), oldest first by commit
     date then recording time. ``machine.json`` files are skipped."""
     if isinstance(paths, (str, Path)):
@@ -325,7 +330,7 @@ def load(paths: str | Path | Iterable[str | Path]) -> list[Run]:
             files.append(p)
         else:
             raise FileNotFoundError(f"no such file or directory: {p}")
-    runs = [load_run(f) for f in files]
+    runs = [load_run(f, metric) for f in files]
     runs.sort(key=lambda r: (r.commit_date or "", r.recorded_at))
     return runs
 
@@ -349,3 +354,20 @@ def records_frame(runs: Iterable[Run]):
 def environ_history(default: str = DEFAULT_DIR) -> str:
     """``$PYBENCH_HISTORY`` or the default directory."""
     return os.environ.get("PYBENCH_HISTORY", default)
+
+
+def committed_baseline(history: str | Path, machine: str, cwd: str | Path = ".") -> list[Path]:
+    """The runs of the newest commit (by commit date) that git tracks under
+    ``<history>/<machine>/``: the committed baseline CI compares against; [] if none."""
+    try:
+        out = subprocess.run(["git", "ls-files", "--", str(Path(history) / machine)], cwd=cwd,
+                             capture_output=True, text=True, check=True, timeout=30).stdout
+    except (OSError, subprocess.SubprocessError):
+        return []
+    files = [Path(cwd) / f for f in out.splitlines()
+             if f.endswith(".json") and not f.endswith("machine.json")]
+    runs = [load_run(f) for f in files if f.exists()]
+    if not runs:
+        return []
+    newest = max(runs, key=lambda r: (r.commit_date or "", r.recorded_at)).commit
+    return sorted(r.path for r in runs if r.commit == newest)

@@ -110,3 +110,49 @@ def test_history_cli_add_and_list(tmp_path, capsys):
     assert cli.main(["history", "list", "--history", h]) == 0
     out = capsys.readouterr().out
     assert "ci-kind  abc123" in out and "google-benchmark" in out and "1 run(s)" in out
+
+
+def test_run_records_into_history_and_gates_end_to_end(tmp_path):
+    """A real ``pybench run --history`` (tiny), then the gate on it and the dashboard."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    env = {**os.environ, "PYTHONPATH": str(root) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    hist = tmp_path / "history"
+    proc = subprocess.run(
+        [sys.executable, "-m", "pybench", "run", "--suite", "gram", "--filter",
+         "grid:c64_hw784/", "--threads", "1", "--repetitions", "5", "--min-time", "0.001",
+         "--warmup", "0", "--output", str(tmp_path / "results"), "--history", str(hist)],
+        capture_output=True, text=True, timeout=300, cwd=root, env=env)
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    runs = history.load(hist)
+    assert len(runs) == 1 and runs[0].source == "pybench" and runs[0].suite == "gram"
+    assert runs[0].commit == history.git_info(root)["commit"]
+    assert {r.implementation for r in runs[0].records} == {"pybench", "torch"}
+    assert all(len(r.samples) == 5 for r in runs[0].records)
+    result = runs[0].path
+    assert cli.main(["compare", str(result), str(hist), "--normalize", "torch"]) == 0
+    assert cli.main(["dashboard", str(hist), "-o", str(tmp_path / "site")]) == 0
+    assert (tmp_path / "site" / "suite-gram.html").exists()
+
+
+def test_committed_baseline_picks_newest_tracked_commit(tmp_path):
+    import subprocess
+    repo = tmp_path / "repo"
+    repo.mkdir()
+    subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
+    hist = repo / "benchmarks" / "history"
+    old = history.record(pybench_doc(gram_times(1e-3, 2e-3)), hist, git=GIT_1)
+    new = [history.record(pybench_doc(gram_times(1e-3, 2e-3)), hist, git=GIT_2) for _ in "ab"]
+    untracked = history.record(pybench_doc(gram_times(1e-3, 2e-3)),
+                               hist, git={**GIT_2, "commit": "3" * 40,
+                                          "commit_date": "2026-12-02T00:00:00+00:00"})
+    subprocess.run(["git", "add", str(old), *map(str, new)], cwd=repo, check=True)
+    machine = history.machine_id(FINGERPRINT_A)
+    got = history.committed_baseline("benchmarks/history", machine, cwd=repo)
+    assert sorted(p.resolve() for p in got) == sorted(p.resolve() for p in new)
+    assert untracked.exists()
+    assert history.committed_baseline("benchmarks/history", "other-kind", cwd=repo) == []

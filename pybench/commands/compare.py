@@ -42,6 +42,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    "5%% or 0.05 (default 5%%)")
     p.add_argument("--normalize", choices=("torch",), help="divide each time by the PyTorch "
                    "baseline of the same case in the same run before comparing")
+    p.add_argument("--metric", choices=("real", "cpu"), default="real",
+                   help="wall time (default) or the benchmark thread's CPU time: steadier "
+                   "on a busy shared host, meaningful for single-threaded CPU runs only")
     p.add_argument("--fail-on", choices=("regression", "never"), default="regression",
                    help="exit 1 on a significant regression (default) or never")
     p.add_argument("--config", help="TOML file of per-benchmark thresholds")
@@ -62,8 +65,9 @@ def run(args: argparse.Namespace) -> int:
             thresholds = replace(thresholds, alpha=args.alpha)
         if args.min_effect is not None:
             thresholds = replace(thresholds, min_effect=args.min_effect)
-        base = cmp.load_side(args.base, args.normalize)
-        new = cmp.load_side(args.new, args.normalize)
+        metric = f"{args.metric}_time"
+        base = cmp.load_side(args.base, args.normalize, metric)
+        new = cmp.load_side(args.new, args.normalize, metric)
     except (OSError, ValueError, KeyError) as exc:
         print(f"pybench compare: {exc}", file=sys.stderr)
         return 2
