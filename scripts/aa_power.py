@@ -14,7 +14,7 @@ Every run is a real ``python -m pybench run`` (through pybench.cli.main) in a pr
 own, forked from this one after torch is imported so that 3 x 20 runs fit in minutes.
 Result files and a summary (summary.json, summary.md) go to ``--out``.
 
-    PYTHONPATH=$PWD .venv/bin/python scripts/aa_power.py            # about 6-10 min here
+    PYTHONPATH=$PWD .venv/bin/python scripts/aa_power.py     # about 9 min on the shared 2-core host
 """
 from __future__ import annotations
 
@@ -85,7 +85,7 @@ def _gate(base: list[Path], new: list[Path], normalize: str | None, metric: str,
 def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--pairs", type=int, default=20)
-    p.add_argument("--processes", type=int, default=2,
+    p.add_argument("--processes", type=int, default=3,
                    help="runs (processes) pooled per side: the run, not the repetition, is "
                    "the unit a shared host's slow phases and per-process effects hit")
     p.add_argument("--slowdown", type=float, default=0.10)

@@ -166,3 +166,15 @@ def test_low_repetitions_warn(tmp_path, capsys):
     assert cli.main(["compare", a, b]) == 0
     assert "too few samples" in capsys.readouterr().out
     assert math.isclose(cmp.min_p_value(3, 3), 0.1)
+
+
+def test_slowdown_knob_keeps_the_result_correct(monkeypatch):
+    # The power experiment's knob (scripts/aa_power.py) adds work, never changes the answer.
+    from pybench import harness, suites
+    from pybench.suites.gram import SLOWDOWN_ENV
+    monkeypatch.setenv(SLOWDOWN_ENV, "0.1")
+    suite = suites.get("gram")
+    specs = suite.specs(suite.cases()[0], device="cpu", threads=1)
+    pyb = next(s for s in specs if s.implementation == "pybench")
+    run, error = harness.validate(pyb)
+    assert error <= pyb.tolerance
