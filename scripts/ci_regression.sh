@@ -28,14 +28,24 @@ from pybench.history import machine_id
 print(machine_id(machine_info()))')
 echo "ci_regression: machine kind $machine"
 
+gate_run() {  # gate_run OUTPUT_DIR N: one recorded run, its log kept, its tail shown on failure
+  mkdir -p "$1"
+  if ! "$PY" -m pybench "${GATE_RUN[@]}" --output "$1" --history "$HISTORY" >"$1/run-$2.log" 2>&1; then
+    tail -n 30 "$1/run-$2.log"
+    echo "ci_regression: the gate's benchmark run failed (log: $1/run-$2.log)"
+    exit 2
+  fi
+  grep '^history: ' "$1/run-$2.log"
+}
+
 if [[ "${1:-}" == "--refresh-baseline" ]]; then
   git diff --quiet HEAD -- pybench csrc || echo "ci_regression: warning: uncommitted changes in pybench/ or csrc/"
-  for _ in $(seq "$PROCESSES"); do
-    "$PY" -m pybench "${GATE_RUN[@]}" --output "$OUT/baseline" --history "$HISTORY" | tail -n 1
-  done
+  for i in $(seq "$PROCESSES"); do gate_run "$OUT/baseline" "$i"; done
   dir="$HISTORY/$machine/$(git rev-parse HEAD | cut -c1-12)"
-  echo "ci_regression: new baseline in $dir; commit it (and remove the older one if you like):"
-  echo "    git rm -r -q --ignore-unmatch $HISTORY/$machine && git add $HISTORY/$machine/machine.json $dir && git commit -m 'Refresh the CI benchmark baseline'"
+  mapfile -t old < <(git ls-files -- "$HISTORY/$machine" | grep -v -e "^$dir/" -e '/machine.json$' || true)
+  echo "ci_regression: new baseline in $dir; commit it with:"
+  if ((${#old[@]})); then echo "    git rm -q ${old[*]}"; fi
+  echo "    git add $HISTORY/$machine/machine.json $dir && git commit -m 'Refresh the CI benchmark baseline'"
   exit 0
 fi
 
@@ -45,9 +55,7 @@ mapfile -t baseline < <("$PY" -c 'import sys
 from pybench.history import committed_baseline
 print("\n".join(map(str, committed_baseline(sys.argv[1], sys.argv[2]))))' "$HISTORY" "$machine")
 
-for _ in $(seq "$PROCESSES"); do
-  "$PY" -m pybench "${GATE_RUN[@]}" --output "$OUT/new" --history "$HISTORY" | tail -n 1
-done
+for i in $(seq "$PROCESSES"); do gate_run "$OUT/new" "$i"; done
 shopt -s nullglob
 extra=(build/ci-results/*.json)
 if ((${#extra[@]})); then
