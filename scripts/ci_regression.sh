@@ -69,8 +69,10 @@ if ((${#baseline[@]} == 0 || ${#baseline[0]} == 0)); then
        "skipped. Record one with: bash scripts/ci_regression.sh --refresh-baseline"
 else
   echo "ci_regression: baseline ${baseline[0]%/*} (${#baseline[@]} runs)"
+  # A copy: when HEAD is the baseline's commit, this run's files land in the same folder.
+  mkdir -p "$OUT/base" && cp "${baseline[@]}" "$OUT/base/"
   # shellcheck disable=SC2086  # PYBENCH_GATE_ARGS is a list of extra flags
-  "$PY" -m pybench compare "${baseline[@]%/*}" "$OUT/new" --normalize torch --metric cpu \
+  "$PY" -m pybench compare "$OUT/base" "$OUT/new" --normalize torch --metric cpu \
     --config benchmarks/thresholds.toml --markdown "$OUT/summary.md" \
     ${PYBENCH_GATE_ARGS:-} || status=$?
   if [[ -n "${GITHUB_STEP_SUMMARY:-}" ]]; then cat "$OUT/summary.md" >> "$GITHUB_STEP_SUMMARY"; fi
