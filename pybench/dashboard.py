@@ -88,7 +88,9 @@ def detect_steps(values: Sequence[float], min_effect: float = 0.05,
     best = np.full(n + 1, np.inf)
     best[0] = -penalty
     last = np.zeros(n + 1, int)
-    size = min_size if n >= 2 * min_size else 1
+    if n < 2 * min_size:
+        return []
+    size = min_size
     for j in range(size, n + 1):
         starts = [0] + list(range(size, j - size + 1))
         totals = best[starts] + cost[starts, j] + penalty
@@ -177,7 +179,7 @@ def _regressions(series: list[Series], min_effect: float) -> list[dict[str, Any]
     before its last upward step, with the commit range where that step happened."""
     rows = []
     for s in series:
-        if not s.steps:
+        if not s.steps or s.implementation == BASELINE:  # the reference: its moves are the host's
             continue
         values = s.rel if s.on == "rel" else s.time_s
         latest = s.steps[-1].after
@@ -275,7 +277,7 @@ body{font-family:system-ui,sans-serif;margin:1.5em;color:#222;max-width:1400px}
 h1{font-size:1.4em}h2{font-size:1.15em;margin-top:1.6em}h3{font-size:1em}
 table{border-collapse:collapse;font-size:.85em}td,th{border:1px solid #ccc;padding:3px 7px}
 th{background:#f2f2f2}td.num{text-align:right;font-variant-numeric:tabular-nums}
-.bad{color:#b00;font-weight:600}.muted{color:#777}
+.bad{color:#b00;font-weight:600}.good{color:#080;font-weight:600}.muted{color:#777}
 .charts{display:flex;flex-wrap:wrap;gap:10px}.chart{border:1px solid #ddd;padding:4px}
 .chart img{display:block}nav a{margin-right:1em}
 """
@@ -372,10 +374,10 @@ def build(history_dir: str | Path, out_dir: str | Path, *, min_effect: float = 0
     for (machine, suite, case), lines in sorted(by_case.items()):
         rel = Path("charts") / _slug(machine) / _slug(suite) / f"{_slug(case)}.png"
         _chart(out / rel, f"{suite} / {case}", lines)
-        marks = [f"{s.implementation}: {(st.ratio - 1) * 100:+.1f}% at {s.commits[st.index][:7]}"
-                 for s in lines for st in s.steps]
-        caption = html.escape(case) + (f' <span class="bad">{html.escape("; ".join(marks))}'
-                                       "</span>" if marks else "")
+        marks = [f'<span class="{"bad" if st.ratio > 1 else "good"}">'
+                 f"{html.escape(s.implementation)}: {(st.ratio - 1) * 100:+.1f}% at "
+                 f"{s.commits[st.index][:7]}</span>" for s in lines for st in s.steps]
+        caption = html.escape(case) + (" " + "; ".join(marks) if marks else "")
         charts.setdefault((machine, suite), []).append(
             f'<div class="chart"><img class="chart-img" src="{rel.as_posix()}" '
             f'alt="trend of {html.escape(suite)} / {html.escape(case)}" width="512">'

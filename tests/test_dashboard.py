@@ -27,7 +27,7 @@ def test_detect_steps_finds_a_step_and_ignores_noise():
     # a lone outlier is not a step of the level; a 3% shift is below the minimum effect
     assert dashboard.detect_steps(flat[:5] + [flat[5] * 1.4] + flat[6:]) == []
     assert dashboard.detect_steps(flat[:6] + [v * 1.03 for v in flat[6:]]) == []
-    assert dashboard.detect_steps([1.0]) == []
+    assert dashboard.detect_steps([1.0]) == [] and dashboard.detect_steps([1.0, 2.0, 2.0]) == []
 
 
 @pytest.fixture(scope="module")
