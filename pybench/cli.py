@@ -8,7 +8,7 @@ from typing import Sequence
 
 import pybench
 
-COMMANDS = ("run", "list", "report", "info", "peak")
+COMMANDS = ("run", "list", "report", "info", "peak", "history", "compare", "dashboard")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

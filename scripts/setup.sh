@@ -6,6 +6,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 apt_packages=(cmake ninja-build g++ libbenchmark-dev libgtest-dev)
+apt_packages+=(chromium)  # the dashboard's headless-browser test (tests/test_dashboard.py)
 missing=()
 for pkg in "${apt_packages[@]}"; do
   dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
@@ -23,6 +24,8 @@ PYTHON=${PYTHON:-python3}
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
 .venv/bin/python -m pip install -q torch==2.14.1 torchvision==0.29.1 ninja numpy pandas \
   google-benchmark==1.9.5 pytest expecttest matplotlib tabulate
+# The compare gate (scipy), opt-in op microbenchmarks (pytest-benchmark).
+.venv/bin/python -m pip install -q scipy pytest-benchmark
 # --no-build-isolation: compile against the torch just installed in the venv.
 .venv/bin/python -m pip install -q --no-build-isolation -e .
 .venv/bin/python -c "import pybench.ops as o; print('setup: pybench built; CPU ISA', o.cpu_isa(), '| CUDA kernels:', o.has_cuda_kernels())"

@@ -17,6 +17,7 @@ import torch
 from pybench import harness, models, peak, suites
 from pybench.commands.info import machine_info
 from pybench.suites import cnn
+from pybench.history import DEFAULT_DIR as DEFAULT_HISTORY
 
 QUICK_CASES = 3
 
@@ -104,6 +105,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="skip the per-layer breakdown")
     g.add_argument("--no-report", dest="report", action="store_false",
                    help="write the JSON only, no CSV / Markdown / HTML report")
+    p.add_argument("--history", nargs="?", const=DEFAULT_HISTORY, metavar="DIR",
+                   help=f"also record the results in a history directory (default "
+                   f"{DEFAULT_HISTORY}; see pybench history)")
     p.set_defaults(func=run)
 
 
@@ -157,6 +161,9 @@ def run(args: argparse.Namespace) -> int:
     print()
     print(report.format_table())
     print(f"\nresults: {report.path}")
+    if args.history:
+        from pybench import history
+        print(f"history: {history.record(report.document, args.history)}")
     return 1 if report.failures else 0
 
 
@@ -210,6 +217,9 @@ def run_cnn(args: argparse.Namespace) -> int:
         written = report.write(path)
         print(report.console_summary(path))
         print(f"report: {written['html']}")
+    if args.history:
+        from pybench import history
+        print(f"history: {history.record(doc, args.history)}")
     if interrupted:
         return 130
     return 1 if doc["context"]["pybench"]["failures"] else 0

@@ -7,6 +7,8 @@ N*C*(C+1)*L, so GFLOP/s ratios equal time ratios.
 from __future__ import annotations
 
 import functools
+import os
+import time
 import zlib
 
 import torch
@@ -49,8 +51,51 @@ class _GramInput:
         return (torch.linalg.vector_norm(diff) / torch.linalg.vector_norm(ref)).item()
 
 
+#: Test-only knob for the compare gate's power experiment (scripts/aa_power.py): a fraction
+#: f > 0 makes every timed pybench call also spin for f times the kernel's median CPU time
+#: (measured once, at set-up, on this thread, after warm-up calls). CPU time rather than wall time, so that the
+#: added work stretches under a busy host exactly as the kernel's own does; exact with
+#: --threads 1 (the kernel then runs on the calling thread).
+SLOWDOWN_ENV = "PYBENCH_TEST_GRAM_SLOWDOWN"
+
+
+def _spin_cpu(seconds: float) -> None:
+    end = time.thread_time() + seconds
+    while time.thread_time() < end:
+        pass
+
+
 def _pybench(inp: _GramInput):
     x = inp.x
+    extra = float(os.environ.get(SLOWDOWN_ENV) or 0)
+    if extra > 0:
+        for _ in range(3):  # first calls pay page faults and allocations: not the kernel's cost
+            ops.gram(x)
+        costs = []
+        for _ in range(9):
+            t0 = time.thread_time()
+            ops.gram(x)
+            costs.append(time.thread_time() - t0)
+        spin = extra * sorted(costs)[len(costs) // 2]
+
+        def slowed():
+            out = ops.gram(x)
+            _spin_cpu(spin)
+            return out
+
+        # The spin overshoots (clock reads, call overhead): measure what it adds and correct.
+        for _ in range(2):
+            plain, slow = [], []
+            for _ in range(15):
+                t0 = time.thread_time()
+                ops.gram(x)
+                t1 = time.thread_time()
+                slowed()
+                plain.append(t1 - t0)
+                slow.append(time.thread_time() - t1)
+            achieved = sorted(slow)[7] / sorted(plain)[7] - 1
+            spin *= min(2.0, max(0.25, extra / achieved)) if achieved > 0 else 2.0
+        return slowed
     return lambda: ops.gram(x)
 
 

@@ -1,0 +1,31 @@
+"""``pybench dashboard HISTORY -o SITE/``: a static, self-contained HTML dashboard of a
+history directory: trend charts per case and machine with step detection, the regressions
+list, the latest CPU vs GPU family summary (see pybench.dashboard)."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from pybench.commands.compare import _effect
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser("dashboard", help="write a static HTML dashboard of a history",
+                              description=__doc__)
+    p.add_argument("history", metavar="HISTORY", help="history directory")
+    p.add_argument("-o", "--output", default="dashboard", help="site directory (default "
+                   "dashboard/)")
+    p.add_argument("--min-effect", type=_effect, default=0.05,
+                   help="smallest step marked as a change (default 5%%)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pybench import dashboard
+    try:
+        index = dashboard.build(args.history, args.output, min_effect=args.min_effect)
+    except (OSError, ValueError) as exc:
+        print(f"pybench dashboard: {exc}", file=sys.stderr)
+        return 2
+    print(f"dashboard: {index}")
+    return 0

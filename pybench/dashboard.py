@@ -1,0 +1,445 @@
+"""A static HTML dashboard of a history directory (``pybench dashboard HISTORY -o SITE/``).
+
+The site is self-contained -- inline CSS and JavaScript, PNG charts drawn by matplotlib
+next to the pages, no network -- so it opens from disk or any static host:
+
+- ``index.html``: a machine selector, the regressions list, the latest CPU vs GPU summary
+  per family, and the suites;
+- ``suite-<suite>.html``: per case, a trend chart across commits per machine: median time
+  of each implementation (top) and pybench's time relative to the PyTorch baseline of the
+  same run (bottom), with detected steps marked.
+
+Commits are ordered by commit date (then recording time); a commit's value is the median of
+its runs' medians. Step detection (:func:`detect_steps`) runs on the time relative to the
+PyTorch baseline where there is one -- on a shared, noisy host it moves far less than raw
+time -- else on raw time, like asv's regression detection.
+"""
+from __future__ import annotations
+
+import html
+import json
+import math
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import pandas as pd
+
+from pybench import history
+
+__all__ = ["detect_steps", "Step", "build"]
+
+BASELINE = "torch"
+
+
+# --- step detection ----------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Step:
+    """A change of level between positions ``index - 1`` and ``index`` of a series."""
+
+    index: int
+    before: float   # level (median) of the segment before
+    after: float    # level of the segment from ``index`` on
+
+    @property
+    def ratio(self) -> float:
+        return self.after / self.before
+
+
+def _segment_cost(y: np.ndarray) -> np.ndarray:
+    """cost[i, j] = sum |y[i:j] - median(y[i:j])| for 0 <= i < j <= n (L1 about the median)."""
+    n = len(y)
+    cost = np.zeros((n + 1, n + 1))
+    for i in range(n):
+        for j in range(i + 1, n + 1):
+            seg = y[i:j]
+            cost[i, j] = np.abs(seg - np.median(seg)).sum()
+    return cost
+
+
+def detect_steps(values: Sequence[float], min_effect: float = 0.05,
+                 penalty: float | None = None, min_size: int = 2) -> list[Step]:
+    """Steps in a positive series (e.g. per-commit medians), found by optimal partitioning.
+
+    Method: on log values, choose the segmentation minimising sum over segments of the L1
+    deviation from the segment median, plus ``penalty`` per segment (exact dynamic program,
+    O(n^2) segments; the L1 cost makes a lone outlier cheap to absorb). The default penalty
+    is 3 x max(noise, log(1 + min_effect)), where noise is a robust estimate of one
+    point's scatter (1.4826 x MAD of successive differences / sqrt 2), so steps smaller
+    than the noise or the minimum effect are not worth a segment. Adjacent segments whose
+    levels differ by less than ``min_effect`` are merged; each remaining boundary is a Step.
+    A level must hold for ``min_size`` points (commits) to count, so one noisy run -- an
+    outlier, or the latest commit alone -- is not a step; the compare gate judges single
+    runs.
+    Assumes the series is piecewise constant plus noise, as asv does.
+    """
+    y = np.log(np.asarray(values, float))
+    n = len(y)
+    if n < 2 or not np.all(np.isfinite(y)):
+        return []
+    floor = math.log1p(min_effect)
+    if penalty is None:
+        noise = 1.4826 * float(np.median(np.abs(np.diff(y)))) / math.sqrt(2) if n > 2 else floor
+        penalty = 3 * max(noise, floor)
+    cost = _segment_cost(y)
+    best = np.full(n + 1, np.inf)
+    best[0] = -penalty
+    last = np.zeros(n + 1, int)
+    if n < 2 * min_size:
+        return []
+    size = min_size
+    for j in range(size, n + 1):
+        starts = [0] + list(range(size, j - size + 1))
+        totals = best[starts] + cost[starts, j] + penalty
+        last[j] = starts[int(np.argmin(totals))]
+        best[j] = float(np.min(totals))
+    bounds, j = [], n
+    while j > 0:
+        bounds.append((last[j], j))
+        j = last[j]
+    bounds.reverse()
+    levels = [float(np.median(y[i:j])) for i, j in bounds]
+    merged = [list(bounds[0])]
+    for (i, j), level in zip(bounds[1:], levels[1:]):
+        prev = float(np.median(y[merged[-1][0]:merged[-1][1]]))
+        if abs(level - prev) < floor:
+            merged[-1][1] = j
+        else:
+            merged.append([i, j])
+    steps = []
+    for (i0, j0), (i1, j1) in zip(merged, merged[1:]):
+        steps.append(Step(int(i1), float(np.exp(np.median(y[i0:j0]))),
+                          float(np.exp(np.median(y[i1:j1])))))
+    return steps
+
+
+# --- data ----------------------------------------------------------------------------------
+
+def _frame(runs: list[history.Run]) -> pd.DataFrame:
+    """Records of every run plus ``rel``: time relative to the baseline of the same run."""
+    df = history.records_frame(runs)
+    if df.empty:
+        return df.assign(rel=pd.Series(dtype=float), order=pd.Series(dtype=int))
+    base = df[df["implementation"] == BASELINE][["run", "suite", "case", "device", "median_s"]]
+    base = base.rename(columns={"median_s": "baseline_s"})
+    df = df.merge(base, on=["run", "suite", "case", "device"], how="left")
+    df["rel"] = df["median_s"] / df["baseline_s"]
+    df.loc[df["implementation"] == BASELINE, "rel"] = np.nan
+    df["commit_date"] = df["commit_date"].fillna("")
+    return df
+
+
+def _commit_order(df: pd.DataFrame) -> list[str]:
+    firsts = df.groupby("commit").agg(date=("commit_date", "min"), rec=("recorded_at", "min"))
+    return list(firsts.sort_values(["date", "rec"]).index)
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "x"
+
+
+@dataclass
+class Series:
+    machine: str
+    suite: str
+    case: str
+    name: str
+    implementation: str
+    device: str
+    commits: list[str]
+    time_s: list[float]
+    rel: list[float]           # NaN where there is no baseline
+    steps: list[Step]
+    on: str                    # "rel" or "time": what the steps were detected on
+
+
+def _series(df: pd.DataFrame, min_effect: float) -> list[Series]:
+    out = []
+    for (machine, suite), part in df.groupby(["machine", "suite"], sort=True):
+        commits = _commit_order(part)
+        rank = {c: i for i, c in enumerate(commits)}
+        for name, g in part.groupby("name", sort=True):
+            per = g.groupby("commit").agg(t=("median_s", "median"), rel=("rel", "median"))
+            per = per.loc[sorted(per.index, key=rank.get)]
+            rel = per["rel"].tolist()
+            use_rel = bool(np.isfinite(rel).all())
+            values = rel if use_rel else per["t"].tolist()
+            first = g.iloc[0]
+            out.append(Series(machine, suite, first["case"], name, first["implementation"],
+                              first["device"], list(per.index), per["t"].tolist(), rel,
+                              detect_steps(values, min_effect), "rel" if use_rel else "time"))
+    return out
+
+
+def _regressions(series: list[Series], min_effect: float) -> list[dict[str, Any]]:
+    """asv-style: a series whose latest level is more than min_effect above the best level
+    before its last upward step, with the commit range where that step happened."""
+    rows = []
+    for s in series:
+        if not s.steps or s.implementation == BASELINE:  # the reference: its moves are the host's
+            continue
+        values = s.rel if s.on == "rel" else s.time_s
+        latest = s.steps[-1].after
+        ups = [st for st in s.steps if st.ratio > 1 + min_effect]
+        if not ups:
+            continue
+        step = ups[-1]
+        best = min([st.before for st in s.steps if st.index <= step.index] + [step.before])
+        if latest / best <= 1 + min_effect:
+            continue
+        rows.append({"machine": s.machine, "suite": s.suite, "benchmark": s.name,
+                     "from": s.commits[step.index - 1], "to": s.commits[step.index],
+                     "ratio": latest / best, "on": s.on, "latest": values[-1]})
+    rows.sort(key=lambda r: -r["ratio"])
+    return rows
+
+
+def _family_summary(df: pd.DataFrame) -> pd.DataFrame:
+    """Latest run per (machine, suite): geomean GFLOP/s per family, implementation and device,
+    and pybench's geomean speedup over the baseline."""
+    if df.empty:
+        return pd.DataFrame()
+    latest = df.sort_values(["commit_date", "recorded_at"]).groupby(
+        ["machine", "suite", "device"])["run"].last()
+    cur = df[df["run"].isin(set(latest))].copy()
+    cur["gflops"] = cur["flops"] / cur["median_s"] / 1e9
+    rows = []
+    for (machine, family), g in cur.groupby(["machine", "family"], sort=True):
+        row: dict[str, Any] = {"machine": machine, "family": family,
+                               "suite": ", ".join(sorted(g["suite"].unique())),
+                               "cases": g["case"].nunique()}
+        for device in ("cpu", "cuda"):
+            d = g[g["device"] == device]
+            for impl in ("pybench", BASELINE):
+                v = d[d["implementation"] == impl]["gflops"].dropna()
+                v = v[v > 0]
+                row[f"{device} {impl} GFLOP/s"] = float(np.exp(np.log(v).mean())) if len(v) else None
+            r = d["rel"].dropna()
+            r = r[r > 0]
+            row[f"{device} pybench speedup"] = float(np.exp(-np.log(r).mean())) if len(r) else None
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+# --- charts ----------------------------------------------------------------------------------
+
+def _chart(path: Path, title: str, lines: list[Series]) -> None:
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    commits = list(dict.fromkeys(c for s in lines for c in s.commits))
+    x = {c: i for i, c in enumerate(commits)}
+    rel_lines = [s for s in lines if s.on == "rel"]
+    fig, axes = plt.subplots(2 if rel_lines else 1, 1, figsize=(6.4, 3.6 if rel_lines else 2.4),
+                             sharex=True, squeeze=False)
+    ax = axes[0][0]
+    for s in lines:
+        ax.plot([x[c] for c in s.commits], [t * 1e3 for t in s.time_s], marker="o", ms=3,
+                label=f"{s.implementation or s.name.split('/')[-1]} ({s.device})")
+        if s.on == "time":
+            for st in s.steps:
+                ax.axvline(x[s.commits[st.index]] - 0.5, color="red" if st.ratio > 1 else "green",
+                           ls="--", lw=1)
+    ax.set_ylabel("median ms")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7, loc="best")
+    ax.grid(alpha=0.3)
+    if rel_lines:
+        ax2 = axes[1][0]
+        for s in rel_lines:
+            ax2.plot([x[c] for c in s.commits], s.rel, marker="o", ms=3,
+                     label=f"{s.implementation} / {BASELINE}")
+            for st in s.steps:
+                ax2.axvline(x[s.commits[st.index]] - 0.5,
+                            color="red" if st.ratio > 1 else "green", ls="--", lw=1)
+                ax2.annotate(f"{(st.ratio - 1) * 100:+.0f}%", (x[s.commits[st.index]] - 0.5,
+                             st.after), fontsize=7, color="red" if st.ratio > 1 else "green")
+        ax2.set_ylabel(f"time / {BASELINE}")
+        ax2.grid(alpha=0.3)
+        ax2.legend(fontsize=7, loc="best")
+    bottom = axes[-1][0]
+    bottom.set_xticks(range(len(commits)))
+    bottom.set_xticklabels([c[:7] for c in commits], rotation=45, fontsize=7, ha="right")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=80)
+    plt.close(fig)
+
+
+# --- pages -----------------------------------------------------------------------------------
+
+_CSS = """
+body{font-family:system-ui,sans-serif;margin:1.5em;color:#222;max-width:1400px}
+h1{font-size:1.4em}h2{font-size:1.15em;margin-top:1.6em}h3{font-size:1em}
+table{border-collapse:collapse;font-size:.85em}td,th{border:1px solid #ccc;padding:3px 7px}
+th{background:#f2f2f2}td.num{text-align:right;font-variant-numeric:tabular-nums}
+.bad{color:#b00;font-weight:600}.good{color:#080;font-weight:600}.muted{color:#777}
+.charts{display:flex;flex-wrap:wrap;gap:10px}.chart{border:1px solid #ddd;padding:4px}
+.chart img{display:block}nav a{margin-right:1em}
+"""
+
+_JS = """
+(function(){
+  var errors = [];
+  window.addEventListener('error', function(e){ errors.push(String(e.message)); });
+  function machineFromHash(){
+    var m = /(?:^#|&)m=([^&]*)/.exec(location.hash); return m ? decodeURIComponent(m[1]) : null;
+  }
+  function select(m){
+    var sel = document.getElementById('machine');
+    if (!sel) return;
+    var ok = Array.prototype.some.call(sel.options, function(o){ return o.value === m; });
+    if (!ok) m = sel.options.length ? sel.options[0].value : '';
+    sel.value = m;
+    document.querySelectorAll('[data-machine]').forEach(function(e){
+      e.hidden = e.getAttribute('data-machine') !== m; });
+    document.querySelectorAll('a.keep').forEach(function(a){
+      a.hash = 'm=' + encodeURIComponent(m); });
+    document.body.setAttribute('data-selected-machine', m);
+  }
+  document.addEventListener('DOMContentLoaded', function(){
+    var sel = document.getElementById('machine');
+    if (sel) sel.addEventListener('change', function(){
+      history.replaceState(null, '', '#m=' + encodeURIComponent(sel.value)); select(sel.value); });
+    select(machineFromHash());
+  });
+  window.addEventListener('load', function(){
+    var imgs = Array.prototype.slice.call(document.querySelectorAll('img.chart-img'));
+    var shown = imgs.filter(function(i){ return i.closest('[hidden]') === null; });
+    var loaded = shown.filter(function(i){ return i.complete && i.naturalWidth > 0; });
+    document.body.setAttribute('data-charts', String(shown.length));
+    document.body.setAttribute('data-charts-loaded', String(loaded.length));
+    document.body.setAttribute('data-js-errors', String(errors.length));
+    document.body.setAttribute('data-status', 'ready');
+  });
+})();
+"""
+
+
+def _page(title: str, machines: list[str], body: str, nav: str) -> str:
+    options = "".join(f'<option value="{html.escape(m)}">{html.escape(m)}</option>'
+                      for m in machines)
+    return (f"<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<title>{html.escape(title)}</title><style>{_CSS}</style>"
+            f"<script>{_JS}</script></head>\n<body>\n<h1>{html.escape(title)}</h1>\n"
+            f"<nav>{nav}</nav>\n<p><label>Machine: <select id=\"machine\">{options}</select>"
+            f"</label></p>\n{body}\n</body></html>\n")
+
+
+def _table(frame: pd.DataFrame, fmt: dict[str, Any] | None = None, cls: str = "") -> str:
+    fmt = fmt or {}
+    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in frame.columns)
+    rows = []
+    for _, r in frame.iterrows():
+        cells = []
+        for c in frame.columns:
+            v = r[c]
+            if c in fmt:
+                text = fmt[c](v)
+            elif v is None or (isinstance(v, float) and not math.isfinite(v)):
+                text = "-"
+            else:
+                text = html.escape(str(v))
+            num = isinstance(v, (int, float, np.number)) and not isinstance(v, bool)
+            cells.append(f"<td{' class=num' if num else ''}>{text}</td>")
+        rows.append("<tr>" + "".join(cells) + "</tr>")
+    return f"<table class=\"{cls}\"><tr>{head}</tr>{''.join(rows)}</table>"
+
+
+def build(history_dir: str | Path, out_dir: str | Path, *, min_effect: float = 0.05,
+          title: str = "pybench dashboard") -> Path:
+    """Write the site for every run under ``history_dir``; returns the index page."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    runs = history.load(history_dir)
+    df = _frame(runs)
+    machines = sorted(df["machine"].unique()) if len(df) else []
+    suites = sorted(df["suite"].unique()) if len(df) else []
+    series = _series(df, min_effect) if len(df) else []
+    regressions = _regressions(series, min_effect)
+
+    def suite_link(s: str) -> str:
+        return f'<a class="keep" href="suite-{_slug(s)}.html">{html.escape(s)}</a>'
+    nav = '<a class="keep" href="index.html">overview</a>' + "".join(map(suite_link, suites))
+
+    # one chart per (machine, suite, case): every implementation of the case in it
+    charts: dict[tuple[str, str], list[str]] = {}
+    by_case: dict[tuple[str, str, str], list[Series]] = {}
+    for s in series:
+        by_case.setdefault((s.machine, s.suite, s.case), []).append(s)
+    for (machine, suite, case), lines in sorted(by_case.items()):
+        rel = Path("charts") / _slug(machine) / _slug(suite) / f"{_slug(case)}.png"
+        _chart(out / rel, f"{suite} / {case}", lines)
+        marks = [f'<span class="{"bad" if st.ratio > 1 else "good"}">'
+                 f"{html.escape(s.implementation)}: {(st.ratio - 1) * 100:+.1f}% at "
+                 f"{s.commits[st.index][:7]}</span>" for s in lines for st in s.steps]
+        caption = html.escape(case) + (" " + "; ".join(marks) if marks else "")
+        charts.setdefault((machine, suite), []).append(
+            f'<div class="chart"><img class="chart-img" src="{rel.as_posix()}" '
+            f'alt="trend of {html.escape(suite)} / {html.escape(case)}" width="512">'
+            f"<div>{caption}</div></div>")
+
+    for suite in suites:
+        body = []
+        for machine in machines:
+            items = charts.get((machine, suite))
+            content = (f'<div class="charts">{"".join(items)}</div>' if items else
+                       '<p class="muted">no runs of this suite on this machine</p>')
+            body.append(f'<section data-machine="{html.escape(machine)}">'
+                        f"<h2>{html.escape(suite)} on {html.escape(machine)}</h2>{content}"
+                        "</section>")
+        (out / f"suite-{_slug(suite)}.html").write_text(
+            _page(f"{title}: {suite}", machines, "\n".join(body), nav))
+
+    family = _family_summary(df)
+    body = []
+    for machine in machines:
+        fp = next((r.fingerprint for r in reversed(runs) if r.machine == machine
+                   and r.fingerprint), {})
+        mruns = [r for r in runs if r.machine == machine]
+        desc = ", ".join(f"{k}: {fp.get(k)}" for k in ("cpu_model", "cpu_count", "gpu") if fp)
+        reg = [r for r in regressions if r["machine"] == machine]
+        if reg:
+            rframe = pd.DataFrame(reg)[["suite", "benchmark", "from", "to", "ratio", "on"]]
+            rframe["on"] = rframe["on"].map({"rel": f"time / {BASELINE}", "time": "time"})
+            reg_html = _table(rframe, {"ratio": lambda v: f'<span class="bad">{v:.3f}x</span>',
+                                       "from": lambda v: html.escape(v[:12]),
+                                       "to": lambda v: html.escape(v[:12])}, "regressions")
+        else:
+            reg_html = '<p class="no-regressions">No regressions detected.</p>'
+        fam = family[family["machine"] == machine].drop(columns="machine") if len(family) \
+            else pd.DataFrame()
+        if len(fam):
+            if fam[[c for c in fam.columns if c.startswith("cuda")]].isna().all().all():
+                fam = fam[[c for c in fam.columns if not c.startswith("cuda")]]
+                gpu_note = ('<p class="muted">No GPU results on this machine: the CUDA '
+                            "columns are left out, never estimated.</p>")
+            else:
+                gpu_note = ""
+            num = {c: (lambda v: "-" if v is None or not math.isfinite(v) else f"{v:.2f}")
+                   for c in fam.columns if "GFLOP/s" in c or "speedup" in c}
+            fam_html = _table(fam, num, "families") + gpu_note
+        else:
+            fam_html = '<p class="muted">no results</p>'
+        suites_rows = pd.DataFrame(
+            [{"suite": s, "runs": sum(1 for r in mruns if r.suite == s),
+              "commits": len({r.commit for r in mruns if r.suite == s})}
+             for s in suites if any(r.suite == s for r in mruns)])
+        suites_html = _table(suites_rows, {"suite": suite_link}) if len(suites_rows) else ""
+        body.append(
+            f'<section data-machine="{html.escape(machine)}">'
+            f"<p class=\"muted\">{html.escape(desc)}; {len(mruns)} runs, "
+            f"{len({r.commit for r in mruns})} commits</p>"
+            f'<h2 id="regressions">Regressions</h2>{reg_html}'
+            f"<h2>Latest CPU vs GPU, per family</h2>{fam_html}"
+            f"<h2>Suites</h2>{suites_html}</section>")
+    if not machines:
+        body.append("<p>The history is empty.</p>")
+    index = out / "index.html"
+    index.write_text(_page(title, machines, "\n".join(body), nav))
+    (out / "regressions.json").write_text(json.dumps(regressions, indent=1) + "\n")
+    return index

@@ -1,0 +1,120 @@
+"""The dashboard: step detection, the site's content, and the site in a real headless browser."""
+import json
+import os
+import re
+import shutil
+import subprocess
+
+import pytest
+
+from history_helpers import FINGERPRINT_A, FINGERPRINT_B, gram_times, lognormal, pybench_doc
+from pybench import cli, dashboard, history
+
+CHROMIUM = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")
+                 if shutil.which(n)), None)
+CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                  "--disable-component-update", "--no-first-run", "--disable-dev-shm-usage"]
+
+
+def test_detect_steps_finds_a_step_and_ignores_noise():
+    flat = lognormal(1, 1.0, 12, sigma=0.02)
+    assert dashboard.detect_steps(flat) == []
+    stepped = flat[:6] + [v * 1.25 for v in flat[6:]]
+    steps = dashboard.detect_steps(stepped)
+    assert len(steps) == 1 and steps[0].index == 6 and steps[0].ratio == pytest.approx(1.25, rel=0.03)
+    faster = dashboard.detect_steps(flat[:6] + [v * 0.7 for v in flat[6:]])
+    assert len(faster) == 1 and faster[0].ratio < 0.75
+    # a lone outlier is not a step of the level; a 3% shift is below the minimum effect
+    assert dashboard.detect_steps(flat[:5] + [flat[5] * 1.4] + flat[6:]) == []
+    assert dashboard.detect_steps(flat[:6] + [v * 1.03 for v in flat[6:]]) == []
+    assert dashboard.detect_steps([1.0]) == [] and dashboard.detect_steps([1.0, 2.0, 2.0]) == []
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    """Two machines' histories merged: A has 8 commits with pybench 25% slower relative to
+    torch from the 6th on (c64 case only); B (with a GPU) 4 flat commits, CPU and CUDA rows."""
+    root = tmp_path_factory.mktemp("dash")
+    hist = root / "history"
+    for i in range(8):
+        git = {"commit": f"{i:x}" * 40, "commit_date": f"2026-12-01T{10 + i:02d}:00:00+00:00",
+               "dirty": False}
+        times = gram_times(1e-3, 2e-3, seed=i)
+        if i >= 5:
+            key = ("grid:c64_hw784", "pybench", "cpu")
+            times[key] = [t * 1.25 for t in times[key]]
+        history.record(pybench_doc(times, fingerprint=FINGERPRINT_A), root / "a", git=git)
+        if i < 4:
+            gpu = {**gram_times(2e-4, 1e-4, seed=50 + i),
+                   **{(c, impl, "cuda"): v for (c, impl, _), v in
+                      gram_times(2e-5, 3e-5, seed=70 + i).items()}}
+            history.record(pybench_doc(gpu, fingerprint=FINGERPRINT_B), root / "b", git=git)
+    history.merge([root / "a", root / "b"], hist)
+    out = root / "site"
+    assert cli.main(["dashboard", str(hist), "-o", str(out)]) == 0
+    return out
+
+
+def test_site_content(site):
+    index = (site / "index.html").read_text()
+    machine_a, machine_b = history.machine_id(FINGERPRINT_A), history.machine_id(FINGERPRINT_B)
+    assert f'<option value="{machine_a}">' in index and f'<option value="{machine_b}">' in index
+    regs = json.loads((site / "regressions.json").read_text())
+    assert [(r["machine"], r["benchmark"]) for r in regs] == \
+        [(machine_a, "gram/grid:c64_hw784/pybench/cpu")]
+    assert regs[0]["from"] == "4" * 40 and regs[0]["to"] == "5" * 40
+    assert regs[0]["ratio"] == pytest.approx(1.25, rel=0.05)
+    assert 'class="regressions"' in index and "No regressions detected." in index  # B is clean
+    assert "cuda pybench speedup" in index and "cpu pybench GFLOP/s" in index
+    suite = (site / "suite-gram.html").read_text()
+    charts = re.findall(r'<img class="chart-img" src="([^"]+)"', suite)
+    assert len(charts) == 4  # 2 cases x 2 machines
+    assert all((site / c).stat().st_size > 1000 for c in charts)
+    assert "https://" not in index + suite and "http://" not in index + suite  # no CDN
+
+
+def _chromium(url, *extra, timeout=60):
+    return subprocess.run([CHROMIUM, *CHROMIUM_FLAGS, "--enable-logging=stderr", "--v=0",
+                           "--virtual-time-budget=5000", *extra, url],
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def _console_errors(stderr):
+    return [line for line in stderr.splitlines()
+            if "CONSOLE" in line and ("Uncaught" in line or ":ERROR:" in line or "Error" in line)]
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no chromium on PATH (Debian: apt-get install "
+                    "chromium; scripts/setup.sh installs it)")
+@pytest.mark.parametrize("page,machine", [("index.html", FINGERPRINT_A),
+                                          ("suite-gram.html", FINGERPRINT_A),
+                                          ("suite-gram.html", FINGERPRINT_B)])
+def test_site_in_headless_chromium(site, tmp_path, page, machine):
+    mid = history.machine_id(machine)
+    url = (site / page).as_uri() + f"#m={mid}"
+    proc = _chromium(url, "--dump-dom", f"--user-data-dir={tmp_path / 'profile'}")
+    dom = proc.stdout
+    assert proc.returncode == 0 and "<body" in dom, proc.stderr[-2000:]
+    assert _console_errors(proc.stderr) == []
+    body = re.search(r"<body([^>]*)>", dom).group(1)
+    attrs = dict(re.findall(r'([\w-]+)="([^"]*)"', body))
+    assert attrs.get("data-status") == "ready", body  # the page's script ran to the end
+    assert attrs["data-js-errors"] == "0" and attrs["data-selected-machine"] == mid
+    if page == "index.html":
+        shown = [s for s in re.findall(r"<section ([^>]*)>", dom) if "hidden" not in s]
+        assert shown == [f'data-machine="{mid}"']
+        assert "gram/grid:c64_hw784/pybench/cpu" in dom  # the regressions list of machine A
+    else:
+        assert int(attrs["data-charts"]) == 2  # this machine's 2 cases
+        assert attrs["data-charts-loaded"] == attrs["data-charts"]
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="no chromium on PATH (Debian: apt-get install "
+                    "chromium; scripts/setup.sh installs it)")
+def test_site_screenshot(site, tmp_path):
+    shot = tmp_path / "index.png"
+    proc = _chromium((site / "index.html").as_uri(), f"--screenshot={shot}",
+                     "--window-size=1200,900", f"--user-data-dir={tmp_path / 'profile'}")
+    assert proc.returncode == 0 and shot.stat().st_size > 10_000, proc.stderr[-2000:]
+    if os.environ.get("PYBENCH_KEEP_SCREENSHOT"):
+        shutil.copy(shot, os.environ["PYBENCH_KEEP_SCREENSHOT"])
