@@ -211,6 +211,12 @@ class Tables:
                          f"({pk.get('threads')} threads), STREAM triad "
                          f"{pk.get('triad_bytes_per_s', 0) / 1e9:.1f} GB/s; CUDA: "
                          f"{pk['cuda'] if isinstance(pk.get('cuda'), str) else 'measured'}")
+        over = self.ok.pct_peak.max() if not self.ok.empty else np.nan
+        if over > 100:
+            lines.append(f"WARNING: a case reached {over:.0f}% of the measured peak: the peak "
+                         f"measurement ran while the machine was busier than during the "
+                         f"benchmarks (shared cores); '% peak' and the roofline understate "
+                         f"the machine")
         lines.append(f"timing: {self.extra.get('repetitions')} interleaved repetitions, min time "
                      f"{self.extra.get('min_time_s')} s, median reported; validation: relative "
                      f"error <= {self.extra.get('tolerance')} vs float64 / float32 eager")
@@ -444,7 +450,7 @@ def _html(t: Tables, figs: Mapping[str, str]) -> str:
              "<title>pybench cnn report</title>", f"<style>{_CSS}</style></head><body>",
              "<h1>pybench cnn report</h1><ul>"]
     for line in t.headline():
-        cls = " class='warn'" if line.startswith("PARTIAL") else ""
+        cls = " class='warn'" if line.startswith(("PARTIAL", "WARNING")) else ""
         parts.append(f"<li{cls}>{html.escape(line)}</li>")
     parts.append("</ul>")
     secs = _sections(t)

@@ -281,3 +281,11 @@ def test_harness_interrupt_inside_google_benchmark_keeps_the_rest(tmp_path):
     assert all(f["error"] == "interrupted (KeyboardInterrupt)" for f in fails)
     timed = {b["pybench"]["case"] for b in doc["benchmarks"] if b.get("pybench", {}).get("samples_s")}
     assert timed == ({"c0"} if len(fails) == 1 else set())
+
+
+def test_report_warns_when_the_peak_was_measured_low(faulty_run):
+    out, _, _ = faulty_run
+    doc = results.read(out)
+    assert not any(line.startswith("WARNING") for line in report.build(doc).headline())
+    doc["context"]["pybench"]["peak"] = {"fma_flops": 1.0, "triad_bytes_per_s": 1.0}
+    assert any(line.startswith("WARNING: a case reached") for line in report.build(doc).headline())

@@ -176,18 +176,25 @@ class ModelBench:
                 return module(x)
         return run, functools.partial(self.error, batch)
 
+    def _classes(self) -> int:
+        linears = [m for m in self.eager.modules() if isinstance(m, nn.Linear)]
+        return linears[-1].out_features if linears else 0
+
     def specs(self, backends: Sequence[str], threads: int) -> list[BenchmarkSpec]:
         out = []
         for batch in self.batches:
             flops = self.spec.flops(batch, size=self.size if self.spec.min_size else None)
             x = self.inputs[batch]
+            # Compulsory traffic of one call: every weight once, the input, the logits.
+            nbytes = (sum(p.numel() * p.element_size() for p in self.eager.parameters())
+                      + x.numel() * x.element_size() + batch * self._classes() * 4)
             params = {"model": self.name, "family": self.spec.family, "batch": batch,
                       "size": self.size, "backend": "", "source": self.spec.source}
             for backend in backends:
                 out.append(BenchmarkSpec(
                     suite="cnn", case=case_label(self.name, batch, self.size),
                     implementation=backend, device=self.device, threads=threads, flops=flops,
-                    bytes=x.numel() * x.element_size(), images=batch,
+                    bytes=nbytes, images=batch,
                     setup=functools.partial(self.setup, backend, batch), tolerance=TOLERANCE,
                     params={**params, "backend": backend}))
         return out
