@@ -202,6 +202,7 @@ class Side:
     normalized: dict[str, bool] = field(default_factory=dict)
     meta: dict[str, history.Record] = field(default_factory=dict)
     baselines: set[str] = field(default_factory=set)
+    metric: str = "real_time"
 
     @property
     def machines(self) -> set[str]:
@@ -227,7 +228,7 @@ def load_side(paths: str | Path | Iterable[str | Path], normalize: str | None = 
               metric: str = "real_time") -> Side:
     """Load BASE or NEW: result files and/or history directories, pooled by benchmark.
     ``metric``: "real_time" (wall) or "cpu_time" (see pybench.history.records)."""
-    side = Side(history.load(paths, metric))
+    side = Side(history.load(paths, metric), metric=metric)
     for run in side.runs:
         by_key = {(r.suite, r.case, r.device, r.implementation): r for r in run.records}
         for rec in run.records:
@@ -255,6 +256,7 @@ class Result:
     geomean_family: pd.DataFrame
     warnings: list[str]
     normalize: str | None
+    metric: str = "real_time"
 
     @property
     def regressions(self) -> pd.DataFrame:
@@ -331,7 +333,7 @@ def compare(base: Side, new: Side, *, thresholds: Thresholds = Thresholds(),
     keys = ["suite", "implementation", "device"]
     return Result(table, only_base, only_new, _geomean(table, keys),
                   _geomean(table, ["suite", "family", "implementation", "device"]),
-                  warnings, normalize)
+                  warnings, normalize, new.metric)
 
 
 # --- output ------------------------------------------------------------------------------
@@ -382,8 +384,9 @@ def _geo_rows(frame: pd.DataFrame, keys: list[str]) -> list[list[str]]:
 def _summary_line(result: Result) -> str:
     counts = result.table["status"].value_counts().to_dict() if len(result.table) else {}
     parts = [f"{counts.get(s, 0)} {s}" for s in ("slower", "faster", "same", "noisy")]
-    what = (f"time relative to {result.normalize!r} in the same run" if result.normalize
-            else "raw time")
+    kind = "CPU time" if result.metric == "cpu_time" else "wall time"
+    what = (f"{kind} relative to {result.normalize!r} in the same run" if result.normalize
+            else f"raw {kind}")
     verdict = (f"FAIL: {len(result.regressions)} significant regression(s)"
                if result.exit_status else "OK: no significant regression")
     return f"{verdict}. {len(result.table)} compared ({', '.join(parts)}); compared: {what}."
