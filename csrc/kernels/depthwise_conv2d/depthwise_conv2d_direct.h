@@ -315,7 +315,15 @@ void dw_rows_fast(const DwRowsArgs& a) {
   constexpr int RB = V::kDwRows;
   int64_t y = 0;
   for (; y + RB <= a.rows; y += RB) dw_rows_block<V, KH, KW, SH, SW, RB>(a, y, wv);
-  for (; y < a.rows; ++y) dw_rows_block<V, KH, KW, SH, SW, 1>(a, y, wv);
+  // The leftover rows as one block too (a 7-row plane: 4 + 3, not 4 + 1 + 1 + 1, which
+  // would reload the shared input rows), for RB up to 4.
+  static_assert(RB <= 4, "leftover blocks are instantiated for RB <= 4");
+  switch (a.rows - y) {
+    case 3: if constexpr (RB > 3) dw_rows_block<V, KH, KW, SH, SW, 3>(a, y, wv); break;
+    case 2: if constexpr (RB > 2) dw_rows_block<V, KH, KW, SH, SW, 2>(a, y, wv); break;
+    case 1: dw_rows_block<V, KH, KW, SH, SW, 1>(a, y, wv); break;
+    default: break;
+  }
 }
 
 // Generic path: any kernel size, stride and dilation.
