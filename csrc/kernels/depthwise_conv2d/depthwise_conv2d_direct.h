@@ -173,18 +173,26 @@ inline void build_dw_planes_with(const DepthwiseConv2dParams& p, const DwPlan& d
     // Padded rows in order, each into its row phase: the input is read as one sequential
     // stream (row phase by row phase would be s_h interleaved strided streams, which the
     // hardware prefetchers follow less well on the layers that come from DRAM).
+    // (a, i) advance with the row instead of pr % s_h, pr / s_h: a 64-bit division per
+    // row cost more than copying a 7-wide row.
     const int64_t plane_rows = rows + d.halo;
-    for (int64_t pr = y0 * p.stride_h; pr < (y0 + plane_rows) * p.stride_h; ++pr) {
-      const int64_t a = pr % p.stride_h, i = pr / p.stride_h - y0;
-      if (d.phase_of_h[a] < 0) continue;
+    const int64_t pr_end = (y0 + plane_rows) * p.stride_h;
+    for (int64_t pr = y0 * p.stride_h, a = 0, i = 0; pr < pr_end; ++pr) {
+      const int64_t row_a = a, row_i = i;
+      if (++a == p.stride_h) {
+        a = 0;
+        ++i;
+      }
+      if (d.phase_of_h[row_a] < 0) continue;
       const int64_t iy = pr - p.pad_h;
       const float* src = iy < 0 || iy >= p.in_h ? nullptr : xc + iy * p.in_w;
-      float* ph0 = planes + (d.phase_of_h[a] * d.phases_w + d.phase_of_w[0]) * d.plane_floats;
+      float* ph0 =
+          planes + (d.phase_of_h[row_a] * d.phases_w + d.phase_of_w[0]) * d.plane_floats;
       if (pairs) {
-        float* ph1 = planes + (d.phase_of_h[a] * 2 + d.phase_of_w[1]) * d.plane_floats;
-        deinterleave_row<V>(masks, src, ph0 + i * d.qw, ph1 + i * d.qw);
+        float* ph1 = planes + (d.phase_of_h[row_a] * 2 + d.phase_of_w[1]) * d.plane_floats;
+        deinterleave_row<V>(masks, src, ph0 + row_i * d.qw, ph1 + row_i * d.qw);
       } else {
-        copy_row<V>(masks, src, ph0 + i * d.qw);
+        copy_row<V>(masks, src, ph0 + row_i * d.qw);
       }
     }
     return;
@@ -307,7 +315,15 @@ void dw_rows_fast(const DwRowsArgs& a) {
   constexpr int RB = V::kDwRows;
   int64_t y = 0;
   for (; y + RB <= a.rows; y += RB) dw_rows_block<V, KH, KW, SH, SW, RB>(a, y, wv);
-  for (; y < a.rows; ++y) dw_rows_block<V, KH, KW, SH, SW, 1>(a, y, wv);
+  // The leftover rows as one block too (a 7-row plane: 4 + 3, not 4 + 1 + 1 + 1, which
+  // would reload the shared input rows), for RB up to 4.
+  static_assert(RB <= 4, "leftover blocks are instantiated for RB <= 4");
+  switch (a.rows - y) {
+    case 3: if constexpr (RB > 3) dw_rows_block<V, KH, KW, SH, SW, 3>(a, y, wv); break;
+    case 2: if constexpr (RB > 2) dw_rows_block<V, KH, KW, SH, SW, 2>(a, y, wv); break;
+    case 1: dw_rows_block<V, KH, KW, SH, SW, 1>(a, y, wv); break;
+    default: break;
+  }
 }
 
 // Generic path: any kernel size, stride and dilation.
@@ -400,21 +416,32 @@ void depthwise_conv2d_direct(const DepthwiseConv2dParams& p) {
     // Zero-filled once: the slack is only read into dropped lanes, but must not hold
     // denormals that slow those lanes' FMAs.
     if (scratch.size() < need) scratch.assign(need, 0.0f);
-    const auto build = [&](int64_t item) {
-      const int64_t rc = item % d.row_chunks;
-      const int64_t y0 = rc * d.rows;
-      build_dw_planes<Wide, Narrow>(p, d, p.input + (item / d.row_chunks) * p.in_h * p.in_w,
-                                    y0, std::min(d.rows, p.out_h - y0),
-                                    scratch.data() + ((item - begin) & 1) * buffer_floats);
+    // Work items decomposed once and then advanced with carries: the 64-bit divisions of
+    // item -> (n, c, row chunk) cost ~6 x 40-90 cycles an item, more than a 7x7 channel.
+    struct Cursor {
+      int64_t nc, rc;  // n * C + c, row chunk
     };
-    build(begin);
+    const auto advance = [&](Cursor& at) {
+      if (++at.rc == d.row_chunks) {
+        at.rc = 0;
+        ++at.nc;
+      }
+    };
+    const auto build = [&](const Cursor& at, float* planes) {
+      const int64_t y0 = at.rc * d.rows;
+      build_dw_planes<Wide, Narrow>(p, d, p.input + at.nc * p.in_h * p.in_w, y0,
+                                    std::min(d.rows, p.out_h - y0), planes);
+    };
+    Cursor at{begin / d.row_chunks, begin % d.row_chunks};
+    int64_t c = at.nc % p.channels, n = at.nc / p.channels;
+    float* buffers[2] = {scratch.data(), scratch.data() + buffer_floats};
+    build(at, buffers[0]);
     for (int64_t item = begin; item < end; ++item) {
-      if (item + 1 < end) build(item + 1);
-      const float* planes = scratch.data() + ((item - begin) & 1) * buffer_floats;
-      const int64_t rc = item % d.row_chunks;
-      const int64_t nc = item / d.row_chunks;  // n * C + c
-      const int64_t n = nc / p.channels, c = nc % p.channels;
-      const int64_t y0 = rc * d.rows;
+      Cursor next = at;
+      advance(next);
+      if (item + 1 < end) build(next, buffers[(item - begin + 1) & 1]);
+      const float* planes = buffers[(item - begin) & 1];
+      const int64_t y0 = at.rc * d.rows;
       const int64_t rows = std::min(d.rows, p.out_h - y0);
       for (int64_t j = 0; j < m; ++j) {
         const int64_t k = c * m + j;
@@ -423,6 +450,11 @@ void depthwise_conv2d_direct(const DepthwiseConv2dParams& p) {
                              p.output + (n * k_total + k) * out_plane + y0 * p.out_w,
                              p.out_w, rows, p.out_w, taps));
       }
+      if (next.nc != at.nc && ++c == p.channels) {
+        c = 0;
+        ++n;
+      }
+      at = next;
     }
   });
 }
