@@ -17,7 +17,9 @@ __all__ = ["ModelSpec", "count_flops", "layer_flops"]
 
 
 def layer_flops(module: nn.Module, output: torch.Tensor) -> int:
-    """FLOPs of one ``nn.Conv2d`` or ``nn.Linear`` call that produced ``output``; 0 otherwise.
+    """FLOPs of one ``nn.Conv2d`` or ``nn.Linear`` call that produced ``output`` -- or of a
+    fused layer with a ``layer_flops(output)`` method (``pybench.nn.SeparableConv2d``) --
+    0 otherwise.
 
     Counted as 2 x multiply-accumulates (one multiply plus one add per MAC), the convention
     of GFLOP/s figures in BLAS and oneDNN benchmarks: a convolution does
@@ -31,7 +33,8 @@ def layer_flops(module: nn.Module, output: torch.Tensor) -> int:
         return 2 * output.numel() * (module.in_channels // module.groups) * kh * kw
     if isinstance(module, nn.Linear):
         return 2 * output.numel() * module.in_features
-    return 0
+    own = getattr(module, "layer_flops", None)  # fused layers, e.g. pybench.nn.SeparableConv2d
+    return int(own(output)) if callable(own) else 0
 
 
 def count_flops(model: nn.Module, *inputs: torch.Tensor) -> int:

@@ -93,6 +93,13 @@ class SeparableConv2d(nn.Module):
             return "autograd would record (the fused op has no backward)"
         return None
 
+    def layer_flops(self, output: torch.Tensor) -> int:
+        """FLOPs of the call that produced ``output``, counted as for the two convolutions
+        it fuses (:func:`pybench.models.layer_flops`), so fused and eager models agree."""
+        mid, taps = self.dw_weight.shape[0], self.dw_weight.shape[2] * self.dw_weight.shape[3]
+        positions = output.numel() // self.out_channels
+        return 2 * positions * mid * taps + 2 * output.numel() * mid
+
     def forward(self, input: torch.Tensor) -> torch.Tensor:
         if self.unsupported_reason(input) is None:
             return ops.separable_conv2d(input, self.dw_weight, self.pw_weight, self.dw_bias,

@@ -278,9 +278,9 @@ def layer_breakdown(module: nn.Module, x: torch.Tensor, *, passes: int = 3,
                 out_t = output if isinstance(output, torch.Tensor) else None
                 flops = models.layer_flops(m, out_t) if out_t is not None else 0
                 nbytes = 0
-                if isinstance(m, (nn.Conv2d, nn.Linear)) and inp is not None and out_t is not None:
-                    nbytes = 4 * (inp.numel() + out_t.numel() + m.weight.numel()
-                                  + (m.bias.numel() if m.bias is not None else 0))
+                if flops and inp is not None:  # compulsory traffic: input, output, parameters
+                    nbytes = 4 * (inp.numel() + out_t.numel()
+                                  + sum(p.numel() for p in m.parameters()))
                 info[name] = {"type": _layer_type(m), "runs_as": _runs_as(m), "flops": 0,
                               "bytes": nbytes, "geometry": geo, "calls": 0, "_flops1": flops}
             if recording[0] and pass_index[0] == 0:
