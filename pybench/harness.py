@@ -35,6 +35,8 @@ import numpy as np
 import pandas as pd
 import torch
 
+from pybench.history import gb_spec_name
+
 __all__ = ["API_VERSION", "BASELINE", "BenchmarkSpec", "Measurement", "Failure", "Report",
            "validate", "run_benchmarks", "sanitize", "result_path"]
 
@@ -348,15 +350,6 @@ def _register(spec: BenchmarkSpec, run: Callable[[], Any], warmup: float) -> Non
     if warmup > 0:
         options = benchmark.option.min_warmup_time(warmup)(options)
     benchmark.register(options, name=spec.name)
-
-
-def gb_spec_name(run_name: str) -> str:
-    """The spec name of a Google Benchmark ``run_name``, which carries the options it was
-    registered with: ``<name>/min_warmup_time:0.050/manual_time`` -> ``<name>``."""
-    parts = run_name.split("/")
-    while parts and (parts[-1] == "manual_time" or parts[-1].startswith("min_warmup_time:")):
-        parts.pop()
-    return "/".join(parts)
 
 
 def sanitize(obj: Any) -> Any:

@@ -155,6 +155,20 @@ class Record:
         return self.case.split(":", 1)[0] if ":" in self.case else self.suite
 
 
+#: The options Google Benchmark appends to a registered name in a run's name.
+_GB_OPTION = re.compile(r"(manual_time|real_time|min_warmup_time:.*)")
+
+
+def gb_spec_name(run_name: str) -> str:
+    """The registered name of a Google Benchmark run, without the options it appends:
+    ``<name>/min_warmup_time:0.050/manual_time`` -> ``<name>``. Keys that do not depend on
+    how a run was configured, so histories recorded with other options still compare."""
+    parts = run_name.split("/")
+    while parts and _GB_OPTION.fullmatch(parts[-1]):
+        parts.pop()
+    return "/".join(parts)
+
+
 def records(doc: Mapping[str, Any], metric: str = "real_time") -> list[Record]:
     """The benchmarks of a Google Benchmark JSON document (pybench's or a C++ binary's).
 
@@ -176,8 +190,7 @@ def records(doc: Mapping[str, Any], metric: str = "real_time") -> list[Record]:
     for e in doc.get("benchmarks", []):
         if e.get("error_occurred"):
             continue
-        name = str(e.get("run_name", e.get("name"))).removesuffix("/manual_time") \
-            .removesuffix("/real_time")
+        name = gb_spec_name(str(e.get("run_name", e.get("name"))))
         scale = _TIME_UNIT_S.get(e.get("time_unit", "ns"), 1e-9)
         if e.get(metric) is None:
             continue

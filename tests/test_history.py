@@ -79,6 +79,19 @@ def test_cpp_google_benchmark_ingestion(tmp_path):
     assert "gram/grid:c64_hw784/pybench/cpu" in side.samples
 
 
+def test_run_options_do_not_change_a_benchmarks_key():
+    # Google Benchmark appends the options a benchmark was registered with to its run name;
+    # results recorded with and without a per-benchmark warm-up must still compare.
+    assert history.gb_spec_name("gram/c64/pybench/cpu/min_warmup_time:0.020/manual_time") \
+        == "gram/c64/pybench/cpu"
+    assert history.gb_spec_name("BM_gram/avx2/N=1/real_time") == "BM_gram/avx2/N=1"
+    assert history.gb_spec_name("BM_conv2d/avx2/lenet5:conv2/N=1") == "BM_conv2d/avx2/lenet5:conv2/N=1"
+    doc = json.loads(json.dumps(CPP_GBENCH))
+    for e in doc["benchmarks"]:
+        e["run_name"] += "/min_warmup_time:0.050"
+    assert {r.name for r in history.records(doc)} == {r.name for r in history.records(CPP_GBENCH)}
+
+
 def test_pytest_benchmark_ingestion(tmp_path):
     f = write(tmp_path / "pb.json", PYTEST_BENCHMARK)
     path = history.add_file(f, tmp_path / "h", fingerprint=FINGERPRINT_A, git=GIT_1)
