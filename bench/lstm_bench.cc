@@ -15,12 +15,11 @@
 
 #include <cmath>
 #include <cstdint>
-#include <cstdio>
-#include <exception>
 #include <random>
 #include <string>
 #include <vector>
 
+#include "bench_util.h"
 #include "common/cpu_isa.h"
 #include "lstm/lstm.h"
 #include "shapes.h"
@@ -77,11 +76,7 @@ struct LstmData {
 };
 
 bool skip(benchmark::State& state, const Variant& v, double flops) {
-  if (!kcpu::cpu_supports(v.isa)) {
-    const std::string msg = std::string("CPU lacks ") + kcpu::cpu_isa_name(v.isa);
-    state.SkipWithError(msg.c_str());
-    return true;
-  }
+  if (!pybench::bench::require_isa(state, v.isa)) return true;
   if (v.isa == CpuIsa::scalar && flops > kRefMaxFlops) {
     state.SkipWithError("ref skipped above 0.2 GFLOP a call (slow oracle, see kRefMaxFlops)");
     return true;
@@ -192,19 +187,5 @@ void register_shapes() {
 }  // namespace
 
 int main(int argc, char** argv) {
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  try {
-    register_shapes();
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "lstm_bench: %s\n", e.what());
-    return 1;
-  }
-  benchmark::AddCustomContext("pybench_cpu_isa_detected",
-                              kcpu::cpu_isa_name(kcpu::detected_cpu_isa()));
-  benchmark::AddCustomContext("pybench_shapes_dir", pybench::bench::shapes_dir());
-  // Nonzero when the filter matched nothing, so a stale ctest smoke filter fails loudly.
-  const size_t ran = benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return ran > 0 ? 0 : 1;
+  return pybench::bench::benchmark_main(argc, argv, "lstm_bench", register_shapes);
 }

@@ -13,13 +13,10 @@
 #include <benchmark/benchmark.h>
 
 #include <cstdint>
-#include <cstdio>
-#include <cstdlib>
-#include <exception>
-#include <memory>
-#include <random>
+#include <stdexcept>
 #include <string>
 
+#include "bench_util.h"
 #include "common/cpu_isa.h"
 #include "conv2d/conv2d.h"
 #include "separable_conv2d/separable_conv2d.h"
@@ -32,6 +29,8 @@ using pybench::kernels::DepthwiseConv2dParams;
 using pybench::kernels::SeparableConv2dParams;
 using pybench::kernels::cpu::CpuIsa;
 namespace kcpu = pybench::kernels::cpu;
+using pybench::bench::aligned_floats;
+using pybench::bench::AlignedFloats;
 
 struct Variant {
   const char* name;
@@ -52,32 +51,11 @@ const int64_t kBatches[] = {1, 8};
 // at batch 8 is up to 0.8 GFLOP a call. Skipped above this, saying so.
 constexpr double kRefMaxFlops = 2e8;
 
-struct FreeDeleter {
-  void operator()(float* p) const { std::free(p); }
-};
-using AlignedFloats = std::unique_ptr<float[], FreeDeleter>;
-
-AlignedFloats aligned_floats(size_t n) {
-  const size_t bytes = ((n * sizeof(float) + 63) / 64) * 64;
-  return AlignedFloats(static_cast<float*>(std::aligned_alloc(64, bytes > 0 ? bytes : 64)));
-}
-
-// Standard normal operands (never zeros), one grown-only buffer per role as in
-// conv2d_bench.cc.
-enum Role { kInput = 0, kDwWeight, kDwBias, kPwWeight, kPwBias, kRoles };
+// One seeded sequence per operand role (bench_util's normal_floats).
+enum Role { kInput = 0, kDwWeight, kDwBias, kPwWeight, kPwBias };
 
 const float* normal_floats(Role role, size_t n) {
-  static AlignedFloats buffers[kRoles];
-  static size_t sizes[kRoles] = {};
-  if (!buffers[role] || sizes[role] < n) {
-    buffers[role].reset();
-    buffers[role] = aligned_floats(n);
-    sizes[role] = n;
-    std::mt19937_64 rng(0x5e9a2d00ULL + role);
-    std::normal_distribution<float> normal(0.0f, 1.0f);
-    for (size_t i = 0; i < n; ++i) buffers[role][i] = normal(rng);
-  }
-  return buffers[role].get();
+  return pybench::bench::normal_floats(0x5e9a2d00ULL + role, n);
 }
 
 Activation activation(const pybench::bench::ShapeCase& c, const char* key) {
@@ -118,11 +96,7 @@ SeparableConv2dParams layer_params(const pybench::bench::ShapeCase& c, int64_t N
 }
 
 bool usable(benchmark::State& state, const Variant& v, double flops) {
-  if (!kcpu::cpu_supports(v.isa)) {
-    const std::string msg = std::string("CPU lacks ") + kcpu::cpu_isa_name(v.isa);
-    state.SkipWithError(msg.c_str());
-    return false;
-  }
+  if (!pybench::bench::require_isa(state, v.isa)) return false;
   if (v.isa == CpuIsa::scalar && flops > kRefMaxFlops) {
     state.SkipWithError("ref skipped above 0.2 GFLOP a call (slow oracle, see kRefMaxFlops)");
     return false;
@@ -199,18 +173,6 @@ void register_shape_file(const char* file_name) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  benchmark::Initialize(&argc, argv);
-  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
-  try {
-    register_shape_file("separable.txt");
-  } catch (const std::exception& e) {
-    std::fprintf(stderr, "separable_conv2d_bench: %s\n", e.what());
-    return 1;
-  }
-  benchmark::AddCustomContext("pybench_cpu_isa_detected",
-                              kcpu::cpu_isa_name(kcpu::detected_cpu_isa()));
-  benchmark::AddCustomContext("pybench_shapes_dir", pybench::bench::shapes_dir());
-  const size_t ran = benchmark::RunSpecifiedBenchmarks();
-  benchmark::Shutdown();
-  return ran > 0 ? 0 : 1;
+  return pybench::bench::benchmark_main(argc, argv, "separable_conv2d_bench",
+                                        [] { register_shape_file("separable.txt"); });
 }
