@@ -167,7 +167,7 @@ inline void build_planes(const Conv2dParams& p, const DirectPlan& d, const float
   }
 }
 
-// One register tile: R output channels x V vectors of positions, the last vector
+// One register tile: Isa::kRows output channels x V vectors of positions, the last vector
 // holding `last` valid lanes (masked loads and stores: nothing past it is touched).
 struct TileArgs {
   const float* x;            // plane data at the tile's first position
@@ -176,46 +176,63 @@ struct TileArgs {
   int64_t taps, channels;
   const float* w;            // weight[k0][0][0][0]
   int64_t w_stride;          // floats between output channels of the weight (cg * taps)
+  int64_t rows;              // valid output channels, 1..Isa::kRows
   const float* bias;         // bias + k0, or nullptr
   float* out;                // where position 0 of channel k0 goes
   int64_t out_stride;        // floats between output channels at `out`
   int64_t last;              // valid lanes of the last vector, 1..Isa::kLanes
 };
 
-template <class Isa, int R, int V>
+// The tile always computes Isa::kRows channels: rows past `rows` repeat the last valid
+// weight row and are not stored, so the k tail needs no code of its own and reads no
+// memory past the weight. Taps > 0 fixes the tap count at compile time: the tap loop is
+// then fully unrolled, every address is a register plus a constant, and the loop's
+// integer work (which competes with the FMAs for ports 0 and 5) all but vanishes;
+// Taps == 0 is the generic loop for kernel sizes without their own instance.
+template <class Isa, int V, int Taps, bool Full>
 void tile(const TileArgs& a) {
   using Vec = typename Isa::Vec;
+  constexpr int R = Isa::kRows;
   constexpr int64_t L = Isa::kLanes;
+  const int64_t taps = Taps > 0 ? Taps : a.taps;
+  const float* wr[R];
   Vec acc[R][V];
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r) {
-    const Vec b = a.bias ? Isa::set1(a.bias[r]) : Isa::zero();
+    const int64_t row = std::min<int64_t>(r, a.rows - 1);
+    wr[r] = a.w + row * a.w_stride;
+    const Vec b = a.bias ? Isa::set1(a.bias[row]) : Isa::zero();
+#pragma GCC unroll 8
     for (int v = 0; v < V; ++v) acc[r][v] = b;
   }
   const auto mask = Isa::mask(a.last);
-  const bool full = a.last == L;
+  const float* xc = a.x;
   for (int64_t c = 0; c < a.channels; ++c) {
-    const float* xc = a.x + c * a.channel_stride;
-    const float* wc = a.w + c * a.taps;
-    for (int64_t t = 0; t < a.taps; ++t) {
+#pragma GCC unroll 64
+    for (int64_t t = 0; t < taps; ++t) {
       const float* xt = xc + a.tap_offset[t];
       Vec xv[V];
 #pragma GCC unroll 8
       for (int v = 0; v < V - 1; ++v) xv[v] = Isa::loadu(xt + v * L);
-      xv[V - 1] = full ? Isa::loadu(xt + (V - 1) * L) : Isa::maskload(xt + (V - 1) * L, mask);
+      xv[V - 1] = Full ? Isa::loadu(xt + (V - 1) * L) : Isa::maskload(xt + (V - 1) * L, mask);
 #pragma GCC unroll 8
       for (int r = 0; r < R; ++r) {
-        const Vec wv = Isa::set1(wc[r * a.w_stride + t]);
+        const Vec wv = Isa::set1(wr[r][t]);
 #pragma GCC unroll 8
         for (int v = 0; v < V; ++v) acc[r][v] = Isa::fmadd(wv, xv[v], acc[r][v]);
       }
     }
+    xc += a.channel_stride;
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) wr[r] += taps;
   }
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r) {
+    if (r >= a.rows) break;
     float* o = a.out + r * a.out_stride;
+#pragma GCC unroll 8
     for (int v = 0; v < V - 1; ++v) Isa::storeu(o + v * L, acc[r][v]);
-    if (full) {
+    if (Full) {
       Isa::storeu(o + (V - 1) * L, acc[r][V - 1]);
     } else {
       Isa::maskstore(o + (V - 1) * L, mask, acc[r][V - 1]);
@@ -225,15 +242,28 @@ void tile(const TileArgs& a) {
 
 using TileFn = void (*)(const TileArgs&);
 
-// kTiles[r - 1][v - 1] = tile<Isa, r, v>: edge tiles get their own fully unrolled code.
-template <class Isa, int R, int... Vs>
-constexpr std::array<TileFn, sizeof...(Vs)> tile_row(std::integer_sequence<int, Vs...>) {
-  return {&tile<Isa, R, Vs + 1>...};
+// The tap counts with a fully unrolled tile: 1x1, 3x3, 5x5, 7x7 (index 0 is the
+// generic loop).
+constexpr int kUnrolledTaps[] = {0, 1, 9, 25, 49};
+constexpr int kTapVariants = sizeof(kUnrolledTaps) / sizeof(kUnrolledTaps[0]);
+
+// kTiles[tap variant][v - 1][full] = tile<Isa, v, taps, full>.
+template <class Isa, int Taps, int... Vs>
+constexpr std::array<std::array<TileFn, 2>, sizeof...(Vs)> tile_row(
+    std::integer_sequence<int, Vs...>) {
+  return {std::array<TileFn, 2>{&tile<Isa, Vs + 1, Taps, false>, &tile<Isa, Vs + 1, Taps, true>}...};
 }
-template <class Isa, int... Rs>
-constexpr auto tile_table(std::integer_sequence<int, Rs...>) {
-  return std::array<std::array<TileFn, Isa::kVecs>, sizeof...(Rs)>{
-      tile_row<Isa, Rs + 1>(std::make_integer_sequence<int, Isa::kVecs>{})...};
+template <class Isa, int... Is>
+constexpr auto tile_table(std::integer_sequence<int, Is...>) {
+  return std::array<std::array<std::array<TileFn, 2>, Isa::kVecs>, sizeof...(Is)>{
+      tile_row<Isa, kUnrolledTaps[Is]>(std::make_integer_sequence<int, Isa::kVecs>{})...};
+}
+
+inline int tap_variant(int64_t taps) {
+  for (int i = 1; i < kTapVariants; ++i) {
+    if (kUnrolledTaps[i] == taps) return i;
+  }
+  return 0;
 }
 
 // Output rows [y0, y0 + rows) of output channels [k_begin, k_end) of group g, image n.
@@ -242,10 +272,11 @@ void run_chunk(const Conv2dParams& p, const DirectPlan& d, const float* planes,
                int64_t channel_stride, int64_t n, int64_t g, int64_t y0, int64_t rows,
                int64_t k_begin, int64_t k_end, float* staging) {
   static constexpr auto kTiles =
-      tile_table<Isa>(std::make_integer_sequence<int, Isa::kRows>{});
+      tile_table<Isa>(std::make_integer_sequence<int, kTapVariants>{});
   constexpr int64_t L = Isa::kLanes;
   constexpr int64_t kTileLen = L * Isa::kVecs;
   const int64_t positions = rows * d.qw;
+  const int variant = tap_variant(d.taps);
   // Without garbage columns the tile stores straight into the output.
   const bool direct = d.qw == p.out_w;
   const int64_t out_plane = p.out_h * p.out_w;
@@ -264,11 +295,12 @@ void run_chunk(const Conv2dParams& p, const DirectPlan& d, const float* planes,
       a.channels = d.cg;
       a.w = p.weight + k * d.cg * d.taps;
       a.w_stride = d.cg * d.taps;
+      a.rows = r;
       a.bias = p.bias ? p.bias + k : nullptr;
       a.out = direct ? out_chunk + k0 * out_plane + v0 : staging;
       a.out_stride = direct ? out_plane : kTileLen;
       a.last = len - (vecs - 1) * L;
-      kTiles[r - 1][vecs - 1](a);
+      kTiles[variant][vecs - 1][a.last == L](a);
       if (direct) continue;
       // Keep the valid columns of each plane row the tile touched.
       for (int64_t v = v0; v < v0 + len;) {
