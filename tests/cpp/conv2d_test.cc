@@ -445,6 +445,29 @@ TEST(Conv2dThreads, WorkIsSplit) {
   }
 }
 
+// The kernels size their work items to the thread count: many (image, row chunk) items
+// get more, uneven row chunks so that the count divides among the threads (17 images on
+// 2 threads become 34 chunks of 4 or 5 rows); few get their output channels split into
+// uneven chunks instead. Both must leave every output element one thread's sum.
+TEST(Conv2dThreads, ItemCountsBalancedToThreads) {
+  for (CpuIsa isa : {CpuIsa::avx2, CpuIsa::avx512}) {
+    if (!cpu_supports(isa)) continue;
+    SCOPED_TRACE(cpu_isa_name(isa));
+    for (const Conv2dCase& c : {pad(make_case(17, 3, 9, 11, 13, 3, 3), 1),
+                                pad(make_case(1, 5, 7, 7, 61, 3, 3), 1)}) {
+      SCOPED_TRACE(case_name(c));
+      const Operands ops(c);
+      const Buffer serial = run(variant_for(isa), c, ops);
+      for (int64_t threads : {2, 3, 5}) {
+        SCOPED_TRACE(std::to_string(threads) + " threads");
+        check_against_ref(variant_for(isa), c, std_thread_for(threads), threads);
+        const Buffer threaded = run(variant_for(isa), c, ops, std_thread_for(threads), threads);
+        EXPECT_EQ(std::memcmp(serial.data(), threaded.data(), serial.size * sizeof(float)), 0);
+      }
+    }
+  }
+}
+
 // Races are timing-dependent: one threaded run per case (above) catches a kernel that
 // shares scratch or output between chunks only now and then. Here every chunk does
 // enough work to overlap the others, and the run is repeated.

@@ -45,7 +45,7 @@ struct DirectPlan {
   int64_t phases_h = 0, phases_w = 0;  // phase planes built per channel
   bool in_place = false;        // 1x1, stride 1, no padding: read the input directly
   int64_t rows = 0;             // output rows per chunk
-  int64_t row_chunks = 0, k_chunks = 0, k_tiles_per_chunk = 0;
+  int64_t row_chunks = 0, k_chunks = 0, k_tiles = 0;
   std::vector<int64_t> phase_of_h, phase_of_w;  // phase plane index of each phase, -1 unused
   std::vector<int64_t> tap_offset;  // per tap, relative to a channel's first plane
 };
@@ -98,19 +98,31 @@ DirectPlan make_plan(const Conv2dParams& p) {
   d.rows = std::clamp<int64_t>(kSlabBytes / std::max<int64_t>(row_bytes, 1) - d.halo, 1,
                                p.out_h);
   d.row_chunks = ceil_div(p.out_h, d.rows);
-  d.rows = ceil_div(p.out_h, d.row_chunks);  // even chunks
+  // Where the threads share whole (image, group, row chunk) items, a count they share
+  // evenly: 21 chunks on 2 threads would leave one thread a chunk behind (VGG-16
+  // features.2). Fewer items are balanced by splitting output channels below instead,
+  // which, unlike more row chunks, does not make every thread stream every weight.
+  const int64_t images = p.batch * p.groups;
+  if (p.max_threads > 1 && images * d.row_chunks >= kItemsPerThread * p.max_threads) {
+    while ((images * d.row_chunks) % p.max_threads != 0 && d.row_chunks < p.out_h) {
+      ++d.row_chunks;
+    }
+  }
+  // Chunk rc holds rows [rc * out_h / row_chunks, (rc + 1) * out_h / row_chunks): sizes
+  // differ by at most one row. d.rows is the largest, which sizes the planes.
+  d.rows = ceil_div(p.out_h, d.row_chunks);
   // With few (image, row chunk) items, split output channels too, into enough items
   // that the threads' shares differ by at most about 1/kItemsPerThread: 3 row chunks on
   // 2 threads would otherwise leave one thread idle a third of the time. A thread's
   // consecutive items of one row chunk build its planes once.
-  const int64_t k_tiles = ceil_div(d.kg, Isa::kRows);
-  const int64_t items = p.batch * p.groups * d.row_chunks;
+  // Chunk kc holds tiles [kc * k_tiles / k_chunks, (kc + 1) * k_tiles / k_chunks).
+  d.k_tiles = ceil_div(d.kg, Isa::kRows);
+  const int64_t items = images * d.row_chunks;
   d.k_chunks = 1;
   if (p.max_threads > 1 && items < kItemsPerThread * p.max_threads) {
-    d.k_chunks = std::clamp<int64_t>(ceil_div(kItemsPerThread * p.max_threads, items), 1, k_tiles);
+    d.k_chunks =
+        std::clamp<int64_t>(ceil_div(kItemsPerThread * p.max_threads, items), 1, d.k_tiles);
   }
-  d.k_tiles_per_chunk = ceil_div(k_tiles, d.k_chunks);
-  d.k_chunks = ceil_div(k_tiles, d.k_tiles_per_chunk);
 
   const int64_t rows_total = plane_rows(d, d.rows);
   d.tap_offset.resize(d.taps);
@@ -323,7 +335,6 @@ template <class Isa>
 void conv2d_direct(const Conv2dParams& p) {
   const DirectPlan d = make_plan<Isa>(p);
   const int64_t slab_floats = d.in_place ? 0 : d.cg * channel_floats(d, d.rows);
-  const int64_t k_chunk = d.k_tiles_per_chunk * Isa::kRows;
   const int64_t items = p.batch * p.groups * d.row_chunks * d.k_chunks;
   // Work items in (n, g, row chunk, k chunk) order: a thread's contiguous range shares
   // row chunks (and so planes) where it can.
@@ -344,8 +355,8 @@ void conv2d_direct(const Conv2dParams& p) {
       const int64_t rc = chunk % d.row_chunks;
       const int64_t ng = chunk / d.row_chunks;
       const int64_t n = ng / p.groups, g = ng % p.groups;
-      const int64_t y0 = rc * d.rows;
-      const int64_t rows = std::min(d.rows, p.out_h - y0);
+      const int64_t y0 = rc * p.out_h / d.row_chunks;
+      const int64_t rows = (rc + 1) * p.out_h / d.row_chunks - y0;
       const float* x = p.input + (n * p.in_channels + g * d.cg) * p.in_h * p.in_w;
       const float* planes;
       int64_t cstride;
@@ -360,8 +371,8 @@ void conv2d_direct(const Conv2dParams& p) {
         planes = slab;
         cstride = channel_floats(d, d.rows);
       }
-      const int64_t k_begin = kc * k_chunk;
-      const int64_t k_end = std::min(d.kg, k_begin + k_chunk);
+      const int64_t k_begin = kc * d.k_tiles / d.k_chunks * Isa::kRows;
+      const int64_t k_end = std::min(d.kg, (kc + 1) * d.k_tiles / d.k_chunks * Isa::kRows);
       run_chunk<Isa>(p, d, planes, cstride, n, g, y0, rows, k_begin, k_end, staging);
     }
   });
