@@ -445,16 +445,18 @@ TEST(Conv2dThreads, WorkIsSplit) {
   }
 }
 
-// The kernels size their work items to the thread count: many (image, row chunk) items
-// get more, uneven row chunks so that the count divides among the threads (17 images on
-// 2 threads become 34 chunks of 4 or 5 rows); few get their output channels split into
-// uneven chunks instead. Both must leave every output element one thread's sum.
+// The kernels size their work items to the thread count: many (image, row chunk) items,
+// or weights smaller than the planes, get more, uneven row chunks so that the count
+// divides among the threads (17 images on 2 threads become 34 chunks of 4 or 5 rows);
+// otherwise output channels are split into uneven chunks. Each must leave every output
+// element one thread's sum.
 TEST(Conv2dThreads, ItemCountsBalancedToThreads) {
   for (CpuIsa isa : {CpuIsa::avx2, CpuIsa::avx512}) {
     if (!cpu_supports(isa)) continue;
     SCOPED_TRACE(cpu_isa_name(isa));
-    for (const Conv2dCase& c : {pad(make_case(17, 3, 9, 11, 13, 3, 3), 1),
-                                pad(make_case(1, 5, 7, 7, 61, 3, 3), 1)}) {
+    for (const Conv2dCase& c : {pad(make_case(17, 3, 9, 11, 13, 3, 3), 1),       // many items
+                                pad(stride(make_case(1, 3, 29, 27, 8, 7, 7), 2, 2), 3),  // stem
+                                pad(make_case(1, 5, 7, 7, 61, 3, 3), 1)}) {     // weights win
       SCOPED_TRACE(case_name(c));
       const Operands ops(c);
       const Buffer serial = run(variant_for(isa), c, ops);
