@@ -20,6 +20,7 @@
 #include <cstdint>
 
 #include "common/parallel.h"
+#include "depthwise_conv2d/depthwise_conv2d.h"
 
 namespace pybench::kernels {
 
@@ -64,6 +65,40 @@ inline double conv2d_flops(const Conv2dParams& p) {
          static_cast<double>(p.out_h) * static_cast<double>(p.out_w) *
          static_cast<double>(p.in_channels / (p.groups > 0 ? p.groups : 1)) *
          static_cast<double>(p.kernel_h) * static_cast<double>(p.kernel_w);
+}
+
+// A grouped convolution with one input channel per group is a depthwise one (PyTorch's
+// weight layout and channel order are the same). The AVX2 / AVX-512 conv2d variants hand
+// it to the depthwise kernels, which vectorise over one channel's positions: the direct
+// kernel's tiles of 6 (4) output channels of one group would be mostly padding there.
+inline bool is_depthwise(const Conv2dParams& p) {
+  return p.groups > 1 && p.groups == p.in_channels;
+}
+
+inline DepthwiseConv2dParams as_depthwise(const Conv2dParams& p) {
+  DepthwiseConv2dParams d;
+  d.input = p.input;
+  d.weight = p.weight;
+  d.bias = p.bias;
+  d.output = p.output;
+  d.batch = p.batch;
+  d.channels = p.in_channels;
+  d.multiplier = p.out_channels / p.in_channels;
+  d.in_h = p.in_h;
+  d.in_w = p.in_w;
+  d.kernel_h = p.kernel_h;
+  d.kernel_w = p.kernel_w;
+  d.out_h = p.out_h;
+  d.out_w = p.out_w;
+  d.stride_h = p.stride_h;
+  d.stride_w = p.stride_w;
+  d.pad_h = p.pad_h;
+  d.pad_w = p.pad_w;
+  d.dilation_h = p.dilation_h;
+  d.dilation_w = p.dilation_w;
+  d.parallel_for = p.parallel_for;
+  d.max_threads = p.max_threads;
+  return d;
 }
 
 namespace cpu {

@@ -39,7 +39,10 @@ struct Avx2 {
 
 #include "conv2d/conv2d_direct.h"
 
-void conv2d_avx2(const Conv2dParams& p) { conv2d_direct<Avx2>(p); }
+void conv2d_avx2(const Conv2dParams& p) {
+  if (is_depthwise(p)) return depthwise_conv2d_avx2(as_depthwise(p));
+  conv2d_direct<Avx2>(p);
+}
 
 }  // namespace pybench::kernels::cpu
 

@@ -36,7 +36,10 @@ struct Avx512 {
 
 #include "conv2d/conv2d_direct.h"
 
-void conv2d_avx512(const Conv2dParams& p) { conv2d_direct<Avx512>(p); }
+void conv2d_avx512(const Conv2dParams& p) {
+  if (is_depthwise(p)) return depthwise_conv2d_avx512(as_depthwise(p));
+  conv2d_direct<Avx512>(p);
+}
 
 }  // namespace pybench::kernels::cpu
 
