@@ -28,17 +28,12 @@
 #include <ostream>
 #include <random>
 #include <string>
-#include <thread>
 #include <tuple>
 #include <utility>
 #include <vector>
 
 #include "common/cpu_isa.h"
 #include "test_util.h"
-
-namespace pybench::kernels::cpu {
-inline void PrintTo(CpuIsa isa, std::ostream* os) { *os << cpu_isa_name(isa); }
-}  // namespace pybench::kernels::cpu
 
 namespace {
 
@@ -352,28 +347,7 @@ const std::vector<Conv2dCase>& all_cases() {
   return cases;
 }
 
-// An injected parallel_for that runs each chunk on its own std::thread, like
-// at::parallel_for: at most `threads` chunks, none smaller than `grain`. The threads
-// start together (a latch), so on small work they still overlap and a data race
-// between chunks (shared scratch, overlapping output ranges) has a chance to show.
-ParallelFor std_thread_for(int64_t threads, std::atomic<int>* bodies = nullptr) {
-  return [threads, bodies](int64_t begin, int64_t end, int64_t grain, const ParallelBody& body) {
-    const int64_t n = end - begin;
-    const int64_t chunks = std::clamp<int64_t>(n / std::max<int64_t>(grain, 1), 1, threads);
-    std::atomic<int64_t> arrived{0};
-    std::vector<std::thread> pool;
-    for (int64_t i = 0; i < chunks; ++i) {
-      const int64_t b = begin + n * i / chunks, e = begin + n * (i + 1) / chunks;
-      pool.emplace_back([&body, &arrived, chunks, b, e, bodies] {
-        if (bodies) ++*bodies;
-        ++arrived;
-        while (arrived.load() < chunks) std::this_thread::yield();
-        body(b, e);
-      });
-    }
-    for (auto& t : pool) t.join();
-  };
-}
+using pt::std_thread_for;
 
 class Conv2dVariantTest : public ::testing::TestWithParam<std::tuple<CpuIsa, Conv2dCase>> {
  protected:

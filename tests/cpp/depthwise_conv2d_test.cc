@@ -8,18 +8,12 @@
 #include <gtest/gtest.h>
 
 #include <cstring>
-#include <ostream>
 #include <string>
-#include <thread>
 #include <tuple>
 #include <vector>
 
 #include "common/cpu_isa.h"
 #include "depthwise_test_util.h"
-
-namespace pybench::kernels::cpu {
-inline void PrintTo(CpuIsa isa, std::ostream* os) { *os << cpu_isa_name(isa); }
-}  // namespace pybench::kernels::cpu
 
 namespace {
 
@@ -40,18 +34,6 @@ DwFn variant_for(CpuIsa isa) {
     case CpuIsa::scalar: return kcpu::depthwise_conv2d_ref;
   }
   return nullptr;
-}
-
-// A parallel_for on std::threads that splits [begin, end) into `threads` parts.
-ParallelFor thread_pool_for(int threads) {
-  return [threads](int64_t begin, int64_t end, int64_t, const ParallelBody& body) {
-    std::vector<std::thread> pool;
-    const int64_t chunk = (end - begin + threads - 1) / threads;
-    for (int64_t b = begin; b < end; b += chunk) {
-      pool.emplace_back(body, b, std::min(end, b + chunk));
-    }
-    for (auto& t : pool) t.join();
-  };
 }
 
 
@@ -86,7 +68,7 @@ TEST_P(DepthwiseConv2dTest, MatchesRef) {
   for (int threads : {1, 3}) {
     SCOPED_TRACE("threads " + std::to_string(threads));
     const pt::GuardedBuffer out =
-        run(variant_for(isa), c, x, w, b, threads > 1 ? thread_pool_for(threads) : ParallelFor{},
+        run(variant_for(isa), c, x, w, b, threads > 1 ? pt::std_thread_for(threads) : ParallelFor{},
             threads);
     pt::expect_close_scaled(out.data(), expected.data(), scale.data(), out.size, kTolerance);
   }

@@ -22,10 +22,6 @@
 #include "common/cpu_isa.h"
 #include "test_util.h"
 
-namespace pybench::kernels::cpu {
-inline void PrintTo(CpuIsa isa, std::ostream* os) { *os << cpu_isa_name(isa); }
-}  // namespace pybench::kernels::cpu
-
 namespace {
 
 using pybench::kernels::GramParams;

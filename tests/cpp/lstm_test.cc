@@ -20,15 +20,10 @@
 #include <cstdint>
 #include <ostream>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "common/cpu_isa.h"
 #include "test_util.h"
-
-namespace pybench::kernels::cpu {
-inline void PrintTo(CpuIsa isa, std::ostream* os) { *os << cpu_isa_name(isa); }
-}  // namespace pybench::kernels::cpu
 
 namespace {
 
@@ -59,18 +54,6 @@ GemmFn gemm_for(CpuIsa isa) {
   return isa == CpuIsa::avx512 ? kcpu::lstm_input_gemm_avx512
          : isa == CpuIsa::avx2 ? kcpu::lstm_input_gemm_avx2
                                : kcpu::lstm_input_gemm_ref;
-}
-
-// A parallel-for on real threads, chunked like at::parallel_for.
-ParallelFor threaded(int threads) {
-  return [threads](int64_t begin, int64_t end, int64_t, const ParallelBody& body) {
-    std::vector<std::thread> pool;
-    const int64_t chunk = (end - begin + threads - 1) / threads;
-    for (int64_t b = begin; b < end; b += chunk) {
-      pool.emplace_back([&body, b, e = std::min(end, b + chunk)] { body(b, e); });
-    }
-    for (auto& t : pool) t.join();
-  };
 }
 
 // A buffer of n floats with NaN guard zones; data() is past the leading guard.
@@ -172,7 +155,7 @@ TEST_P(LstmCellTest, MatchesReference) {
     p.ld_h_out = H;
     p.c_out = co.data();
     p.ld_c_out = H;
-    if (threads > 1) p.parallel_for = threaded(threads);
+    if (threads > 1) p.parallel_for = pt::std_thread_for(threads);
     p.max_threads = threads;
     fn(p);
   };
@@ -253,7 +236,7 @@ TEST_P(LstmSequenceTest, MatchesReference) {
         p.h_n = hn.data();
         p.c_n = cn.data();
         p.gates_scratch = scratch.data();
-        p.parallel_for = threaded(2);
+        p.parallel_for = pt::std_thread_for(2);
         p.max_threads = 2;
         kcpu::lstm_sequence_isa(p, variant);
       };

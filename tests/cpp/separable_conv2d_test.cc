@@ -8,18 +8,12 @@
 
 #include <algorithm>
 #include <cstring>
-#include <ostream>
 #include <string>
-#include <thread>
 #include <tuple>
 #include <vector>
 
 #include "common/cpu_isa.h"
 #include "depthwise_test_util.h"
-
-namespace pybench::kernels::cpu {
-inline void PrintTo(CpuIsa isa, std::ostream* os) { *os << cpu_isa_name(isa); }
-}  // namespace pybench::kernels::cpu
 
 namespace {
 
@@ -41,17 +35,6 @@ SepFn variant_for(CpuIsa isa) {
     case CpuIsa::scalar: return kcpu::separable_conv2d_ref;
   }
   return nullptr;
-}
-
-ParallelFor thread_pool_for(int threads) {
-  return [threads](int64_t begin, int64_t end, int64_t, const ParallelBody& body) {
-    std::vector<std::thread> pool;
-    const int64_t chunk = (end - begin + threads - 1) / threads;
-    for (int64_t b = begin; b < end; b += chunk) {
-      pool.emplace_back(body, b, std::min(end, b + chunk));
-    }
-    for (auto& t : pool) t.join();
-  };
 }
 
 struct SepCase {
@@ -128,7 +111,7 @@ TEST_P(SeparableConv2dTest, MatchesRef) {
   for (int threads : {1, 2, 3}) {
     SCOPED_TRACE("threads " + std::to_string(threads));
     const pt::GuardedBuffer out = run(
-        variant_for(isa), c, o, threads > 1 ? thread_pool_for(threads) : ParallelFor{}, threads);
+        variant_for(isa), c, o, threads > 1 ? pt::std_thread_for(threads) : ParallelFor{}, threads);
     pt::expect_close_scaled(out.data(), expected.data(), scale.data(), out.size, kTolerance);
   }
   EXPECT_TRUE(o.x.guards_intact() && o.dw.guards_intact() && o.pw.guards_intact());

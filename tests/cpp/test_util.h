@@ -1,12 +1,16 @@
 #pragma once
 // Shared helpers for the kernel tests: seeded random fills, NaN poisoning of memory a
-// kernel must not read (or must overwrite), error norms, an adversarial injected
-// parallel-for, and an RAII guard for the process-wide active CPU ISA.
+// kernel must not read (or must overwrite), error norms, injected parallel-fors (an
+// adversarial serial one and one on real threads), an RAII guard for the process-wide
+// active CPU ISA, and gtest's printer for ISA parameters.
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <limits>
+#include <ostream>
 #include <random>
+#include <thread>
 #include <utility>
 #include <vector>
 
@@ -53,6 +57,31 @@ inline void reverse_uneven_chunks(int64_t begin, int64_t end, int64_t grain,
   for (auto it = chunks.rbegin(); it != chunks.rend(); ++it) body(it->first, it->second);
 }
 
+// An injected parallel_for that runs each chunk on its own std::thread, like
+// at::parallel_for: at most `threads` chunks, none smaller than `grain`. The threads
+// start together (a latch), so on small work they still overlap and a data race
+// between chunks (shared scratch, overlapping output ranges) has a chance to show.
+// `bodies`, when given, counts the chunks run.
+inline kernels::ParallelFor std_thread_for(int64_t threads, std::atomic<int>* bodies = nullptr) {
+  return [threads, bodies](int64_t begin, int64_t end, int64_t grain,
+                           const kernels::ParallelBody& body) {
+    const int64_t n = end - begin;
+    const int64_t chunks = std::clamp<int64_t>(n / std::max<int64_t>(grain, 1), 1, threads);
+    std::atomic<int64_t> arrived{0};
+    std::vector<std::thread> pool;
+    for (int64_t i = 0; i < chunks; ++i) {
+      const int64_t b = begin + n * i / chunks, e = begin + n * (i + 1) / chunks;
+      pool.emplace_back([&body, &arrived, chunks, b, e, bodies] {
+        if (bodies) ++*bodies;
+        ++arrived;
+        while (arrived.load() < chunks) std::this_thread::yield();
+        body(b, e);
+      });
+    }
+    for (auto& t : pool) t.join();
+  };
+}
+
 // Restores the active ISA on scope exit, so a test that walks the variants leaves the
 // process as it found it.
 class ActiveIsaGuard {
@@ -67,3 +96,8 @@ class ActiveIsaGuard {
 };
 
 }  // namespace pybench::testing
+
+namespace pybench::kernels::cpu {
+// gtest prints an ISA test parameter through PrintTo (found by ADL); without it, bytes.
+inline void PrintTo(CpuIsa isa, std::ostream* os) { *os << cpu_isa_name(isa); }
+}  // namespace pybench::kernels::cpu
