@@ -4,11 +4,49 @@
 // own, so users recognise them).
 #include <ATen/ATen.h>
 
+#include <tuple>
+#include <utility>
 #include <vector>
 
 #include "conv2d/conv2d.h"
 
 namespace pybench::ops {
+
+// The checks of the convolution arguments every conv op shares: counts and signs of
+// stride, padding (top, bottom, left, right) and dilation.
+inline void check_conv_arguments(const char* op, at::IntArrayRef stride, at::IntArrayRef padding,
+                                 at::IntArrayRef dilation) {
+  TORCH_CHECK_VALUE(stride.size() == 2 && padding.size() == 4 && dilation.size() == 2, op,
+                    ": expected 2 strides, 4 paddings (top, bottom, left, right) and 2 "
+                    "dilations, got ", stride.size(), ", ", padding.size(), " and ",
+                    dilation.size());
+  TORCH_CHECK_VALUE(stride[0] > 0 && stride[1] > 0, op,
+                    ": non-positive stride is not supported, got stride ", stride);
+  TORCH_CHECK_VALUE(padding[0] >= 0 && padding[1] >= 0 && padding[2] >= 0 && padding[3] >= 0,
+                    op, ": negative padding is not supported, got padding ", padding);
+  TORCH_CHECK_VALUE(dilation[0] > 0 && dilation[1] > 0, op,
+                    ": dilation should be greater than zero, got dilation ", dilation);
+}
+
+// (out_h, out_w) of a kh x kw kernel over an in_h x in_w input with arguments that passed
+// check_conv_arguments; a ValueError worded like PyTorch's when the dilated kernel is
+// larger than the padded input.
+inline std::pair<int64_t, int64_t> checked_conv_out_size(const char* op, int64_t in_h,
+                                                         int64_t in_w, int64_t kh, int64_t kw,
+                                                         at::IntArrayRef stride,
+                                                         at::IntArrayRef padding,
+                                                         at::IntArrayRef dilation) {
+  const int64_t padded_h = in_h + padding[0] + padding[1];
+  const int64_t padded_w = in_w + padding[2] + padding[3];
+  const int64_t extent_h = dilation[0] * (kh - 1) + 1;
+  const int64_t extent_w = dilation[1] * (kw - 1) + 1;
+  TORCH_CHECK_VALUE(extent_h <= padded_h && extent_w <= padded_w, op,
+                    ": calculated padded input size per channel: (", padded_h, " x ", padded_w,
+                    "). Kernel size: (", extent_h, " x ", extent_w,
+                    "). Kernel size can't be greater than actual input size");
+  return {kernels::conv2d_out_size(in_h, kh, stride[0], padding[0], padding[1], dilation[0]),
+          kernels::conv2d_out_size(in_w, kw, stride[1], padding[2], padding[3], dilation[1])};
+}
 
 // The checked, contiguous operands of one call and its geometry.
 struct Conv2dInput {
@@ -40,16 +78,7 @@ inline Conv2dInput prepare_conv2d(const at::Tensor& input, const at::Tensor& wei
                    input.scalar_type());
   TORCH_CHECK_TYPE(weight.scalar_type() == at::kFloat, op, ": expected float32 weight, got ",
                    weight.scalar_type());
-  TORCH_CHECK_VALUE(stride.size() == 2 && padding.size() == 4 && dilation.size() == 2, op,
-                    ": expected 2 strides, 4 paddings (top, bottom, left, right) and 2 "
-                    "dilations, got ", stride.size(), ", ", padding.size(), " and ",
-                    dilation.size());
-  TORCH_CHECK_VALUE(stride[0] > 0 && stride[1] > 0, op,
-                    ": non-positive stride is not supported, got stride ", stride);
-  TORCH_CHECK_VALUE(padding[0] >= 0 && padding[1] >= 0 && padding[2] >= 0 && padding[3] >= 0,
-                    op, ": negative padding is not supported, got padding ", padding);
-  TORCH_CHECK_VALUE(dilation[0] > 0 && dilation[1] > 0, op,
-                    ": dilation should be greater than zero, got dilation ", dilation);
+  check_conv_arguments(op, stride, padding, dilation);
   TORCH_CHECK_VALUE(groups > 0, op, ": non-positive groups is not supported, got ", groups);
 
   Conv2dInput in;
@@ -93,20 +122,10 @@ inline Conv2dInput prepare_conv2d(const at::Tensor& input, const at::Tensor& wei
   p.dilation_h = dilation[0];
   p.dilation_w = dilation[1];
   p.groups = groups;
-  const int64_t padded_h = p.in_h + padding[0] + padding[1];
-  const int64_t padded_w = p.in_w + padding[2] + padding[3];
-  const int64_t extent_h = p.dilation_h * (p.kernel_h - 1) + 1;
-  const int64_t extent_w = p.dilation_w * (p.kernel_w - 1) + 1;
   TORCH_CHECK_VALUE(p.kernel_h > 0 && p.kernel_w > 0, op, ": expected a non-empty kernel, got "
                     "weight of size ", weight.sizes());
-  TORCH_CHECK_VALUE(extent_h <= padded_h && extent_w <= padded_w, op,
-                    ": calculated padded input size per channel: (", padded_h, " x ", padded_w,
-                    "). Kernel size: (", extent_h, " x ", extent_w,
-                    "). Kernel size can't be greater than actual input size");
-  p.out_h = kernels::conv2d_out_size(p.in_h, p.kernel_h, p.stride_h, padding[0], padding[1],
-                                     p.dilation_h);
-  p.out_w = kernels::conv2d_out_size(p.in_w, p.kernel_w, p.stride_w, padding[2], padding[3],
-                                     p.dilation_w);
+  std::tie(p.out_h, p.out_w) =
+      checked_conv_out_size(op, p.in_h, p.in_w, p.kernel_h, p.kernel_w, stride, padding, dilation);
   in.input = x.contiguous();
   in.weight = weight.contiguous();
   return in;

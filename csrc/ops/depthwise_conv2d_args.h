@@ -6,8 +6,10 @@
 
 #include <optional>
 #include <string>
+#include <tuple>
 
 #include "conv2d/conv2d.h"
+#include "conv2d_args.h"
 #include "separable_conv2d/separable_conv2d.h"
 
 namespace pybench::ops {
@@ -50,16 +52,7 @@ inline DepthwiseConv2dInput prepare_depthwise_conv2d(
   TORCH_CHECK_TYPE(input.scalar_type() == at::kFloat, op, ": expected float32 input, got ",
                    input.scalar_type());
   check_float_operand(op, weight_name, weight, input);
-  TORCH_CHECK_VALUE(stride.size() == 2 && padding.size() == 4 && dilation.size() == 2, op,
-                    ": expected 2 strides, 4 paddings (top, bottom, left, right) and 2 "
-                    "dilations, got ", stride.size(), ", ", padding.size(), " and ",
-                    dilation.size());
-  TORCH_CHECK_VALUE(stride[0] > 0 && stride[1] > 0, op,
-                    ": non-positive stride is not supported, got stride ", stride);
-  TORCH_CHECK_VALUE(padding[0] >= 0 && padding[1] >= 0 && padding[2] >= 0 && padding[3] >= 0,
-                    op, ": negative padding is not supported, got padding ", padding);
-  TORCH_CHECK_VALUE(dilation[0] > 0 && dilation[1] > 0, op,
-                    ": dilation should be greater than zero, got dilation ", dilation);
+  check_conv_arguments(op, stride, padding, dilation);
 
   DepthwiseConv2dInput in;
   in.batched = input.dim() == 4;
@@ -92,18 +85,8 @@ inline DepthwiseConv2dInput prepare_depthwise_conv2d(
   p.pad_w = padding[2];
   p.dilation_h = dilation[0];
   p.dilation_w = dilation[1];
-  const int64_t padded_h = p.in_h + padding[0] + padding[1];
-  const int64_t padded_w = p.in_w + padding[2] + padding[3];
-  const int64_t extent_h = p.dilation_h * (p.kernel_h - 1) + 1;
-  const int64_t extent_w = p.dilation_w * (p.kernel_w - 1) + 1;
-  TORCH_CHECK_VALUE(extent_h <= padded_h && extent_w <= padded_w, op,
-                    ": calculated padded input size per channel: (", padded_h, " x ", padded_w,
-                    "). Kernel size: (", extent_h, " x ", extent_w,
-                    "). Kernel size can't be greater than actual input size");
-  p.out_h = kernels::conv2d_out_size(p.in_h, p.kernel_h, p.stride_h, padding[0], padding[1],
-                                        p.dilation_h);
-  p.out_w = kernels::conv2d_out_size(p.in_w, p.kernel_w, p.stride_w, padding[2], padding[3],
-                                        p.dilation_w);
+  std::tie(p.out_h, p.out_w) =
+      checked_conv_out_size(op, p.in_h, p.in_w, p.kernel_h, p.kernel_w, stride, padding, dilation);
   in.input = x.contiguous();
   in.weight = weight.contiguous();
   return in;
