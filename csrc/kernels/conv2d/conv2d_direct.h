@@ -33,7 +33,15 @@
 //              ymm (12 accumulators + 3 loads + 1 broadcast = 16 registers). Weights are
 //              broadcast straight from PyTorch's OIHW layout: for fixed k, c the taps are
 //              contiguous, so no packing pass is needed.
-// Threads split the work items with the injected parallel_for (at::parallel_for).
+//              The tap loop is unrolled at compile time for 1x1, 3x3, 5x5 and 7x7
+//              kernels (see tile()).
+// Threads split the work items with the injected parallel_for (at::parallel_for). The
+// item counts are sized to the threads (make_plan): row chunks differ by at most a
+// row, and with fewer items than threads either rows or output channels are split
+// further, whichever costs less -- more row chunks make every thread read every weight,
+// more channel chunks make every thread build every plane.
+// A depthwise convolution (one input channel per group) never gets here: the ISA
+// entry points hand it to the depthwise kernels (conv2d.h, is_depthwise).
 namespace {
 
 // Sizes of one call, resolved once.
