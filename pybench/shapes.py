@@ -7,11 +7,14 @@ repeat with different sizes; a case is identified by its :attr:`Shape.label`.
 """
 from __future__ import annotations
 
+import argparse
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
-__all__ = ["Shape", "SHAPES_DIR", "available", "load", "parse"]
+__all__ = ["Shape", "SHAPES_DIR", "available", "generator_main", "load", "parse", "trace_convs"]
 
 #: Directory holding the shape files shipped with pybench.
 SHAPES_DIR = Path(__file__).resolve().parent / "shapes"
@@ -85,3 +88,57 @@ def load(name: str | Path) -> list[Shape]:
         if not path.is_file():
             raise KeyError(f"no shape file {name!r}; available: {', '.join(available())}")
     return parse(path.read_text(), source=str(path))
+
+
+def trace_convs(model: str) -> list[tuple[str, object, tuple[int, ...], tuple[int, ...]]]:
+    """(module path, the nn.Conv2d, input shape, output shape) of every Conv2d call of the
+    registry model ``model``, in execution order.
+
+    The model runs once on the meta device (shapes only, no arithmetic) at its registry
+    input size, batch 1, with a forward hook on every nn.Conv2d. The shape generators in
+    ``scripts/`` build the files of this directory from it.
+    """
+    import torch
+    from torch import nn
+
+    from pybench import models
+
+    spec = models.get(model)
+    with torch.device("meta"):
+        net = spec.factory().eval()
+        x = torch.empty((1, *spec.input_shape))
+    paths = {m: p for p, m in net.named_modules()}
+    calls = []
+
+    def hook(conv, args, output):
+        calls.append((paths[conv], conv, tuple(args[0].shape), tuple(output.shape)))
+
+    handles = [m.register_forward_hook(hook) for m in net.modules() if isinstance(m, nn.Conv2d)]
+    try:
+        with torch.no_grad():
+            net(x)
+    finally:
+        for h in handles:
+            h.remove()
+    return calls
+
+
+def generator_main(generate: Callable[[], str], default_out: Path, script: str,
+                   argv: list[str] | None = None, description: str = "") -> int:
+    """The command line of a shape generator: write ``generate()`` to ``--out`` (default
+    ``default_out``), or with ``--check`` exit 1 when the file differs from it."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--out", type=Path, default=default_out)
+    parser.add_argument("--check", action="store_true",
+                        help="exit 1 if the file differs from what would be generated")
+    args = parser.parse_args(argv)
+    text = generate()
+    if args.check:
+        current = args.out.read_text() if args.out.is_file() else ""
+        if current != text:
+            print(f"{args.out} is stale; run {script} to regenerate it", file=sys.stderr)
+            return 1
+        return 0
+    args.out.write_text(text)
+    print(f"wrote {args.out}: {sum(1 for line in text.splitlines() if ':' in line.split('#')[0])} cases")
+    return 0

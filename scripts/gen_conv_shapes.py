@@ -8,12 +8,8 @@ the trailing comment counts them. Usage: python scripts/gen_conv_shapes.py [--ch
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
-
-import torch
-from torch import nn
 
 from pybench import models, ops, shapes
 
@@ -38,31 +34,17 @@ HEADER = """\
 
 def conv_layers(name: str) -> list[tuple[str, dict[str, int]]]:
     """(module path, geometry) of every Conv2d call of model ``name``, in execution order."""
-    spec = models.get(name)
-    with torch.device("meta"):
-        model = spec.factory().eval()
-        x = torch.empty((1, *spec.input_shape))
-    paths = {m: p for p, m in model.named_modules()}
-    calls: list[tuple[str, dict[str, int]]] = []
-
-    def hook(conv: nn.Conv2d, args, output):
-        _, c, h, w = args[0].shape
+    calls = []
+    for path, conv, (_, c, h, w), _ in shapes.trace_convs(name):
         top, bottom, left, right = ops.conv2d_padding(conv.padding, conv.kernel_size,
                                                       conv.stride, conv.dilation)
         if top != bottom or left != right:
-            raise ValueError(f"{name}:{paths[conv]}: asymmetric padding {conv.padding!r} "
+            raise ValueError(f"{name}:{path}: asymmetric padding {conv.padding!r} "
                              "does not fit the PH/PW keys")
-        calls.append((paths[conv], dict(
+        calls.append((path, dict(
             C=c, H=h, W=w, K=conv.out_channels, R=conv.kernel_size[0], S=conv.kernel_size[1],
             SH=conv.stride[0], SW=conv.stride[1], PH=top, PW=left,
             DH=conv.dilation[0], DW=conv.dilation[1], G=conv.groups)))
-
-    handles = [m.register_forward_hook(hook) for m in model.modules()
-               if isinstance(m, nn.Conv2d)]
-    with torch.no_grad():
-        model(x)
-    for h in handles:
-        h.remove()
     return calls
 
 
@@ -104,24 +86,8 @@ def generate() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=shapes.SHAPES_DIR / "conv.txt")
-    parser.add_argument("--check", action="store_true",
-                        help="exit 1 if the file differs from what would be generated")
-    args = parser.parse_args(argv)
-    text = generate()
-    if args.check:
-        current = args.out.read_text() if args.out.is_file() else ""
-        if current != text:
-            print(f"{args.out} is stale; run {Path(__file__).name} to regenerate it",
-                  file=sys.stderr)
-            return 1
-        return 0
-    args.out.write_text(text)
-    counts = {name: sum(1 for line in text.splitlines() if line.startswith(name + ":"))
-              for name in MODELS}
-    print(f"wrote {args.out}: " + ", ".join(f"{n} {c}" for n, c in counts.items()))
-    return 0
+    return shapes.generator_main(generate, shapes.SHAPES_DIR / "conv.txt", Path(__file__).name,
+                                 argv, __doc__.splitlines()[0])
 
 
 if __name__ == "__main__":

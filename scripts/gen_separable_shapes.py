@@ -14,14 +14,10 @@ Usage: python scripts/gen_separable_shapes.py [--check] [--out F]
 """
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
-import torch
-from torch import nn
-
-from pybench import models, ops, shapes
+from pybench import ops, shapes
 
 MODELS = {"mobilenet_v1": (1, 1), "mobilenet_v2": (2, 0), "mobilenet_v3_large": (1, 0)}
 KEYS = ("C", "H", "W", "M", "R", "S", "SH", "SW", "PH", "PW", "DH", "DW", "K", "A", "PA")
@@ -40,21 +36,9 @@ HEADER = """\
 
 
 def separable_pairs(name: str) -> list[tuple[str, dict[str, int]]]:
-    spec = models.get(name)
-    with torch.device("meta"):
-        model = spec.factory().eval()
-        x = torch.empty((1, *spec.input_shape))
-    paths = {m: p for p, m in model.named_modules()}
-    calls: list[tuple[nn.Conv2d, tuple, tuple]] = []
-
-    def hook(conv, args, output):
-        calls.append((conv, tuple(args[0].shape), tuple(output.shape)))
-
-    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, nn.Conv2d)]
-    with torch.no_grad():
-        model(x)
-    for h in handles:
-        h.remove()
+    traced = shapes.trace_convs(name)
+    calls = [(conv, in_shape, out_shape) for _, conv, in_shape, out_shape in traced]
+    paths = {conv: path for path, conv, _, _ in traced}
     act, pw_act = MODELS[name]
     pairs = []
     for i, (conv, in_shape, out_shape) in enumerate(calls):
@@ -95,21 +79,8 @@ def generate() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=shapes.SHAPES_DIR / "separable.txt")
-    parser.add_argument("--check", action="store_true",
-                        help="exit 1 if the file differs from what would be generated")
-    args = parser.parse_args(argv)
-    text = generate()
-    if args.check:
-        current = args.out.read_text() if args.out.is_file() else ""
-        if current != text:
-            print(f"{args.out} is stale; run {Path(__file__).name} to regenerate it",
-                  file=sys.stderr)
-            return 1
-        return 0
-    args.out.write_text(text)
-    return 0
+    return shapes.generator_main(generate, shapes.SHAPES_DIR / "separable.txt",
+                                 Path(__file__).name, argv, __doc__.splitlines()[0])
 
 
 if __name__ == "__main__":
