@@ -5,6 +5,8 @@
 
 #include <optional>
 
+#include "lstm/lstm.h"
+
 namespace pybench::ops {
 
 // The operands after the checks: weights and states contiguous, the input with a
@@ -82,6 +84,30 @@ inline LstmOperands prepare_lstm(const at::Tensor& input, const at::Tensor& hx,
   o.hidden = H;
   if (sequence) o.seq_len = input.size(batch_first ? 1 : 0);
   return o;
+}
+
+// A cell step's params for both backends: checked operands in, (hy, cy) out, every
+// state row `hidden` floats apart. The backend adds its packed weights or threads.
+inline kernels::LstmCellParams lstm_cell_params(const LstmOperands& o, at::Tensor& hy,
+                                                at::Tensor& cy) {
+  kernels::LstmCellParams p;
+  p.batch = o.batch;
+  p.input_size = o.input_size;
+  p.hidden_size = o.hidden;
+  p.x = o.input.data_ptr<float>();
+  p.ldx = o.input.stride(0);
+  p.h = o.hx.data_ptr<float>();
+  p.ldh = o.hidden;
+  p.c = o.cx.data_ptr<float>();
+  p.ldc = o.hidden;
+  p.w_ih = o.w_ih.data_ptr<float>();
+  p.w_hh = o.w_hh.data_ptr<float>();
+  p.bias = o.bias.has_value() ? o.bias->data_ptr<float>() : nullptr;
+  p.h_out = hy.data_ptr<float>();
+  p.ld_h_out = o.hidden;
+  p.c_out = cy.data_ptr<float>();
+  p.ld_c_out = o.hidden;
+  return p;
 }
 
 }  // namespace pybench::ops

@@ -27,23 +27,7 @@ std::tuple<at::Tensor, at::Tensor> lstm_cell_cuda(
   at::Tensor hy = at::empty({o.batch, o.hidden}, input.options());
   at::Tensor cy = at::empty({o.batch, o.hidden}, input.options());
   if (hy.numel() == 0) return {hy, cy};
-  kernels::LstmCellParams p;
-  p.batch = o.batch;
-  p.input_size = o.input_size;
-  p.hidden_size = o.hidden;
-  p.x = o.input.data_ptr<float>();
-  p.ldx = o.input.stride(0);
-  p.h = o.hx.data_ptr<float>();
-  p.ldh = o.hidden;
-  p.c = o.cx.data_ptr<float>();
-  p.ldc = o.hidden;
-  p.w_ih = o.w_ih.data_ptr<float>();
-  p.w_hh = o.w_hh.data_ptr<float>();
-  p.bias = o.bias.has_value() ? o.bias->data_ptr<float>() : nullptr;
-  p.h_out = hy.data_ptr<float>();
-  p.ld_h_out = o.hidden;
-  p.c_out = cy.data_ptr<float>();
-  p.ld_c_out = o.hidden;
+  const kernels::LstmCellParams p = lstm_cell_params(o, hy, cy);
   try {
     kernels::cuda::launch_lstm_cell(p, at::cuda::getCurrentCUDAStream());
   } catch (const std::runtime_error& e) {
