@@ -28,6 +28,32 @@ def device_params():
     ]
 
 
+def assert_matches_reference(out: torch.Tensor, ref: torch.Tensor, scale: torch.Tensor,
+                             rtol: float = 1e-5):
+    """A convolution's float32 ``out`` against its float64 reference ``ref``.
+
+    Two bounds, both ``rtol``: the relative Frobenius error over the whole output, and
+    every element's error relative to ``scale``, the same convolution on absolute
+    operands (|x| * |w| + |b|), which bounds what float32 rounding can cost that element.
+    """
+    assert out.dtype == torch.float32
+    assert tuple(out.shape) == tuple(ref.shape), (
+        f"shape {tuple(out.shape)}, the reference gives {tuple(ref.shape)}")
+    out64 = out.detach().cpu().double()
+    assert torch.isfinite(out64).all(), "non-finite output (unwritten memory or a stray read?)"
+    diff_norm, ref_norm = (out64 - ref).norm().item(), ref.norm().item()
+    err = diff_norm / ref_norm if ref_norm > 0 else (0.0 if diff_norm == 0 else float("inf"))
+    assert err <= rtol, f"relative Frobenius error {err:.3g} > {rtol}"
+    diff = (out64 - ref).abs()
+    # scale 0: an output whose window lies wholly in the padding, with no bias -- exactly 0
+    excess = torch.where(scale > 0, diff / scale, torch.where(diff == 0, 0.0, float("inf")))
+    worst = int(excess.argmax())
+    index = tuple(int(i) for i in torch.unravel_index(torch.tensor(worst), excess.shape))
+    assert excess.flatten()[worst] <= rtol, (
+        f"element {index}: out {out64[index].item():.7g}, ref {ref[index].item():.7g}, "
+        f"|diff| / (|x|*|w| + |b|) = {excess.flatten()[worst].item():.3g} > {rtol}")
+
+
 @pytest.fixture(params=available_cpu_isas())
 def cpu_isa(request):
     """Runs the test once per CPU ISA variant, switching pybench's dispatch in-process."""

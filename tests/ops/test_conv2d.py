@@ -21,7 +21,7 @@ import torch
 import torch.nn.functional as F
 
 import pybench.ops as ops
-from conftest import available_cpu_isas, device_params
+from conftest import assert_matches_reference, available_cpu_isas, device_params
 
 RTOL = 1e-5
 
@@ -252,25 +252,6 @@ def reference_conv2d(x, w, b=None, **kwargs):
         ref = F.conv2d(x64, w64, b64, **kwargs)
         scale = F.conv2d(x64.abs(), w64.abs(), None if b64 is None else b64.abs(), **kwargs)
     return ref, scale
-
-
-def assert_matches_reference(out: torch.Tensor, ref: torch.Tensor, scale: torch.Tensor):
-    assert out.dtype == torch.float32
-    assert tuple(out.shape) == tuple(ref.shape), (
-        f"shape {tuple(out.shape)}, F.conv2d gives {tuple(ref.shape)}")
-    out64 = out.detach().cpu().double()
-    assert torch.isfinite(out64).all(), "non-finite output (unwritten memory or a stray read?)"
-    diff_norm, ref_norm = (out64 - ref).norm().item(), ref.norm().item()
-    err = diff_norm / ref_norm if ref_norm > 0 else (0.0 if diff_norm == 0 else float("inf"))
-    assert err <= RTOL, f"relative Frobenius error {err:.3g} > {RTOL}"
-    diff = (out64 - ref).abs()
-    # scale 0: an output whose window lies wholly in the padding, with no bias -- exactly 0
-    excess = torch.where(scale > 0, diff / scale, torch.where(diff == 0, 0.0, float("inf")))
-    worst = int(excess.argmax())
-    index = tuple(int(i) for i in torch.unravel_index(torch.tensor(worst), excess.shape))
-    assert excess.flatten()[worst] <= RTOL, (
-        f"element {index}: out {out64[index].item():.7g}, ref {ref[index].item():.7g}, "
-        f"|diff| / (|x|*|w| + |b|) = {excess.flatten()[worst].item():.3g} > {RTOL}")
 
 
 def _run_case(case: Case, device: str):

@@ -1,9 +1,10 @@
 """pybench.ops.depthwise_conv2d against F.conv2d(groups=C) in float64, on every CPU ISA and
 (where present) CUDA.
 
-Accuracy, both at RTOL = 1e-5 (as tests/ops/test_conv2d.py): the norm-wise relative error
-and the element-wise |out - ref| <= RTOL * (|x| * |w| + |b|), so one wrong element (a
-missed border tap, an unwritten tail lane) is not diluted by the many right ones.
+Accuracy, both at 1e-5 (conftest.assert_matches_reference, as tests/ops/test_conv2d.py): the
+norm-wise relative error and the element-wise |out - ref| <= 1e-5 * (|x| * |w| + |b|), so
+one wrong element (a missed border tap, an unwritten tail lane) is not diluted by the many
+right ones.
 Inputs are standard normal, never zeros.
 """
 from __future__ import annotations
@@ -18,9 +19,7 @@ import torch
 import torch.nn.functional as F
 
 import pybench.ops as ops
-from conftest import available_cpu_isas, device_params
-
-RTOL = 1e-5
+from conftest import assert_matches_reference, available_cpu_isas, device_params
 
 
 @dataclasses.dataclass(frozen=True)
@@ -165,23 +164,6 @@ def reference_depthwise_conv2d(x, w, b=None, **kwargs):
         scale = F.conv2d(x64.abs(), w64.abs(), None if b64 is None else b64.abs(), groups=c,
                          **kwargs)
     return ref, scale
-
-
-def assert_matches_reference(out: torch.Tensor, ref: torch.Tensor, scale: torch.Tensor):
-    assert out.dtype == torch.float32
-    assert tuple(out.shape) == tuple(ref.shape), f"shape {tuple(out.shape)} vs {tuple(ref.shape)}"
-    out64 = out.detach().cpu().double()
-    assert torch.isfinite(out64).all(), "non-finite output (unwritten memory or a stray read?)"
-    diff_norm, ref_norm = (out64 - ref).norm().item(), ref.norm().item()
-    err = diff_norm / ref_norm if ref_norm > 0 else (0.0 if diff_norm == 0 else float("inf"))
-    assert err <= RTOL, f"relative Frobenius error {err:.3g} > {RTOL}"
-    diff = (out64 - ref).abs()
-    excess = torch.where(scale > 0, diff / scale, torch.where(diff == 0, 0.0, float("inf")))
-    worst = int(excess.argmax())
-    index = tuple(int(i) for i in torch.unravel_index(torch.tensor(worst), excess.shape))
-    assert excess.flatten()[worst] <= RTOL, (
-        f"element {index}: out {out64[index].item():.7g}, ref {ref[index].item():.7g}, "
-        f"excess {excess.flatten()[worst].item():.3g} > {RTOL}")
 
 
 def _cuda_once(device, cpu_isa):

@@ -16,8 +16,8 @@ import torch
 import torch.nn.functional as F
 
 import pybench.ops as ops
-from conftest import device_params
-from test_depthwise_conv2d import DwCase, _cuda_once, _f64, assert_matches_reference
+from conftest import assert_matches_reference, device_params
+from test_depthwise_conv2d import DwCase, _cuda_once, _f64
 
 ACTS = {"none": lambda t: t, "relu": F.relu, "relu6": F.relu6}
 
