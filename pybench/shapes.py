@@ -140,5 +140,5 @@ def generator_main(generate: Callable[[], str], default_out: Path, script: str,
             return 1
         return 0
     args.out.write_text(text)
-    print(f"wrote {args.out}: {sum(1 for line in text.splitlines() if ':' in line.split('#')[0])} cases")
+    print(f"wrote {args.out}: {len(parse(text, source=args.out.name))} cases")
     return 0
