@@ -209,16 +209,16 @@ struct TileArgs {
   int64_t last;              // valid lanes of the last vector, 1..Isa::kLanes
 };
 
-// The tile always computes Isa::kRows channels: rows past `rows` repeat the last valid
-// weight row and are not stored, so the k tail needs no code of its own and reads no
-// memory past the weight. Taps > 0 fixes the tap count at compile time: the tap loop is
+// The tile computes R channels: rows past `rows` repeat the last valid weight row and
+// are not stored, so a tile narrower than R reads no memory past the weight. The
+// full-width tiles of an output-channel tail have R = rows of their own (kTailTiles):
+// on 64 channels, 6-row tiles would otherwise compute 66. Taps > 0 fixes the tap count at compile time: the tap loop is
 // then fully unrolled, every address is a register plus a constant, and the loop's
 // integer work (which competes with the FMAs for ports 0 and 5) all but vanishes;
 // Taps == 0 is the generic loop for kernel sizes without their own instance.
-template <class Isa, int V, int Taps, bool Full>
+template <class Isa, int V, int Taps, bool Full, int R = Isa::kRows>
 void tile(const TileArgs& a) {
   using Vec = typename Isa::Vec;
-  constexpr int R = Isa::kRows;
   constexpr int64_t L = Isa::kLanes;
   const int64_t taps = Taps > 0 ? Taps : a.taps;
   const float* wr[R];
@@ -285,6 +285,18 @@ constexpr auto tile_table(std::integer_sequence<int, Is...>) {
       tile_row<Isa, kUnrolledTaps[Is]>(std::make_integer_sequence<int, Isa::kVecs>{})...};
 }
 
+// kTailTiles[tap variant][rows - 1] = tile<Isa, kVecs, taps, true, rows>: the full-width
+// tiles of the last rows output channels, where kRows does not divide them.
+template <class Isa, int Taps, int... Rs>
+constexpr std::array<TileFn, sizeof...(Rs)> tail_row(std::integer_sequence<int, Rs...>) {
+  return {&tile<Isa, Isa::kVecs, Taps, true, Rs + 1>...};
+}
+template <class Isa, int... Is>
+constexpr auto tail_table(std::integer_sequence<int, Is...>) {
+  return std::array<std::array<TileFn, Isa::kRows - 1>, sizeof...(Is)>{
+      tail_row<Isa, kUnrolledTaps[Is]>(std::make_integer_sequence<int, Isa::kRows - 1>{})...};
+}
+
 inline int tap_variant(int64_t taps) {
   for (int i = 1; i < kTapVariants; ++i) {
     if (kUnrolledTaps[i] == taps) return i;
@@ -299,6 +311,8 @@ void run_chunk(const Conv2dParams& p, const DirectPlan& d, const float* planes,
                int64_t k_begin, int64_t k_end, float* staging) {
   static constexpr auto kTiles =
       tile_table<Isa>(std::make_integer_sequence<int, kTapVariants>{});
+  static constexpr auto kTailTiles =
+      tail_table<Isa>(std::make_integer_sequence<int, kTapVariants>{});
   constexpr int64_t L = Isa::kLanes;
   constexpr int64_t kTileLen = L * Isa::kVecs;
   const int64_t positions = rows * d.qw;
@@ -326,7 +340,11 @@ void run_chunk(const Conv2dParams& p, const DirectPlan& d, const float* planes,
       a.out = direct ? out_chunk + k0 * out_plane + v0 : staging;
       a.out_stride = direct ? out_plane : kTileLen;
       a.last = len - (vecs - 1) * L;
-      kTiles[variant][vecs - 1][a.last == L](a);
+      if (r < Isa::kRows && vecs == Isa::kVecs && a.last == L) {
+        kTailTiles[variant][r - 1](a);
+      } else {
+        kTiles[variant][vecs - 1][a.last == L](a);
+      }
       if (direct) continue;
       // Keep the valid columns of each plane row the tile touched.
       for (int64_t v = v0; v < v0 + len;) {
