@@ -6,15 +6,16 @@
 // that file's traits, so it is compiled for that ISA only. Includes nothing itself; the
 // including file includes <algorithm>, <cstdint>, <cstring>, <vector> above the region.
 //
-// The idea. For stride 1, a zero-padded input plane of width Qw = out_w + (kw-1)*dil_w
-// makes every kernel tap a *contiguous* shift of the output: output position
-// v = y * Qw + x reads plane element v + r*dil_h*Qw + s*dil_w. So over the flattened
-// positions v the convolution is a GEMM whose "B" operand is a shifted load, with no
-// im2col and no weight packing:
+// The idea. For stride 1, a zero-padded input plane of row stride Qw makes every kernel
+// tap a *contiguous* shift of the output: output position v = y * Qw + x reads plane
+// element v + r*dil_h*Qw + s*dil_w. So over the flattened positions v the convolution is
+// a GEMM whose "B" operand is a shifted load, with no im2col and no weight packing:
 //     out[k][v] = sum_{c, tap} w[k][c][tap] * plane_c[v + offset(tap)]
-// Columns x in [out_w, Qw) are garbage positions (wrap-around into the next row); they
-// are computed and dropped at the store, costing (Qw - out_w) / Qw of the work (3% at
-// 56 wide, 3x3; 22% at 7 wide).
+// A padded row is out_w + (kw-1)*dil_w wide, but consecutive rows overlap by the zeros
+// that one's right padding and the next one's left padding have in common, so
+// Qw = out_w + max(pad_left, pad_right) for a "same" convolution. Columns x in
+// [out_w, Qw) are garbage positions (wrap-around into the next row); they are computed
+// and dropped at the store, costing (Qw - out_w) / Qw of the work (2% at 56 wide, 3x3).
 // A stride s is turned into stride 1 by splitting the padded input into s_h x s_w phase
 // planes (phase (a, b) holds padded rows a, a + s_h, ... and columns b, b + s_w, ...):
 // tap (r, s) reads phase (r*dil_h % s_h, s*dil_w % s_w) shifted by
@@ -50,6 +51,7 @@ struct DirectPlan {
   int64_t taps = 0;             // kernel_h * kernel_w
   int64_t qw = 0;               // plane width: out_w + the widest tap shift
   int64_t halo = 0;             // extra plane rows below a chunk: the tallest tap shift
+  int64_t overlap = 0;          // zero columns shared by consecutive plane rows
   int64_t phases_h = 0, phases_w = 0;  // phase planes built per channel
   bool in_place = false;        // 1x1, stride 1, no padding: read the input directly
   int64_t rows = 0;             // output rows per chunk
@@ -69,15 +71,33 @@ inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
 
 // Rows of a chunk's plane: its output rows plus the halo.
 inline int64_t plane_rows(const DirectPlan& d, int64_t rows) { return rows + d.halo; }
+// Floats of one phase plane sized for `rows` output rows: its rows, and the zeros that
+// the last row shares with the row after it.
+inline int64_t plane_floats(const DirectPlan& d, int64_t rows) {
+  return plane_rows(d, rows) * d.qw + d.overlap;
+}
 // Floats of one channel's planes for a chunk of `rows` output rows.
 inline int64_t channel_floats(const DirectPlan& d, int64_t rows) {
-  return d.phases_h * d.phases_w * plane_rows(d, rows) * d.qw;
+  return d.phases_h * d.phases_w * plane_floats(d, rows);
 }
 
 // A 1x1, stride-1, unpadded convolution is a GEMM over the input as it is.
 inline bool reads_input_in_place(const Conv2dParams& p) {
   return p.kernel_h == 1 && p.kernel_w == 1 && p.stride_h == 1 && p.stride_w == 1 &&
          p.pad_h == 0 && p.pad_w == 0 && p.out_h == p.in_h && p.out_w == p.in_w;
+}
+
+// Plane columns [j0, j1) of phase b hold input columns; the rest are zero padding, in
+// a plane row `width` wide before the gap is taken out (see make_plan).
+inline std::pair<int64_t, int64_t> valid_columns(const Conv2dParams& p, int64_t b,
+                                                 int64_t width) {
+  // Plane (a, b) column j holds padded column j*s_w + b, i.e. input column
+  // j*s_w + b - pad_w.
+  const int64_t first = b - p.pad_w;
+  const int64_t j0 = std::clamp<int64_t>(ceil_div(-first, p.stride_w), 0, width);
+  const int64_t j1 = std::clamp<int64_t>(
+      first >= p.in_w ? 0 : ceil_div(p.in_w - first, p.stride_w), j0, width);
+  return {j0, j1};
 }
 
 template <class Isa>
@@ -89,7 +109,6 @@ DirectPlan make_plan(const Conv2dParams& p) {
   d.in_place = reads_input_in_place(p);
   const int64_t shift_h = (p.kernel_h - 1) * p.dilation_h / p.stride_h;
   const int64_t shift_w = (p.kernel_w - 1) * p.dilation_w / p.stride_w;
-  d.qw = d.in_place ? p.in_w : p.out_w + shift_w;
   d.halo = d.in_place ? 0 : shift_h;
   d.phase_of_h.assign(p.stride_h, -1);
   d.phase_of_w.assign(p.stride_w, -1);
@@ -100,6 +119,21 @@ DirectPlan make_plan(const Conv2dParams& p) {
   for (int64_t s = 0; s < p.kernel_w; ++s) {
     int64_t& pw = d.phase_of_w[s * p.dilation_w % p.stride_w];
     if (pw < 0) pw = d.phases_w++;
+  }
+  // A plane row of width out_w + shift_w ends in right padding and starts with left
+  // padding, both zeros: the rows can overlap by the narrower of the two, the trailing
+  // zeros of a row being the leading zeros of the next. That takes out garbage columns:
+  // 3x3, pad 1 on 7 wide computes 8 columns per row instead of 9.
+  d.qw = p.in_w;
+  if (!d.in_place) {
+    const int64_t width = p.out_w + shift_w;
+    d.overlap = shift_w;  // a plane row still holds an output row
+    for (int64_t b = 0; b < p.stride_w; ++b) {
+      if (d.phase_of_w[b] < 0) continue;
+      const auto [j0, j1] = valid_columns(p, b, width);
+      d.overlap = std::min({d.overlap, j0, width - j1});
+    }
+    d.qw = width - d.overlap;
   }
   // Output rows per chunk: as many as keep the chunk's planes within kSlabBytes.
   const int64_t row_bytes = d.cg * d.phases_h * d.phases_w * d.qw * int64_t{4};
@@ -138,15 +172,14 @@ DirectPlan make_plan(const Conv2dParams& p) {
         std::clamp<int64_t>(ceil_div(kItemsPerThread * p.max_threads, items), 1, d.k_tiles);
   }
 
-  const int64_t rows_total = plane_rows(d, d.rows);
   d.tap_offset.resize(d.taps);
   for (int64_t r = 0; r < p.kernel_h; ++r) {
     for (int64_t s = 0; s < p.kernel_w; ++s) {
       const int64_t dh = r * p.dilation_h, dw = s * p.dilation_w;
       const int64_t plane = d.phase_of_h[dh % p.stride_h] * d.phases_w + d.phase_of_w[dw % p.stride_w];
-      const int64_t plane_floats = d.in_place ? p.in_h * p.in_w : rows_total * d.qw;
+      const int64_t floats = d.in_place ? p.in_h * p.in_w : plane_floats(d, d.rows);
       d.tap_offset[r * p.kernel_w + s] =
-          plane * plane_floats + (dh / p.stride_h) * d.qw + dw / p.stride_w;
+          plane * floats + (dh / p.stride_h) * d.qw + dw / p.stride_w;
     }
   }
   return d;
@@ -156,8 +189,8 @@ DirectPlan make_plan(const Conv2dParams& p) {
 // `slab` (channel stride channel_floats(d, d.rows)).
 inline void build_planes(const Conv2dParams& p, const DirectPlan& d, const float* x,
                          int64_t y0, int64_t rows, float* slab) {
-  const int64_t rows_total = plane_rows(d, d.rows);
   const int64_t cstride = channel_floats(d, d.rows);
+  const int64_t built_rows = plane_rows(d, rows);
   for (int64_t c = 0; c < d.cg; ++c) {
     const float* xc = x + c * p.in_h * p.in_w;
     for (int64_t a = 0; a < p.stride_h; ++a) {
@@ -165,14 +198,11 @@ inline void build_planes(const Conv2dParams& p, const DirectPlan& d, const float
       for (int64_t b = 0; b < p.stride_w; ++b) {
         if (d.phase_of_w[b] < 0) continue;
         float* plane = slab + c * cstride +
-                       (d.phase_of_h[a] * d.phases_w + d.phase_of_w[b]) * rows_total * d.qw;
-        // Plane (a, b) column j holds padded column j*s_w + b, i.e. input column
-        // j*s_w + b - pad_w; valid for j in [j0, j1).
+                       (d.phase_of_h[a] * d.phases_w + d.phase_of_w[b]) *
+                           plane_floats(d, d.rows);
+        const auto [j0, j1] = valid_columns(p, b, d.qw + d.overlap);
         const int64_t first = b - p.pad_w;
-        const int64_t j0 = std::clamp<int64_t>(ceil_div(-first, p.stride_w), 0, d.qw);
-        const int64_t j1 = std::clamp<int64_t>(
-            first >= p.in_w ? 0 : ceil_div(p.in_w - first, p.stride_w), j0, d.qw);
-        for (int64_t i = 0; i < plane_rows(d, rows); ++i) {
+        for (int64_t i = 0; i < built_rows; ++i) {
           float* row = plane + i * d.qw;
           const int64_t iy = (y0 + i) * p.stride_h + a - p.pad_h;
           if (iy < 0 || iy >= p.in_h || j0 >= j1) {
@@ -188,6 +218,8 @@ inline void build_planes(const Conv2dParams& p, const DirectPlan& d, const float
           }
           std::memset(row + j1, 0, sizeof(float) * (d.qw - j1));
         }
+        // The last row's right padding, shared with a row this chunk does not build.
+        std::memset(plane + built_rows * d.qw, 0, sizeof(float) * d.overlap);
       }
     }
   }
