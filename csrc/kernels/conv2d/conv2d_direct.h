@@ -241,16 +241,45 @@ struct TileArgs {
   int64_t last;              // valid lanes of the last vector, 1..Isa::kLanes
 };
 
+// The tile instances with a fully unrolled tap loop: 1x1, 3x3, 5x5, 7x7. Index 0 is the
+// generic loop (taps == 0), and a second 1x1 instance prefetches, for a 1x1 reading the
+// input in place.
+struct TapVariant {
+  int taps;
+  bool prefetch;
+};
+constexpr TapVariant kTapVariants[] = {{0, false}, {1, false}, {1, true},
+                                       {9, false}, {25, false}, {49, false}};
+constexpr int kTapVariantCount = sizeof(kTapVariants) / sizeof(kTapVariants[0]);
+
+inline int tap_variant(int64_t taps, bool prefetch) {
+  for (int i = 1; i < kTapVariantCount; ++i) {
+    if (kTapVariants[i].taps == taps && kTapVariants[i].prefetch == prefetch) return i;
+  }
+  return 0;
+}
+
+// How many channels ahead a 1x1 tile on the input in place prefetches. Its channels are
+// a whole input plane apart (12.5 KiB at 56x56), a stride the hardware's per-load stride
+// prefetcher does not follow, and each line feeds only one tap. A/B, 2 threads: 256->64
+// and 512->128 1x1 1.07-1.11x; shapes whose inputs fit in L2 within +-3%; prefetching the
+// built planes of a strided 1x1 lost 2-4%, so they do not.
+constexpr int64_t kPrefetchChannels = 4;
+
 // The tile computes R channels: rows past `rows` repeat the last valid weight row and
 // are not stored, so a tile narrower than R reads no memory past the weight. The
 // full-width tiles of an output-channel tail have R = rows of their own (kTailTiles):
-// on 64 channels, 6-row tiles would otherwise compute 66. Taps > 0 fixes the tap count at compile time: the tap loop is
-// then fully unrolled, every address is a register plus a constant, and the loop's
-// integer work (which competes with the FMAs for ports 0 and 5) all but vanishes;
-// Taps == 0 is the generic loop for kernel sizes without their own instance.
-template <class Isa, int V, int Taps, bool Full, int R = Isa::kRows>
+// on 64 channels, 6-row tiles would otherwise compute 66. A variant with taps > 0 fixes
+// the tap count at compile time: the tap loop is then fully unrolled, every address is a
+// register plus a constant, and the loop's integer work (which competes with the FMAs
+// for ports 0 and 5) all but vanishes; taps == 0 is the generic loop for kernel sizes
+// without their own instance. The prefetching 1x1 is a variant of its own because even
+// a predicted branch on a runtime flag cost a strided 1x1 10%: its body is one tap.
+template <class Isa, int V, int Variant, bool Full, int R = Isa::kRows>
 void tile(const TileArgs& a) {
   using Vec = typename Isa::Vec;
+  constexpr int Taps = kTapVariants[Variant].taps;
+  constexpr bool kPrefetch = kTapVariants[Variant].prefetch;
   constexpr int64_t L = Isa::kLanes;
   const int64_t taps = Taps > 0 ? Taps : a.taps;
   const float* wr[R];
@@ -266,6 +295,15 @@ void tile(const TileArgs& a) {
   const auto mask = Isa::mask(a.last);
   const float* xc = a.x;
   for (int64_t c = 0; c < a.channels; ++c) {
+    if constexpr (kPrefetch) {
+      if (c + kPrefetchChannels < a.channels) {
+        const auto* ahead =
+            reinterpret_cast<const char*>(xc + kPrefetchChannels * a.channel_stride);
+        for (int64_t i = 0; i < V * L * int64_t{sizeof(float)}; i += 64) {
+          __builtin_prefetch(ahead + i, 0, 3);
+        }
+      }
+    }
 #pragma GCC unroll 64
     for (int64_t t = 0; t < taps; ++t) {
       const float* xt = xc + a.tap_offset[t];
@@ -300,40 +338,29 @@ void tile(const TileArgs& a) {
 
 using TileFn = void (*)(const TileArgs&);
 
-// The tap counts with a fully unrolled tile: 1x1, 3x3, 5x5, 7x7 (index 0 is the
-// generic loop).
-constexpr int kUnrolledTaps[] = {0, 1, 9, 25, 49};
-constexpr int kTapVariants = sizeof(kUnrolledTaps) / sizeof(kUnrolledTaps[0]);
-
-// kTiles[tap variant][v - 1][full] = tile<Isa, v, taps, full>.
-template <class Isa, int Taps, int... Vs>
+// kTiles[tap variant][v - 1][full] = tile<Isa, v, variant, full>.
+template <class Isa, int Variant, int... Vs>
 constexpr std::array<std::array<TileFn, 2>, sizeof...(Vs)> tile_row(
     std::integer_sequence<int, Vs...>) {
-  return {std::array<TileFn, 2>{&tile<Isa, Vs + 1, Taps, false>, &tile<Isa, Vs + 1, Taps, true>}...};
+  return {std::array<TileFn, 2>{&tile<Isa, Vs + 1, Variant, false>,
+                                &tile<Isa, Vs + 1, Variant, true>}...};
 }
 template <class Isa, int... Is>
 constexpr auto tile_table(std::integer_sequence<int, Is...>) {
   return std::array<std::array<std::array<TileFn, 2>, Isa::kVecs>, sizeof...(Is)>{
-      tile_row<Isa, kUnrolledTaps[Is]>(std::make_integer_sequence<int, Isa::kVecs>{})...};
+      tile_row<Isa, Is>(std::make_integer_sequence<int, Isa::kVecs>{})...};
 }
 
-// kTailTiles[tap variant][rows - 1] = tile<Isa, kVecs, taps, true, rows>: the full-width
+// kTailTiles[tap variant][rows - 1] = tile<Isa, kVecs, variant, true, rows>: the full-width
 // tiles of the last rows output channels, where kRows does not divide them.
-template <class Isa, int Taps, int... Rs>
+template <class Isa, int Variant, int... Rs>
 constexpr std::array<TileFn, sizeof...(Rs)> tail_row(std::integer_sequence<int, Rs...>) {
-  return {&tile<Isa, Isa::kVecs, Taps, true, Rs + 1>...};
+  return {&tile<Isa, Isa::kVecs, Variant, true, Rs + 1>...};
 }
 template <class Isa, int... Is>
 constexpr auto tail_table(std::integer_sequence<int, Is...>) {
   return std::array<std::array<TileFn, Isa::kRows - 1>, sizeof...(Is)>{
-      tail_row<Isa, kUnrolledTaps[Is]>(std::make_integer_sequence<int, Isa::kRows - 1>{})...};
-}
-
-inline int tap_variant(int64_t taps) {
-  for (int i = 1; i < kTapVariants; ++i) {
-    if (kUnrolledTaps[i] == taps) return i;
-  }
-  return 0;
+      tail_row<Isa, Is>(std::make_integer_sequence<int, Isa::kRows - 1>{})...};
 }
 
 // Output rows [y0, y0 + rows) of output channels [k_begin, k_end) of group g, image n.
@@ -342,13 +369,13 @@ void run_chunk(const Conv2dParams& p, const DirectPlan& d, const float* planes,
                int64_t channel_stride, int64_t n, int64_t g, int64_t y0, int64_t rows,
                int64_t k_begin, int64_t k_end, float* staging) {
   static constexpr auto kTiles =
-      tile_table<Isa>(std::make_integer_sequence<int, kTapVariants>{});
+      tile_table<Isa>(std::make_integer_sequence<int, kTapVariantCount>{});
   static constexpr auto kTailTiles =
-      tail_table<Isa>(std::make_integer_sequence<int, kTapVariants>{});
+      tail_table<Isa>(std::make_integer_sequence<int, kTapVariantCount>{});
   constexpr int64_t L = Isa::kLanes;
   constexpr int64_t kTileLen = L * Isa::kVecs;
   const int64_t positions = rows * d.qw;
-  const int variant = tap_variant(d.taps);
+  const int variant = tap_variant(d.taps, d.in_place);
   // Without garbage columns the tile stores straight into the output.
   const bool direct = d.qw == p.out_w;
   const int64_t out_plane = p.out_h * p.out_w;
