@@ -363,15 +363,44 @@ constexpr auto tail_table(std::integer_sequence<int, Is...>) {
       tail_row<Isa, Is>(std::make_integer_sequence<int, Isa::kRows - 1>{})...};
 }
 
+// Output channels [k, k + rows) over `len` positions from plane data `x`, stored at
+// `out`. A fresh TileArgs per tile: one shared by the tiles of a channel block and
+// updated in place measured 4-6% slower on 3x3/s2 layers.
+template <class Isa>
+inline void tile_at(const Conv2dParams& p, const DirectPlan& d, const float* x,
+                    int64_t channel_stride, int64_t k, int64_t rows, int64_t len, float* out,
+                    int64_t out_stride, int variant) {
+  static constexpr auto kTiles =
+      tile_table<Isa>(std::make_integer_sequence<int, kTapVariantCount>{});
+  static constexpr auto kTailTiles =
+      tail_table<Isa>(std::make_integer_sequence<int, kTapVariantCount>{});
+  constexpr int64_t L = Isa::kLanes;
+  const int64_t vecs = ceil_div(len, L);
+  TileArgs a;
+  a.x = x;
+  a.channel_stride = channel_stride;
+  a.tap_offset = d.tap_offset.data();
+  a.taps = d.taps;
+  a.channels = d.cg;
+  a.w = p.weight + k * d.cg * d.taps;
+  a.w_stride = d.cg * d.taps;
+  a.rows = rows;
+  a.bias = p.bias ? p.bias + k : nullptr;
+  a.out = out;
+  a.out_stride = out_stride;
+  a.last = len - (vecs - 1) * L;
+  if (rows < Isa::kRows && vecs == Isa::kVecs && a.last == L) {
+    kTailTiles[variant][rows - 1](a);
+  } else {
+    kTiles[variant][vecs - 1][a.last == L](a);
+  }
+}
+
 // Output rows [y0, y0 + rows) of output channels [k_begin, k_end) of group g, image n.
 template <class Isa>
 void run_chunk(const Conv2dParams& p, const DirectPlan& d, const float* planes,
                int64_t channel_stride, int64_t n, int64_t g, int64_t y0, int64_t rows,
                int64_t k_begin, int64_t k_end, float* staging) {
-  static constexpr auto kTiles =
-      tile_table<Isa>(std::make_integer_sequence<int, kTapVariantCount>{});
-  static constexpr auto kTailTiles =
-      tail_table<Isa>(std::make_integer_sequence<int, kTapVariantCount>{});
   constexpr int64_t L = Isa::kLanes;
   constexpr int64_t kTileLen = L * Isa::kVecs;
   const int64_t positions = rows * d.qw;
@@ -393,28 +422,9 @@ void run_chunk(const Conv2dParams& p, const DirectPlan& d, const float* planes,
   for (int64_t k0 = k_begin; k0 < k_end; k0 += Isa::kRows) {
     const int64_t r = std::min<int64_t>(Isa::kRows, k_end - k0);
     const int64_t k = g * d.kg + k0;
-    TileArgs a;  // the fields every tile of these output channels shares
-    a.channel_stride = channel_stride;
-    a.tap_offset = d.tap_offset.data();
-    a.taps = d.taps;
-    a.channels = d.cg;
-    a.w = p.weight + k * d.cg * d.taps;
-    a.w_stride = d.cg * d.taps;
-    a.rows = r;
-    a.bias = p.bias ? p.bias + k : nullptr;
     // The tile of plane positions [pos, pos + len), stored at `out`.
-    const auto run_tile = [&a, &planes, variant, r](int64_t pos, int64_t len, float* out,
-                                                    int64_t out_stride) {
-      const int64_t vecs = ceil_div(len, L);
-      a.x = planes + pos;
-      a.out = out;
-      a.out_stride = out_stride;
-      a.last = len - (vecs - 1) * L;
-      if (r < Isa::kRows && vecs == Isa::kVecs && a.last == L) {
-        kTailTiles[variant][r - 1](a);
-      } else {
-        kTiles[variant][vecs - 1][a.last == L](a);
-      }
+    const auto run_tile = [&](int64_t pos, int64_t len, float* out, int64_t out_stride) {
+      tile_at<Isa>(p, d, planes + pos, channel_stride, k, r, len, out, out_stride, variant);
     };
     float* out_k = out_chunk + k0 * out_plane;
     if (row_tiles) {
