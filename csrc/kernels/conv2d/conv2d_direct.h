@@ -49,7 +49,7 @@ namespace {
 struct DirectPlan {
   int64_t cg = 0, kg = 0;       // input / output channels per group
   int64_t taps = 0;             // kernel_h * kernel_w
-  int64_t qw = 0;               // plane width: out_w + the widest tap shift
+  int64_t qw = 0;               // plane row stride: out_w + the widest tap shift - overlap
   int64_t halo = 0;             // extra plane rows below a chunk: the tallest tap shift
   int64_t overlap = 0;          // zero columns shared by consecutive plane rows
   int64_t phases_h = 0, phases_w = 0;  // phase planes built per channel
