@@ -15,7 +15,7 @@ import torch
 from pybench import _C  # noqa: F401  (loads the library, registering torch.ops.pybench)
 
 __all__ = ["gram", "conv2d", "conv2d_padding", "cpu_isa", "detected_cpu_isa", "use_cpu_isa", "set_cpu_isa", "CPU_ISAS",
-           "has_cuda_kernels"]
+           "has_cuda_kernels", "check_operands"]
 
 #: CPU instruction-set levels, best first. Each implies the ones after it.
 CPU_ISAS = ("avx512", "avx2", "scalar")
@@ -74,6 +74,39 @@ def use_cpu_isa(name: str) -> Iterator[str]:
         set_cpu_isa(previous)
 
 
+def check_operands(op: str, input: torch.Tensor, input_name: str = "input",
+                   **operands: torch.Tensor | None) -> None:
+    """Refuse any tensor argument the kernels must not read as a dense float32 buffer.
+
+    ``input`` (called ``input_name`` in messages) sets the device; every other tensor of
+    ``operands`` (None: absent) must be on exactly that device, and every tensor must be a
+    dense (strided) float32 tensor. The same checks as ``csrc/ops/tensor_checks.h``, made
+    here too because two paths never reach the C++ adapters: the fake (meta) kernel, which
+    the dispatcher picks whenever ANY argument is a meta tensor -- so without this a CPU
+    input and a meta weight returned an uninitialised CPU tensor -- and sparse or quantized
+    arguments, which the dispatcher would refuse without naming the argument.
+
+    Raises:
+        TypeError: not a tensor, not strided (sparse, MKL-DNN), or not float32 (which
+            includes quantized dtypes).
+        RuntimeError: an operand on another device than ``input``, as PyTorch's own ops.
+    """
+    for name, t in ((input_name, input), *operands.items()):
+        if t is None:
+            continue
+        if not isinstance(t, torch.Tensor):
+            raise TypeError(f"{op}: expected {name} to be a Tensor, got {type(t).__name__}")
+        if t.layout != torch.strided:
+            raise TypeError(f"{op}: expected a dense (strided) {name}, got one with layout "
+                            f"{t.layout}")
+        if t.dtype != torch.float32:
+            raise TypeError(f"{op}: expected float32 {name}, got {t.dtype}")
+        if t.device != input.device:
+            raise RuntimeError(f"{op}: {input_name} is on {input.device} but {name} is on "
+                               f"{t.device} (every tensor argument must be on the "
+                               f"{input_name}'s device)")
+
+
 def has_cuda_kernels() -> bool:
     """Whether this build of the extension contains the CUDA kernels."""
     return torch._C._dispatch_has_kernel_for_dispatch_key("pybench::gram", "CUDA")
@@ -97,19 +130,17 @@ def gram(features: torch.Tensor, normalize: bool = False) -> torch.Tensor:
         TypeError: the input is not float32.
         ValueError: the input is not of rank 2 or 4.
     """
+    check_operands("pybench.gram", features, "features")
     return torch.ops.pybench.gram(features, normalize)
 
 
 @torch.library.register_fake("pybench::gram")
 def _gram_fake(features: torch.Tensor, normalize: bool = False) -> torch.Tensor:
+    check_operands("pybench.gram", features, "features")
     torch._check(
         features.dim() in (2, 4),
         lambda: f"pybench.gram: expected features of rank 2 (C, L) or 4 (N, C, H, W), "
         f"got rank {features.dim()}",
-    )
-    torch._check(
-        features.dtype == torch.float32,
-        lambda: f"pybench.gram: expected float32 features, got {features.dtype}",
     )
     c = features.shape[-3] if features.dim() == 4 else features.shape[0]
     if features.dim() == 4:
@@ -173,6 +204,7 @@ def conv2d(input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None 
             input, non-positive stride or dilation, negative padding, a bad padding string.
         RuntimeError: operands on different devices.
     """
+    check_operands("pybench.conv2d", input, weight=weight, bias=bias)
     if weight.dim() != 4:
         raise ValueError(f"pybench.conv2d: expected a 4-D weight (out_channels, in_channels / "
                          f"groups, kH, kW), got rank {weight.dim()} with shape "
@@ -187,13 +219,11 @@ def _conv2d_fake(input, weight, bias, stride, padding, dilation, groups):
     # The same checks as csrc/ops/conv2d_args.h, so meta tensors and torch.compile reject
     # what the real kernels reject.
     op = "pybench.conv2d"
+    check_operands(op, input, weight=weight, bias=bias)
     torch._check_value(input.dim() in (3, 4),
                        lambda: f"{op}: expected 3-D (unbatched) or 4-D (batched) input, got "
                        f"input of rank {input.dim()}")
     torch._check_value(weight.dim() == 4, lambda: f"{op}: expected a 4-D weight")
-    torch._check_type(input.dtype == torch.float32 and weight.dtype == torch.float32,
-                      lambda: f"{op}: expected float32 input and weight, got {input.dtype} "
-                      f"and {weight.dtype}")
     torch._check_value(all(s > 0 for s in stride), lambda: f"{op}: non-positive stride is not supported")
     torch._check_value(all(p >= 0 for p in padding), lambda: f"{op}: negative padding is not supported")
     torch._check_value(all(d > 0 for d in dilation),
@@ -209,7 +239,6 @@ def _conv2d_fake(input, weight, bias, stride, padding, dilation, groups):
     torch._check_value(c > 0 and k > 0 and h > 0 and w > 0,
                        lambda: f"{op}: expected non-empty channels and spatial sizes")
     if bias is not None:
-        torch._check_type(bias.dtype == torch.float32, lambda: f"{op}: expected float32 bias")
         torch._check_value(bias.dim() == 1 and bias.shape[0] == k,
                            lambda: f"{op}: expected bias of shape ({k})")
     eh, ew = dilation[0] * (kh - 1) + 1, dilation[1] * (kw - 1) + 1
@@ -292,6 +321,7 @@ def depthwise_conv2d(input: torch.Tensor, weight: torch.Tensor, bias: torch.Tens
             kernel larger than the padded input, bad stride / padding / dilation.
         RuntimeError: operands on different devices.
     """
+    check_operands("pybench.depthwise_conv2d", input, weight=weight, bias=bias)
     stride, pads, dilation = _dw_pads("pybench.depthwise_conv2d", weight, stride, padding,
                                       dilation)
     return torch.ops.pybench.depthwise_conv2d(input, weight, bias, stride, pads, dilation)
@@ -336,6 +366,8 @@ def separable_conv2d(input: torch.Tensor, dw_weight: torch.Tensor, pw_weight: to
         if act not in ACTIVATIONS:
             raise ValueError(f"{op}: unknown {name} {act!r}; expected one of "
                              f"{', '.join(ACTIVATIONS)}")
+    check_operands(op, input, dw_weight=dw_weight, pw_weight=pw_weight, dw_bias=dw_bias,
+                   pw_bias=pw_bias)
     stride, pads, dilation = _dw_pads(op, dw_weight, stride, padding, dilation, "dw_weight")
     return torch.ops.pybench.separable_conv2d(input, dw_weight, pw_weight, dw_bias, pw_bias,
                                               stride, pads, dilation, activation, pw_activation)
@@ -343,13 +375,10 @@ def separable_conv2d(input: torch.Tensor, dw_weight: torch.Tensor, pw_weight: to
 
 def _depthwise_fake_shape(op, input, weight, bias, stride, padding, dilation, wname, bname):
     # The checks of csrc/ops/depthwise_conv2d_args.h, so meta tensors and torch.compile
-    # reject what the real kernels reject.
+    # reject what the real kernels reject (the caller has run check_operands).
     torch._check_value(input.dim() in (3, 4),
                        lambda: f"{op}: expected 3-D (unbatched) or 4-D (batched) input, got "
                        f"input of rank {input.dim()}")
-    torch._check_type(input.dtype == torch.float32 and weight.dtype == torch.float32,
-                      lambda: f"{op}: expected float32 input and {wname}, got {input.dtype} "
-                      f"and {weight.dtype}")
     torch._check_value(all(s > 0 for s in stride), lambda: f"{op}: non-positive stride is not supported")
     torch._check_value(all(p >= 0 for p in padding), lambda: f"{op}: negative padding is not supported")
     torch._check_value(all(d > 0 for d in dilation),
@@ -362,7 +391,6 @@ def _depthwise_fake_shape(op, input, weight, bias, stride, padding, dilation, wn
                        lambda: f"{op}: expected {wname} of shape (C*m, 1, kH, kW) with C = {c}")
     k, kh, kw = weight.shape[0], weight.shape[2], weight.shape[3]
     if bias is not None:
-        torch._check_type(bias.dtype == torch.float32, lambda: f"{op}: expected float32 {bname}")
         torch._check_value(bias.dim() == 1 and bias.shape[0] == k,
                            lambda: f"{op}: expected {bname} of shape ({k})")
     eh, ew = dilation[0] * (kh - 1) + 1, dilation[1] * (kw - 1) + 1
@@ -375,6 +403,7 @@ def _depthwise_fake_shape(op, input, weight, bias, stride, padding, dilation, wn
 
 @torch.library.register_fake("pybench::depthwise_conv2d")
 def _depthwise_conv2d_fake(input, weight, bias, stride, padding, dilation):
+    check_operands("pybench.depthwise_conv2d", input, weight=weight, bias=bias)
     k, oh, ow = _depthwise_fake_shape("pybench.depthwise_conv2d", input, weight, bias, stride,
                                       padding, dilation, "weight", "bias")
     return input.new_empty((input.shape[0], k, oh, ow) if input.dim() == 4 else (k, oh, ow))
@@ -384,17 +413,17 @@ def _depthwise_conv2d_fake(input, weight, bias, stride, padding, dilation):
 def _separable_conv2d_fake(input, dw_weight, pw_weight, dw_bias, pw_bias, stride, padding,
                            dilation, activation, pw_activation):
     op = "pybench.separable_conv2d"
+    check_operands(op, input, dw_weight=dw_weight, pw_weight=pw_weight, dw_bias=dw_bias,
+                   pw_bias=pw_bias)
     torch._check_value(activation in ACTIVATIONS and pw_activation in ACTIVATIONS,
                        lambda: f"{op}: unknown activation {activation!r} / {pw_activation!r}")
     mid, oh, ow = _depthwise_fake_shape(op, input, dw_weight, dw_bias, stride, padding,
                                         dilation, "dw_weight", "dw_bias")
-    torch._check_type(pw_weight.dtype == torch.float32, lambda: f"{op}: expected float32 pw_weight")
     torch._check_value(pw_weight.dim() == 4 and pw_weight.shape[1] == mid
                        and pw_weight.shape[2] == 1 and pw_weight.shape[3] == 1,
                        lambda: f"{op}: expected pw_weight of shape (out_channels, {mid}, 1, 1)")
     k = pw_weight.shape[0]
     if pw_bias is not None:
-        torch._check_type(pw_bias.dtype == torch.float32, lambda: f"{op}: expected float32 pw_bias")
         torch._check_value(pw_bias.dim() == 1 and pw_bias.shape[0] == k,
                            lambda: f"{op}: expected pw_bias of shape ({k})")
     return input.new_empty((input.shape[0], k, oh, ow) if input.dim() == 4 else (k, oh, ow))
@@ -409,6 +438,7 @@ def lstm_pack_weights(w_ih: torch.Tensor, w_hh: torch.Tensor) -> tuple[torch.Ten
     ``packed_hh`` to skip the per-call packing (``pybench.nn.LSTMCell`` and ``LSTM`` cache
     it). It is only valid for these weight values and the CPU ISA active when packing.
     """
+    check_operands("pybench.lstm_pack_weights", w_ih, "w_ih", w_hh=w_hh)
     return torch.ops.pybench.lstm_pack_weights(w_ih, w_hh)
 
 
@@ -434,6 +464,8 @@ def lstm_cell(input: torch.Tensor, hx: torch.Tensor, cx: torch.Tensor, w_ih: tor
             biases not (4H)), packed weights that do not fit.
         RuntimeError: operands on different devices.
     """
+    check_operands("pybench.lstm_cell", input, hx=hx, cx=cx, w_ih=w_ih, w_hh=w_hh, b_ih=b_ih,
+                   b_hh=b_hh, packed_ih=packed_ih, packed_hh=packed_hh)
     unbatched = input.dim() == 1
     if unbatched:
         input, hx, cx = input.unsqueeze(0), hx.unsqueeze(0), cx.unsqueeze(0)
@@ -463,19 +495,18 @@ def lstm(input: torch.Tensor, hx: torch.Tensor, cx: torch.Tensor, w_ih: torch.Te
     Raises:
         TypeError, ValueError, RuntimeError: as :func:`lstm_cell`.
     """
+    check_operands("pybench.lstm", input, hx=hx, cx=cx, w_ih=w_ih, w_hh=w_hh, b_ih=b_ih,
+                   b_hh=b_hh, packed_ih=packed_ih, packed_hh=packed_hh)
     output, h_n, c_n = torch.ops.pybench.lstm(input, hx, cx, w_ih, w_hh, b_ih, b_hh, batch_first,
                                               packed_ih, packed_hh)
     return output, (h_n, c_n)
 
 
-def _lstm_fake_checks(op, input, hx, cx, w_ih, w_hh, b_ih, b_hh, rank, batch_dim):
+def _lstm_fake_checks(op, input, hx, cx, w_ih, w_hh, b_ih, b_hh, packed_ih, packed_hh, rank,
+                      batch_dim):
     # The same checks as csrc/ops/lstm_args.h, for meta tensors and torch.compile.
-    tensors = [("input", input), ("hx", hx), ("cx", cx), ("w_ih", w_ih), ("w_hh", w_hh),
-               ("b_ih", b_ih), ("b_hh", b_hh)]
-    for name, t in tensors:
-        if t is not None:
-            torch._check_type(t.dtype == torch.float32,
-                              lambda name=name, t=t: f"{op}: expected float32 {name}, got {t.dtype}")
+    check_operands(op, input, hx=hx, cx=cx, w_ih=w_ih, w_hh=w_hh, b_ih=b_ih, b_hh=b_hh,
+                   packed_ih=packed_ih, packed_hh=packed_hh)
     torch._check_value(input.dim() == rank,
                        lambda: f"{op}: expected input of rank {rank}, got rank {input.dim()}")
     torch._check_value(w_hh.dim() == 2 and w_ih.dim() == 2, lambda: f"{op}: expected 2-D weights")
@@ -498,15 +529,16 @@ def _lstm_fake_checks(op, input, hx, cx, w_ih, w_hh, b_ih, b_hh, rank, batch_dim
 @torch.library.register_fake("pybench::lstm_cell")
 def _lstm_cell_fake(input, hx, cx, w_ih, w_hh, b_ih=None, b_hh=None, packed_ih=None,
                     packed_hh=None):
-    b, h = _lstm_fake_checks("pybench.lstm_cell", input, hx, cx, w_ih, w_hh, b_ih, b_hh, 2, 0)
+    b, h = _lstm_fake_checks("pybench.lstm_cell", input, hx, cx, w_ih, w_hh, b_ih, b_hh,
+                             packed_ih, packed_hh, 2, 0)
     return input.new_empty((b, h)), input.new_empty((b, h))
 
 
 @torch.library.register_fake("pybench::lstm")
 def _lstm_fake(input, hx, cx, w_ih, w_hh, b_ih=None, b_hh=None, batch_first=False,
                packed_ih=None, packed_hh=None):
-    b, h = _lstm_fake_checks("pybench.lstm", input, hx, cx, w_ih, w_hh, b_ih, b_hh, 3,
-                             0 if batch_first else 1)
+    b, h = _lstm_fake_checks("pybench.lstm", input, hx, cx, w_ih, w_hh, b_ih, b_hh, packed_ih,
+                             packed_hh, 3, 0 if batch_first else 1)
     t = input.shape[1 if batch_first else 0]
     out = input.new_empty((b, t, h) if batch_first else (t, b, h))
     return out, input.new_empty((b, h)), input.new_empty((b, h))
@@ -514,6 +546,7 @@ def _lstm_fake(input, hx, cx, w_ih, w_hh, b_ih=None, b_hh=None, batch_first=Fals
 
 @torch.library.register_fake("pybench::lstm_pack_weights")
 def _lstm_pack_weights_fake(w_ih, w_hh):
+    check_operands("pybench.lstm_pack_weights", w_ih, "w_ih", w_hh=w_hh)
     h = w_hh.shape[1]
     block = 8 if cpu_isa() == "avx2" else 16
     panels = (h + block - 1) // block

@@ -23,7 +23,7 @@ PYTHON=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
 .venv/bin/python -m pip install -q torch==2.14.1 torchvision==0.29.1 ninja numpy pandas \
-  google-benchmark==1.9.5 pytest expecttest matplotlib tabulate
+  google-benchmark==1.9.5 pytest expecttest matplotlib tabulate hypothesis
 # The compare gate (scipy), opt-in op microbenchmarks (pytest-benchmark).
 .venv/bin/python -m pip install -q scipy pytest-benchmark
 # --no-build-isolation: compile against the torch just installed in the venv.

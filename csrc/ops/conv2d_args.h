@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "conv2d/conv2d.h"
+#include "tensor_checks.h"
 
 namespace pybench::ops {
 
@@ -70,14 +71,8 @@ inline Conv2dInput prepare_conv2d(const at::Tensor& input, const at::Tensor& wei
   TORCH_CHECK_VALUE(weight.dim() == 4, op,
                     ": expected a 4-D weight (out_channels, in_channels / groups, kH, kW), got "
                     "rank ", weight.dim(), " with shape ", weight.sizes());
-  TORCH_CHECK(input.device().type() == device, op, ": expected a ",
-              c10::DeviceTypeName(device), " input, got one on ", input.device());
-  TORCH_CHECK(weight.device() == input.device(), op, ": input is on ", input.device(),
-              " but weight is on ", weight.device());
-  TORCH_CHECK_TYPE(input.scalar_type() == at::kFloat, op, ": expected float32 input, got ",
-                   input.scalar_type());
-  TORCH_CHECK_TYPE(weight.scalar_type() == at::kFloat, op, ": expected float32 weight, got ",
-                   weight.scalar_type());
+  check_input_tensor(op, "input", input, device);
+  check_operand(op, "weight", weight, input);
   check_conv_arguments(op, stride, padding, dilation);
   TORCH_CHECK_VALUE(groups > 0, op, ": non-positive groups is not supported, got ", groups);
 
@@ -98,10 +93,7 @@ inline Conv2dInput prepare_conv2d(const at::Tensor& input, const at::Tensor& wei
                     "empty), got input of shape ", x.sizes(), " and weight of shape ",
                     weight.sizes());
   if (bias.has_value() && bias->defined()) {
-    TORCH_CHECK(bias->device() == input.device(), op, ": input is on ", input.device(),
-                " but bias is on ", bias->device());
-    TORCH_CHECK_TYPE(bias->scalar_type() == at::kFloat, op, ": expected float32 bias, got ",
-                     bias->scalar_type());
+    check_operand(op, "bias", *bias, input);
     TORCH_CHECK_VALUE(bias->dim() == 1 && bias->size(0) == out_channels, op,
                       ": expected bias of shape (", out_channels, "), got ", bias->sizes());
     in.bias = bias->contiguous();

@@ -11,6 +11,7 @@
 #include "conv2d/conv2d.h"
 #include "conv2d_args.h"
 #include "separable_conv2d/separable_conv2d.h"
+#include "tensor_checks.h"
 
 namespace pybench::ops {
 
@@ -22,19 +23,11 @@ struct DepthwiseConv2dInput {
   kernels::DepthwiseConv2dParams params;  // sizes only until make_depthwise_output
 };
 
-inline void check_float_operand(const char* op, const char* name, const at::Tensor& t,
-                                const at::Tensor& input) {
-  TORCH_CHECK(t.device() == input.device(), op, ": input is on ", input.device(), " but ",
-              name, " is on ", t.device());
-  TORCH_CHECK_TYPE(t.scalar_type() == at::kFloat, op, ": expected float32 ", name, ", got ",
-                   t.scalar_type());
-}
-
 inline at::Tensor checked_bias(const char* op, const char* name,
                                const std::optional<at::Tensor>& bias, int64_t size,
                                const at::Tensor& input) {
   if (!bias.has_value() || !bias->defined()) return {};
-  check_float_operand(op, name, *bias, input);
+  check_operand(op, name, *bias, input);
   TORCH_CHECK_VALUE(bias->dim() == 1 && bias->size(0) == size, op, ": expected ", name,
                     " of shape (", size, "), got ", bias->sizes());
   return bias->contiguous();
@@ -47,11 +40,8 @@ inline DepthwiseConv2dInput prepare_depthwise_conv2d(
   TORCH_CHECK_VALUE(input.dim() == 3 || input.dim() == 4, op,
                     ": expected 3-D (unbatched) or 4-D (batched) input, got input of rank ",
                     input.dim(), " with shape ", input.sizes());
-  TORCH_CHECK(input.device().type() == device, op, ": expected a ",
-              c10::DeviceTypeName(device), " input, got one on ", input.device());
-  TORCH_CHECK_TYPE(input.scalar_type() == at::kFloat, op, ": expected float32 input, got ",
-                   input.scalar_type());
-  check_float_operand(op, weight_name, weight, input);
+  check_input_tensor(op, "input", input, device);
+  check_operand(op, weight_name, weight, input);
   check_conv_arguments(op, stride, padding, dilation);
 
   DepthwiseConv2dInput in;
@@ -136,7 +126,7 @@ inline SeparableConv2dInput prepare_separable_conv2d(
   const kernels::Activation pw_act = parse_activation(op, "pw_activation", pw_activation);
   in.dw = prepare_depthwise_conv2d(op, input, dw_weight, dw_bias, stride, padding, dilation,
                                    device, "dw_weight");
-  check_float_operand(op, "pw_weight", pw_weight, input);
+  check_operand(op, "pw_weight", pw_weight, input);
   const int64_t mid = in.dw.params.out_channels();
   TORCH_CHECK_VALUE(pw_weight.dim() == 4 && pw_weight.size(0) > 0 && pw_weight.size(2) == 1 &&
                         pw_weight.size(3) == 1,

@@ -4,6 +4,7 @@
 #include <ATen/ATen.h>
 
 #include "gram/gram.h"
+#include "tensor_checks.h"
 
 namespace pybench::ops {
 
@@ -17,10 +18,7 @@ struct GramInput {
 
 inline GramInput prepare_gram_input(const at::Tensor& features, c10::DeviceType device,
                                     const char* op) {
-  TORCH_CHECK(features.device().type() == device, op, ": expected a ",
-              c10::DeviceTypeName(device), " tensor, got one on ", features.device());
-  TORCH_CHECK_TYPE(features.scalar_type() == at::kFloat, op,
-                   ": expected float32 features, got ", features.scalar_type());
+  check_input_tensor(op, "features", features, device);
   TORCH_CHECK_VALUE(features.dim() == 2 || features.dim() == 4, op,
                     ": expected features of rank 2 (C, L) or 4 (N, C, H, W), got rank ",
                     features.dim(), " with shape ", features.sizes());

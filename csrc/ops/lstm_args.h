@@ -6,6 +6,7 @@
 #include <optional>
 
 #include "lstm/lstm.h"
+#include "tensor_checks.h"
 
 namespace pybench::ops {
 
@@ -17,14 +18,15 @@ struct LstmOperands {
   int64_t batch = 0, input_size = 0, hidden = 0, seq_len = 1;
 };
 
-inline void check_lstm_tensor(const at::Tensor& t, const char* name, const at::Tensor& input,
-                              c10::DeviceType device, const char* op) {
-  TORCH_CHECK(t.device().type() == device, op, ": expected ", name, " on a ",
-              c10::DeviceTypeName(device), " device, got one on ", t.device());
-  TORCH_CHECK(t.device() == input.device(), op, ": input is on ", input.device(), " but ",
-              name, " is on ", t.device());
-  TORCH_CHECK_TYPE(t.scalar_type() == at::kFloat, op, ": expected float32 ", name, ", got ",
-                   t.scalar_type());
+// The four tensors every LSTM op takes besides the input, checked against it.
+inline void check_lstm_tensors(const char* op, const at::Tensor& input, c10::DeviceType device,
+                               const at::Tensor& hx, const at::Tensor& cx,
+                               const at::Tensor& w_ih, const at::Tensor& w_hh) {
+  check_input_tensor(op, "input", input, device);
+  check_operand(op, "hx", hx, input);
+  check_operand(op, "cx", cx, input);
+  check_operand(op, "w_ih", w_ih, input);
+  check_operand(op, "w_hh", w_hh, input);
 }
 
 // `sequence`: input is (T, B, I), or (B, T, I) with batch_first; else (B, I).
@@ -32,12 +34,13 @@ inline LstmOperands prepare_lstm(const at::Tensor& input, const at::Tensor& hx,
                                  const at::Tensor& cx, const at::Tensor& w_ih,
                                  const at::Tensor& w_hh, const std::optional<at::Tensor>& b_ih,
                                  const std::optional<at::Tensor>& b_hh, bool sequence,
-                                 bool batch_first, c10::DeviceType device, const char* op) {
-  check_lstm_tensor(input, "input", input, device, op);
-  check_lstm_tensor(hx, "hx", input, device, op);
-  check_lstm_tensor(cx, "cx", input, device, op);
-  check_lstm_tensor(w_ih, "w_ih", input, device, op);
-  check_lstm_tensor(w_hh, "w_hh", input, device, op);
+                                 bool batch_first, c10::DeviceType device, const char* op,
+                                 const std::optional<at::Tensor>& packed_ih,
+                                 const std::optional<at::Tensor>& packed_hh) {
+  check_lstm_tensors(op, input, device, hx, cx, w_ih, w_hh);
+  // Only the CPU kernels read packed weights, but every backend refuses a misplaced one.
+  if (packed_ih.has_value()) check_operand(op, "packed_ih", *packed_ih, input);
+  if (packed_hh.has_value()) check_operand(op, "packed_hh", *packed_hh, input);
   if (sequence) {
     TORCH_CHECK_VALUE(input.dim() == 3, op, ": expected input of rank 3 (",
                       batch_first ? "batch, seq_len" : "seq_len, batch",
@@ -69,7 +72,7 @@ inline LstmOperands prepare_lstm(const at::Tensor& input, const at::Tensor& hx,
   for (const auto* b : {&b_ih, &b_hh}) {
     if (!b->has_value()) continue;
     const char* name = b == &b_ih ? "b_ih" : "b_hh";
-    check_lstm_tensor(**b, name, input, device, op);
+    check_operand(op, name, **b, input);
     TORCH_CHECK_VALUE((*b)->dim() == 1 && (*b)->size(0) == 4 * H, op, ": expected ", name,
                       " of shape (4*hidden_size) = (", 4 * H, "), got ", (*b)->sizes());
     o.bias = o.bias.has_value() ? at::add(*o.bias, **b) : (*b)->contiguous();

@@ -251,7 +251,7 @@ ERRORS = [
      "pw_weight has 4 input channels but the depthwise convolution produces 8"),
     ("pw-not-1x1", (X, DW, _t(5, 4, 3, 3)), {}, ValueError, r"pw_weight of shape \(out_channels, 4, 1, 1\)"),
     ("pw-rank-2", (X, DW, _t(5, 4)), {}, ValueError, "pw_weight of shape"),
-    ("input-float64", (X.double(), DW, PW), {}, TypeError, "float32 input, got Double"),
+    ("input-float64", (X.double(), DW, PW), {}, TypeError, "float32 input, got torch.float64"),
     ("dw-float64", (X, DW.double(), PW), {}, TypeError, "float32 dw_weight"),
     ("pw-float64", (X, DW, PW.double()), {}, TypeError, "float32 pw_weight"),
     ("dw-bias-shape", (X, DW, PW, _t(5)), {}, ValueError, r"dw_bias of shape \(4\)"),

@@ -39,10 +39,7 @@ kernels::LstmPackedWeights packed_view(const at::Tensor& w, int64_t hidden,
   v.block = block;
   if (given.has_value()) {
     const at::Tensor& t = *given;
-    TORCH_CHECK(t.device() == w.device(), op, ": ", name, " is on ", t.device(),
-                " but the weights are on ", w.device());
-    TORCH_CHECK_TYPE(t.scalar_type() == at::kFloat, op, ": expected float32 ", name, ", got ",
-                     t.scalar_type());
+    check_operand(op, name, t, w, "the weight");
     const int64_t panels = (hidden + block - 1) / block;
     TORCH_CHECK_VALUE(t.dim() == 3 && t.size(0) == panels && t.size(1) == k &&
                           t.size(2) == 4 * block && t.is_contiguous(),
@@ -63,8 +60,8 @@ kernels::LstmPackedWeights packed_view(const at::Tensor& w, int64_t hidden,
 std::tuple<at::Tensor, at::Tensor> lstm_pack_weights_cpu(const at::Tensor& w_ih,
                                                          const at::Tensor& w_hh) {
   const char* op = "pybench.lstm_pack_weights";
-  check_lstm_tensor(w_ih, "w_ih", w_ih, c10::DeviceType::CPU, op);
-  check_lstm_tensor(w_hh, "w_hh", w_ih, c10::DeviceType::CPU, op);
+  check_input_tensor(op, "w_ih", w_ih, c10::DeviceType::CPU);
+  check_operand(op, "w_hh", w_hh, w_ih, "w_ih");
   TORCH_CHECK_VALUE(w_hh.dim() == 2 && w_hh.size(0) == 4 * w_hh.size(1), op,
                     ": expected w_hh of shape (4*hidden_size, hidden_size), got ", w_hh.sizes());
   const int64_t H = w_hh.size(1);
@@ -82,7 +79,7 @@ std::tuple<at::Tensor, at::Tensor> lstm_cell_cpu(
     const std::optional<at::Tensor>& packed_hh) {
   const char* op = "pybench.lstm_cell";
   LstmOperands o = prepare_lstm(input, hx, cx, w_ih, w_hh, b_ih, b_hh, false, false,
-                                c10::DeviceType::CPU, op);
+                                c10::DeviceType::CPU, op, packed_ih, packed_hh);
   at::Tensor hy = at::empty({o.batch, o.hidden}, input.options());
   at::Tensor cy = at::empty({o.batch, o.hidden}, input.options());
   if (hy.numel() == 0) return {hy, cy};
@@ -103,7 +100,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> lstm_cpu(
     const std::optional<at::Tensor>& packed_ih, const std::optional<at::Tensor>& packed_hh) {
   const char* op = "pybench.lstm";
   LstmOperands o = prepare_lstm(input, hx, cx, w_ih, w_hh, b_ih, b_hh, true, batch_first,
-                                c10::DeviceType::CPU, op);
+                                c10::DeviceType::CPU, op, packed_ih, packed_hh);
   const int64_t T = o.seq_len, B = o.batch, H = o.hidden;
   at::Tensor output = batch_first ? at::empty({B, T, H}, input.options())
                                   : at::empty({T, B, H}, input.options());

@@ -1,7 +1,7 @@
 // CUDA backend of pybench::lstm_cell and pybench::lstm: the shared argument checks, then
 // the fused step kernel on the current stream of the input's device. The sequence's input
 // product of all steps is one cuBLAS GEMM (at::addmm) before the per-step kernels. The
-// packed CPU weights (packed_ih / packed_hh) are ignored here.
+// packed CPU weights (packed_ih / packed_hh) are checked like every operand, not read.
 #include <ATen/cuda/CUDAContext.h>
 #include <c10/cuda/CUDAGuard.h>
 #include <torch/library.h>
@@ -18,11 +18,11 @@ namespace {
 std::tuple<at::Tensor, at::Tensor> lstm_cell_cuda(
     const at::Tensor& input, const at::Tensor& hx, const at::Tensor& cx, const at::Tensor& w_ih,
     const at::Tensor& w_hh, const std::optional<at::Tensor>& b_ih,
-    const std::optional<at::Tensor>& b_hh, const std::optional<at::Tensor>&,
-    const std::optional<at::Tensor>&) {
+    const std::optional<at::Tensor>& b_hh, const std::optional<at::Tensor>& packed_ih,
+    const std::optional<at::Tensor>& packed_hh) {
   const char* op = "pybench.lstm_cell";
   LstmOperands o = prepare_lstm(input, hx, cx, w_ih, w_hh, b_ih, b_hh, false, false,
-                                c10::DeviceType::CUDA, op);
+                                c10::DeviceType::CUDA, op, packed_ih, packed_hh);
   const c10::cuda::CUDAGuard guard(input.device());
   at::Tensor hy = at::empty({o.batch, o.hidden}, input.options());
   at::Tensor cy = at::empty({o.batch, o.hidden}, input.options());
@@ -39,11 +39,11 @@ std::tuple<at::Tensor, at::Tensor> lstm_cell_cuda(
 std::tuple<at::Tensor, at::Tensor, at::Tensor> lstm_cuda(
     const at::Tensor& input, const at::Tensor& hx, const at::Tensor& cx, const at::Tensor& w_ih,
     const at::Tensor& w_hh, const std::optional<at::Tensor>& b_ih,
-    const std::optional<at::Tensor>& b_hh, bool batch_first, const std::optional<at::Tensor>&,
-    const std::optional<at::Tensor>&) {
+    const std::optional<at::Tensor>& b_hh, bool batch_first,
+    const std::optional<at::Tensor>& packed_ih, const std::optional<at::Tensor>& packed_hh) {
   const char* op = "pybench.lstm";
   LstmOperands o = prepare_lstm(input, hx, cx, w_ih, w_hh, b_ih, b_hh, true, batch_first,
-                                c10::DeviceType::CUDA, op);
+                                c10::DeviceType::CUDA, op, packed_ih, packed_hh);
   const c10::cuda::CUDAGuard guard(input.device());
   const int64_t T = o.seq_len, B = o.batch, H = o.hidden, I = o.input_size;
   at::Tensor output = batch_first ? at::empty({B, T, H}, input.options())
