@@ -361,7 +361,9 @@ def test_bn_not_folded_into_a_conv_called_twice():
         assert rel_err(converted(x), model(x)) <= MODEL_RTOL
 
 
-def test_folding_falls_back_to_submodules_when_tracing_fails():
+def test_nothing_folded_when_tracing_fails():
+    # Neither a traced child nor adjacency in an nn.Sequential proves how an untraceable
+    # parent calls its children, so nothing may be folded; every conv is still swapped.
     class ConvBN(nn.Module):  # conv -> bn in forward, like torchvision's BasicConv2d
         def __init__(self, c_in, c_out):
             super().__init__()
@@ -379,7 +381,6 @@ def test_folding_falls_back_to_submodules_when_tracing_fails():
         def __init__(self):
             super().__init__()
             self.a = ConvBN(3, 8)
-            # untraceable as a whole too: its pairs are found by adjacency
             self.b = nn.Sequential(nn.Conv2d(8, 8, 1), nn.BatchNorm2d(8), DataDependent())
             self.gate = DataDependent()
 
@@ -388,11 +389,68 @@ def test_folding_falls_back_to_submodules_when_tracing_fails():
 
     model = randomize_batchnorm(Untraceable()).eval()
     converted = pnn.convert(model)
-    assert sorted(converted.pybench_report.folded) == [pnn.Folded("a.conv", "a.bn"),
-                                                       pnn.Folded("b.0", "b.1")]
+    report = converted.pybench_report
+    assert report.folded == []
+    assert "cannot trace" in report.not_folded and "no BatchNorm folded" in str(report)
+    assert sorted(c.path for c in report.converted) == ["a.conv", "b.0"]
     x = torch.randn(2, 3, 8, 8)
     with torch.inference_mode():
         assert rel_err(converted(x), model(x)) <= MODEL_RTOL
+
+
+def test_no_fold_across_a_function_an_untraceable_parent_calls_between():
+    # The issue-17 reproducer: the parent calls its Sequential's children one by one with
+    # torch.tanh between them, so conv -> bn is no edge. Pairing by adjacency folded it
+    # and changed the output by 0.375 while reporting "1 BatchNorm folded".
+    class Parent(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.body = nn.Sequential(nn.Conv2d(3, 4, 3, padding=1), nn.BatchNorm2d(4))
+
+        def forward(self, x):
+            if float(x.sum()) > -1e9:
+                return self.body[1](torch.tanh(self.body[0](x)))
+            return x
+
+    model = randomize_batchnorm(Parent()).eval()
+    x = torch.randn(1, 3, 8, 8)
+    converted = pnn.convert(model, example_inputs=(x,))
+    assert converted.pybench_report.folded == []
+    assert isinstance(converted.body[1], nn.BatchNorm2d)
+    assert converted.pybench_report.verified_error <= MODEL_RTOL
+    with torch.inference_mode():
+        assert rel_err(converted(x), model(x)) <= MODEL_RTOL
+
+
+def test_example_inputs_catch_a_wrong_conversion():
+    # A rule that swaps a conv for a wrong layer must be caught on the example inputs, with
+    # the largest difference named.
+    class Wrong(nn.Module):
+        def __init__(self, conv):
+            super().__init__()
+            self.conv = conv
+
+        def forward(self, x):
+            return self.conv(x) * 1.01
+
+    rule = pnn.Rule("wrong", nn.Conv2d, Wrong, Wrong)
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.ReLU()).eval()
+    x = torch.randn(2, 3, 9, 9)
+    with pytest.raises(pnn.ConversionMismatch, match=r"relative error .* largest difference"):
+        pnn.convert(model, rules=(rule,), example_inputs=(x,))
+    # The same model converted correctly passes, and says by how much it differs.
+    converted = pnn.convert(model, example_inputs=(x,))
+    assert 0 <= converted.pybench_report.verified_error <= MODEL_RTOL
+    assert "checked on example_inputs" in str(converted.pybench_report)
+
+
+def test_example_inputs_with_inplace_compare_against_the_original():
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4))
+    model = randomize_batchnorm(model).eval()
+    x = torch.randn(1, 3, 7, 7)
+    converted = pnn.convert(model, inplace=True, example_inputs=(x,))
+    assert converted is model and len(converted.pybench_report.folded) == 1
+    assert converted.pybench_report.verified_error <= MODEL_RTOL
 
 
 def test_block_rule_takes_precedence_over_layer_rules():

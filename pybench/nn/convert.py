@@ -6,10 +6,12 @@ Conversion is two passes over a copy of the model:
    convolution's output -- and is the only consumer of it -- becomes part of that
    convolution (``W' = W * s``, ``b' = (b - mean) * s + beta`` with
    ``s = gamma / sqrt(var + eps)``, computed in float64) and is replaced by ``nn.Identity``.
-   The pairs are found in the ``torch.fx`` graph of the model, which follows execution order
-   through custom modules (torchvision's ``BasicConv2d``, DenseNet's layers); where a module
-   cannot be traced, its children are traced one by one and the children of an
-   ``nn.Sequential`` are paired by adjacency.
+   The pairs are found in the ``torch.fx`` graph of the whole model, which follows execution
+   order through custom modules (torchvision's ``BasicConv2d``, DenseNet's layers): a pair is
+   folded only where that graph proves the edge. Where the model cannot be traced, nothing
+   is folded -- neither adjacency in an ``nn.Sequential`` nor a traced child proves how the
+   untraceable parent calls its children (it may call them one by one, with other code
+   between) -- and the report says so.
 2. **Swaps** by a table of :class:`Rule`\\ s, walked top-down: the first rule whose
    ``source`` type is exactly a module's type replaces it (and its subtree is not visited
    further), so block-level rules -- a MobileNet depthwise-separable block, an LSTM -- go
@@ -19,18 +21,20 @@ Conversion is two passes over a copy of the model:
 from __future__ import annotations
 
 import copy
+import math
 from dataclasses import dataclass, field
-from typing import Callable, NamedTuple, Sequence
+from typing import Any, Callable, NamedTuple, Sequence
 
 import torch
 import torch.fx as fx
 from torch import nn
+from torch.utils._pytree import tree_flatten
 
 from pybench.nn.conv import Conv2d, conv2d_unsupported_reason
 from pybench.nn.lstm import LSTM, LSTMCell, lstm_cell_unsupported_reason, lstm_unsupported_reason
 
-__all__ = ["Rule", "RULES", "ConversionReport", "Converted", "Folded", "Skipped", "convert",
-           "fold_batchnorm"]
+__all__ = ["Rule", "RULES", "ConversionReport", "ConversionMismatch", "Converted", "Folded",
+           "Skipped", "convert", "fold_batchnorm"]
 
 
 @dataclass(frozen=True)
@@ -114,16 +118,30 @@ class ConversionReport:
     converted: list[Converted] = field(default_factory=list)
     folded: list[Folded] = field(default_factory=list)
     skipped: list[Skipped] = field(default_factory=list)
+    #: Why no BatchNorm was folded although the model is in eval mode (it could not be
+    #: traced, so no edge is proven), or None.
+    not_folded: str | None = None
+    #: The largest relative error of the converted model's outputs on ``example_inputs``
+    #: (None when :func:`convert` was given none).
+    verified_error: float | None = None
 
     def __str__(self) -> str:
         lines = [f"pybench.nn.convert: {len(self.converted)} converted, "
                  f"{len(self.folded)} BatchNorm folded, {len(self.skipped)} left as PyTorch"]
+        if self.not_folded is not None:
+            lines.append(f"  no BatchNorm folded: {self.not_folded}")
         lines += [f"  kept {s.path or '<root>'}: {s.reason}" for s in self.skipped]
+        if self.verified_error is not None:
+            lines.append(f"  checked on example_inputs: relative error {self.verified_error:.3g}")
         return "\n".join(lines)
 
 
-def convert(model: nn.Module, *, inplace: bool = False,
-            rules: Sequence[Rule] = RULES) -> nn.Module:
+class ConversionMismatch(RuntimeError):
+    """The converted model disagrees with the original on ``convert``'s ``example_inputs``."""
+
+
+def convert(model: nn.Module, *, inplace: bool = False, rules: Sequence[Rule] = RULES,
+            example_inputs: Sequence[Any] | None = None, rtol: float = 1e-4) -> nn.Module:
     """A copy of ``model`` with its supported layers swapped for pybench's.
 
     Every ``nn.Conv2d`` whose configuration pybench supports (float32, ``padding_mode='zeros'``)
@@ -137,20 +155,75 @@ def convert(model: nn.Module, *, inplace: bool = False,
         inplace: convert ``model`` itself instead of a deep copy (when ``model`` is itself a
             swapped layer, the replacement is returned and ``model`` is left as it was).
         rules: the swap table (default :data:`RULES`).
+        example_inputs: optional positional arguments of ``model``: when given, the
+            converted model is run on them beside the original (under ``no_grad``) and
+            every output tensor is compared.
+        rtol: the largest relative error allowed there, ``||converted - original|| /
+            ||original||`` per output tensor (default 1e-4, the cnn suite's tolerance:
+            folding and another summation order change float32 rounding, not results).
 
     Returns:
         The converted model. Its ``pybench_report`` attribute is a :class:`ConversionReport`
         listing the swapped layers, the folded BatchNorms, and every layer left as PyTorch
         with the reason.
+
+    Raises:
+        ConversionMismatch: the outputs on ``example_inputs`` differ by more than ``rtol``;
+            the message names the output, the element with the largest difference and both
+            values.
     """
+    original = model
     if not inplace:
         model = copy.deepcopy(model)
+    elif example_inputs is not None:
+        original = copy.deepcopy(model)  # the reference must not be converted with it
     report = ConversionReport()
     if not model.training:
         fold_batchnorm(model, report)
     model = _swap(model, "", rules, report)
     model.pybench_report = report
+    if example_inputs is not None:
+        report.verified_error = _verify(original, model, tuple(example_inputs), rtol)
     return model
+
+
+def _verify(original: nn.Module, converted: nn.Module, inputs: tuple, rtol: float) -> float:
+    """The largest relative error over the outputs of both models on ``inputs``; raises
+    :class:`ConversionMismatch` past ``rtol`` or when the outputs' structure differs."""
+    with torch.no_grad():
+        want, want_spec = tree_flatten(original(*inputs))
+        got, got_spec = tree_flatten(converted(*inputs))
+    if want_spec != got_spec:
+        raise ConversionMismatch(f"pybench.nn.convert: the converted model returns "
+                                 f"{got_spec}, the original {want_spec}")
+    worst = 0.0
+    for i, (w, g) in enumerate(zip(want, got)):
+        if not isinstance(w, torch.Tensor):
+            if w != g:
+                raise ConversionMismatch(f"pybench.nn.convert: output {i} is {g!r}, the "
+                                         f"original's {w!r}")
+            continue
+        if w.shape != g.shape:
+            raise ConversionMismatch(f"pybench.nn.convert: output {i} has shape "
+                                     f"{tuple(g.shape)}, the original's {tuple(w.shape)}")
+        w64, g64 = w.detach().double().cpu(), g.detach().double().cpu()
+        diff = (g64 - w64).abs()
+        # NaN where the original has NaN is agreement, as torch.testing treats it.
+        diff = torch.where(torch.isnan(w64) & torch.isnan(g64), 0.0, diff)
+        diff = torch.where(torch.isinf(w64) & (w64 == g64), 0.0, diff)
+        norm = torch.linalg.vector_norm(torch.nan_to_num(w64, nan=0.0, posinf=0.0, neginf=0.0))
+        total = torch.linalg.vector_norm(diff)
+        error = (total / norm).item() if norm > 0 else (0.0 if total == 0 else math.inf)
+        if not error <= rtol:  # also catches NaN
+            at = int(torch.nan_to_num(diff, nan=math.inf).argmax()) if diff.numel() else 0
+            index = tuple(int(j) for j in torch.unravel_index(torch.tensor(at), diff.shape))
+            raise ConversionMismatch(
+                f"pybench.nn.convert: the converted model disagrees with the original on "
+                f"example_inputs: output {i} has relative error {error:.3g} > rtol {rtol:g}; "
+                f"largest difference {diff[index].item():.6g} at index {index} (original "
+                f"{w64[index].item():.7g}, converted {g64[index].item():.7g})")
+        worst = max(worst, error)
+    return worst
 
 
 def _swap(module: nn.Module, path: str, rules: Sequence[Rule],
@@ -193,20 +266,10 @@ class _Tracer(fx.Tracer):
                 or super().is_leaf_module(m, qualname))
 
 
-def _conv_bn_pairs(module: nn.Module, prefix: str = "") -> list[tuple[str, str]]:
-    """(conv path, bn path) of every BatchNorm2d whose input is a Conv2d's only use."""
-    try:
-        graph = _Tracer().trace(module)
-    except Exception:  # noqa: BLE001 -- any Python a forward may run can stop tracing
-        pairs = []
-        if isinstance(module, nn.Sequential):
-            children = list(module.named_children())
-            pairs += [(prefix + a, prefix + b) for (a, ma), (b, mb) in zip(children, children[1:])
-                      if isinstance(ma, nn.Conv2d) and isinstance(mb, nn.BatchNorm2d)]
-        for name, child in module.named_children():
-            pairs += _conv_bn_pairs(child, f"{prefix}{name}.")
-        return pairs
-
+def _conv_bn_pairs(module: nn.Module) -> list[tuple[str, str]]:
+    """(conv path, bn path) of every BatchNorm2d whose only input is a Conv2d's only use,
+    in the traced graph of ``module``; raises whatever stops ``torch.fx`` tracing it."""
+    graph = _Tracer().trace(module)
     modules = {n.target: module.get_submodule(n.target) for n in graph.nodes
                if n.op == "call_module"}
     calls: dict[str, int] = {}
@@ -217,11 +280,11 @@ def _conv_bn_pairs(module: nn.Module, prefix: str = "") -> list[tuple[str, str]]
     for node in graph.nodes:
         if node.op != "call_module" or not isinstance(modules[node.target], nn.BatchNorm2d):
             continue
-        src = node.args[0] if node.args else None
+        src = node.args[0] if len(node.args) == 1 and not node.kwargs else None
         if (isinstance(src, fx.Node) and src.op == "call_module"
                 and isinstance(modules[src.target], nn.Conv2d) and len(src.users) == 1
                 and calls[src.target] == 1 and calls[node.target] == 1):
-            pairs.append((prefix + src.target, prefix + node.target))
+            pairs.append((src.target, node.target))
     return pairs
 
 
@@ -245,16 +308,26 @@ def fold_batchnorm(model: nn.Module, report: ConversionReport | None = None) -> 
     """Fold, in place, every BatchNorm2d that directly follows a Conv2d in ``model`` into it.
 
     The BatchNorm is replaced by ``nn.Identity``; the convolution gets the folded weight and
-    a bias (created if it had none). A module reached by two paths, or called twice, is
-    left alone. Meant for eval mode: the caller checks ``model.training``. Appends to
-    ``report`` when given; returns ``model``.
+    a bias (created if it had none). Only pairs the ``torch.fx`` graph of ``model`` proves are
+    folded: none when ``model`` cannot be traced (``report.not_folded`` says why). A module
+    reached by two paths, or called twice, is left alone. Meant for eval mode: the caller
+    checks ``model.training``. Appends to ``report`` when given; returns ``model``.
     """
     report = ConversionReport() if report is None else report
+    try:
+        pairs = _conv_bn_pairs(model)
+    except Exception as exc:  # noqa: BLE001 -- any Python a forward may run can stop tracing
+        if any(isinstance(m, nn.BatchNorm2d) for m in model.modules()):
+            report.not_folded = (f"torch.fx cannot trace the model ({type(exc).__name__}: "
+                                 f"{str(exc).splitlines()[0] if str(exc) else ''}), so no "
+                                 f"conv -> BatchNorm edge is proven; layers are swapped one "
+                                 f"by one")
+        return model
     # A module reachable by two paths may run in two places; folding would change both.
     uses: dict[int, int] = {}
     for _, m in model.named_modules(remove_duplicate=False):
         uses[id(m)] = uses.get(id(m), 0) + 1
-    for conv_path, bn_path in _conv_bn_pairs(model):
+    for conv_path, bn_path in pairs:
         conv, bn = model.get_submodule(conv_path), model.get_submodule(bn_path)
         reason = _fold_reason(conv, bn)
         if reason is None and (uses[id(conv)] > 1 or uses[id(bn)] > 1):
