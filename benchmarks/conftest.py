@@ -4,7 +4,7 @@
     python -m pybench history add ops.json
 
 Never part of the normal test run (pyproject's testpaths is tests/). Each benchmark names
-its suite/case/implementation/device in ``extra_info`` so pybench.history files it like a
+its suite/case/implementation/device in ``extra_info`` so pybench.results.store files it like a
 ``pybench run`` result, and per-round times are kept (``--benchmark-save-data``) so the
 compare gate has samples, not just a summary.
 """

@@ -43,7 +43,7 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from pybench import history
+from pybench.results import store as history
 
 __all__ = ["Thresholds", "Rule", "Side", "Comparison", "Result", "compare_samples",
            "load_side", "compare", "load_config", "parse_effect", "format_text",
@@ -227,7 +227,7 @@ def _normalized(rec: history.Record, base: history.Record) -> list[float]:
 def load_side(paths: str | Path | Iterable[str | Path], normalize: str | None = None,
               metric: str = "real_time") -> Side:
     """Load BASE or NEW: result files and/or history directories, pooled by benchmark.
-    ``metric``: "real_time" (wall) or "cpu_time" (see pybench.history.records)."""
+    ``metric``: "real_time" (wall) or "cpu_time" (see pybench.results.store.records)."""
     side = Side(history.load(paths, metric), metric=metric)
     for run in side.runs:
         by_key = {(r.suite, r.case, r.device, r.implementation): r for r in run.records}

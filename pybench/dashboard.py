@@ -27,7 +27,7 @@ from typing import Any, Sequence
 import numpy as np
 import pandas as pd
 
-from pybench import history
+from pybench.results import store as history
 
 __all__ = ["detect_steps", "Step", "build"]
 

@@ -35,15 +35,13 @@ import numpy as np
 import pandas as pd
 import torch
 
-from pybench.history import gb_spec_name
+from pybench.results import schema
+from pybench.results.schema import (API_VERSION, BASELINE, INTERRUPTED, gb_spec_name,
+                                    result_path, sanitize)
 
 __all__ = ["API_VERSION", "BASELINE", "BenchmarkSpec", "Measurement", "Failure", "Report",
            "validate", "run_benchmarks", "sanitize", "result_path"]
 
-#: Version of the ``context["pybench"]`` / ``benchmarks[i]["pybench"]`` layout of result files.
-API_VERSION = 1
-#: The implementation speedups are computed against.
-BASELINE = "torch"
 
 #: ``setup()`` returns ``(run, check)``: ``run()`` does one timed call and returns its output;
 #: ``check(output)`` returns the output's error against a float64 reference.
@@ -51,8 +49,6 @@ Setup = Callable[[], "tuple[Callable[[], Any], Callable[[Any], float]]"]
 
 _TIME_UNIT_S = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
 _ran = False
-#: Error message of every benchmark cut short by Ctrl-C (SIGINT).
-INTERRUPTED = "interrupted (KeyboardInterrupt)"
 _interrupted = False
 
 
@@ -352,27 +348,6 @@ def _register(spec: BenchmarkSpec, run: Callable[[], Any], warmup: float) -> Non
     benchmark.register(options, name=spec.name)
 
 
-def sanitize(obj: Any) -> Any:
-    """Copy of a JSON-like object with every NaN/inf float replaced by None (JSON null)."""
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: sanitize(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [sanitize(v) for v in obj]
-    return obj
-
-
-def result_path(output_dir: str | Path, stem: str) -> Path:
-    """``<output_dir>/<stem>-<UTC timestamp>.json``, with a counter if that file exists."""
-    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%SZ")
-    path = Path(output_dir) / f"{stem}-{stamp}.json"
-    n = 1
-    while path.exists():
-        path, n = Path(output_dir) / f"{stem}-{stamp}-{n}.json", n + 1
-    return path
-
-
 def _gb_run(argv: list[str]) -> dict[str, Any]:
     global _ran
     if _ran:
@@ -481,9 +456,5 @@ def run_benchmarks(specs: Sequence[BenchmarkSpec], *, repetitions: int = 5,
         "benchmarks": raw["benchmarks"],
     }
     document = sanitize(document)
-    path = None
-    if output is not None:
-        path = Path(output)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(json.dumps(document, indent=1, allow_nan=False) + "\n")
+    path = schema.write(output, document) if output is not None else None
     return Report(list(measurements.values()), failures, document, path, list(specs))

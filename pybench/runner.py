@@ -13,7 +13,6 @@ keeps the repetitions the current model had finished (see :mod:`pybench.harness`
 from __future__ import annotations
 
 import importlib
-import json
 import multiprocessing
 import os
 import signal
@@ -25,9 +24,10 @@ from pathlib import Path
 from typing import Any, Callable, Sequence, TextIO
 
 from pybench import harness, models
+from pybench.results import schema
 from pybench.suites import cnn
 
-__all__ = ["Plan", "run", "work_items", "write_document", "ProgressBar"]
+__all__ = ["Plan", "run", "work_items", "ProgressBar"]
 
 #: For the ETA before anything has finished: seconds per model that do not scale with FLOPs
 #: (process start, model build, float64 reference), and the FLOP/s a whole model reaches as
@@ -152,14 +152,6 @@ def _target(spec: str) -> Callable[..., None]:
     return getattr(importlib.import_module(module), name)
 
 
-def write_document(path: str | Path, doc: dict[str, Any]) -> None:
-    """Write ``doc`` to ``path`` atomically (a temporary file renamed over it)."""
-    path = Path(path)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(harness.sanitize(doc), indent=1, allow_nan=False) + "\n")
-    tmp.replace(path)
-
-
 def _tail(text: str, lines: int = 12) -> str:
     """The worker's traceback when it printed one, else the last ``lines`` of its output."""
     if "Traceback (most recent call last)" in text:
@@ -185,7 +177,7 @@ def run(plan: Plan, output: str | Path, *, context: dict[str, Any] | None = None
     peak = (context or {}).get("peak") or {}
     rate = _PEAK_FRACTION * (peak.get("fma_flops") or 50e9)
     units = [_units(w, rate) for w in items]
-    extra = {"api_version": harness.API_VERSION, **(context or {}), "suite": "cnn",
+    extra = {"api_version": schema.API_VERSION, **(context or {}), "suite": "cnn",
              "models": list(plan.models), "batches": list(plan.batches),
              "backends": list(plan.backends), "devices": list(plan.devices),
              "threads": plan.threads, "size": plan.size, "repetitions": plan.repetitions,
@@ -196,7 +188,7 @@ def run(plan: Plan, output: str | Path, *, context: dict[str, Any] | None = None
     doc: dict[str, Any] = {"context": {**harness._bare_context(), "pybench": extra},
                            "benchmarks": []}
     have_gb_context = False
-    write_document(path, doc)
+    schema.write(path, doc)
     bar = ProgressBar(sum(units), len(items), progress)
     target = _target(plan.worker)
     interrupted = False
@@ -232,8 +224,8 @@ def run(plan: Plan, output: str | Path, *, context: dict[str, Any] | None = None
             worker_doc = None
             if out.is_file():
                 try:
-                    worker_doc = json.loads(out.read_text())
-                except json.JSONDecodeError:
+                    worker_doc = schema.read(out)
+                except ValueError:  # a worker killed mid-write leaves no valid document
                     worker_doc = None
             if worker_doc is not None:
                 wextra = worker_doc["context"]["pybench"]
@@ -253,7 +245,7 @@ def run(plan: Plan, output: str | Path, *, context: dict[str, Any] | None = None
                 case["status"] = "interrupted" if wextra.get("interrupted") else "done"
             else:
                 stage = "interrupted" if interrupted or returncode == 130 else "worker"
-                error = (harness.INTERRUPTED if stage == "interrupted" else
+                error = (schema.INTERRUPTED if stage == "interrupted" else
                          f"worker exited with status {returncode}: "
                          f"{_tail(output_text) or '(no output)'}")
                 extra["failures"] += [{**s, "stage": stage, "error": error,
@@ -265,10 +257,10 @@ def run(plan: Plan, output: str | Path, *, context: dict[str, Any] | None = None
             extra["cases"].append(case)
             bar.advance(u)
             extra["interrupted"] = interrupted
-            write_document(path, doc)
+            schema.write(path, doc)
             if interrupted:
                 break
     extra["complete"] = not interrupted and len(extra["cases"]) == len(items)
-    write_document(path, doc)
+    schema.write(path, doc)
     bar.show("interrupted" if interrupted else "done", final=True)
     return doc, interrupted

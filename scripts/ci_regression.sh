@@ -24,7 +24,7 @@ GATE_RUN=(run --suite gram --filter 'grid:c(64_hw3136|128_hw784|128_hw3136)/' --
           --repetitions 10 --min-time 0.02 --warmup 0.02)
 
 machine=$("$PY" -c 'from pybench.commands.info import machine_info
-from pybench.history import machine_id
+from pybench.results.store import machine_id
 print(machine_id(machine_info()))')
 echo "ci_regression: machine kind $machine"
 
@@ -52,7 +52,7 @@ fi
 rm -rf "$OUT" && mkdir -p "$OUT/new"
 # The committed baseline is looked up before this run adds its own files to the history.
 mapfile -t baseline < <("$PY" -c 'import sys
-from pybench.history import committed_baseline
+from pybench.results.store import committed_baseline
 print("\n".join(map(str, committed_baseline(sys.argv[1], sys.argv[2]))))' "$HISTORY" "$machine")
 
 for i in $(seq "$PROCESSES"); do gate_run "$OUT/new" "$i"; done

@@ -1,4 +1,4 @@
-"""Synthetic result documents in the exact layouts pybench.history reads: pybench's (as
+"""Synthetic result documents in the exact layouts pybench.results.store reads: pybench's (as
 pybench.harness writes it), a C++ Google Benchmark binary's, pytest-benchmark's."""
 from __future__ import annotations
 

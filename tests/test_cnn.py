@@ -17,7 +17,8 @@ import pandas as pd
 import pytest
 import torch
 
-from pybench import harness, models, report, results, runner
+from pybench import models, report, results, runner
+from pybench.results import schema
 from pybench.suites import cnn
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -157,9 +158,9 @@ def test_run_survives_wrong_results_and_crashed_worker(faulty_run):
 
 
 def test_gb_spec_name_strips_registration_options():
-    assert harness.gb_spec_name("cnn/a/N:1/HW:28/torch/cpu/min_warmup_time:0.050/manual_time") \
+    assert schema.gb_spec_name("cnn/a/N:1/HW:28/torch/cpu/min_warmup_time:0.050/manual_time") \
         == "cnn/a/N:1/HW:28/torch/cpu"
-    assert harness.gb_spec_name("t/c/N:1/torch/cpu/manual_time") == "t/c/N:1/torch/cpu"
+    assert schema.gb_spec_name("t/c/N:1/torch/cpu/manual_time") == "t/c/N:1/torch/cpu"
 
 
 def test_results_load_round_trips_the_json(faulty_run):
@@ -172,7 +173,7 @@ def test_results_load_round_trips_the_json(faulty_run):
     assert not ok[["time_s", "gflops_per_s", "images_per_s", "validation_error"]].isna().any().any()
     # Every repetition's time is the one Google Benchmark wrote for it.
     for b in reps:
-        row = ok[(ok.name == harness.gb_spec_name(b["run_name"]))
+        row = ok[(ok.name == schema.gb_spec_name(b["run_name"]))
                  & (ok.repetition == b["repetition_index"])]
         assert len(row) == 1
         assert row.time_s.iloc[0] == pytest.approx(b["real_time"] * 1e-3, rel=1e-9)

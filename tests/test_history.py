@@ -5,7 +5,8 @@ import pytest
 
 from history_helpers import (CPP_GBENCH, FINGERPRINT_A, FINGERPRINT_B, PYTEST_BENCHMARK,
                              gram_times, pybench_doc, write)
-from pybench import cli, history
+from pybench import cli
+from pybench.results import store as history
 from pybench import compare as cmp
 
 GIT_1 = {"commit": "1" * 40, "commit_date": "2026-12-01T10:00:00+00:00", "dirty": False}

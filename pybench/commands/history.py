@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from pybench import history
+from pybench.results import store as history
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

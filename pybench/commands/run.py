@@ -17,7 +17,8 @@ import torch
 from pybench import harness, models, peak, suites
 from pybench.commands.info import machine_info
 from pybench.suites import cnn
-from pybench.history import DEFAULT_DIR as DEFAULT_HISTORY
+from pybench.results import schema
+from pybench.results.store import DEFAULT_DIR as DEFAULT_HISTORY
 
 QUICK_CASES = 3
 
@@ -157,13 +158,13 @@ def run(args: argparse.Namespace) -> int:
           f"({', '.join(devices)}, {threads} threads)", flush=True)
     report = harness.run_benchmarks(
         specs, repetitions=repetitions, min_time=min_time, warmup=warmup,
-        output=harness.result_path(args.output, suite.name), context=context)
+        output=schema.result_path(args.output, suite.name), context=context)
     print()
     print(report.format_table())
     print(f"\nresults: {report.path}")
     if args.history:
-        from pybench import history
-        print(f"history: {history.record(report.document, args.history)}")
+        from pybench.results import store
+        print(f"history: {store.record(report.document, args.history)}")
     return 1 if report.failures else 0
 
 
@@ -202,7 +203,7 @@ def run_cnn(args: argparse.Namespace) -> int:
           f"{', '.join(devices)} ({threads} threads); measuring the roofline", flush=True)
     context = {"quick": args.quick, "command": ["pybench", *sys.argv[1:]],
                "fingerprint": machine_info(), "peak": peak.measure(threads, gpu="cuda" in devices)}
-    path = harness.result_path(args.output, "cnn")
+    path = schema.result_path(args.output, "cnn")
     doc, interrupted = runner.run(plan, path, context=context)
     if not interrupted:
         # Measured again at the end, best of both kept: on a shared machine one measurement
@@ -211,15 +212,15 @@ def run_cnn(args: argparse.Namespace) -> int:
         extra = doc["context"]["pybench"]
         extra["peak_runs"] = [context["peak"], end]
         extra["peak"] = _best_peak(context["peak"], end)
-        runner.write_document(path, doc)
+        schema.write(path, doc)
     print(f"\nresults: {path}" + ("  (interrupted: partial)" if interrupted else ""))
     if args.report:
         written = report.write(path)
         print(report.console_summary(path))
         print(f"report: {written['html']}")
     if args.history:
-        from pybench import history
-        print(f"history: {history.record(doc, args.history)}")
+        from pybench.results import store
+        print(f"history: {store.record(doc, args.history)}")
     if interrupted:
         return 130
     return 1 if doc["context"]["pybench"]["failures"] else 0

@@ -32,6 +32,7 @@ import torch
 from torch import nn
 
 from pybench import harness, models, shapes
+from pybench.results import schema
 from pybench.harness import BenchmarkSpec
 from pybench.shapes import Shape
 from pybench.suites import Suite, register
@@ -384,12 +385,8 @@ def run_model(work: Work, output: str | Path) -> harness.Report:
         "cpu_s": usage.ru_utime + usage.ru_stime,
         "layers_error": layer_error,
         "conversion": {work.model: bench.conversion} if bench.conversion else {}})
-    doc = harness.sanitize(doc)
-    path = Path(output)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(doc, allow_nan=False) + "\n")
-    tmp.replace(path)
+    doc = schema.sanitize(doc)
+    schema.write(output, doc, indent=None)
     report.document = doc
     return report
 

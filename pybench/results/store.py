@@ -1,4 +1,4 @@
-"""The result history: one Google Benchmark JSON file per machine x commit x run.
+"""The result store (history):  one Google Benchmark JSON file per machine x commit x run.
 
 Layout (like asv's ``results/<machine>/<commit>-<env>.json``)::
 
@@ -33,6 +33,9 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 import numpy as np
+
+from pybench.results import schema
+from pybench.results.schema import gb_spec_name
 
 __all__ = ["DEFAULT_DIR", "MACHINE_KIND_FIELDS", "Record", "Run", "machine_id", "git_info",
            "detect_source", "to_gbench", "record", "add_file", "load", "merge", "records_frame"]
@@ -155,20 +158,6 @@ class Record:
         return self.case.split(":", 1)[0] if ":" in self.case else self.suite
 
 
-#: The options Google Benchmark appends to a registered name in a run's name.
-_GB_OPTION = re.compile(r"(manual_time|real_time|min_warmup_time:.*)")
-
-
-def gb_spec_name(run_name: str) -> str:
-    """The registered name of a Google Benchmark run, without the options it appends:
-    ``<name>/min_warmup_time:0.050/manual_time`` -> ``<name>``. Keys that do not depend on
-    how a run was configured, so histories recorded with other options still compare."""
-    parts = run_name.split("/")
-    while parts and _GB_OPTION.fullmatch(parts[-1]):
-        parts.pop()
-    return "/".join(parts)
-
-
 def records(doc: Mapping[str, Any], metric: str = "real_time") -> list[Record]:
     """The benchmarks of a Google Benchmark JSON document (pybench's or a C++ binary's).
 
@@ -251,7 +240,7 @@ def record(doc: Mapping[str, Any], history: str | Path = DEFAULT_DIR, *,
     gb, source = to_gbench(doc)
     ctx = gb.setdefault("context", {})
     py = ctx.setdefault("pybench", {})
-    py.setdefault("api_version", 1)
+    py.setdefault("api_version", schema.API_VERSION)
     fp = py.get("fingerprint") or fingerprint or {}
     if fp and "fingerprint" not in py:
         py["fingerprint"] = dict(fp)
@@ -271,19 +260,13 @@ def record(doc: Mapping[str, Any], history: str | Path = DEFAULT_DIR, *,
     machine_file = root / "machine.json"
     if fp and not machine_file.exists():
         kind = {k: fp.get(k) for k in MACHINE_KIND_FIELDS}
-        machine_file.write_text(json.dumps({"machine": mid, **kind}, indent=1) + "\n")
-    from pybench.harness import sanitize  # the harness's NaN -> null rule, one place
-    path.write_text(json.dumps(sanitize(gb), indent=1, allow_nan=False) + "\n")
-    return path
+        schema.write(machine_file, {"machine": mid, **kind})
+    return schema.write(path, gb)
 
 
 def add_file(path: str | Path, history: str | Path = DEFAULT_DIR, **kwargs: Any) -> Path:
     """:func:`record` for a JSON file on disk (``pybench history add``)."""
-    text = Path(path).read_text()
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise ValueError(f"{path}: not JSON ({exc})") from None
+    doc = schema.read_json(path)
     try:
         detect_source(doc)
     except ValueError as exc:
@@ -318,8 +301,7 @@ def load_run(path: str | Path, metric: str = "real_time") -> Run:
     """One result file, from a history tree or not (then machine and commit come from its
     fingerprint, or are "unknown")."""
     path = Path(path)
-    doc = json.loads(path.read_text())
-    gb, source = to_gbench(doc)
+    gb, source = to_gbench(schema.read_json(path))
     py = gb.get("context", {}).get("pybench", {})
     h = py.get("history", {})
     fp = py.get("fingerprint")

@@ -12,14 +12,13 @@ definitions as :class:`pybench.harness.Measurement`).
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
 
-from pybench import harness
+from pybench.results.schema import BASELINE, INTERRUPTED, gb_spec_name, read
 
 __all__ = ["read", "load", "cases", "layers", "peak", "COLUMNS", "CV_FLAG"]
 
@@ -30,20 +29,6 @@ COLUMNS = ["suite", "case", "model", "family", "batch", "size", "backend", "devi
            "images_per_s", "validation_error", "status", "stage", "error", "name"]
 #: A case whose repetitions vary by more than this coefficient of variation is flagged.
 CV_FLAG = 0.10
-
-
-def read(path: str | Path | Mapping[str, Any]) -> dict[str, Any]:
-    """The JSON document of a result file (a document passes through)."""
-    if isinstance(path, Mapping):
-        return dict(path)
-    doc = json.loads(Path(path).read_text())
-    extra = doc.get("context", {}).get("pybench")
-    if not isinstance(extra, dict) or "api_version" not in extra:
-        raise ValueError(f"{path}: not a pybench result file (no context.pybench.api_version)")
-    if extra["api_version"] > harness.API_VERSION:
-        raise ValueError(f"{path}: result api_version {extra['api_version']} is newer than this "
-                         f"pybench reads ({harness.API_VERSION})")
-    return doc
 
 
 def _base(d: Mapping[str, Any]) -> dict[str, Any]:
@@ -76,7 +61,7 @@ def load(path: str | Path | Mapping[str, Any]) -> pd.DataFrame:
         row = _base(extra)
         row.update({"repetition": rep, "time_s": t, "iterations": iterations[rep],
                     "validation_error": extra.get("validation_error"), "status": "ok",
-                    "stage": "", "error": "", "name": harness.gb_spec_name(entry["run_name"])})
+                    "stage": "", "error": "", "name": gb_spec_name(entry["run_name"])})
         rows.append(row)
     for f in doc["context"]["pybench"].get("failures", []):
         row = _base(f)
@@ -84,7 +69,7 @@ def load(path: str | Path | Mapping[str, Any]) -> pd.DataFrame:
         row.update({"repetition": -1, "time_s": np.nan, "iterations": 0,
                     "validation_error": f.get("validation_error"),
                     "status": "interrupted" if stage == "interrupted"
-                    or f.get("error") == harness.INTERRUPTED else "failed",
+                    or f.get("error") == INTERRUPTED else "failed",
                     "stage": stage, "error": f.get("error", ""), "name": f.get("name", "")})
         rows.append(row)
     df = pd.DataFrame.from_records(rows, columns=COLUMNS)
@@ -119,7 +104,7 @@ def cases(df: pd.DataFrame) -> pd.DataFrame:
     stats = stats.merge(first.reset_index(), on=keys)
     stats["gflops_per_s"] = stats["flops"] / stats["median_s"] / 1e9
     stats["images_per_s"] = stats["images"] / stats["median_s"]
-    base = stats[stats.backend == harness.BASELINE].set_index(
+    base = stats[stats.backend == BASELINE].set_index(
         ["suite", "device", "case"])["median_s"]
     idx = pd.MultiIndex.from_frame(stats[["suite", "device", "case"]])
     stats["speedup"] = base.reindex(idx).to_numpy() / stats["median_s"].to_numpy()
