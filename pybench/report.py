@@ -20,6 +20,7 @@ import base64
 import html
 import io
 import math
+import textwrap
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -73,16 +74,20 @@ class Tables:
         seen = dict.fromkeys(zip(self.cases.family, self.cases.model))
         return sorted(seen, key=lambda fm: order.get(fm[1], len(order)))
 
-    def summary(self) -> pd.DataFrame:
-        """Display table (strings): one row per model x backend."""
+    def summary(self, ran_only: bool = False) -> pd.DataFrame:
+        """Display table (strings): one row per model x backend. The report files keep a
+        column for every device, saying why one did not run; ``ran_only`` (the terminal)
+        drops those columns, and GPU÷CPU unless both ran."""
         rows = []
+        devices = [d for d in DEVICES if d in self.devices] if ran_only else DEVICES
+        ratio = not ran_only or {"cpu", "cuda"} <= set(self.devices)
         small, large = min(self.batches), max(self.batches)
         status = {(r.device, r.model, r.batch, r.backend): r
                   for r in self.cases.itertuples(index=False)}
         for family, model in self._models():
             for backend in self.backends:
                 row: dict[str, Any] = {"family": family, "model": model, "backend": backend}
-                for device in DEVICES:
+                for device in devices:
                     dl = _DEVICE_LABEL[device]
                     measured = device in self.devices
 
@@ -106,7 +111,7 @@ class Tables:
                     row[f"{dl} % peak b{large}"] = cell(
                         large, lambda r: f"{100 * r.gflops_per_s * 1e9 / self.roofs[device]:.1f}"
                         if device in self.roofs else "-")
-                for b in self.batches:
+                for b in self.batches if ratio else ():
                     if "cuda" not in self.devices:
                         row[f"GPU÷CPU b{b}"] = NO_CUDA
                     elif "cpu" not in self.devices:
@@ -507,7 +512,13 @@ def write(path: str | Path, out_dir: str | Path | None = None) -> dict[str, Path
 def console_summary(path: str | Path | Mapping[str, Any]) -> str:
     """The summary and family tables as plain text for the terminal."""
     t = build(path)
-    lines = list(t.headline()) + ["", t.summary().to_string(index=False)]
+    lines = [w for line in t.headline() for w in textwrap.wrap(line, 120) or [""]]
+    lines += ["", t.summary(ran_only=True).to_string(index=False, line_width=120)]
+    missing = [d for d in DEVICES if d not in t.devices]
+    if missing:
+        lines.append(f"(not run: {', '.join(missing)}"
+                     f"{' -- ' + NO_CUDA if 'cuda' in missing else ''}; the report files keep "
+                     f"their columns)")
     fam = t.families()
     if not fam.empty:
         lines += ["", "geomean speedup over torch eager per family:",

@@ -204,6 +204,11 @@ def test_report_contents(faulty_run, tmp_path):
     bad = summary[(summary.model == "cifar10_cnn") & (summary.backend == "pybench")].iloc[0]
     assert bad["CPU img/s b1"] == "FAILED" and bad["CPU vs torch b2"] == "FAILED"
     assert "no CUDA device" in md and "exceeds tolerance" in md and "injected crash" in md
+    # The terminal shows only the devices that ran, within 120 columns, and says why not.
+    console = report.console_summary(out)
+    assert "GPU img/s" not in console and "GPU÷CPU" not in console
+    assert "CPU img/s b1" in console and "(not run: cuda -- no CUDA device" in console
+    assert max(map(len, console.splitlines())) <= 120
     assert "| lenet5 " in md and "Per-family geometric mean" in md
     assert "Conv2d 5x5" in md and "lenet5:conv1" in md
     # Self-contained: plots inline, nothing fetched.

@@ -13,20 +13,7 @@ import sys
 from dataclasses import replace
 
 from pybench import compare as cmp
-
-
-def _alpha(text: str) -> float:
-    value = float(text)
-    if not 0 < value < 1:
-        raise argparse.ArgumentTypeError(f"alpha must be in (0, 1), got {text}")
-    return value
-
-
-def _effect(text: str) -> float:
-    try:
-        return cmp.parse_effect(text)
-    except ValueError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
+from pybench.commands.common_args import effect, open_fraction
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -36,9 +23,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("base", metavar="BASE",
                    help="result JSON file or history directory")
     p.add_argument("new", metavar="NEW", help="result JSON file or history directory")
-    p.add_argument("--alpha", type=_alpha, help="significance level of the Mann-Whitney U "
+    p.add_argument("--alpha", type=open_fraction, help="significance level of the Mann-Whitney U "
                    "test (default 0.01)")
-    p.add_argument("--min-effect", type=_effect, help="smallest change that counts, e.g. "
+    p.add_argument("--min-effect", type=effect, help="smallest change that counts, e.g. "
                    "5%% or 0.05 (default 5%%)")
     p.add_argument("--normalize", choices=("torch",), help="divide each time by the PyTorch "
                    "baseline of the same case in the same run before comparing")

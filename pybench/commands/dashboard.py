@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from pybench.commands.compare import _effect
+from pybench.commands.common_args import effect
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -15,7 +15,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("history", metavar="HISTORY", help="history directory")
     p.add_argument("-o", "--output", default="dashboard", help="site directory (default "
                    "dashboard/)")
-    p.add_argument("--min-effect", type=_effect, default=0.05,
+    p.add_argument("--min-effect", type=effect, default=0.05,
                    help="smallest step marked as a change (default 5%%)")
     p.set_defaults(func=run)
 

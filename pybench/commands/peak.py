@@ -7,7 +7,7 @@ import json
 import os
 
 from pybench import peak
-from pybench.commands.run import positive_int
+from pybench.commands.common_args import positive_int
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

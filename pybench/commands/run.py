@@ -8,64 +8,19 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-import re
 import sys
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import torch
 
 from pybench import harness, models, peak, suites
+from pybench.commands.common_args import csv_of, positive_int, regex, seconds
 from pybench.commands.info import machine_info
 from pybench.suites import cnn
 from pybench.results import schema
 from pybench.results.store import DEFAULT_DIR as DEFAULT_HISTORY
 
 QUICK_CASES = 3
-
-
-def positive_int(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text}")
-    return value
-
-
-def _seconds(text: str) -> float:
-    value = float(text.removesuffix("s"))
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"expected seconds >= 0, got {text}")
-    return value
-
-
-def _regex(text: str) -> re.Pattern[str]:
-    try:
-        return re.compile(text)
-    except re.error as exc:
-        raise argparse.ArgumentTypeError(f"bad regex {text!r}: {exc}") from None
-
-
-def _csv(kind: str, parse: Callable[[str], Any], choices: Sequence[str] | None = None):
-    """argparse type for a comma-separated list of ``kind`` (no empty items, no duplicates,
-    each in ``choices`` when given)."""
-    def convert(text: str) -> tuple:
-        items = [t.strip() for t in text.split(",")]
-        if not text.strip() or any(not t for t in items):
-            raise argparse.ArgumentTypeError(f"expected a comma-separated list of {kind}, "
-                                             f"got {text!r}")
-        values = []
-        for item in items:
-            if choices is not None and item not in choices:
-                raise argparse.ArgumentTypeError(
-                    f"unknown {kind} {item!r}; choose from {', '.join(choices)}")
-            try:
-                value = parse(item)
-            except (ValueError, argparse.ArgumentTypeError):
-                raise argparse.ArgumentTypeError(f"bad {kind} {item!r} in {text!r}") from None
-            if value in values:
-                raise argparse.ArgumentTypeError(f"{kind} {item!r} given twice")
-            values.append(value)
-        return tuple(values)
-    return convert
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -78,24 +33,24 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="torch.set_num_threads for every implementation (default: all cores)")
     p.add_argument("--repetitions", type=positive_int,
                    help="interleaved samples per benchmark (default 5; 3 with --quick)")
-    p.add_argument("--min-time", type=_seconds,
+    p.add_argument("--min-time", type=seconds,
                    help="seconds of calls per repetition (default 0.1; 0.01 with --quick)")
-    p.add_argument("--warmup", type=_seconds,
+    p.add_argument("--warmup", type=seconds,
                    help="seconds of untimed calls before the first repetition (default 0.05)")
     p.add_argument("--out", "--output", dest="output", default="results", metavar="DIR",
                    help="directory for the JSON (and the cnn report) (default results/)")
-    p.add_argument("--filter", type=_regex,
+    p.add_argument("--filter", type=regex,
                    help="only benchmarks whose name <suite>/<case>/<impl>/<device> matches")
     p.add_argument("--quick", action="store_true",
                    help=f"the first {QUICK_CASES} cases (cnn: one model per family at "
                         f"{cnn.QUICK_SIZE}x{cnn.QUICK_SIZE} where the model allows), fewer "
                         f"and shorter repetitions (CI)")
     g = p.add_argument_group("cnn suite")
-    g.add_argument("--models", type=_csv("model", str, models.names()),
+    g.add_argument("--models", type=csv_of("model", str, models.names()),
                    help="comma-separated models (default: all; see `pybench list`)")
-    g.add_argument("--batch", type=_csv("batch", positive_int),
+    g.add_argument("--batch", type=csv_of("batch", positive_int),
                    help="comma-separated batch sizes (default 1,8)")
-    g.add_argument("--backends", type=_csv("backend", str, cnn.BACKENDS),
+    g.add_argument("--backends", type=csv_of("backend", str, cnn.BACKENDS),
                    help=f"comma-separated, of {', '.join(cnn.BACKENDS)} "
                         f"(default {','.join(cnn.DEFAULT_BACKENDS)}; torch is always kept as "
                         f"the baseline)")
