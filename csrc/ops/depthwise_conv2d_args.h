@@ -62,31 +62,16 @@ inline DepthwiseConv2dInput prepare_depthwise_conv2d(
                          out_channels, input);
 
   kernels::DepthwiseConv2dParams& p = in.params;
-  p.batch = x.size(0);
   p.channels = channels;
   p.multiplier = out_channels / channels;
-  p.in_h = x.size(2);
-  p.in_w = x.size(3);
-  p.kernel_h = weight.size(2);
-  p.kernel_w = weight.size(3);
-  p.stride_h = stride[0];
-  p.stride_w = stride[1];
-  p.pad_h = padding[0];
-  p.pad_w = padding[2];
-  p.dilation_h = dilation[0];
-  p.dilation_w = dilation[1];
-  std::tie(p.out_h, p.out_w) =
-      checked_conv_out_size(op, p.in_h, p.in_w, p.kernel_h, p.kernel_w, stride, padding, dilation);
+  set_conv_geometry(op, p, x, weight, stride, padding, dilation);
   in.input = x.contiguous();
   in.weight = weight.contiguous();
   return in;
 }
 
 inline void point_depthwise_operands(DepthwiseConv2dInput& in) {
-  kernels::DepthwiseConv2dParams& p = in.params;
-  p.input = in.input.data_ptr<float>();
-  p.weight = in.weight.data_ptr<float>();
-  p.bias = in.bias.defined() ? in.bias.data_ptr<float>() : nullptr;
+  point_conv_operands(in.params, in.input, in.weight, in.bias);
 }
 
 inline at::Tensor make_depthwise_output(DepthwiseConv2dInput& in) {
