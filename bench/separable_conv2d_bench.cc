@@ -8,7 +8,7 @@
 // included) and bytes/s (compulsory traffic: depthwise_conv2d_bytes /
 // separable_conv2d_bytes -- the fused op's intermediate is not part of it).
 //
-// Single-threaded (parallel_for empty), as conv2d_bench: one core's throughput. Thread
+// Single-threaded (exec.parallel_for empty), as conv2d_bench: one core's throughput. Thread
 // scaling and the PyTorch baselines are the Python suite's (`--suite separable`).
 #include <benchmark/benchmark.h>
 

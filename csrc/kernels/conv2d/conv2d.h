@@ -31,8 +31,7 @@ struct Conv2dParams : ConvParamsBase {
   int64_t in_channels = 0;
   int64_t out_channels = 0;
   int64_t groups = 1;
-  ParallelFor parallel_for;  // empty: serial
-  int64_t max_threads = 1;   // threads parallel_for may use
+  CpuExecution exec;  // threading of the CPU kernels; the CUDA launcher ignores it
 };
 
 // Output extent along one axis, PyTorch's formula; `pad_lo + pad_hi` is the total
@@ -66,8 +65,7 @@ inline DepthwiseConv2dParams as_depthwise(const Conv2dParams& p) {
   static_cast<ConvParamsBase&>(d) = p;
   d.channels = p.in_channels;
   d.multiplier = p.out_channels / p.in_channels;
-  d.parallel_for = p.parallel_for;
-  d.max_threads = p.max_threads;
+  d.exec = p.exec;
   return d;
 }
 

@@ -36,8 +36,7 @@ enum class Activation : int { none = 0, relu = 1, relu6 = 2 };
 struct DepthwiseConv2dParams : ConvParamsBase {
   int64_t channels = 0;    // input channels C
   int64_t multiplier = 1;  // m >= 1: output channels = C * m
-  ParallelFor parallel_for;  // empty: serial
-  int64_t max_threads = 1;   // threads parallel_for may use
+  CpuExecution exec;  // threading of the CPU kernels; the CUDA launchers ignore it
 
   int64_t out_channels() const { return channels * multiplier; }
 };

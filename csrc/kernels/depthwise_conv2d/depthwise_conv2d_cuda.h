@@ -9,7 +9,7 @@
 namespace pybench::kernels::cuda {
 
 // Every pointer is device memory of the current device; outputs must not overlap inputs;
-// parallel_for / max_threads are ignored.
+// p.exec (the CPU threading) is ignored.
 void launch_depthwise_conv2d(const DepthwiseConv2dParams& p, cudaStream_t stream);
 void launch_separable_conv2d(const SeparableConv2dParams& p, cudaStream_t stream);
 

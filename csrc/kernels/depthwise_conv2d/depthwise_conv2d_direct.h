@@ -404,7 +404,7 @@ void depthwise_conv2d_direct(const DepthwiseConv2dParams& p) {
   const int64_t taps = p.kernel_h * p.kernel_w;
   const int64_t out_plane = p.out_h * p.out_w;
   const int64_t items = p.batch * p.channels * d.row_chunks;
-  run_parallel(p.parallel_for, 0, items, 1, [&](int64_t begin, int64_t end) {
+  run_parallel(p.exec, 0, items, 1, [&](int64_t begin, int64_t end) {
     // Two plane buffers, software-pipelined: item i + 1's planes are built before item
     // i's rows are computed, so the build's stores have retired by the time the row
     // kernels load them. Loading straight after building stalled every load on store

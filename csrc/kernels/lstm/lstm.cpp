@@ -72,8 +72,7 @@ void lstm_sequence_isa(const LstmSequenceParams& p, CpuIsa isa) {
   g.packed_ih = p.packed_ih;
   g.bias = p.bias;
   g.gates_x = p.gates_scratch;
-  g.parallel_for = p.parallel_for;
-  g.max_threads = p.max_threads;
+  g.exec = p.exec;
   switch (isa) {
     case CpuIsa::avx512: lstm_input_gemm_avx512(g); break;
     case CpuIsa::avx2: lstm_input_gemm_avx2(g); break;
@@ -94,8 +93,7 @@ void lstm_sequence_isa(const LstmSequenceParams& p, CpuIsa isa) {
   s.ld_c_out = H;
   s.ld_gates_x = 4 * H;
   s.ld_h_out = p.out_stride_b;
-  s.parallel_for = p.parallel_for;
-  s.max_threads = p.max_threads;
+  s.exec = p.exec;
   for (int64_t t = 0; t < T; ++t) {
     s.h = t == 0 ? p.h0 : p.output + (t - 1) * p.out_stride_t;
     s.ldh = t == 0 ? H : p.out_stride_b;

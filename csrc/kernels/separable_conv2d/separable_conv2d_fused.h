@@ -110,15 +110,15 @@ void separable_conv2d_fused(const SeparableConv2dParams& sp) {
   const int64_t k_tiles = dw_ceil_div(sp.out_channels, V::kPwRows);
   const int64_t base_items = p.batch * tiles;
   int64_t k_chunks = 1;
-  if (p.max_threads > 1 && base_items < kSepItemsPerThread * p.max_threads) {
-    k_chunks = std::clamp<int64_t>(dw_ceil_div(kSepItemsPerThread * p.max_threads, base_items),
+  if (p.exec.max_threads > 1 && base_items < kSepItemsPerThread * p.exec.max_threads) {
+    k_chunks = std::clamp<int64_t>(dw_ceil_div(kSepItemsPerThread * p.exec.max_threads, base_items),
                                    1, k_tiles);
   }
   const int64_t k_tiles_per_chunk = dw_ceil_div(k_tiles, k_chunks);
   k_chunks = dw_ceil_div(k_tiles, k_tiles_per_chunk);
   const int64_t k_chunk = k_tiles_per_chunk * V::kPwRows;
 
-  run_parallel(p.parallel_for, 0, base_items * k_chunks, 1, [&](int64_t begin, int64_t end) {
+  run_parallel(p.exec, 0, base_items * k_chunks, 1, [&](int64_t begin, int64_t end) {
     thread_local std::vector<float> scratch;
     // Two plane buffers, software-pipelined as in depthwise_conv2d_direct: channel c + 1's
     // planes are built before channel c's rows are computed.

@@ -87,8 +87,7 @@ std::tuple<at::Tensor, at::Tensor> lstm_cell_cpu(
   kernels::LstmCellParams p = lstm_cell_params(o, hy, cy);
   p.packed_ih = packed_view(o.w_ih, o.hidden, packed_ih, "packed_ih", ih_storage, op);
   p.packed_hh = packed_view(o.w_hh, o.hidden, packed_hh, "packed_hh", hh_storage, op);
-  p.parallel_for = aten_parallel_for();
-  p.max_threads = at::get_num_threads();
+  p.exec = aten_cpu_execution();
   kcpu::lstm_cell(p);
   return {hy, cy};
 }
@@ -130,8 +129,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> lstm_cpu(
   p.h_n = h_n.data_ptr<float>();
   p.c_n = c_n.data_ptr<float>();
   p.gates_scratch = scratch.data_ptr<float>();
-  p.parallel_for = aten_parallel_for();
-  p.max_threads = at::get_num_threads();
+  p.exec = aten_cpu_execution();
   kcpu::lstm_sequence(p);
   return {output, h_n, c_n};
 }
