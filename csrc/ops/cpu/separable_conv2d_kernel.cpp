@@ -5,7 +5,7 @@
 #include <string>
 
 #include "aten_parallel.h"
-#include "depthwise_conv2d_args.h"
+#include "separable_conv2d_args.h"
 
 namespace pybench::ops {
 namespace {
