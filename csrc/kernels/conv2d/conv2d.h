@@ -20,6 +20,7 @@
 #include <cstdint>
 
 #include "common/conv_params.h"
+#include "common/index_math.h"
 #include "common/parallel.h"
 #include "depthwise_conv2d/depthwise_conv2d.h"
 

@@ -67,8 +67,6 @@ struct DirectPlan {
 constexpr int64_t kSlabBytes = 768 * 1024;
 constexpr int64_t kItemsPerThread = 8;
 
-inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
 // Rows of a chunk's plane: its output rows plus the halo.
 inline int64_t plane_rows(const DirectPlan& d, int64_t rows) { return rows + d.halo; }
 // Floats of one phase plane sized for `rows` output rows: its rows, and the zeros that

@@ -24,6 +24,7 @@
 #include <cstdint>
 
 #include "common/conv_params.h"
+#include "common/index_math.h"
 #include "common/parallel.h"
 
 namespace pybench::kernels {

@@ -6,6 +6,7 @@
 // describes the kernel these feed.
 #include <cstdint>
 
+#include "common/index_math.h"
 #include "depthwise_conv2d/depthwise_conv2d.h"
 
 #if defined(__CUDACC__)
@@ -48,8 +49,8 @@ inline DepthwiseLaunchGeometry depthwise_launch_geometry(const DepthwiseConv2dPa
   g.tile_h = kDwThreads / g.tile_w;
   g.in_tile_w = static_cast<int>((g.tile_w - 1) * p.stride_w + (p.kernel_w - 1) * p.dilation_w + 1);
   g.in_tile_h = static_cast<int>((g.tile_h - 1) * p.stride_h + (p.kernel_h - 1) * p.dilation_h + 1);
-  g.tiles_w = static_cast<int>((p.out_w + g.tile_w - 1) / g.tile_w);
-  g.tiles = g.tiles_w * static_cast<int>((p.out_h + g.tile_h - 1) / g.tile_h);
+  g.tiles_w = static_cast<int>(ceil_div(p.out_w, g.tile_w));
+  g.tiles = g.tiles_w * static_cast<int>(ceil_div(p.out_h, g.tile_h));
   const int64_t planes = p.batch * p.out_channels();
   g.grid_x = g.tiles;
   g.grid_y = static_cast<int>(planes < kDwMaxGridY ? planes : kDwMaxGridY);

@@ -11,6 +11,7 @@
 // multiplies every entry (1, or 1 / (C * L) for normalised Gram matrices).
 #include <cstdint>
 
+#include "common/index_math.h"
 #include "common/parallel.h"
 
 namespace pybench::kernels {

@@ -41,7 +41,7 @@ constexpr int64_t kMinSplitLength = 256;
 
 inline int64_t l_splits(const GramParams& p) {
   if (p.batch >= p.exec.max_threads) return 1;
-  const int64_t want = (p.exec.max_threads + p.batch - 1) / p.batch;
+  const int64_t want = ceil_div(p.exec.max_threads, p.batch);
   return std::clamp<int64_t>(p.length / kMinSplitLength, 1, want);
 }
 
@@ -111,7 +111,7 @@ void gram_blocked(const GramParams& p) {
   // Sum, scale and mirror in kMirror x kMirror blocks: writing the lower triangle a
   // column at a time would touch a new cache line per entry (131 K of them at C = 512,
   // as long as the whole computation when L is short).
-  const int64_t mblocks = (C + kMirror - 1) / kMirror;
+  const int64_t mblocks = ceil_div(C, kMirror);
   run_parallel(p.exec, 0, p.batch * mblocks, 1, [&](int64_t begin, int64_t end) {
     for (int64_t item = begin; item < end; ++item) {
       const int64_t b = item / mblocks, i0 = item % mblocks * kMirror;

@@ -10,7 +10,7 @@ int64_t lstm_pack_block(CpuIsa isa) { return isa == CpuIsa::avx2 ? 8 : 16; }
 
 void lstm_pack_weights(const float* w, int64_t ldw, int64_t hidden, int64_t k, int64_t block,
                        float* out, const ParallelFor& parallel_for) {
-  const int64_t panels = (hidden + block - 1) / block;
+  const int64_t panels = ceil_div(hidden, block);
   const int64_t panel_floats = k * 4 * block;
   // One panel per work item: a panel reads 4*block rows of W, each contiguous in k.
   run_parallel(parallel_for, 0, panels, 1, [&](int64_t begin, int64_t end) {

@@ -29,6 +29,7 @@
 #include <cstdint>
 
 #include "common/cpu_isa.h"
+#include "common/index_math.h"
 #include "common/parallel.h"
 
 namespace pybench::kernels {
@@ -134,7 +135,7 @@ namespace cpu {
 // does not read packed weights but accepts them).
 int64_t lstm_pack_block(CpuIsa isa);
 inline int64_t lstm_packed_floats(int64_t hidden, int64_t k, int64_t block) {
-  return (hidden + block - 1) / block * k * 4 * block;
+  return ceil_div(hidden, block) * k * 4 * block;
 }
 // Packs W (4H, K), row stride ldw, into `out` (lstm_packed_floats floats). Threads over panels.
 void lstm_pack_weights(const float* w, int64_t ldw, int64_t hidden, int64_t k, int64_t block,

@@ -326,16 +326,16 @@ inline void for_each_panel_group(int64_t panels, int64_t rows, const CpuExecutio
   if (panels <= 0 || rows <= 0) return;
   const int64_t max_threads = exec.max_threads;
   const int64_t target = 8 * (max_threads > 1 ? max_threads : 1);
-  const int64_t row_tiles = (rows + V::MR - 1) / V::MR;
+  const int64_t row_tiles = ceil_div(rows, V::MR);
   int64_t groups = 1;
   if (panels < target && max_threads > 1) {
-    groups = (target + panels - 1) / panels;
+    groups = ceil_div(target, panels);
     if (groups > row_tiles) groups = row_tiles;
   }
-  int64_t tiles_per_group = (row_tiles + groups - 1) / groups;
+  int64_t tiles_per_group = ceil_div(row_tiles, groups);
   if (tiles_per_group * V::MR > kMaxGroupRows) tiles_per_group = kMaxGroupRows / V::MR;
   const int64_t rows_per_group = tiles_per_group * V::MR;
-  groups = (rows + rows_per_group - 1) / rows_per_group;
+  groups = ceil_div(rows, rows_per_group);
   run_parallel(exec, 0, panels * groups, 1, [&](int64_t begin, int64_t end) {
     for (int64_t item = begin; item < end; ++item) {
       const int64_t panel = item / groups, group = item % groups;
@@ -348,7 +348,7 @@ inline void for_each_panel_group(int64_t panels, int64_t rows, const CpuExecutio
 
 inline void cell_simd(const LstmCellParams& p) {
   if (p.batch <= 0 || p.hidden_size <= 0) return;
-  const int64_t panels = (p.hidden_size + V::W - 1) / V::W;
+  const int64_t panels = ceil_div(p.hidden_size, V::W);
   const bool has_x = p.gates_x == nullptr && p.input_size > 0;
   const int64_t k_total = (has_x ? p.input_size : 0) + p.hidden_size;
   for_each_panel_group(panels, p.batch, p.exec,
@@ -374,7 +374,7 @@ inline void cell_simd(const LstmCellParams& p) {
 inline void input_gemm_simd(const LstmInputGemmParams& p) {
   const int64_t rows = p.seq_len * p.batch;
   if (rows <= 0 || p.hidden_size <= 0) return;
-  const int64_t panels = (p.hidden_size + V::W - 1) / V::W;
+  const int64_t panels = ceil_div(p.hidden_size, V::W);
   for_each_panel_group(panels, rows, p.exec,
                        [&](int64_t panel, int64_t r0, int64_t r1) {
     if (p.input_size <= kDirectMaxK) {

@@ -24,6 +24,7 @@
 // (separable_cuda_unsupported).
 #include <cstdint>
 
+#include "common/index_math.h"
 #include "depthwise_conv2d/depthwise_conv2d_cuda_args.h"
 #include "separable_conv2d/separable_conv2d.h"
 
@@ -54,8 +55,8 @@ inline SeparableLaunchGeometry separable_launch_geometry(const SeparableConv2dPa
   SeparableLaunchGeometry g;
   const int64_t positions = p.dw.batch * p.dw.out_h * p.dw.out_w;
   if (positions <= 0 || p.out_channels <= 0) return g;
-  g.position_tiles = (positions + kSepPositions - 1) / kSepPositions;
-  g.k_tiles = (p.out_channels + kSepTileK - 1) / kSepTileK;
+  g.position_tiles = ceil_div(positions, kSepPositions);
+  g.k_tiles = ceil_div(p.out_channels, kSepTileK);
   g.grid_x = static_cast<int>(g.position_tiles < (int64_t{1} << 30) ? g.position_tiles
                                                                      : (int64_t{1} << 30));
   g.grid_y = static_cast<int>(g.k_tiles < kDwMaxGridY ? g.k_tiles : kDwMaxGridY);
