@@ -7,7 +7,7 @@
 // taps included, as benchdnn counts) and bytes/s (compulsory traffic: input, weight and
 // bias read once, output written once).
 //
-// Single-threaded: Conv2dParams::parallel_for is left empty (max_threads 1), so the
+// Single-threaded: Conv2dParams::exec is left empty (serial, max_threads 1), so the
 // numbers are one core's throughput. Thread scaling belongs to the Python side, where the
 // adapter injects at::parallel_for and torch.set_num_threads governs pybench and PyTorch
 // alike.
@@ -72,7 +72,7 @@ void BM_conv2d(benchmark::State& state, const Variant& v, Conv2dParams p) {
   p.bias = normal_floats(kBiasSeed, k_size);  // with bias, as VGG / AlexNet layers have it
   AlignedFloats output = aligned_floats(out_size);
   p.output = output.get();
-  // p.parallel_for stays empty: serial, one core (see the top of this file).
+  // p.exec.parallel_for stays empty: serial, one core (see the top of this file).
 
   for (auto _ : state) {
     v.run(p);

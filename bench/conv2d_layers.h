@@ -17,4 +17,9 @@ inline constexpr int64_t kConvBatches[] = {1, 8};
 // at registration, loudly, rather than as a wild read in the middle of a run.
 kernels::Conv2dParams conv2d_layer_params(const ShapeCase& c, int64_t N);
 
+// The geometry every conv layer line states (N, H, W, R, S, SH, SW, PH, PW, DH, DW) at
+// batch N, output size included; true when it is a valid one (positive strides, dilations,
+// kernel and output sizes). Shared with the separable benchmark's lines.
+bool set_layer_geometry(kernels::ConvParamsBase& p, const ShapeCase& c, int64_t N);
+
 }  // namespace pybench::bench

@@ -6,7 +6,7 @@
 // reported with SkipWithError. Counters: FLOP/s (SSYRK count, gram_flops) and bytes/s
 // (compulsory traffic: features read once, the Gram matrix written once).
 //
-// Single-threaded: GramParams::parallel_for is left empty, so the numbers are one core's
+// Single-threaded: GramParams::exec.parallel_for is left empty, so the numbers are one core's
 // throughput. Thread scaling belongs to the Python side, where the adapter injects
 // at::parallel_for and torch.set_num_threads governs pybench and PyTorch alike.
 #include <benchmark/benchmark.h>
@@ -70,7 +70,7 @@ void BM_gram(benchmark::State& state, const Variant& v, int64_t N, int64_t C, in
   p.batch_stride = C * L;
   p.row_stride = L;
   p.scale = 1.0f;
-  // p.parallel_for stays empty: serial, one core (see the top of this file).
+  // p.exec.parallel_for stays empty: serial, one core (see the top of this file).
 
   for (auto _ : state) {
     v.run(p);

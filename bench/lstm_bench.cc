@@ -9,7 +9,7 @@
 // pybench.nn caches them. Counters: FLOP/s (lstm_cell_flops: 2 x B x 4H x (I + H) per
 // step) and bytes/s (weights once per call, activations in and out).
 //
-// Single-threaded: the params' parallel_for is left empty, so the numbers are one core's
+// Single-threaded: the params' exec.parallel_for is left empty, so the numbers are one core's
 // throughput; thread scaling belongs to the Python suite, where at::parallel_for runs.
 #include <benchmark/benchmark.h>
 

@@ -8,7 +8,7 @@
 // included) and bytes/s (compulsory traffic: depthwise_conv2d_bytes /
 // separable_conv2d_bytes -- the fused op's intermediate is not part of it).
 //
-// Single-threaded (parallel_for empty), as conv2d_bench: one core's throughput. Thread
+// Single-threaded (exec.parallel_for empty), as conv2d_bench: one core's throughput. Thread
 // scaling and the PyTorch baselines are the Python suite's (`--suite separable`).
 #include <benchmark/benchmark.h>
 
@@ -17,6 +17,7 @@
 #include <string>
 
 #include "bench_util.h"
+#include "conv2d_layers.h"
 #include "common/cpu_isa.h"
 #include "conv2d/conv2d.h"
 #include "separable_conv2d/separable_conv2d.h"
@@ -67,29 +68,13 @@ Activation activation(const pybench::bench::ShapeCase& c, const char* key) {
 SeparableConv2dParams layer_params(const pybench::bench::ShapeCase& c, int64_t N) {
   SeparableConv2dParams s;
   DepthwiseConv2dParams& p = s.dw;
-  p.batch = N;
+  const bool geometry_ok = pybench::bench::set_layer_geometry(p, c, N);
   p.channels = c.get("C");
   p.multiplier = c.get("M", 1);
-  p.in_h = c.get("H");
-  p.in_w = c.get("W");
-  p.kernel_h = c.get("R");
-  p.kernel_w = c.get("S");
-  p.stride_h = c.get("SH", 1);
-  p.stride_w = c.get("SW", 1);
-  p.pad_h = c.get("PH", 0);
-  p.pad_w = c.get("PW", 0);
-  p.dilation_h = c.get("DH", 1);
-  p.dilation_w = c.get("DW", 1);
-  p.out_h = pybench::kernels::conv2d_out_size(p.in_h, p.kernel_h, p.stride_h, p.pad_h, p.pad_h,
-                                              p.dilation_h);
-  p.out_w = pybench::kernels::conv2d_out_size(p.in_w, p.kernel_w, p.stride_w, p.pad_w, p.pad_w,
-                                              p.dilation_w);
   s.out_channels = c.get("K");
   s.dw_activation = activation(c, "A");
   s.pw_activation = activation(c, "PA");
-  if (p.channels <= 0 || p.multiplier <= 0 || p.kernel_h <= 0 || p.kernel_w <= 0 ||
-      p.stride_h <= 0 || p.stride_w <= 0 || p.dilation_h <= 0 || p.dilation_w <= 0 ||
-      p.out_h <= 0 || p.out_w <= 0 || s.out_channels <= 0) {
+  if (!geometry_ok || p.channels <= 0 || p.multiplier <= 0 || s.out_channels <= 0) {
     throw std::runtime_error(c.source + ": '" + c.name + "' is not a valid separable convolution");
   }
   return s;

@@ -16,6 +16,7 @@
 #include "depthwise_conv2d_args.h"
 #include "gram_args.h"
 #include "lstm_args.h"
+#include "separable_conv2d_args.h"
 
 namespace pybench::ops {
 namespace {

@@ -13,4 +13,9 @@ inline kernels::ParallelFor aten_parallel_for() {
   };
 }
 
+// The params' CpuExecution: at::parallel_for on at::get_num_threads() threads.
+inline kernels::CpuExecution aten_cpu_execution() {
+  return {aten_parallel_for(), at::get_num_threads()};
+}
+
 }  // namespace pybench::ops

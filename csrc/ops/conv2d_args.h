@@ -49,6 +49,34 @@ inline std::pair<int64_t, int64_t> checked_conv_out_size(const char* op, int64_t
           kernels::conv2d_out_size(in_w, kw, stride[1], padding[2], padding[3], dilation[1])};
 }
 
+// The geometry every conv op shares, from the batched input x (N, C, H, W), a weight whose
+// last two sizes are the kernel's, and arguments that passed check_conv_arguments.
+inline void set_conv_geometry(const char* op, kernels::ConvParamsBase& p, const at::Tensor& x,
+                              const at::Tensor& weight, at::IntArrayRef stride,
+                              at::IntArrayRef padding, at::IntArrayRef dilation) {
+  p.batch = x.size(0);
+  p.in_h = x.size(2);
+  p.in_w = x.size(3);
+  p.kernel_h = weight.size(2);
+  p.kernel_w = weight.size(3);
+  p.stride_h = stride[0];
+  p.stride_w = stride[1];
+  p.pad_h = padding[0];
+  p.pad_w = padding[2];
+  p.dilation_h = dilation[0];
+  p.dilation_w = dilation[1];
+  std::tie(p.out_h, p.out_w) =
+      checked_conv_out_size(op, p.in_h, p.in_w, p.kernel_h, p.kernel_w, stride, padding, dilation);
+}
+
+// Points the params at the contiguous operands (bias: undefined means none).
+inline void point_conv_operands(kernels::ConvParamsBase& p, const at::Tensor& input,
+                                const at::Tensor& weight, const at::Tensor& bias) {
+  p.input = input.data_ptr<float>();
+  p.weight = weight.data_ptr<float>();
+  p.bias = bias.defined() ? bias.data_ptr<float>() : nullptr;
+}
+
 // The checked, contiguous operands of one call and its geometry.
 struct Conv2dInput {
   at::Tensor input;   // 4-D (N, C, H, W), contiguous
@@ -99,25 +127,13 @@ inline Conv2dInput prepare_conv2d(const at::Tensor& input, const at::Tensor& wei
     in.bias = bias->contiguous();
   }
 
+  TORCH_CHECK_VALUE(weight.size(2) > 0 && weight.size(3) > 0, op, ": expected a non-empty "
+                    "kernel, got weight of size ", weight.sizes());
   kernels::Conv2dParams& p = in.params;
-  p.batch = x.size(0);
   p.in_channels = channels;
-  p.in_h = x.size(2);
-  p.in_w = x.size(3);
   p.out_channels = out_channels;
-  p.kernel_h = weight.size(2);
-  p.kernel_w = weight.size(3);
-  p.stride_h = stride[0];
-  p.stride_w = stride[1];
-  p.pad_h = padding[0];
-  p.pad_w = padding[2];
-  p.dilation_h = dilation[0];
-  p.dilation_w = dilation[1];
   p.groups = groups;
-  TORCH_CHECK_VALUE(p.kernel_h > 0 && p.kernel_w > 0, op, ": expected a non-empty kernel, got "
-                    "weight of size ", weight.sizes());
-  std::tie(p.out_h, p.out_w) =
-      checked_conv_out_size(op, p.in_h, p.in_w, p.kernel_h, p.kernel_w, stride, padding, dilation);
+  set_conv_geometry(op, p, x, weight, stride, padding, dilation);
   in.input = x.contiguous();
   in.weight = weight.contiguous();
   return in;
@@ -128,9 +144,7 @@ inline at::Tensor make_conv2d_output(Conv2dInput& in) {
   kernels::Conv2dParams& p = in.params;
   at::Tensor out =
       at::empty({p.batch, p.out_channels, p.out_h, p.out_w}, in.input.options());
-  p.input = in.input.data_ptr<float>();
-  p.weight = in.weight.data_ptr<float>();
-  p.bias = in.bias.defined() ? in.bias.data_ptr<float>() : nullptr;
+  point_conv_operands(p, in.input, in.weight, in.bias);
   p.output = out.data_ptr<float>();
   return out;
 }

@@ -1,16 +1,15 @@
 #pragma once
 // Argument checks and parameter filling shared by the CPU and CUDA adapters of
-// depthwise_conv2d and separable_conv2d, so every backend rejects the same inputs with
-// the same messages.
+// depthwise_conv2d (and, through separable_conv2d_args.h, of separable_conv2d's depthwise
+// half), so every backend rejects the same inputs with the same messages.
 #include <ATen/ATen.h>
 
 #include <optional>
 #include <string>
-#include <tuple>
 
 #include "conv2d/conv2d.h"
 #include "conv2d_args.h"
-#include "separable_conv2d/separable_conv2d.h"
+#include "depthwise_conv2d/depthwise_conv2d.h"
 #include "tensor_checks.h"
 
 namespace pybench::ops {
@@ -62,31 +61,16 @@ inline DepthwiseConv2dInput prepare_depthwise_conv2d(
                          out_channels, input);
 
   kernels::DepthwiseConv2dParams& p = in.params;
-  p.batch = x.size(0);
   p.channels = channels;
   p.multiplier = out_channels / channels;
-  p.in_h = x.size(2);
-  p.in_w = x.size(3);
-  p.kernel_h = weight.size(2);
-  p.kernel_w = weight.size(3);
-  p.stride_h = stride[0];
-  p.stride_w = stride[1];
-  p.pad_h = padding[0];
-  p.pad_w = padding[2];
-  p.dilation_h = dilation[0];
-  p.dilation_w = dilation[1];
-  std::tie(p.out_h, p.out_w) =
-      checked_conv_out_size(op, p.in_h, p.in_w, p.kernel_h, p.kernel_w, stride, padding, dilation);
+  set_conv_geometry(op, p, x, weight, stride, padding, dilation);
   in.input = x.contiguous();
   in.weight = weight.contiguous();
   return in;
 }
 
 inline void point_depthwise_operands(DepthwiseConv2dInput& in) {
-  kernels::DepthwiseConv2dParams& p = in.params;
-  p.input = in.input.data_ptr<float>();
-  p.weight = in.weight.data_ptr<float>();
-  p.bias = in.bias.defined() ? in.bias.data_ptr<float>() : nullptr;
+  point_conv_operands(in.params, in.input, in.weight, in.bias);
 }
 
 inline at::Tensor make_depthwise_output(DepthwiseConv2dInput& in) {
@@ -94,65 +78,6 @@ inline at::Tensor make_depthwise_output(DepthwiseConv2dInput& in) {
   at::Tensor out =
       at::empty({p.batch, p.out_channels(), p.out_h, p.out_w}, in.input.options());
   point_depthwise_operands(in);
-  p.output = out.data_ptr<float>();
-  return out;
-}
-
-inline kernels::Activation parse_activation(const char* op, const char* name,
-                                            const std::string& act) {
-  if (act == "none") return kernels::Activation::none;
-  if (act == "relu") return kernels::Activation::relu;
-  if (act == "relu6") return kernels::Activation::relu6;
-  TORCH_CHECK_VALUE(false, op, ": unknown ", name, " '", act,
-                    "' (expected one of: none, relu, relu6)");
-  return kernels::Activation::none;
-}
-
-struct SeparableConv2dInput {
-  DepthwiseConv2dInput dw;
-  at::Tensor pw_weight;  // (K, C*m) contiguous
-  at::Tensor pw_bias;
-  kernels::SeparableConv2dParams params;  // pointers filled by make_separable_output
-};
-
-inline SeparableConv2dInput prepare_separable_conv2d(
-    const at::Tensor& input, const at::Tensor& dw_weight, const at::Tensor& pw_weight,
-    const std::optional<at::Tensor>& dw_bias, const std::optional<at::Tensor>& pw_bias,
-    at::IntArrayRef stride, at::IntArrayRef padding, at::IntArrayRef dilation,
-    const std::string& activation, const std::string& pw_activation, c10::DeviceType device) {
-  constexpr const char* op = "pybench.separable_conv2d";
-  SeparableConv2dInput in;
-  const kernels::Activation dw_act = parse_activation(op, "activation", activation);
-  const kernels::Activation pw_act = parse_activation(op, "pw_activation", pw_activation);
-  in.dw = prepare_depthwise_conv2d(op, input, dw_weight, dw_bias, stride, padding, dilation,
-                                   device, "dw_weight");
-  check_operand(op, "pw_weight", pw_weight, input);
-  const int64_t mid = in.dw.params.out_channels();
-  TORCH_CHECK_VALUE(pw_weight.dim() == 4 && pw_weight.size(0) > 0 && pw_weight.size(2) == 1 &&
-                        pw_weight.size(3) == 1,
-                    op, ": expected pw_weight of shape (out_channels, ", mid, ", 1, 1), got ",
-                    pw_weight.sizes());
-  TORCH_CHECK_VALUE(pw_weight.size(1) == mid, op, ": pw_weight has ", pw_weight.size(1),
-                    " input channels but the depthwise convolution produces ", mid,
-                    " (dw_weight ", dw_weight.sizes(), "); expected pw_weight of shape (",
-                    pw_weight.size(0), ", ", mid, ", 1, 1)");
-  in.pw_bias = checked_bias(op, "pw_bias", pw_bias, pw_weight.size(0), input);
-  in.pw_weight = pw_weight.contiguous();
-  in.params.dw = in.dw.params;
-  in.params.out_channels = pw_weight.size(0);
-  in.params.dw_activation = dw_act;
-  in.params.pw_activation = pw_act;
-  return in;
-}
-
-inline at::Tensor make_separable_output(SeparableConv2dInput& in) {
-  point_depthwise_operands(in.dw);
-  kernels::SeparableConv2dParams& p = in.params;
-  p.dw = in.dw.params;
-  at::Tensor out =
-      at::empty({p.dw.batch, p.out_channels, p.dw.out_h, p.dw.out_w}, in.dw.input.options());
-  p.pw_weight = in.pw_weight.data_ptr<float>();
-  p.pw_bias = in.pw_bias.defined() ? in.pw_bias.data_ptr<float>() : nullptr;
   p.output = out.data_ptr<float>();
   return out;
 }

@@ -163,8 +163,7 @@ Buffer run(Conv2dFn fn, const Conv2dCase& c, const Operands& ops,
   const Operands before = ops.abs();  // any copy would do; abs() is one
   Buffer out(c.output_size());
   Conv2dParams p = make_params(c, ops, out);
-  p.parallel_for = parallel_for;
-  p.max_threads = max_threads;
+  p.exec = {parallel_for, max_threads};
   fn(p);
   EXPECT_TRUE(out.guards_intact()) << "the kernel wrote outside the output";
   EXPECT_TRUE(ops.input.guards_intact() && ops.weight.guards_intact() && ops.bias.guards_intact())

@@ -46,8 +46,7 @@ pt::GuardedBuffer run(DwFn fn, const pt::DwCase& c, const pt::GuardedBuffer& x,
   p.weight = w.data();
   p.bias = c.bias ? b.data() : nullptr;
   p.output = out.data();
-  p.parallel_for = pf;
-  p.max_threads = threads;
+  p.exec = {pf, threads};
   fn(p);
   EXPECT_TRUE(out.guards_intact()) << "the kernel wrote outside the output";
   return out;

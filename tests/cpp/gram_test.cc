@@ -131,7 +131,7 @@ void check_against_ref(GramFn fn, const GramCase& c, const ParallelFor& parallel
   GramParams ref_params = make_params(c, features, expected);
   kcpu::gram_ref(ref_params);
   GramParams params = make_params(c, features, actual);
-  params.parallel_for = parallel_for;
+  params.exec.parallel_for = parallel_for;
   fn(params);
 
   ASSERT_TRUE(actual.guards_intact()) << "the kernel wrote outside the Gram matrix";

@@ -155,8 +155,8 @@ TEST_P(LstmCellTest, MatchesReference) {
     p.ld_h_out = H;
     p.c_out = co.data();
     p.ld_c_out = H;
-    if (threads > 1) p.parallel_for = pt::std_thread_for(threads);
-    p.max_threads = threads;
+    if (threads > 1) p.exec.parallel_for = pt::std_thread_for(threads);
+    p.exec.max_threads = threads;
     fn(p);
   };
   Guarded h_ref(B * H), c_ref(B * H), h_out(B * H), c_out(B * H);
@@ -236,8 +236,7 @@ TEST_P(LstmSequenceTest, MatchesReference) {
         p.h_n = hn.data();
         p.c_n = cn.data();
         p.gates_scratch = scratch.data();
-        p.parallel_for = pt::std_thread_for(2);
-        p.max_threads = 2;
+        p.exec = {pt::std_thread_for(2), 2};
         kcpu::lstm_sequence_isa(p, variant);
       };
       Guarded o_ref(T * B * H), h_ref(B * H), c_ref(B * H), o(T * B * H), hn(B * H), cn(B * H);

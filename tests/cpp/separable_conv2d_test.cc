@@ -78,8 +78,7 @@ pt::GuardedBuffer run(SepFn fn, const SepCase& c, const Operands& o, const Paral
   p.dw.input = o.x.data();
   p.dw.weight = o.dw.data();
   p.dw.bias = c.dw.bias ? o.db.data() : nullptr;
-  p.dw.parallel_for = pf;
-  p.dw.max_threads = threads;
+  p.dw.exec = {pf, threads};
   p.pw_weight = o.pw.data();
   p.pw_bias = c.pw_bias ? o.pb.data() : nullptr;
   p.out_channels = c.k;

@@ -1,10 +1,10 @@
 """Build-time checks of the CUDA depthwise and fused separable kernels: a fresh ptxas run
-on depthwise_conv2d_cuda.cu for sm_80 and sm_90 (both kernels present, spill-free, within
-the launch bounds' register budget), and the installed extension's report when it is a
-CUDA build. No kernel runs, so no GPU is needed; each test skips without nvcc / a CUDA
-build. The kernels' results are checked under the SIMT emulator
-(tests/simt/depthwise_conv2d_simt_test.cc) and, where a GPU exists, in
-test_depthwise_conv2d.py / test_separable_conv2d.py."""
+on depthwise_conv2d_cuda.cu and separable_conv2d_cuda.cu for sm_80 and sm_90 (both kernels
+present, spill-free, within the launch bounds' register budget), and the installed
+extension's report when it is a CUDA build. No kernel runs, so no GPU is needed; each test
+skips without nvcc / a CUDA build. The kernels' results are checked under the SIMT emulator
+(tests/simt/depthwise_conv2d_simt_test.cc, separable_conv2d_simt_test.cc) and, where a GPU
+exists, in test_depthwise_conv2d.py / test_separable_conv2d.py."""
 from pathlib import Path
 
 import pytest
@@ -12,6 +12,7 @@ import pytest
 from test_gram_cuda_build import ARCHS, ROOT, find_nvcc, ptxas
 
 DW_CU = ROOT / "csrc" / "kernels" / "depthwise_conv2d" / "depthwise_conv2d_cuda.cu"
+SEP_CU = ROOT / "csrc" / "kernels" / "separable_conv2d" / "separable_conv2d_cuda.cu"
 KERNELS = ("depthwise_conv2d_kernel", "separable_conv2d_kernel")
 
 
@@ -19,7 +20,7 @@ def test_depthwise_cuda_ptxas_fresh_build():
     nvcc = find_nvcc()
     if nvcc is None:
         pytest.skip("no nvcc found (CUDA_HOME, CUDA_PATH, PATH, /usr/local/cuda*)")
-    report = ptxas.build_report(nvcc=nvcc, sources=[str(DW_CU)],
+    report = ptxas.build_report(nvcc=nvcc, sources=[str(DW_CU), str(SEP_CU)],
                                 include_dirs=[str(ROOT / "csrc" / "kernels")],
                                 archs=("80", "90"))
     for arch in ARCHS:

@@ -19,34 +19,20 @@
 // kernel) needs nothing more.
 #include <cstdint>
 
+#include "common/conv_params.h"
+#include "common/index_math.h"
 #include "common/parallel.h"
 #include "depthwise_conv2d/depthwise_conv2d.h"
 
 namespace pybench::kernels {
 
-struct Conv2dParams {
-  const float* input = nullptr;
-  const float* weight = nullptr;
-  const float* bias = nullptr;  // optional
-  float* output = nullptr;
-  int64_t batch = 0;
+// Pointers and geometry (batch, in_h / in_w, kernel, out_h / out_w, stride, pad, dilation)
+// come from ConvParamsBase.
+struct Conv2dParams : ConvParamsBase {
   int64_t in_channels = 0;
-  int64_t in_h = 0;
-  int64_t in_w = 0;
   int64_t out_channels = 0;
-  int64_t kernel_h = 0;
-  int64_t kernel_w = 0;
-  int64_t out_h = 0;
-  int64_t out_w = 0;
-  int64_t stride_h = 1;
-  int64_t stride_w = 1;
-  int64_t pad_h = 0;  // top
-  int64_t pad_w = 0;  // left
-  int64_t dilation_h = 1;
-  int64_t dilation_w = 1;
   int64_t groups = 1;
-  ParallelFor parallel_for;  // empty: serial
-  int64_t max_threads = 1;   // threads parallel_for may use
+  CpuExecution exec;  // threading of the CPU kernels; the CUDA launcher ignores it
 };
 
 // Output extent along one axis, PyTorch's formula; `pad_lo + pad_hi` is the total
@@ -77,27 +63,10 @@ inline bool is_depthwise(const Conv2dParams& p) {
 
 inline DepthwiseConv2dParams as_depthwise(const Conv2dParams& p) {
   DepthwiseConv2dParams d;
-  d.input = p.input;
-  d.weight = p.weight;
-  d.bias = p.bias;
-  d.output = p.output;
-  d.batch = p.batch;
+  static_cast<ConvParamsBase&>(d) = p;
   d.channels = p.in_channels;
   d.multiplier = p.out_channels / p.in_channels;
-  d.in_h = p.in_h;
-  d.in_w = p.in_w;
-  d.kernel_h = p.kernel_h;
-  d.kernel_w = p.kernel_w;
-  d.out_h = p.out_h;
-  d.out_w = p.out_w;
-  d.stride_h = p.stride_h;
-  d.stride_w = p.stride_w;
-  d.pad_h = p.pad_h;
-  d.pad_w = p.pad_w;
-  d.dilation_h = p.dilation_h;
-  d.dilation_w = p.dilation_w;
-  d.parallel_for = p.parallel_for;
-  d.max_threads = p.max_threads;
+  d.exec = p.exec;
   return d;
 }
 

@@ -67,7 +67,7 @@ std::string conv2d_cuda_plan(const Conv2dParams& p) {
       conv2d_launch_geometry(conv2d_batch_slice(p, 0, std::min(per_launch, p.batch)), sm_count());
   std::string plan = g.algo == Conv2dAlgo::kDirect ? "direct" : g.pointwise ? "gemm-1x1" : "gemm";
   if (g.split()) plan += " split-K " + std::to_string(g.splits);
-  const int64_t launches = (p.batch + per_launch - 1) / per_launch;
+  const int64_t launches = ceil_div(p.batch, per_launch);
   if (launches > 1) plan += " x" + std::to_string(launches) + " launches";
   return plan;
 }

@@ -61,6 +61,7 @@
 // weight-row offsets are int64.
 #include <cstdint>
 
+#include "common/index_math.h"
 #include "conv2d/conv2d.h"
 
 #if defined(__CUDACC__)
@@ -102,9 +103,6 @@ inline constexpr int64_t kConv2dMaxPixelsPerLaunch = int64_t{1} << 30;
 
 __host__ __device__ inline int64_t conv2d_min(int64_t a, int64_t b) { return a < b ? a : b; }
 __host__ __device__ inline int64_t conv2d_max(int64_t a, int64_t b) { return a > b ? a : b; }
-__host__ __device__ inline int64_t conv2d_ceil_div(int64_t a, int64_t b) {
-  return (a + b - 1) / b;
-}
 
 // Division by a run-time constant 1 <= d < 2^31 as a multiply-high, an add and a shift
 // (Granlund & Montgomery 1994, round-up variant): with l = ceil(log2 d) and
@@ -298,26 +296,26 @@ inline Conv2dLaunchGeometry conv2d_launch_geometry(const Conv2dParams& p,
     // x: one image's outputs, flattened (full blocks even for 7x7 planes); y: images.
     g.threads = kConv2dDirectThreads;
     g.grid_x = static_cast<int>(
-        conv2d_min(conv2d_ceil_div(image_outputs, kConv2dDirectThreads), kConv2dMaxGridX));
+        conv2d_min(ceil_div(image_outputs, kConv2dDirectThreads), kConv2dMaxGridX));
     g.grid_y = static_cast<int>(conv2d_min(p.batch, kConv2dMaxGridYZ));
     g.grid_z = 1;
     return g;
   }
   g.pointwise = p.kernel_h == 1 && p.kernel_w == 1 && p.stride_h == 1 && p.stride_w == 1 &&
                 p.pad_h == 0 && p.pad_w == 0 && p.out_h == p.in_h && p.out_w == p.in_w;
-  g.m_tiles = conv2d_ceil_div(kg, kConv2dTileM);
-  g.n_tiles = conv2d_ceil_div(pixels, kConv2dTileN);
-  const int64_t chunks = conv2d_ceil_div(kgemm, kConv2dTileK);
+  g.m_tiles = ceil_div(kg, kConv2dTileM);
+  g.n_tiles = ceil_div(pixels, kConv2dTileN);
+  const int64_t chunks = ceil_div(kgemm, kConv2dTileK);
   const int64_t blocks = g.m_tiles * g.n_tiles * groups;
   const int64_t target = conv2d_max(sm_count, 1) * static_cast<int64_t>(kConv2dSplitBlocksPerSm);
   int64_t splits = 1;
   if (blocks < target) {
     const int64_t most = conv2d_max(kgemm / kConv2dMinSplitLength, 1);
-    splits = conv2d_min(conv2d_ceil_div(target, blocks), most);
+    splits = conv2d_min(ceil_div(target, blocks), most);
   }
   // Whole stages per split; recount so that no split is empty.
-  const int64_t chunks_per_split = conv2d_max(conv2d_ceil_div(chunks, splits), 1);
-  g.splits = conv2d_max(conv2d_ceil_div(chunks, chunks_per_split), 1);
+  const int64_t chunks_per_split = conv2d_max(ceil_div(chunks, splits), 1);
+  g.splits = conv2d_max(ceil_div(chunks, chunks_per_split), 1);
   g.split_length = chunks_per_split * kConv2dTileK;
   g.grid_x = static_cast<int>(conv2d_min(g.n_tiles, kConv2dMaxGridX));
   g.grid_y = static_cast<int>(conv2d_min(g.m_tiles, kConv2dMaxGridYZ));

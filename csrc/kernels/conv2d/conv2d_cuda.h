@@ -11,7 +11,7 @@
 namespace pybench::kernels::cuda {
 
 // out = conv2d(input, weight) + bias for p (see Conv2dParams), asynchronously on `stream`
-// (p.parallel_for and p.max_threads are ignored). Every pointer is device memory of the
+// (p.exec, the CPU threading, is ignored). Every pointer is device memory of the
 // current device; p.output must not overlap the inputs. Throws std::runtime_error when a
 // launch fails or a size overflows the kernels' 32-bit plane indices.
 void launch_conv2d(const Conv2dParams& p, cudaStream_t stream);

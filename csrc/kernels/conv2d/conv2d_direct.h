@@ -67,8 +67,6 @@ struct DirectPlan {
 constexpr int64_t kSlabBytes = 768 * 1024;
 constexpr int64_t kItemsPerThread = 8;
 
-inline int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
 // Rows of a chunk's plane: its output rows plus the halo.
 inline int64_t plane_rows(const DirectPlan& d, int64_t rows) { return rows + d.halo; }
 // Floats of one phase plane sized for `rows` output rows: its rows, and the zeros that
@@ -149,10 +147,10 @@ DirectPlan make_plan(const Conv2dParams& p) {
   // 37 KB of weights and 635 KB of planes, would otherwise build all its planes twice).
   const int64_t images = p.batch * p.groups;
   const int64_t weight_bytes = d.kg * d.cg * d.taps * int64_t{4};
-  const bool split_rows = images * d.row_chunks >= kItemsPerThread * p.max_threads ||
+  const bool split_rows = images * d.row_chunks >= kItemsPerThread * p.exec.max_threads ||
                           weight_bytes <= row_bytes * plane_rows(d, p.out_h);
-  if (p.max_threads > 1 && split_rows) {
-    while ((images * d.row_chunks) % p.max_threads != 0 && d.row_chunks < p.out_h) {
+  if (p.exec.max_threads > 1 && split_rows) {
+    while ((images * d.row_chunks) % p.exec.max_threads != 0 && d.row_chunks < p.out_h) {
       ++d.row_chunks;
     }
   }
@@ -167,9 +165,9 @@ DirectPlan make_plan(const Conv2dParams& p) {
   d.k_tiles = ceil_div(d.kg, Isa::kRows);
   const int64_t items = images * d.row_chunks;
   d.k_chunks = 1;
-  if (p.max_threads > 1 && items < kItemsPerThread * p.max_threads) {
+  if (p.exec.max_threads > 1 && items < kItemsPerThread * p.exec.max_threads) {
     d.k_chunks =
-        std::clamp<int64_t>(ceil_div(kItemsPerThread * p.max_threads, items), 1, d.k_tiles);
+        std::clamp<int64_t>(ceil_div(kItemsPerThread * p.exec.max_threads, items), 1, d.k_tiles);
   }
 
   d.tap_offset.resize(d.taps);
@@ -467,7 +465,7 @@ void conv2d_direct(const Conv2dParams& p) {
   const int64_t items = p.batch * p.groups * d.row_chunks * d.k_chunks;
   // Work items in (n, g, row chunk, k chunk) order: a thread's contiguous range shares
   // row chunks (and so planes) where it can.
-  run_parallel(p.parallel_for, 0, items, 1, [&](int64_t begin, int64_t end) {
+  run_parallel(p.exec, 0, items, 1, [&](int64_t begin, int64_t end) {
     // Per-thread scratch, grown once and kept: the planes (plus a vector's worth of slack
     // that garbage lanes may read past the last plane) and a tile's staging buffer.
     thread_local std::vector<float> scratch;

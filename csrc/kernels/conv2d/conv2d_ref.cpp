@@ -13,7 +13,7 @@ void conv2d_ref(const Conv2dParams& p) {
   const int64_t out_plane = p.out_h * p.out_w;
   const int64_t taps = p.kernel_h * p.kernel_w;
   // One work item is one output plane (n, k).
-  run_parallel(p.parallel_for, 0, p.batch * p.out_channels, 1, [&](int64_t begin, int64_t end) {
+  run_parallel(p.exec, 0, p.batch * p.out_channels, 1, [&](int64_t begin, int64_t end) {
     for (int64_t item = begin; item < end; ++item) {
       const int64_t n = item / p.out_channels;
       const int64_t k = item % p.out_channels;

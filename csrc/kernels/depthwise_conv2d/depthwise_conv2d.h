@@ -23,6 +23,8 @@
 // units fed from L1. See depthwise_conv2d_direct.h for the blocking.
 #include <cstdint>
 
+#include "common/conv_params.h"
+#include "common/index_math.h"
 #include "common/parallel.h"
 
 namespace pybench::kernels {
@@ -31,28 +33,11 @@ namespace pybench::kernels {
 // depthwise op uses none.
 enum class Activation : int { none = 0, relu = 1, relu6 = 2 };
 
-struct DepthwiseConv2dParams {
-  const float* input = nullptr;
-  const float* weight = nullptr;
-  const float* bias = nullptr;  // optional
-  float* output = nullptr;
-  int64_t batch = 0;
+// Pointers and geometry come from ConvParamsBase; output channels are channels * multiplier.
+struct DepthwiseConv2dParams : ConvParamsBase {
   int64_t channels = 0;    // input channels C
   int64_t multiplier = 1;  // m >= 1: output channels = C * m
-  int64_t in_h = 0;
-  int64_t in_w = 0;
-  int64_t kernel_h = 0;
-  int64_t kernel_w = 0;
-  int64_t out_h = 0;
-  int64_t out_w = 0;
-  int64_t stride_h = 1;
-  int64_t stride_w = 1;
-  int64_t pad_h = 0;  // top
-  int64_t pad_w = 0;  // left
-  int64_t dilation_h = 1;
-  int64_t dilation_w = 1;
-  ParallelFor parallel_for;  // empty: serial
-  int64_t max_threads = 1;   // threads parallel_for may use
+  CpuExecution exec;  // threading of the CPU kernels; the CUDA launchers ignore it
 
   int64_t out_channels() const { return channels * multiplier; }
 };

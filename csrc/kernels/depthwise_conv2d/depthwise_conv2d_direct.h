@@ -35,8 +35,6 @@ namespace {
 
 constexpr int64_t kDwPlaneBytes = 24 * 1024;
 
-inline int64_t dw_ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
 // Sizes of one call, resolved once.
 struct DwPlan {
   int64_t qw = 0;                 // plane row width: out_w + the widest column shift
@@ -73,8 +71,8 @@ DwPlan make_dw_plan(const DepthwiseConv2dParams& p, int64_t max_rows) {
     const int64_t row_bytes = d.phases_h * d.phases_w * d.qw * int64_t{4};
     d.rows = std::clamp<int64_t>(kDwPlaneBytes / row_bytes - d.halo, 1, p.out_h);
   }
-  d.row_chunks = dw_ceil_div(p.out_h, d.rows);
-  if (max_rows <= 0) d.rows = dw_ceil_div(p.out_h, d.row_chunks);  // even chunks
+  d.row_chunks = ceil_div(p.out_h, d.rows);
+  if (max_rows <= 0) d.rows = ceil_div(p.out_h, d.row_chunks);  // even chunks
   d.plane_floats = (d.rows + d.halo) * d.qw;
   d.channel_floats = d.phases_h * d.phases_w * d.plane_floats;
   d.slack = 2 * Isa::kLanes;
@@ -105,7 +103,7 @@ struct RowMasks {
   int64_t vecs, qw, in_w, pad_w, step;
   RowMasks(int64_t qw_, int64_t in_w_, int64_t pad_w_, int64_t stride)
       : qw(qw_), in_w(in_w_), pad_w(pad_w_), step(stride) {
-    vecs = dw_ceil_div(qw, V::kLanes);
+    vecs = ceil_div(qw, V::kLanes);
     store_tail = V::mask(qw - (vecs - 1) * V::kLanes);
     for (int64_t v = 0; v < std::min<int64_t>(vecs, kMax); ++v) {
       lo[v] = load_mask(v, 0);
@@ -205,9 +203,9 @@ inline void build_dw_planes_with(const DepthwiseConv2dParams& p, const DwPlan& d
       // Plane column j holds padded column j*s_w + b = input column j*s_w + b - pad_w,
       // valid for j in [j0, j1).
       const int64_t first = b - p.pad_w;
-      const int64_t j0 = std::clamp<int64_t>(dw_ceil_div(-first, p.stride_w), 0, d.qw);
+      const int64_t j0 = std::clamp<int64_t>(ceil_div(-first, p.stride_w), 0, d.qw);
       const int64_t j1 = std::clamp<int64_t>(
-          first >= p.in_w ? 0 : dw_ceil_div(p.in_w - first, p.stride_w), j0, d.qw);
+          first >= p.in_w ? 0 : ceil_div(p.in_w - first, p.stride_w), j0, d.qw);
       for (int64_t i = 0; i < rows + d.halo; ++i) {
         float* row = plane + i * d.qw;
         const int64_t iy = (y0 + i) * p.stride_h + a - p.pad_h;
@@ -404,7 +402,7 @@ void depthwise_conv2d_direct(const DepthwiseConv2dParams& p) {
   const int64_t taps = p.kernel_h * p.kernel_w;
   const int64_t out_plane = p.out_h * p.out_w;
   const int64_t items = p.batch * p.channels * d.row_chunks;
-  run_parallel(p.parallel_for, 0, items, 1, [&](int64_t begin, int64_t end) {
+  run_parallel(p.exec, 0, items, 1, [&](int64_t begin, int64_t end) {
     // Two plane buffers, software-pipelined: item i + 1's planes are built before item
     // i's rows are computed, so the build's stores have retired by the time the row
     // kernels load them. Loading straight after building stalled every load on store

@@ -10,7 +10,7 @@ void depthwise_conv2d_ref(const DepthwiseConv2dParams& p) {
   const int64_t out_plane = p.out_h * p.out_w;
   const int64_t taps = p.kernel_h * p.kernel_w;
   // One work item is one output plane (n, k).
-  run_parallel(p.parallel_for, 0, p.batch * k_total, 1, [&](int64_t begin, int64_t end) {
+  run_parallel(p.exec, 0, p.batch * k_total, 1, [&](int64_t begin, int64_t end) {
     for (int64_t item = begin; item < end; ++item) {
       const int64_t n = item / k_total;
       const int64_t k = item % k_total;

@@ -11,6 +11,7 @@
 // multiplies every entry (1, or 1 / (C * L) for normalised Gram matrices).
 #include <cstdint>
 
+#include "common/index_math.h"
 #include "common/parallel.h"
 
 namespace pybench::kernels {
@@ -24,8 +25,7 @@ struct GramParams {
   int64_t batch_stride = 0;  // elements between consecutive feature maps
   int64_t row_stride = 0;    // elements between consecutive channels (>= length)
   float scale = 1.0f;
-  ParallelFor parallel_for;  // empty: serial
-  int64_t max_threads = 1;   // threads parallel_for may use (the SIMD kernels split L by it)
+  CpuExecution exec;  // threading (the SIMD kernels split L by max_threads); CUDA ignores it
 };
 
 // Useful FLOPs of one Gram matrix batch: the upper triangle with its diagonal,

@@ -40,8 +40,8 @@ constexpr int64_t kMirror = 32;
 constexpr int64_t kMinSplitLength = 256;
 
 inline int64_t l_splits(const GramParams& p) {
-  if (p.batch >= p.max_threads) return 1;
-  const int64_t want = (p.max_threads + p.batch - 1) / p.batch;
+  if (p.batch >= p.exec.max_threads) return 1;
+  const int64_t want = ceil_div(p.exec.max_threads, p.batch);
   return std::clamp<int64_t>(p.length / kMinSplitLength, 1, want);
 }
 
@@ -96,7 +96,7 @@ void gram_blocked(const GramParams& p) {
     return s == 0 ? p.gram + b * CC : scratch.get() + (b * (splits - 1) + s - 1) * CC;
   };
 
-  run_parallel(p.parallel_for, 0, p.batch * splits, 1, [&](int64_t begin, int64_t end) {
+  run_parallel(p.exec, 0, p.batch * splits, 1, [&](int64_t begin, int64_t end) {
     for (int64_t item = begin; item < end; ++item) {
       const int64_t b = item / splits, s = item % splits;
       float* g = target(b, s);
@@ -111,8 +111,8 @@ void gram_blocked(const GramParams& p) {
   // Sum, scale and mirror in kMirror x kMirror blocks: writing the lower triangle a
   // column at a time would touch a new cache line per entry (131 K of them at C = 512,
   // as long as the whole computation when L is short).
-  const int64_t mblocks = (C + kMirror - 1) / kMirror;
-  run_parallel(p.parallel_for, 0, p.batch * mblocks, 1, [&](int64_t begin, int64_t end) {
+  const int64_t mblocks = ceil_div(C, kMirror);
+  run_parallel(p.exec, 0, p.batch * mblocks, 1, [&](int64_t begin, int64_t end) {
     for (int64_t item = begin; item < end; ++item) {
       const int64_t b = item / mblocks, i0 = item % mblocks * kMirror;
       const int64_t i1 = std::min(C, i0 + kMirror);

@@ -29,6 +29,7 @@
 
 #include <cstdint>
 
+#include "common/index_math.h"
 #include "gram/gram.h"
 
 #if defined(__CUDACC__)
@@ -60,7 +61,7 @@ inline constexpr int64_t kGramMaxGridYZ = 65535;
 
 // Tiles of edge `tile` on and above the diagonal of a C x C matrix.
 __host__ __device__ inline int64_t gram_tile_count(int64_t channels, int64_t tile) {
-  const int64_t n = (channels + tile - 1) / tile;
+  const int64_t n = ceil_div(channels, tile);
   return n * (n + 1) / 2;
 }
 
@@ -110,17 +111,17 @@ inline GramLaunchGeometry gram_launch_geometry(const GramParams& p,
   if (p.batch <= 0 || p.channels <= 0) return g;
   g.tiles = gram_tile_count(p.channels, kGramTile);
   const int64_t length = gram_max(p.length, 0);
-  const int64_t chunks = (length + kGramBlockK - 1) / kGramBlockK;
+  const int64_t chunks = ceil_div(length, kGramBlockK);
   const int64_t blocks = g.tiles * p.batch;
   const int64_t target = static_cast<int64_t>(gram_max(sm_count, 1)) * kGramSplitBlocksPerSm;
   int64_t splits = 1;
   if (blocks < target) {
     const int64_t most = gram_max(length / kGramMinSplitLength, 1);
-    splits = gram_min((target + blocks - 1) / blocks, most);
+    splits = gram_min(ceil_div(target, blocks), most);
   }
   // Whole chunks per split; recount so no split is empty.
-  const int64_t chunks_per_split = gram_max((chunks + splits - 1) / splits, 1);
-  g.splits = gram_max((chunks + chunks_per_split - 1) / chunks_per_split, 1);
+  const int64_t chunks_per_split = gram_max(ceil_div(chunks, splits), 1);
+  g.splits = gram_max(ceil_div(chunks, chunks_per_split), 1);
   g.split_length = chunks_per_split * kGramBlockK;
   g.grid_x = static_cast<int>(gram_min(g.tiles, kGramMaxGridX));
   g.grid_y = static_cast<int>(gram_min(g.splits, kGramMaxGridYZ));

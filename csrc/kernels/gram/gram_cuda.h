@@ -8,7 +8,7 @@
 namespace pybench::kernels::cuda {
 
 // G = scale * F F^T for every map of p (see GramParams), asynchronously on `stream`
-// (p.parallel_for is ignored). p.features and p.gram are device pointers of the current
+// (p.exec is ignored). p.features and p.gram are device pointers of the current
 // device. Throws std::runtime_error when a launch fails.
 void launch_gram(const GramParams& p, cudaStream_t stream);
 

@@ -9,7 +9,7 @@ namespace pybench::kernels::cpu {
 
 void gram_ref(const GramParams& p) {
   const int64_t C = p.channels;
-  run_parallel(p.parallel_for, 0, p.batch * C, 1, [&](int64_t begin, int64_t end) {
+  run_parallel(p.exec, 0, p.batch * C, 1, [&](int64_t begin, int64_t end) {
     for (int64_t item = begin; item < end; ++item) {
       const int64_t b = item / C;
       const int64_t i = item % C;

@@ -10,7 +10,7 @@ int64_t lstm_pack_block(CpuIsa isa) { return isa == CpuIsa::avx2 ? 8 : 16; }
 
 void lstm_pack_weights(const float* w, int64_t ldw, int64_t hidden, int64_t k, int64_t block,
                        float* out, const ParallelFor& parallel_for) {
-  const int64_t panels = (hidden + block - 1) / block;
+  const int64_t panels = ceil_div(hidden, block);
   const int64_t panel_floats = k * 4 * block;
   // One panel per work item: a panel reads 4*block rows of W, each contiguous in k.
   run_parallel(parallel_for, 0, panels, 1, [&](int64_t begin, int64_t end) {
@@ -72,8 +72,7 @@ void lstm_sequence_isa(const LstmSequenceParams& p, CpuIsa isa) {
   g.packed_ih = p.packed_ih;
   g.bias = p.bias;
   g.gates_x = p.gates_scratch;
-  g.parallel_for = p.parallel_for;
-  g.max_threads = p.max_threads;
+  g.exec = p.exec;
   switch (isa) {
     case CpuIsa::avx512: lstm_input_gemm_avx512(g); break;
     case CpuIsa::avx2: lstm_input_gemm_avx2(g); break;
@@ -94,8 +93,7 @@ void lstm_sequence_isa(const LstmSequenceParams& p, CpuIsa isa) {
   s.ld_c_out = H;
   s.ld_gates_x = 4 * H;
   s.ld_h_out = p.out_stride_b;
-  s.parallel_for = p.parallel_for;
-  s.max_threads = p.max_threads;
+  s.exec = p.exec;
   for (int64_t t = 0; t < T; ++t) {
     s.h = t == 0 ? p.h0 : p.output + (t - 1) * p.out_stride_t;
     s.ldh = t == 0 ? H : p.out_stride_b;

@@ -29,6 +29,7 @@
 #include <cstdint>
 
 #include "common/cpu_isa.h"
+#include "common/index_math.h"
 #include "common/parallel.h"
 
 namespace pybench::kernels {
@@ -67,8 +68,7 @@ struct LstmCellParams {
   int64_t ld_h_out = 0;
   float* c_out = nullptr;
   int64_t ld_c_out = 0;
-  ParallelFor parallel_for;  // empty: serial
-  int64_t max_threads = 1;
+  CpuExecution exec;  // threading of the CPU kernels; the CUDA launcher ignores it
 };
 
 // The input product of a whole sequence, one GEMM over T*B rows:
@@ -85,8 +85,7 @@ struct LstmInputGemmParams {
   LstmPackedWeights packed_ih;  // the SIMD variants
   const float* bias = nullptr;  // (4H) or nullptr
   float* gates_x = nullptr;     // (T*B, 4H)
-  ParallelFor parallel_for;
-  int64_t max_threads = 1;
+  CpuExecution exec;
 };
 
 // A single-layer unidirectional LSTM over T steps.
@@ -111,8 +110,7 @@ struct LstmSequenceParams {
   float* h_n = nullptr;  // (batch, H) contiguous
   float* c_n = nullptr;  // (batch, H) contiguous; also the running cell state
   float* gates_scratch = nullptr;  // (T*B, 4H) floats, lstm_sequence_scratch_floats
-  ParallelFor parallel_for;
-  int64_t max_threads = 1;
+  CpuExecution exec;
 };
 
 inline int64_t lstm_sequence_scratch_floats(int64_t seq_len, int64_t batch, int64_t hidden) {
@@ -137,7 +135,7 @@ namespace cpu {
 // does not read packed weights but accepts them).
 int64_t lstm_pack_block(CpuIsa isa);
 inline int64_t lstm_packed_floats(int64_t hidden, int64_t k, int64_t block) {
-  return (hidden + block - 1) / block * k * 4 * block;
+  return ceil_div(hidden, block) * k * 4 * block;
 }
 // Packs W (4H, K), row stride ldw, into `out` (lstm_packed_floats floats). Threads over panels.
 void lstm_pack_weights(const float* w, int64_t ldw, int64_t hidden, int64_t k, int64_t block,

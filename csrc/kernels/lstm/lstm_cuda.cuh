@@ -25,6 +25,8 @@
 
 #include <cstdint>
 
+#include "common/index_math.h"
+
 #if defined(__CUDACC__)
 #define PYBENCH_LSTM_LAUNCH_BOUNDS(threads, blocks) __launch_bounds__(threads, blocks)
 #define PYBENCH_LSTM_UNROLL _Pragma("unroll")
@@ -73,13 +75,11 @@ struct LstmLaunchGeometry {
   bool empty() const { return grid_x == 0 || grid_y == 0; }
 };
 
-__host__ __device__ inline int64_t lstm_ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
-
 inline LstmLaunchGeometry lstm_launch_geometry(int64_t batch, int64_t hidden) {
   LstmLaunchGeometry g;
   if (batch <= 0 || hidden <= 0) return g;
-  g.grid_x = lstm_ceil_div(hidden, kLstmTileUnits);
-  const int64_t row_tiles = lstm_ceil_div(batch, kLstmTileRows);
+  g.grid_x = ceil_div(hidden, kLstmTileUnits);
+  const int64_t row_tiles = ceil_div(batch, kLstmTileRows);
   g.grid_y = row_tiles < kLstmMaxGridY ? row_tiles : kLstmMaxGridY;
   return g;
 }
@@ -131,7 +131,7 @@ __global__ void PYBENCH_LSTM_LAUNCH_BOUNDS(kLstmThreads, 4) lstm_cell_kernel(Lst
   const int64_t H = p.hidden;
   const int64_t unit0 = static_cast<int64_t>(blockIdx.x) * kLstmTileUnits;
   const int64_t unit = unit0 + threadIdx.x;
-  const int64_t row_tiles = lstm_ceil_div(p.batch, kLstmTileRows);
+  const int64_t row_tiles = ceil_div(p.batch, kLstmTileRows);
   for (int64_t tile = blockIdx.y; tile < row_tiles; tile += gridDim.y) {
     const int64_t row0 = tile * kLstmTileRows;
     float acc[kLstmThreadRows][4];

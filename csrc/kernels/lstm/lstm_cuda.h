@@ -8,7 +8,7 @@
 
 namespace pybench::kernels::cuda {
 
-// One step of p (LstmCellParams: raw weights w_ih / w_hh; the packed ones and parallel_for
+// One step of p (LstmCellParams: raw weights w_ih / w_hh; the packed ones and exec
 // are ignored), device pointers of the current device, asynchronously on `stream`.
 void launch_lstm_cell(const LstmCellParams& p, cudaStream_t stream);
 

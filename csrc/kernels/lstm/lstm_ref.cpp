@@ -16,7 +16,7 @@ inline double sigmoid(double v) { return 1.0 / (1.0 + std::exp(-v)); }
 
 void lstm_cell_ref(const LstmCellParams& p) {
   const int64_t H = p.hidden_size, I = p.input_size;
-  run_parallel(p.parallel_for, 0, p.batch, 1, [&](int64_t begin, int64_t end) {
+  run_parallel(p.exec, 0, p.batch, 1, [&](int64_t begin, int64_t end) {
     std::vector<double> gates(static_cast<size_t>(4 * H));
     for (int64_t b = begin; b < end; ++b) {
       const float* h = p.h + b * p.ldh;
@@ -47,7 +47,7 @@ void lstm_cell_ref(const LstmCellParams& p) {
 
 void lstm_input_gemm_ref(const LstmInputGemmParams& p) {
   const int64_t B = p.batch, I = p.input_size, G = 4 * p.hidden_size;
-  run_parallel(p.parallel_for, 0, p.seq_len * B, 1, [&](int64_t begin, int64_t end) {
+  run_parallel(p.exec, 0, p.seq_len * B, 1, [&](int64_t begin, int64_t end) {
     for (int64_t row = begin; row < end; ++row) {
       const float* x = p.x + (row / B) * p.x_stride_t + (row % B) * p.x_stride_b;
       for (int64_t r = 0; r < G; ++r) {

@@ -321,21 +321,22 @@ inline void input_gemm_epilogue_tile(const LstmInputGemmParams& p, int64_t panel
 
 // Runs tile(panel, row_begin, row_end) over every (panel, row group) work item.
 template <typename F>
-inline void for_each_panel_group(int64_t panels, int64_t rows, int64_t max_threads,
-                                 const ParallelFor& parallel_for, F&& f) {
+inline void for_each_panel_group(int64_t panels, int64_t rows, const CpuExecution& exec,
+                                 F&& f) {
   if (panels <= 0 || rows <= 0) return;
+  const int64_t max_threads = exec.max_threads;
   const int64_t target = 8 * (max_threads > 1 ? max_threads : 1);
-  const int64_t row_tiles = (rows + V::MR - 1) / V::MR;
+  const int64_t row_tiles = ceil_div(rows, V::MR);
   int64_t groups = 1;
   if (panels < target && max_threads > 1) {
-    groups = (target + panels - 1) / panels;
+    groups = ceil_div(target, panels);
     if (groups > row_tiles) groups = row_tiles;
   }
-  int64_t tiles_per_group = (row_tiles + groups - 1) / groups;
+  int64_t tiles_per_group = ceil_div(row_tiles, groups);
   if (tiles_per_group * V::MR > kMaxGroupRows) tiles_per_group = kMaxGroupRows / V::MR;
   const int64_t rows_per_group = tiles_per_group * V::MR;
-  groups = (rows + rows_per_group - 1) / rows_per_group;
-  run_parallel(parallel_for, 0, panels * groups, 1, [&](int64_t begin, int64_t end) {
+  groups = ceil_div(rows, rows_per_group);
+  run_parallel(exec, 0, panels * groups, 1, [&](int64_t begin, int64_t end) {
     for (int64_t item = begin; item < end; ++item) {
       const int64_t panel = item / groups, group = item % groups;
       const int64_t r0 = group * rows_per_group;
@@ -347,10 +348,10 @@ inline void for_each_panel_group(int64_t panels, int64_t rows, int64_t max_threa
 
 inline void cell_simd(const LstmCellParams& p) {
   if (p.batch <= 0 || p.hidden_size <= 0) return;
-  const int64_t panels = (p.hidden_size + V::W - 1) / V::W;
+  const int64_t panels = ceil_div(p.hidden_size, V::W);
   const bool has_x = p.gates_x == nullptr && p.input_size > 0;
   const int64_t k_total = (has_x ? p.input_size : 0) + p.hidden_size;
-  for_each_panel_group(panels, p.batch, p.max_threads, p.parallel_for,
+  for_each_panel_group(panels, p.batch, p.exec,
                        [&](int64_t panel, int64_t r0, int64_t r1) {
     if (k_total <= kDirectMaxK) {
       panel_rows(r0, r1, [&](auto m, int64_t r) { cell_tile<decltype(m)::value>(p, panel, r); });
@@ -373,8 +374,8 @@ inline void cell_simd(const LstmCellParams& p) {
 inline void input_gemm_simd(const LstmInputGemmParams& p) {
   const int64_t rows = p.seq_len * p.batch;
   if (rows <= 0 || p.hidden_size <= 0) return;
-  const int64_t panels = (p.hidden_size + V::W - 1) / V::W;
-  for_each_panel_group(panels, rows, p.max_threads, p.parallel_for,
+  const int64_t panels = ceil_div(p.hidden_size, V::W);
+  for_each_panel_group(panels, rows, p.exec,
                        [&](int64_t panel, int64_t r0, int64_t r1) {
     if (p.input_size <= kDirectMaxK) {
       panel_rows(r0, r1, [&](auto m, int64_t r) {

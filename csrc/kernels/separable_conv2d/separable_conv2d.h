@@ -21,7 +21,7 @@
 namespace pybench::kernels {
 
 struct SeparableConv2dParams {
-  DepthwiseConv2dParams dw;  // input, dw weight / bias, geometry, parallel_for, max_threads
+  DepthwiseConv2dParams dw;  // input, dw weight / bias, geometry, exec (the CPU threading)
   const float* pw_weight = nullptr;
   const float* pw_bias = nullptr;  // optional
   float* output = nullptr;

@@ -97,28 +97,28 @@ void separable_conv2d_fused(const SeparableConv2dParams& sp) {
   const int64_t taps = p.kernel_h * p.kernel_w;
   const int64_t out_plane = p.out_h * p.out_w;
   // Rows per tile: as many as keep T within kMidBytes, at least one.
-  const int64_t row_floats = dw_ceil_div(p.out_w, L) * L;
+  const int64_t row_floats = ceil_div(p.out_w, L) * L;
   int64_t rows = std::clamp<int64_t>(kMidBytes / (mid * row_floats * 4), 1, p.out_h);
-  const int64_t tiles = dw_ceil_div(p.out_h, rows);
-  rows = dw_ceil_div(p.out_h, tiles);
+  const int64_t tiles = ceil_div(p.out_h, rows);
+  rows = ceil_div(p.out_h, tiles);
   const DwPlan d = make_dw_plan<Wide>(p, rows);
   const DwRowsFn rows_fn = select_dw_rows<Wide, Narrow>(p);
   // T's channel stride: the tile's positions rounded up to whole vectors (plus the pad
   // the last tile row of a channel may write up to).
-  const int64_t t_stride = dw_ceil_div(rows * p.out_w, L) * L;
+  const int64_t t_stride = ceil_div(rows * p.out_w, L) * L;
 
-  const int64_t k_tiles = dw_ceil_div(sp.out_channels, V::kPwRows);
+  const int64_t k_tiles = ceil_div(sp.out_channels, V::kPwRows);
   const int64_t base_items = p.batch * tiles;
   int64_t k_chunks = 1;
-  if (p.max_threads > 1 && base_items < kSepItemsPerThread * p.max_threads) {
-    k_chunks = std::clamp<int64_t>(dw_ceil_div(kSepItemsPerThread * p.max_threads, base_items),
+  if (p.exec.max_threads > 1 && base_items < kSepItemsPerThread * p.exec.max_threads) {
+    k_chunks = std::clamp<int64_t>(ceil_div(kSepItemsPerThread * p.exec.max_threads, base_items),
                                    1, k_tiles);
   }
-  const int64_t k_tiles_per_chunk = dw_ceil_div(k_tiles, k_chunks);
-  k_chunks = dw_ceil_div(k_tiles, k_tiles_per_chunk);
+  const int64_t k_tiles_per_chunk = ceil_div(k_tiles, k_chunks);
+  k_chunks = ceil_div(k_tiles, k_tiles_per_chunk);
   const int64_t k_chunk = k_tiles_per_chunk * V::kPwRows;
 
-  run_parallel(p.parallel_for, 0, base_items * k_chunks, 1, [&](int64_t begin, int64_t end) {
+  run_parallel(p.exec, 0, base_items * k_chunks, 1, [&](int64_t begin, int64_t end) {
     thread_local std::vector<float> scratch;
     // Two plane buffers, software-pipelined as in depthwise_conv2d_direct: channel c + 1's
     // planes are built before channel c's rows are computed.
@@ -161,7 +161,7 @@ void separable_conv2d_fused(const SeparableConv2dParams& sp) {
         const int64_t r = std::min<int64_t>(V::kPwRows, k_end - k0);
         for (int64_t v0 = 0; v0 < positions; v0 += kTileLen) {
           const int64_t len = std::min(kTileLen, positions - v0);
-          const int64_t vecs = dw_ceil_div(len, L);
+          const int64_t vecs = ceil_div(len, L);
           PwTileArgs a;
           a.t = t + v0;
           a.t_stride = t_stride;

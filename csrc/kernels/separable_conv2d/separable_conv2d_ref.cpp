@@ -27,7 +27,7 @@ void separable_conv2d_ref(const SeparableConv2dParams& sp) {
   const int64_t out_plane = p.out_h * p.out_w;
   const int64_t taps = p.kernel_h * p.kernel_w;
   std::vector<double> t(static_cast<size_t>(p.batch * mid * out_plane));
-  run_parallel(p.parallel_for, 0, p.batch * mid, 1, [&](int64_t begin, int64_t end) {
+  run_parallel(p.exec, 0, p.batch * mid, 1, [&](int64_t begin, int64_t end) {
     for (int64_t item = begin; item < end; ++item) {
       const int64_t n = item / mid, k = item % mid;
       const float* x = p.input + (n * p.channels + k / p.multiplier) * in_plane;
@@ -51,7 +51,7 @@ void separable_conv2d_ref(const SeparableConv2dParams& sp) {
     }
   });
   const int64_t k_out = sp.out_channels;
-  run_parallel(p.parallel_for, 0, p.batch * k_out, 1, [&](int64_t begin, int64_t end) {
+  run_parallel(p.exec, 0, p.batch * k_out, 1, [&](int64_t begin, int64_t end) {
     std::vector<double> acc(static_cast<size_t>(out_plane));
     for (int64_t item = begin; item < end; ++item) {
       const int64_t n = item / k_out, k = item % k_out;

@@ -15,8 +15,7 @@ at::Tensor conv2d_cpu(const at::Tensor& input, const at::Tensor& weight,
                                   c10::DeviceType::CPU);
   at::Tensor out = make_conv2d_output(in);
   if (out.numel() > 0) {
-    in.params.parallel_for = aten_parallel_for();
-    in.params.max_threads = at::get_num_threads();
+    in.params.exec = aten_cpu_execution();
     kernels::cpu::conv2d(in.params);
   }
   return finish_conv2d_output(in, out);

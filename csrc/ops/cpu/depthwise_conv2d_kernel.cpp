@@ -16,8 +16,7 @@ at::Tensor depthwise_conv2d_cpu(const at::Tensor& input, const at::Tensor& weigh
                                                      c10::DeviceType::CPU);
   at::Tensor out = make_depthwise_output(in);
   if (out.numel() > 0) {
-    in.params.parallel_for = aten_parallel_for();
-    in.params.max_threads = at::get_num_threads();
+    in.params.exec = aten_cpu_execution();
     kernels::cpu::depthwise_conv2d(in.params);
   }
   return in.batched ? out : out.squeeze(0);

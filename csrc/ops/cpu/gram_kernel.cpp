@@ -13,8 +13,7 @@ at::Tensor gram_cpu(const at::Tensor& features, bool normalize) {
   at::Tensor gram = empty_gram_output(in);
   kernels::GramParams p = make_gram_params(in, gram, normalize);
   if (gram.numel() > 0) {
-    p.parallel_for = aten_parallel_for();
-    p.max_threads = at::get_num_threads();
+    p.exec = aten_cpu_execution();
     kernels::cpu::gram(p);
   }
   return finish_gram_output(in, gram);

@@ -17,7 +17,7 @@ namespace kcpu = kernels::cpu;
 
 at::Tensor pack_one(const at::Tensor& w, int64_t hidden, int64_t block) {
   const int64_t k = w.size(1);
-  at::Tensor out = at::empty({(hidden + block - 1) / block, k, 4 * block}, w.options());
+  at::Tensor out = at::empty({kernels::ceil_div(hidden, block), k, 4 * block}, w.options());
   if (out.numel() > 0) {
     kcpu::lstm_pack_weights(w.data_ptr<float>(), k, hidden, k, block, out.data_ptr<float>(),
                             aten_parallel_for());
@@ -40,7 +40,7 @@ kernels::LstmPackedWeights packed_view(const at::Tensor& w, int64_t hidden,
   if (given.has_value()) {
     const at::Tensor& t = *given;
     check_operand(op, name, t, w, "the weight");
-    const int64_t panels = (hidden + block - 1) / block;
+    const int64_t panels = kernels::ceil_div(hidden, block);
     TORCH_CHECK_VALUE(t.dim() == 3 && t.size(0) == panels && t.size(1) == k &&
                           t.size(2) == 4 * block && t.is_contiguous(),
                       op, ": ", name, " of shape ", t.sizes(),
@@ -87,8 +87,7 @@ std::tuple<at::Tensor, at::Tensor> lstm_cell_cpu(
   kernels::LstmCellParams p = lstm_cell_params(o, hy, cy);
   p.packed_ih = packed_view(o.w_ih, o.hidden, packed_ih, "packed_ih", ih_storage, op);
   p.packed_hh = packed_view(o.w_hh, o.hidden, packed_hh, "packed_hh", hh_storage, op);
-  p.parallel_for = aten_parallel_for();
-  p.max_threads = at::get_num_threads();
+  p.exec = aten_cpu_execution();
   kcpu::lstm_cell(p);
   return {hy, cy};
 }
@@ -130,8 +129,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> lstm_cpu(
   p.h_n = h_n.data_ptr<float>();
   p.c_n = c_n.data_ptr<float>();
   p.gates_scratch = scratch.data_ptr<float>();
-  p.parallel_for = aten_parallel_for();
-  p.max_threads = at::get_num_threads();
+  p.exec = aten_cpu_execution();
   kcpu::lstm_sequence(p);
   return {output, h_n, c_n};
 }

@@ -5,7 +5,7 @@
 #include <string>
 
 #include "aten_parallel.h"
-#include "depthwise_conv2d_args.h"
+#include "separable_conv2d_args.h"
 
 namespace pybench::ops {
 namespace {
@@ -22,8 +22,7 @@ at::Tensor separable_conv2d_cpu(const at::Tensor& input, const at::Tensor& dw_we
       std::string(activation), std::string(pw_activation), c10::DeviceType::CPU);
   at::Tensor out = make_separable_output(in);
   if (out.numel() > 0) {
-    in.params.dw.parallel_for = aten_parallel_for();
-    in.params.dw.max_threads = at::get_num_threads();
+    in.params.dw.exec = aten_cpu_execution();
     kernels::cpu::separable_conv2d(in.params);
   }
   return in.dw.batched ? out : out.squeeze(0);

@@ -7,8 +7,8 @@
 #include <stdexcept>
 #include <string>
 
-#include "depthwise_conv2d/depthwise_conv2d_cuda.h"
-#include "depthwise_conv2d_args.h"
+#include "separable_conv2d/separable_conv2d_cuda.h"
+#include "separable_conv2d_args.h"
 
 namespace pybench::ops {
 namespace {
