@@ -305,3 +305,29 @@ def test_lstm_threads_agree():
             assert max_abs(ops.lstm_cell(x, hx, cx, *w)[0], rh) <= CELL_ATOL
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("x", [float("inf"), 200.0, 89.0])
+def test_lstm_cell_infinite_cell_state_gives_nan_like_torch(x, cpu_isa):
+    # Found by tests/fuzz: a forget gate sigmoid(-x) that float computes as exactly 0 times an
+    # infinite cell state is NaN in PyTorch; the AVX-512 and scalar kernels gave a denormal
+    # gate there, and so Inf.
+    w_ih, w_hh = torch.tensor([[1.0], [-1.0], [1.0], [1.0]]), torch.zeros(4, 1)  # i, f, g, o
+    inp, hx, cx = torch.tensor([[x]]), torch.zeros(1, 1), torch.tensor([[float("inf")]])
+    want = torch._VF.lstm_cell(inp, (hx, cx), w_ih, w_hh, None, None)
+    got = ops.lstm_cell(inp, hx, cx, w_ih, w_hh)
+    for g, w in zip(got, want):
+        assert torch.isnan(w).all() and torch.isnan(g).all(), (got, want)
+    seq = ops.lstm(inp[None], hx, cx, w_ih, w_hh)
+    assert torch.isnan(seq[0]).all() and torch.isnan(seq[1][1]).all()
+
+
+@pytest.mark.parametrize("sequence", [False, True])
+def test_lstm_packed_weights_checked_for_an_empty_batch(sequence, cpu_isa):
+    # Found by tests/fuzz: the empty-batch early return came before the packed-weight check.
+    w_ih, w_hh = torch.randn(4, 1), torch.randn(4, 1)
+    p_ih, p_hh = ops.lstm_pack_weights(torch.randn(4, 2), w_hh)  # packed for input_size 2
+    x = torch.randn(3, 0, 1) if sequence else torch.randn(0, 1)
+    op = ops.lstm if sequence else ops.lstm_cell
+    with pytest.raises(ValueError, match="not packed"):
+        op(x, torch.randn(0, 1), torch.randn(0, 1), w_ih, w_hh, packed_ih=p_ih, packed_hh=p_hh)

@@ -3,6 +3,7 @@
 // evaluated in double from raw (unpacked) PyTorch-layout weights, so the reference's own
 // error is one float rounding of each output.
 #include <cmath>
+#include <limits>
 #include <vector>
 
 #include "lstm/lstm.h"
@@ -10,7 +11,12 @@
 namespace pybench::kernels::cpu {
 namespace {
 
-inline double sigmoid(double v) { return 1.0 / (1.0 + std::exp(-v)); }
+// In double, but 0 where float's e^-v overflows, as PyTorch's float sigmoid: a tiny
+// non-zero forget gate times an infinite cell state would give Inf where PyTorch gives NaN.
+inline double sigmoid(double v) {
+  const double e = std::exp(-v);
+  return e > std::numeric_limits<float>::max() ? 0.0 : 1.0 / (1.0 + e);
+}
 
 }  // namespace
 

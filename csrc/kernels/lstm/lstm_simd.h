@@ -51,9 +51,12 @@ inline V::reg vrecip(V::reg d) {
   return V::fmadd(r, V::fnmadd(d, r, V::set1(1.0f)), r);
 }
 
-// 1 / (1 + e^-x).
+// 1 / (1 + e^-x), exactly 0 where float's e^-x overflows (x < -ln(FLT_MAX)), as PyTorch's
+// float sigmoid: vexp's clamp would give a denormal there instead, and a forget gate of
+// 4e-39 times an infinite cell state is Inf where PyTorch's 0 * Inf is NaN.
 inline V::reg vsigmoid(V::reg x) {
-  return vrecip(V::add(V::set1(1.0f), vexp(V::sub(V::zero(), x))));
+  const V::reg s = vrecip(V::add(V::set1(1.0f), vexp(V::sub(V::zero(), x))));
+  return V::blend(V::lt(x, V::set1(-88.7228391f)), V::zero(), s);
 }
 
 // |x| < 0.55: x + x^3 P(x^2), tanh's Taylor series to x^17 (truncation < 5e-8 relative

@@ -82,11 +82,17 @@ std::tuple<at::Tensor, at::Tensor> lstm_cell_cpu(
                                 c10::DeviceType::CPU, op, packed_ih, packed_hh);
   at::Tensor hy = at::empty({o.batch, o.hidden}, input.options());
   at::Tensor cy = at::empty({o.batch, o.hidden}, input.options());
-  if (hy.numel() == 0) return {hy, cy};
+  // Packed weights are checked before the empty-batch return: a mismatched pair is an
+  // error whatever the batch.
   at::Tensor ih_storage, hh_storage;
+  const kernels::LstmPackedWeights pih =
+      packed_view(o.w_ih, o.hidden, packed_ih, "packed_ih", ih_storage, op);
+  const kernels::LstmPackedWeights phh =
+      packed_view(o.w_hh, o.hidden, packed_hh, "packed_hh", hh_storage, op);
+  if (hy.numel() == 0) return {hy, cy};
   kernels::LstmCellParams p = lstm_cell_params(o, hy, cy);
-  p.packed_ih = packed_view(o.w_ih, o.hidden, packed_ih, "packed_ih", ih_storage, op);
-  p.packed_hh = packed_view(o.w_hh, o.hidden, packed_hh, "packed_hh", hh_storage, op);
+  p.packed_ih = pih;
+  p.packed_hh = phh;
   p.exec = aten_cpu_execution();
   kcpu::lstm_cell(p);
   return {hy, cy};
@@ -105,11 +111,11 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> lstm_cpu(
                                   : at::empty({T, B, H}, input.options());
   at::Tensor h_n = at::empty({B, H}, input.options());
   at::Tensor c_n = at::empty({B, H}, input.options());
-  if (B == 0 || H == 0) return {output, h_n, c_n};
   at::Tensor ih_storage, hh_storage;
   kernels::LstmSequenceParams p;
   p.packed_ih = packed_view(o.w_ih, H, packed_ih, "packed_ih", ih_storage, op);
   p.packed_hh = packed_view(o.w_hh, H, packed_hh, "packed_hh", hh_storage, op);
+  if (B == 0 || H == 0) return {output, h_n, c_n};
   at::Tensor scratch = at::empty({kernels::lstm_sequence_scratch_floats(T, B, H)}, input.options());
   p.seq_len = T;
   p.batch = B;
