@@ -4,10 +4,10 @@
 # 1. runs the gate's benchmarks GATE_PROCESSES times (separate processes: the run, not the
 #    repetition, is what a busy host's slow phases hit) and records them, plus whatever
 #    `pybench run` left in build/ci-results (the --quick suites .ci/run runs), into the
-#    history kept in the repo (benchmarks/history/);
+#    history kept in the repo (perf/history/);
 # 2. compares them with the last committed baseline of this machine kind
 #    (`pybench compare --normalize torch --metric cpu`, thresholds from
-#    benchmarks/thresholds.toml); a significant regression prints the table and fails;
+#    perf/thresholds.toml); a significant regression prints the table and fails;
 # 3. builds the dashboard into build/dashboard/ (and the Markdown summary into
 #    build/ci-regression/summary.md, appended to $GITHUB_STEP_SUMMARY when set).
 # Refresh the committed baseline (after an intended change, or for a new machine kind):
@@ -15,7 +15,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PY=${PYTHON:-.venv/bin/python}
-HISTORY=benchmarks/history
+HISTORY=perf/history
 OUT=build/ci-regression
 PROCESSES=${GATE_PROCESSES:-3}
 # Single-threaded CPU time relative to PyTorch's in the same run: what survives a shared,
@@ -73,7 +73,7 @@ else
   mkdir -p "$OUT/base" && cp "${baseline[@]}" "$OUT/base/"
   # shellcheck disable=SC2086  # PYBENCH_GATE_ARGS is a list of extra flags
   "$PY" -m pybench compare "$OUT/base" "$OUT/new" --normalize torch --metric cpu \
-    --config benchmarks/thresholds.toml --markdown "$OUT/summary.md" \
+    --config perf/thresholds.toml --markdown "$OUT/summary.md" \
     ${PYBENCH_GATE_ARGS:-} || status=$?
   if [[ -n "${GITHUB_STEP_SUMMARY:-}" ]]; then cat "$OUT/summary.md" >> "$GITHUB_STEP_SUMMARY"; fi
 fi

@@ -90,8 +90,8 @@ CPP_GBENCH = {
     ],
 }
 
-# What `pytest benchmarks/ --benchmark-only --benchmark-json=F` writes (pytest-benchmark 5,
-# with --benchmark-save-data, which benchmarks/conftest.py turns on), abridged.
+# What `pytest perf/ --benchmark-only --benchmark-json=F` writes (pytest-benchmark 5,
+# with --benchmark-save-data, which perf/conftest.py turns on), abridged.
 PYTEST_BENCHMARK = {
     "machine_info": {"node": "ci-box", "processor": "x86_64", "python_version": "3.11.7",
                      "cpu": {"brand_raw": "AMD EPYC", "count": 2}},

@@ -158,7 +158,7 @@ def test_committed_baseline_picks_newest_tracked_commit(tmp_path):
     repo = tmp_path / "repo"
     repo.mkdir()
     subprocess.run(["git", "init", "-q"], cwd=repo, check=True)
-    hist = repo / "benchmarks" / "history"
+    hist = repo / "perf" / "history"
     old = history.record(pybench_doc(gram_times(1e-3, 2e-3)), hist, git=GIT_1)
     new = [history.record(pybench_doc(gram_times(1e-3, 2e-3)), hist, git=GIT_2) for _ in "ab"]
     untracked = history.record(pybench_doc(gram_times(1e-3, 2e-3)),
@@ -166,7 +166,7 @@ def test_committed_baseline_picks_newest_tracked_commit(tmp_path):
                                           "commit_date": "2026-12-02T00:00:00+00:00"})
     subprocess.run(["git", "add", str(old), *map(str, new)], cwd=repo, check=True)
     machine = history.machine_id(FINGERPRINT_A)
-    got = history.committed_baseline("benchmarks/history", machine, cwd=repo)
+    got = history.committed_baseline("perf/history", machine, cwd=repo)
     assert sorted(p.resolve() for p in got) == sorted(p.resolve() for p in new)
     assert untracked.exists()
-    assert history.committed_baseline("benchmarks/history", "other-kind", cwd=repo) == []
+    assert history.committed_baseline("perf/history", "other-kind", cwd=repo) == []

@@ -44,7 +44,7 @@ def test_read_names_the_problem(tmp_path):
 
 def test_files_written_before_the_package_still_load():
     # The committed history was recorded by the pre-package pybench (api_version 1).
-    files = sorted((ROOT / "benchmarks" / "history").rglob("gram-*.json"))
+    files = sorted((ROOT / "perf" / "history").rglob("gram-*.json"))
     assert files, "the committed baseline history is missing"
     run = store.load_run(files[0])
     assert run.records and run.document["context"]["pybench"]["api_version"] == 1

@@ -97,7 +97,7 @@ def detect_source(doc: Mapping[str, Any]) -> str:
 
 def _from_pytest_benchmark(doc: Mapping[str, Any]) -> dict[str, Any]:
     """pytest-benchmark JSON as Google Benchmark JSON: each round becomes one iteration
-    entry (``stats.data`` is there with ``--benchmark-save-data``, which benchmarks/conftest.py
+    entry (``stats.data`` is there with ``--benchmark-save-data``, which perf/conftest.py
     turns on), else one entry per benchmark holding the median. A benchmark's
     ``extra_info`` may name ``suite``/``case``/``implementation``/``device``."""
     info = doc.get("machine_info", {})

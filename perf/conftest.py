@@ -1,6 +1,6 @@
 """Op microbenchmarks under pytest-benchmark: opt in with
 
-    pytest benchmarks/ --benchmark-only --benchmark-json=ops.json
+    pytest perf/ --benchmark-only --benchmark-json=ops.json
     python -m pybench history add ops.json
 
 Never part of the normal test run (pyproject's testpaths is tests/). Each benchmark names
