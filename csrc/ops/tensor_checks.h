@@ -1,6 +1,6 @@
 #pragma once
 // The checks every op makes of each tensor argument, shared by all CPU and CUDA adapters
-// (and mirrored by pybench/ops.py's `check_operands` for the fake / meta path), so a
+// (and mirrored by pybench/ops/checks.py's `check_operands` for the fake / meta path), so a
 // tensor on another device, a sparse or quantized tensor or a wrong dtype is refused with
 // a message naming the argument -- never read as if it were a dense float32 buffer.
 //

@@ -1,0 +1,25 @@
+"""The public op API: documented wrappers of ``torch.ops.pybench.*``, one module per op family.
+
+Every op is a torch custom op (registered in C++ with TORCH_LIBRARY), so it works with
+autograd-free inference, ``torch.compile`` (each module's fake kernels) and
+``torch.library.opcheck``.
+
+- :mod:`~pybench.ops.isa`: which CPU variant runs (``cpu_isa``, ``use_cpu_isa``, ...).
+- :mod:`~pybench.ops.checks`: the tensor-argument checks every op shares, padding resolution.
+- :mod:`~pybench.ops.gram_op`, :mod:`~pybench.ops.conv2d_op`,
+  :mod:`~pybench.ops.depthwise_ops` (depthwise and separable), :mod:`~pybench.ops.lstm_ops`.
+"""
+import torch  # noqa: F401  (first: it loads libc10 / libtorch, which _C links against)
+
+from pybench import _C  # noqa: F401  (loads the library, registering torch.ops.pybench)
+from pybench.ops.checks import _pair, check_operands, conv2d_padding  # noqa: F401 (_pair: nn, tests)
+from pybench.ops.conv2d_op import conv2d
+from pybench.ops.depthwise_ops import ACTIVATIONS, depthwise_conv2d, separable_conv2d
+from pybench.ops.gram_op import gram
+from pybench.ops.isa import (CPU_ISAS, cpu_isa, detected_cpu_isa, has_cuda_kernels, set_cpu_isa,
+                             use_cpu_isa)
+from pybench.ops.lstm_ops import lstm, lstm_cell, lstm_pack_weights
+
+__all__ = ["gram", "conv2d", "conv2d_padding", "cpu_isa", "detected_cpu_isa", "use_cpu_isa",
+           "set_cpu_isa", "CPU_ISAS", "has_cuda_kernels", "check_operands", "depthwise_conv2d",
+           "separable_conv2d", "ACTIVATIONS", "lstm_cell", "lstm", "lstm_pack_weights"]
