@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 
 from pybench import cli, peak
-from pybench import compare as cmp
+from pybench.analysis import compare as cmp
 from pybench.suites.gram import SLOWDOWN_ENV
 
 #: A few mid-sized Gram cases (about 0.3-3 ms a call here): long enough that Python call

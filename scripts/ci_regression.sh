@@ -23,7 +23,7 @@ PROCESSES=${GATE_PROCESSES:-3}
 GATE_RUN=(run --suite gram --filter 'grid:c(64_hw3136|128_hw784|128_hw3136)/' --threads 1
           --repetitions 10 --min-time 0.02 --warmup 0.02)
 
-machine=$("$PY" -c 'from pybench.commands.info import machine_info
+machine=$("$PY" -c 'from pybench.machine import machine_info
 from pybench.results.store import machine_id
 print(machine_id(machine_info()))')
 echo "ci_regression: machine kind $machine"

@@ -17,7 +17,8 @@ import pandas as pd
 import pytest
 import torch
 
-from pybench import models, report, results, runner
+from pybench import models, results, runner
+from pybench.analysis import report
 from pybench.results import schema
 from pybench.suites import cnn
 

@@ -6,7 +6,7 @@ import pytest
 
 from history_helpers import gram_times, lognormal, pybench_doc, write
 from pybench import cli
-from pybench import compare as cmp
+from pybench.analysis import compare as cmp
 
 
 @pytest.mark.parametrize("shift", [0.10, 0.20, 0.50])

@@ -8,7 +8,8 @@ import subprocess
 import pytest
 
 from history_helpers import FINGERPRINT_A, FINGERPRINT_B, gram_times, lognormal, pybench_doc
-from pybench import cli, dashboard
+from pybench import cli
+from pybench.analysis import dashboard
 from pybench.results import store as history
 
 CHROMIUM = next((shutil.which(n) for n in ("chromium", "chromium-browser", "google-chrome")

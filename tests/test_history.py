@@ -7,7 +7,7 @@ from history_helpers import (CPP_GBENCH, FINGERPRINT_A, FINGERPRINT_B, PYTEST_BE
                              gram_times, pybench_doc, write)
 from pybench import cli
 from pybench.results import store as history
-from pybench import compare as cmp
+from pybench.analysis import compare as cmp
 
 GIT_1 = {"commit": "1" * 40, "commit_date": "2026-12-01T10:00:00+00:00", "dirty": False}
 GIT_2 = {"commit": "2" * 40, "commit_date": "2026-12-01T12:00:00+00:00", "dirty": False}

@@ -62,8 +62,8 @@ def csv_of(kind: str, parse: Callable[[str], Any], choices: Sequence[str] | None
 
 
 def effect(text: str) -> float:
-    """A relative change: "5%", "0.05" or "5" (percent when > 1), as pybench.compare reads it."""
-    from pybench.compare import parse_effect  # imports scipy: only when the argument is used
+    """A relative change: "5%", "0.05" or "5" (percent when > 1), as pybench.analysis.compare reads it."""
+    from pybench.analysis.compare import parse_effect  # imports scipy: only when the argument is used
     try:
         return parse_effect(text)
     except ValueError as exc:

@@ -1,4 +1,4 @@
-"""``pybench compare BASE NEW``: the statistical regression gate (see pybench.compare).
+"""``pybench compare BASE NEW``: the statistical regression gate (see pybench.analysis.compare).
 
 BASE and NEW are result files or history directories (all runs under one are pooled).
 Exit status: 0 no significant regression, 1 at least one benchmark significantly slower
@@ -12,7 +12,7 @@ import os
 import sys
 from dataclasses import replace
 
-from pybench import compare as cmp
+from pybench.analysis import compare as cmp
 from pybench.commands.common_args import effect, open_fraction
 
 

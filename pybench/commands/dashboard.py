@@ -1,6 +1,6 @@
 """``pybench dashboard HISTORY -o SITE/``: a static, self-contained HTML dashboard of a
 history directory: trend charts per case and machine with step detection, the regressions
-list, the latest CPU vs GPU family summary (see pybench.dashboard)."""
+list, the latest CPU vs GPU family summary (see pybench.analysis.dashboard)."""
 from __future__ import annotations
 
 import argparse
@@ -21,7 +21,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pybench import dashboard
+    from pybench.analysis import dashboard
     try:
         index = dashboard.build(args.history, args.output, min_effect=args.min_effect)
     except (OSError, ValueError) as exc:

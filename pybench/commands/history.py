@@ -35,7 +35,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     try:
         if args.action == "add":
-            from pybench.commands.info import machine_info  # imports torch: only when needed
+            from pybench.machine import machine_info  # imports torch: only when needed
             git = None
             if args.commit:
                 git = {"commit": args.commit, "commit_date": None, "dirty": None}

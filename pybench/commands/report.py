@@ -32,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pybench import report
+    from pybench.analysis import report
     try:
         files = report.write(args.results, args.out)
     except (ValueError, KeyError, json.JSONDecodeError) as exc:

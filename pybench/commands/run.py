@@ -15,7 +15,7 @@ import torch
 
 from pybench import harness, models, peak, suites
 from pybench.commands.common_args import csv_of, positive_int, regex, seconds
-from pybench.commands.info import machine_info
+from pybench.machine import machine_info
 from pybench.suites import cnn
 from pybench.results import schema
 from pybench.results.store import DEFAULT_DIR as DEFAULT_HISTORY
@@ -126,7 +126,8 @@ def run(args: argparse.Namespace) -> int:
 def run_cnn(args: argparse.Namespace) -> int:
     """The cnn suite through :mod:`pybench.runner`; exit 0 all ok, 1 some case failed,
     2 nothing to run, 130 interrupted (results kept)."""
-    from pybench import report, runner
+    from pybench import runner
+    from pybench.analysis import report
 
     threads = args.threads or len(os.sched_getaffinity(0))
     torch.set_num_threads(threads)
