@@ -12,27 +12,22 @@ Every family lives in its own module and contributes a ``SPECS`` list of
 from __future__ import annotations
 
 from pybench.models.base import ModelSpec, count_flops, layer_flops
+from pybench.registry import Registry
 
 __all__ = ["ModelSpec", "count_flops", "layer_flops", "register", "get", "names", "families",
            "specs"]
 
-_MODELS: dict[str, ModelSpec] = {}
+_MODELS: Registry[ModelSpec] = Registry("model")
 
 
 def register(spec: ModelSpec) -> ModelSpec:
     """Add ``spec`` to the registry; a name may be registered once."""
-    if spec.name in _MODELS:
-        raise ValueError(f"model {spec.name!r} registered twice")
-    _MODELS[spec.name] = spec
-    return spec
+    return _MODELS.register(spec.name, spec)
 
 
 def get(name: str) -> ModelSpec:
     """The spec registered as ``name``; KeyError listing the names otherwise."""
-    try:
-        return _MODELS[name]
-    except KeyError:
-        raise KeyError(f"unknown model {name!r}; available: {', '.join(names())}") from None
+    return _MODELS.get(name)
 
 
 def names(family: str | None = None) -> list[str]:

@@ -9,6 +9,7 @@ from abc import ABC, abstractmethod
 from typing import Sequence
 
 from pybench.harness import BenchmarkSpec
+from pybench.registry import Registry
 from pybench.shapes import Shape
 
 __all__ = ["Suite", "register", "get", "names"]
@@ -30,25 +31,19 @@ class Suite(ABC):
         """One spec per implementation of ``case`` on ``device``; they may share inputs."""
 
 
-_SUITES: dict[str, Suite] = {}
+_SUITES: Registry[Suite] = Registry("suite")
 
 
 def register(suite: Suite) -> Suite:
-    if suite.name in _SUITES:
-        raise ValueError(f"suite {suite.name!r} registered twice")
-    _SUITES[suite.name] = suite
-    return suite
+    return _SUITES.register(suite.name, suite)
 
 
 def get(name: str) -> Suite:
-    try:
-        return _SUITES[name]
-    except KeyError:
-        raise KeyError(f"unknown suite {name!r}; available: {', '.join(names())}") from None
+    return _SUITES.get(name)
 
 
 def names() -> list[str]:
-    return list(_SUITES)
+    return _SUITES.names()
 
 
 from pybench.suites import gram as _gram  # noqa: E402,F401  (registers "gram" and "style")
