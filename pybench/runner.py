@@ -38,19 +38,11 @@ _PEAK_FRACTION = 0.3
 
 @dataclass(frozen=True)
 class Plan:
-    """A cnn run: which models x batches x backends on which devices, and how to time them."""
+    """A cnn run: which models on which devices, measured with ``settings``."""
 
     models: tuple[str, ...]
-    batches: tuple[int, ...] = cnn.BATCHES
-    backends: tuple[str, ...] = cnn.DEFAULT_BACKENDS
+    settings: cnn.Settings = cnn.Settings()
     devices: tuple[str, ...] = ("cpu",)
-    threads: int = 1
-    repetitions: int = 5
-    min_time: float = 0.1
-    warmup: float = 0.05
-    size: int | None = None
-    filter: str | None = None
-    layers: bool = True
     #: The worker: ``"module:function"`` called as ``function(work_json, output, log,
     #: *worker_args)`` in a forked process; tests substitute one that injects faults.
     worker: str = "pybench.worker:child"
@@ -58,10 +50,7 @@ class Plan:
 
 
 def work_items(plan: Plan) -> list[cnn.Work]:
-    return [cnn.Work(model=m, device=d, batches=plan.batches, backends=plan.backends,
-                     size=plan.size, threads=plan.threads, repetitions=plan.repetitions,
-                     min_time=plan.min_time, warmup=plan.warmup, filter=plan.filter,
-                     layers=plan.layers)
+    return [cnn.Work(model=m, device=d, settings=plan.settings)
             for d in plan.devices for m in plan.models]
 
 
@@ -70,24 +59,24 @@ def _units(work: cnn.Work, flops_rate: float) -> float:
     warm-up, repetitions, layer breakdown) at ``flops_rate``. Only ratios matter: the bar
     rescales by the time the finished models actually took."""
     spec = models.get(work.model)
-    size = cnn.input_size(spec, work.size) if spec.min_size else None
-    flops = sum(spec.flops(b, size=size) for b in work.batches)
-    passes = work.repetitions + 2 + (work.layer_passes if work.layers else 0)
-    return _OVERHEAD_S + flops * len(work.backends) * passes / flops_rate
+    size = cnn.input_size(spec, work.settings.size) if spec.min_size else None
+    flops = sum(spec.flops(b, size=size) for b in work.settings.batches)
+    passes = work.settings.repetitions + 2 + (work.layer_passes if work.settings.layers else 0)
+    return _OVERHEAD_S + flops * len(work.settings.backends) * passes / flops_rate
 
 
 def _expected_specs(work: cnn.Work) -> list[dict[str, Any]]:
     """What a worker that died would have written: one failure description per spec."""
     spec = models.get(work.model)
-    size = cnn.input_size(spec, work.size)
+    size = cnn.input_size(spec, work.settings.size)
     flop_size = size if spec.min_size else None
     out = []
-    for b in work.batches:
-        for backend in work.backends:
+    for b in work.settings.batches:
+        for backend in work.settings.backends:
             name = cnn.spec_name(work.model, b, size, backend, work.device)
             out.append({"name": name, "suite": "cnn", "case": cnn.case_label(work.model, b, size),
                         "implementation": backend, "device": work.device,
-                        "threads": work.threads, "flops": spec.flops(b, size=flop_size),
+                        "threads": work.settings.threads, "flops": spec.flops(b, size=flop_size),
                         "bytes": 0, "images": b, "tolerance": cnn.TOLERANCE,
                         "params": {"model": work.model, "family": spec.family, "batch": b,
                                    "size": size, "backend": backend, "source": spec.source}})
@@ -177,11 +166,12 @@ def run(plan: Plan, output: str | Path, *, context: dict[str, Any] | None = None
     peak = (context or {}).get("peak") or {}
     rate = _PEAK_FRACTION * (peak.get("fma_flops") or 50e9)
     units = [_units(w, rate) for w in items]
+    st = plan.settings
     extra = {"api_version": schema.API_VERSION, **(context or {}), "suite": "cnn",
-             "models": list(plan.models), "batches": list(plan.batches),
-             "backends": list(plan.backends), "devices": list(plan.devices),
-             "threads": plan.threads, "size": plan.size, "repetitions": plan.repetitions,
-             "min_time_s": plan.min_time, "warmup_s": plan.warmup, "filter": plan.filter,
+             "models": list(plan.models), "batches": list(st.batches),
+             "backends": list(st.backends), "devices": list(plan.devices),
+             "threads": st.threads, "size": st.size, "repetitions": st.repetitions,
+             "min_time_s": st.min_time, "warmup_s": st.warmup, "filter": st.filter,
              "tolerance": cnn.TOLERANCE, "reference_samples": cnn.REFERENCE_SAMPLES,
              "device_settings": {}, "cases": [], "failures": [], "layers": [],
              "layers_errors": {}, "conversion": {}, "interrupted": False, "complete": False}

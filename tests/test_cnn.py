@@ -109,10 +109,11 @@ def test_layer_breakdown_types_shapes_and_labels():
 
 # --- the runner: failures, crashes, interrupts, and what the results and report say ----------
 
-def _plan(models_, **kw):
+def _plan(models_, worker="pybench.worker:child", worker_args=(), **kw):
     kw = {"batches": (1, 2), "threads": 1, "repetitions": 2, "min_time": 0.001, "warmup": 0.0,
           **kw}
-    return runner.Plan(models=tuple(models_), **kw)
+    return runner.Plan(models=tuple(models_), settings=cnn.Settings(**kw), worker=worker,
+                       worker_args=worker_args)
 
 
 @pytest.fixture(scope="module")
@@ -226,10 +227,12 @@ def test_report_contents(faulty_run, tmp_path):
 _INTERRUPT = textwrap.dedent("""
     import sys
     from pybench import runner
+    from pybench.suites import cnn
     if __name__ == "__main__":  # workers are forked through multiprocessing
         sys.path.insert(0, sys.argv[2])
-        plan = runner.Plan(models=("lenet5", "cifar10_cnn", "mnist_mlp"), batches=(1,),
-                           threads=1, repetitions=2, min_time=0.001, warmup=0.0,
+        settings = cnn.Settings(batches=(1,), threads=1, repetitions=2, min_time=0.001,
+                                warmup=0.0)
+        plan = runner.Plan(models=("lenet5", "cifar10_cnn", "mnist_mlp"), settings=settings,
                            worker="cnn_faulty_worker:child", worker_args=("cifar10_cnn=hang",))
         doc, interrupted = runner.run(plan, sys.argv[1])
         sys.exit(130 if interrupted else 0)
@@ -303,3 +306,17 @@ def test_report_warns_when_the_peak_was_measured_low(faulty_run):
     assert not any(line.startswith("WARNING") for line in report.build(doc).headline())
     doc["context"]["pybench"]["peak"] = {"fma_flops": 1.0, "triad_bytes_per_s": 1.0}
     assert any(line.startswith("WARNING: a case reached") for line in report.build(doc).headline())
+
+
+def test_settings_resolved_once_and_carried_to_every_worker():
+    quick = cnn.Settings.resolve(quick=True, backends=("pybench",), repetitions=None, threads=2)
+    assert (quick.repetitions, quick.min_time, quick.warmup, quick.size) == (3, 0.01, 0.01,
+                                                                             cnn.QUICK_SIZE)
+    assert quick.backends == ("torch", "pybench") and quick.threads == 2
+    full = cnn.Settings.resolve(repetitions=7, size=None)
+    assert (full.repetitions, full.min_time, full.warmup, full.size) == (7, 0.1, 0.05, None)
+    plan = runner.Plan(models=("lenet5", "alexnet"), settings=quick, devices=("cpu",))
+    items = runner.work_items(plan)
+    assert [w.model for w in items] == ["lenet5", "alexnet"]
+    assert all(w.settings is quick for w in items)
+    assert cnn.Work.from_json(items[0].to_json()) == items[0]

@@ -133,29 +133,24 @@ def run_cnn(args: argparse.Namespace) -> int:
     torch.set_num_threads(threads)
     devices = _devices(args.device)
     names = args.models or (cnn.QUICK_MODELS if args.quick else tuple(models.names()))
-    backends = args.backends or cnn.DEFAULT_BACKENDS
-    if "torch" not in backends:  # speedups need the baseline in the same run
-        backends = ("torch", *backends)
-    plan = runner.Plan(
-        models=tuple(names), batches=args.batch or cnn.BATCHES, backends=tuple(backends),
-        devices=tuple(devices), threads=threads,
-        repetitions=args.repetitions or (3 if args.quick else 5),
-        min_time=args.min_time if args.min_time is not None else (0.01 if args.quick else 0.1),
-        warmup=args.warmup if args.warmup is not None else (0.01 if args.quick else 0.05),
-        size=args.size or (cnn.QUICK_SIZE if args.quick else None),
-        filter=args.filter.pattern if args.filter else None, layers=args.layers)
+    settings = cnn.Settings.resolve(
+        quick=args.quick, batches=args.batch, backends=args.backends, size=args.size,
+        threads=threads, repetitions=args.repetitions, min_time=args.min_time,
+        warmup=args.warmup, filter=args.filter.pattern if args.filter else None,
+        layers=args.layers)
+    plan = runner.Plan(models=tuple(names), settings=settings, devices=tuple(devices))
     if args.filter is not None:
         wanted = [w for w in runner.work_items(plan)
                   if any(args.filter.search(cnn.spec_name(w.model, b, cnn.input_size(
-                      models.get(w.model), w.size), k, w.device))
-                         for b in w.batches for k in w.backends)]
+                      models.get(w.model), settings.size), k, w.device))
+                         for b in settings.batches for k in settings.backends)]
         if not wanted:
             print("pybench run: no benchmark matches the filter", file=sys.stderr)
             return 2
         keep = dict.fromkeys(w.model for w in wanted)
         plan = dataclasses.replace(plan, models=tuple(keep))
     print(f"pybench: suite 'cnn': {len(plan.models)} models x batch "
-          f"{','.join(map(str, plan.batches))} x {','.join(plan.backends)} on "
+          f"{','.join(map(str, settings.batches))} x {','.join(settings.backends)} on "
           f"{', '.join(devices)} ({threads} threads); measuring the roofline", flush=True)
     context = {"quick": args.quick, "command": ["pybench", *sys.argv[1:]],
                "fingerprint": machine_info(), "peak": peak.measure(threads, gpu="cuda" in devices)}

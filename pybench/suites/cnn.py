@@ -63,13 +63,12 @@ SLOW_CALL_S = 0.5
 
 
 @dataclass(frozen=True)
-class Work:
-    """What one worker process runs: one model on one device, all its batches x backends."""
+class Settings:
+    """How the main job measures, resolved once from the command line (:meth:`resolve`) and
+    carried unchanged in the runner's plan and in every worker's :class:`Work`."""
 
-    model: str
-    device: str
-    batches: tuple[int, ...]
-    backends: tuple[str, ...]
+    batches: tuple[int, ...] = BATCHES
+    backends: tuple[str, ...] = DEFAULT_BACKENDS
     size: int | None = None
     threads: int = 1
     repetitions: int = 5
@@ -77,13 +76,36 @@ class Work:
     warmup: float = 0.05
     filter: str | None = None
     layers: bool = True
+
+    @classmethod
+    def resolve(cls, *, quick: bool = False, **given: Any) -> "Settings":
+        """The settings of a run: ``given`` values that are not None, else the defaults
+        (``quick``: fewer, shorter repetitions at :data:`QUICK_SIZE`). The torch baseline
+        is always among the backends, since speedups need it in the same run."""
+        defaults = {"repetitions": 3, "min_time": 0.01, "warmup": 0.01,
+                    "size": QUICK_SIZE} if quick else {}
+        values = {**defaults, **{k: v for k, v in given.items() if v is not None}}
+        backends = tuple(values.get("backends", DEFAULT_BACKENDS))
+        if "torch" not in backends:
+            values["backends"] = ("torch", *backends)
+        return cls(**values)
+
+
+@dataclass(frozen=True)
+class Work:
+    """What one worker process runs: one model on one device, all its batches x backends."""
+
+    model: str
+    device: str
+    settings: Settings = Settings()
     layer_passes: int = 2
 
     @classmethod
     def from_json(cls, text: str) -> "Work":
         d = json.loads(text)
-        d["batches"], d["backends"] = tuple(d["batches"]), tuple(d["backends"])
-        return cls(**d)
+        st = d["settings"]
+        st["batches"], st["backends"] = tuple(st["batches"]), tuple(st["backends"])
+        return cls(**{**d, "settings": Settings(**st)})
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -339,7 +361,7 @@ def layer_breakdown(module: nn.Module, x: torch.Tensor, *, passes: int = 3,
 def run_model(work: Work, output: str | Path) -> harness.Report:
     """Validate and time ``work``'s model (all batches x backends, interleaved) in one
     Google Benchmark run, add the per-layer breakdown at the largest batch, write ``output``."""
-    torch.set_num_threads(work.threads)
+    torch.set_num_threads(work.settings.threads)
     settings: dict[str, Any] = {}
     if work.device.startswith("cuda"):
         # Fixed shapes: let cuDNN pick its fastest algorithms; FP32 throughout (no TF32) so
@@ -351,20 +373,20 @@ def run_model(work: Work, output: str | Path) -> harness.Report:
                     "matmul_allow_tf32": False, "timer": "cuda events"}
     else:
         settings = {"timer": "time.perf_counter"}
-    bench = ModelBench(work.model, work.device, work.batches, work.size)
-    specs = bench.specs(work.backends, work.threads)
-    if work.filter:
+    bench = ModelBench(work.model, work.device, work.settings.batches, work.settings.size)
+    specs = bench.specs(work.settings.backends, work.settings.threads)
+    if work.settings.filter:
         import re
-        pattern = re.compile(work.filter)
+        pattern = re.compile(work.settings.filter)
         specs = [s for s in specs if pattern.search(s.name)]
-    report = harness.run_benchmarks(specs, repetitions=work.repetitions, min_time=work.min_time,
-                                    warmup=work.warmup, output=None, log=lambda _: None)
+    report = harness.run_benchmarks(specs, repetitions=work.settings.repetitions, min_time=work.settings.min_time,
+                                    warmup=work.settings.warmup, output=None, log=lambda _: None)
     layers: list[dict[str, Any]] = []
     layer_error = None
     timed = {(m.spec.implementation, m.spec.params["batch"]): m.median
              for m in report.measurements}
-    batch = max(work.batches)
-    if work.layers and not report.document["context"]["pybench"].get("interrupted"):
+    batch = max(work.settings.batches)
+    if work.settings.layers and not report.document["context"]["pybench"].get("interrupted"):
         try:
             for backend in ("torch", "pybench"):
                 if (backend, batch) not in timed:
