@@ -31,11 +31,11 @@ from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
 import google_benchmark as benchmark
-import numpy as np
 import pandas as pd
 import torch
 
 from pybench.results import schema
+from pybench.results import stats as _stats
 from pybench.results.schema import (API_VERSION, BASELINE, INTERRUPTED, gb_spec_name,
                                     result_path, sanitize)
 
@@ -104,45 +104,23 @@ class Measurement:
 
     @property
     def median(self) -> float:
-        """Median of the samples (mean of the two middle ones for an even count). The
-        statistic to compare: robust to the occasional repetition slowed by another process."""
-        return float(np.median(self.samples))
+        """:func:`pybench.results.stats.median` of the samples."""
+        return _stats.median(self.samples)
 
-    @property
-    def mean(self) -> float:
-        """Arithmetic mean of the samples; pulled up by outliers, unlike the median."""
-        return float(np.mean(self.samples))
-
-    @property
-    def stddev(self) -> float:
-        """Sample standard deviation (Bessel-corrected, n - 1); NaN for fewer than 2 samples."""
-        return float(np.std(self.samples, ddof=1)) if len(self.samples) > 1 else math.nan
+    def stats(self) -> dict[str, float]:
+        """:func:`pybench.results.stats.summarize` of the samples (median, mean, stddev, CV,
+        p10, p90)."""
+        return _stats.summarize(self.samples)
 
     @property
     def cv(self) -> float:
-        """Coefficient of variation, stddev / mean (a fraction, not %); NaN for < 2 samples.
-        Differences between implementations smaller than about the CV are not resolved."""
-        return self.stddev / self.mean if len(self.samples) > 1 else math.nan
-
-    @property
-    def p10(self) -> float:
-        """10th percentile, linear interpolation between order statistics (numpy's default,
-        Hyndman-Fan type 7); only indicative with fewer than about 10 samples."""
-        return float(np.percentile(self.samples, 10))
-
-    @property
-    def p90(self) -> float:
-        """90th percentile, same method as :attr:`p10`."""
-        return float(np.percentile(self.samples, 90))
+        return self.stats()["cv"]
 
     @property
     def flops_per_s(self) -> float:
         """``spec.flops`` divided by the median time."""
         return self.spec.flops / self.median
 
-    def stats(self) -> dict[str, float]:
-        return {"median": self.median, "mean": self.mean, "stddev": self.stddev, "cv": self.cv,
-                "p10": self.p10, "p90": self.p90}
 
 
 @dataclass(frozen=True)

@@ -7,8 +7,8 @@
 :func:`load` gives one row per case x repetition (a case being one spec: suite / case /
 implementation / device); a case that failed -- validation, timing, its worker, or cut short
 by an interrupt -- is one row with ``status`` "failed" (or "interrupted"), its ``error`` and
-no times. :func:`cases` aggregates the repetitions into per-case statistics (the same
-definitions as :class:`pybench.harness.Measurement`).
+no times. :func:`cases` aggregates the repetitions into per-case statistics
+(:mod:`pybench.results.stats`).
 """
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 
 from pybench.results.schema import BASELINE, INTERRUPTED, gb_spec_name, read
+from pybench.results.stats import STATISTICS, summarize
 
 __all__ = ["read", "load", "cases", "layers", "peak", "COLUMNS", "CV_FLAG"]
 
@@ -86,18 +87,16 @@ def load(path: str | Path | Mapping[str, Any]) -> pd.DataFrame:
 
 def cases(df: pd.DataFrame) -> pd.DataFrame:
     """One row per case: median / mean / stddev / CV / p10 / p90 of ``time_s`` over the
-    repetitions (stddev Bessel-corrected; percentiles by linear interpolation), the
+    repetitions (:func:`pybench.results.stats.summarize`), the
     median-based GFLOP/s and images/s, ``speedup`` = the torch backend's median time over
     this one's (same case and device), and ``cv_flag`` when CV > :data:`CV_FLAG`.
     Failed cases keep their row, with ``status`` and ``error`` and no statistics."""
     keys = ["suite", "device", "family", "model", "batch", "size", "case", "backend"]
     ok = df[df.status == "ok"]
-    g = ok.groupby(keys, sort=False)["time_s"]
-    stats = pd.DataFrame({
-        "repetitions": g.size(), "median_s": g.median(), "mean_s": g.mean(),
-        "stddev_s": g.std(ddof=1), "p10_s": g.quantile(0.10), "p90_s": g.quantile(0.90),
-    }).reset_index()
-    stats["cv"] = stats["stddev_s"] / stats["mean_s"]
+    columns = keys + ["repetitions"] + [n if n == "cv" else f"{n}_s" for n in STATISTICS]
+    stats = pd.DataFrame.from_records(
+        [(*key, len(times), *summarize(times.to_numpy()).values())
+         for key, times in ok.groupby(keys, sort=False)["time_s"]], columns=columns)
     first = ok.groupby(keys, sort=False).agg(flops=("flops", "first"), images=("images", "first"),
                                              threads=("threads", "first"),
                                              validation_error=("validation_error", "first"))

@@ -22,7 +22,6 @@ from __future__ import annotations
 import datetime as _dt
 import hashlib
 import json
-import math
 import os
 import re
 import secrets
@@ -32,9 +31,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-import numpy as np
 
 from pybench.results import schema
+from pybench.results import stats as _stats
 from pybench.results.schema import gb_spec_name
 
 __all__ = ["DEFAULT_DIR", "MACHINE_KIND_FIELDS", "Record", "Run", "machine_id", "git_info",
@@ -149,7 +148,7 @@ class Record:
 
     @property
     def median(self) -> float:
-        return float(np.median(self.samples)) if self.samples else math.nan
+        return _stats.median(self.samples)
 
     @property
     def family(self) -> str:
