@@ -1,140 +1,19 @@
-"""The benchmark harness: validate, time through Google Benchmark, write versioned JSON.
-
-A suite describes each (case, implementation, device) as a frozen :class:`BenchmarkSpec`
-(like torch.utils.benchmark's ``TaskSpec``). :func:`run_benchmarks`
-
-1. validates every spec against its float64 reference -- a spec that raises or misses its
-   tolerance becomes a :class:`Failure` and is never timed;
-2. registers the valid ones with the ``google_benchmark`` Python bindings (manual time:
-   ``time.perf_counter`` around each call on the CPU, CUDA events on the GPU) and runs them
-   all once, with repetitions randomly interleaved so that host noise hits every
-   implementation alike;
-3. rewrites Google Benchmark's JSON (``context`` + ``benchmarks[]``, still readable by its
-   ``tools/compare.py``) with pybench's extras under ``"pybench"`` keys, ``null`` for any
-   NaN/inf, and returns :class:`Measurement` objects for the table.
-
-Google Benchmark's flags are process-global: run_benchmarks may be called once per process
-(run further sets in a subprocess).
-"""
+"""validate -> time -> record: :func:`run_benchmarks`, and the :class:`Report` it returns."""
 from __future__ import annotations
 
-import datetime as _dt
-import json
 import math
-import os
-import socket
-import sys
-import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-import google_benchmark as benchmark
 import pandas as pd
 import torch
 
+from pybench.harness import timer
+from pybench.harness.spec import BenchmarkSpec, Failure, Measurement
 from pybench.results import schema
-from pybench.results import stats as _stats
-from pybench.results.schema import (API_VERSION, BASELINE, INTERRUPTED, gb_spec_name,
-                                    result_path, sanitize)
-
-__all__ = ["API_VERSION", "BASELINE", "BenchmarkSpec", "Measurement", "Failure", "Report",
-           "validate", "run_benchmarks", "sanitize", "result_path"]
-
-
-#: ``setup()`` returns ``(run, check)``: ``run()`` does one timed call and returns its output;
-#: ``check(output)`` returns the output's error against a float64 reference.
-Setup = Callable[[], "tuple[Callable[[], Any], Callable[[Any], float]]"]
-
-_TIME_UNIT_S = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
-_ran = False
-_interrupted = False
-
-
-@dataclass(frozen=True)
-class BenchmarkSpec:
-    """What to run: one implementation of one case on one device.
-
-    ``flops`` and ``bytes`` are per call; FLOP/s and bytes/s are derived from them. Credit
-    every implementation of a case with the same ``flops`` (the useful work), so that FLOP/s
-    ratios equal time ratios.
-    """
-
-    suite: str
-    case: str
-    implementation: str
-    device: str
-    threads: int
-    flops: int
-    bytes: int
-    setup: Setup = field(compare=False, repr=False)
-    tolerance: float = 1e-5
-    params: Mapping[str, Any] = field(default_factory=dict, compare=False)
-    #: Samples (images) one call processes; > 0 adds an ``images/s`` counter.
-    images: int = 0
-
-    @property
-    def name(self) -> str:
-        """Google Benchmark name, ``<suite>/<case>/<implementation>/<device>``."""
-        return f"{self.suite}/{self.case}/{self.implementation}/{self.device}"
-
-    def describe(self) -> dict[str, Any]:
-        return {"suite": self.suite, "case": self.case, "implementation": self.implementation,
-                "device": self.device, "threads": self.threads, "flops": self.flops,
-                "bytes": self.bytes, "images": self.images, "tolerance": self.tolerance,
-                "params": dict(self.params)}
-
-
-@dataclass(frozen=True)
-class Measurement:
-    """Timing samples of one spec.
-
-    ``samples[i]`` is the wall time of one call, in seconds, averaged by Google Benchmark
-    over the ``iterations[i]`` calls of repetition ``i``. Repetitions of all specs are
-    randomly interleaved in one process, so slow phases of a noisy host are spread over every
-    implementation rather than biasing whichever ran during them. The samples are treated as
-    independent draws; nothing assumes they are normally distributed.
-    """
-
-    spec: BenchmarkSpec
-    samples: tuple[float, ...]
-    iterations: tuple[int, ...]
-    validation_error: float
-
-    @property
-    def median(self) -> float:
-        """:func:`pybench.results.stats.median` of the samples."""
-        return _stats.median(self.samples)
-
-    def stats(self) -> dict[str, float]:
-        """:func:`pybench.results.stats.summarize` of the samples (median, mean, stddev, CV,
-        p10, p90)."""
-        return _stats.summarize(self.samples)
-
-    @property
-    def cv(self) -> float:
-        return self.stats()["cv"]
-
-    @property
-    def flops_per_s(self) -> float:
-        """``spec.flops`` divided by the median time."""
-        return self.spec.flops / self.median
-
-
-
-@dataclass(frozen=True)
-class Failure:
-    """A spec that was not (fully) timed: ``stage`` is "validation" or "timing"."""
-
-    spec: BenchmarkSpec
-    stage: str
-    error: str
-    validation_error: float | None = None
-
-    def describe(self) -> dict[str, Any]:
-        return {"name": self.spec.name, **self.spec.describe(), "stage": self.stage,
-                "error": self.error, "validation_error": self.validation_error}
+from pybench.results.schema import API_VERSION, BASELINE, gb_spec_name, sanitize
 
 
 @dataclass
@@ -268,89 +147,6 @@ def _validate(spec: BenchmarkSpec) -> tuple[Callable[[], Any], float, float] | F
     return run, error, call_s
 
 
-def _timer(device: str) -> Callable[[Callable[[], Any]], float]:
-    """Seconds one call takes: perf_counter on the CPU; CUDA events on the device's current
-    stream (then synchronize), which excludes Python launch overhead between the events."""
-    if not device.startswith("cuda"):
-        def time_cpu(fn: Callable[[], Any]) -> float:
-            start = time.perf_counter()
-            fn()
-            return time.perf_counter() - start
-        return time_cpu
-
-    dev = torch.device(device)
-    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-
-    def time_cuda(fn: Callable[[], Any]) -> float:
-        stream = torch.cuda.current_stream(dev)
-        start.record(stream)
-        fn()
-        end.record(stream)
-        end.synchronize()
-        return start.elapsed_time(end) * 1e-3
-    return time_cuda
-
-
-def _register(spec: BenchmarkSpec, run: Callable[[], Any], warmup: float) -> None:
-    time_call = _timer(spec.device)
-    rate = benchmark.Counter.kIsIterationInvariantRate
-
-    def bench(state: benchmark.State) -> None:
-        global _interrupted
-        # A KeyboardInterrupt must not unwind through Google Benchmark's C++ runner: the
-        # benchmark that sees it, and every one after it, ends as an error, the run returns
-        # normally and run_benchmarks writes what had finished.
-        if _interrupted:
-            state.skip_with_error(INTERRUPTED)
-            return
-        try:
-            if spec.device.startswith("cuda"):
-                torch.cuda.synchronize(spec.device)
-            while state:
-                state.set_iteration_time(time_call(run))
-        except KeyboardInterrupt:
-            _interrupted = True
-            state.skip_with_error(INTERRUPTED)
-            return
-        except Exception as exc:  # noqa: BLE001 -- reported by Google Benchmark as an error
-            state.skip_with_error(f"{type(exc).__name__}: {exc}")
-            return
-        state.counters["FLOP/s"] = benchmark.Counter(spec.flops, rate)
-        state.counters["bytes/s"] = benchmark.Counter(spec.bytes, rate)
-        if spec.images:
-            state.counters["images/s"] = benchmark.Counter(spec.images, rate)
-
-    options = benchmark.option.use_manual_time()(benchmark.option.unit(benchmark.kMillisecond)(bench))
-    if warmup > 0:
-        options = benchmark.option.min_warmup_time(warmup)(options)
-    benchmark.register(options, name=spec.name)
-
-
-def _gb_run(argv: list[str]) -> dict[str, Any]:
-    global _ran
-    if _ran:
-        raise RuntimeError("google_benchmark runs once per process; use a subprocess")
-    _ran = True
-    with tempfile.TemporaryDirectory(prefix="pybench-") as tmp:
-        raw = Path(tmp) / "gb.json"
-        argv = [sys.argv[0] or "pybench", *argv, f"--benchmark_out={raw}",
-                "--benchmark_out_format=json"]
-        unparsed = benchmark.initialize(argv)
-        if len(unparsed) > 1:
-            raise ValueError(f"google_benchmark did not accept {unparsed[1:]}")
-        benchmark.run_benchmarks()
-        sys.stdout.flush()
-        return json.loads(raw.read_text())  # Google Benchmark may write bare NaN
-
-
-def _bare_context() -> dict[str, Any]:
-    """Context in Google Benchmark's layout, for a run with nothing to time."""
-    return {"date": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
-            "host_name": socket.gethostname(), "executable": sys.argv[0],
-            "num_cpus": os.cpu_count(), "library_version": benchmark.__version__,
-            "json_schema_version": 1}
-
-
 def run_benchmarks(specs: Sequence[BenchmarkSpec], *, repetitions: int = 5,
                    min_time: float = 0.1, warmup: float = 0.05,
                    output: str | Path | None = None, context: Mapping[str, Any] | None = None,
@@ -381,18 +177,18 @@ def run_benchmarks(specs: Sequence[BenchmarkSpec], *, repetitions: int = 5,
         else:
             run, error, call_s = outcome
             spec_warmup = 0.0 if call_s >= warmup else warmup
-            _register(spec, run, spec_warmup)
+            timer.register(spec, run, spec_warmup)
             valid[spec.name] = (spec, error)
             warmups[spec.name] = {"warmup_s": spec_warmup, "validation_call_s": call_s}
 
     if valid:
-        raw = _gb_run([f"--benchmark_repetitions={repetitions}",
+        raw = timer.gb_run([f"--benchmark_repetitions={repetitions}",
                        "--benchmark_enable_random_interleaving=true",
                        f"--benchmark_min_time={min_time:.6g}s",
                        "--benchmark_min_warmup_time=0",  # per benchmark, see _register
                        "--benchmark_display_aggregates_only=true"])
     else:
-        raw = {"context": _bare_context(), "benchmarks": []}
+        raw = {"context": timer._bare_context(), "benchmarks": []}
 
     samples: dict[str, list[tuple[int, float, int]]] = {name: [] for name in valid}
     errored: dict[str, str] = {}
@@ -401,7 +197,7 @@ def run_benchmarks(specs: Sequence[BenchmarkSpec], *, repetitions: int = 5,
         if entry.get("error_occurred"):
             errored.setdefault(name, entry.get("error_message", "error"))
         elif entry.get("run_type") == "iteration":
-            scale = _TIME_UNIT_S[entry["time_unit"]]
+            scale = timer.TIME_UNIT_S[entry["time_unit"]]
             samples[name].append((entry.get("repetition_index", 0), entry["real_time"] * scale,
                                   entry["iterations"]))
     measurements: dict[str, Measurement] = {}
@@ -429,7 +225,7 @@ def run_benchmarks(specs: Sequence[BenchmarkSpec], *, repetitions: int = 5,
         "context": {**raw["context"], "pybench": {
             "api_version": API_VERSION, **(context or {}),
             "repetitions": repetitions, "min_time_s": min_time, "warmup_s": warmup,
-            "interrupted": _interrupted,
+            "interrupted": timer.interrupted(),
             "failures": [f.describe() for f in failures]}},
         "benchmarks": raw["benchmarks"],
     }

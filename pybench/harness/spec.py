@@ -1,0 +1,98 @@
+"""What a suite hands the harness (:class:`BenchmarkSpec`) and what it gets back
+(:class:`Measurement`, :class:`Failure`)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping
+
+from pybench.results import stats as _stats
+
+
+#: ``setup()`` returns ``(run, check)``: ``run()`` does one timed call and returns its output;
+#: ``check(output)`` returns the output's error against a float64 reference.
+Setup = Callable[[], "tuple[Callable[[], Any], Callable[[Any], float]]"]
+
+
+@dataclass(frozen=True)
+class BenchmarkSpec:
+    """What to run: one implementation of one case on one device.
+
+    ``flops`` and ``bytes`` are per call; FLOP/s and bytes/s are derived from them. Credit
+    every implementation of a case with the same ``flops`` (the useful work), so that FLOP/s
+    ratios equal time ratios.
+    """
+
+    suite: str
+    case: str
+    implementation: str
+    device: str
+    threads: int
+    flops: int
+    bytes: int
+    setup: Setup = field(compare=False, repr=False)
+    tolerance: float = 1e-5
+    params: Mapping[str, Any] = field(default_factory=dict, compare=False)
+    #: Samples (images) one call processes; > 0 adds an ``images/s`` counter.
+    images: int = 0
+
+    @property
+    def name(self) -> str:
+        """Google Benchmark name, ``<suite>/<case>/<implementation>/<device>``."""
+        return f"{self.suite}/{self.case}/{self.implementation}/{self.device}"
+
+    def describe(self) -> dict[str, Any]:
+        return {"suite": self.suite, "case": self.case, "implementation": self.implementation,
+                "device": self.device, "threads": self.threads, "flops": self.flops,
+                "bytes": self.bytes, "images": self.images, "tolerance": self.tolerance,
+                "params": dict(self.params)}
+
+
+@dataclass(frozen=True)
+class Measurement:
+    """Timing samples of one spec.
+
+    ``samples[i]`` is the wall time of one call, in seconds, averaged by Google Benchmark
+    over the ``iterations[i]`` calls of repetition ``i``. Repetitions of all specs are
+    randomly interleaved in one process, so slow phases of a noisy host are spread over every
+    implementation rather than biasing whichever ran during them. The samples are treated as
+    independent draws; nothing assumes they are normally distributed.
+    """
+
+    spec: BenchmarkSpec
+    samples: tuple[float, ...]
+    iterations: tuple[int, ...]
+    validation_error: float
+
+    @property
+    def median(self) -> float:
+        """:func:`pybench.results.stats.median` of the samples."""
+        return _stats.median(self.samples)
+
+    def stats(self) -> dict[str, float]:
+        """:func:`pybench.results.stats.summarize` of the samples (median, mean, stddev, CV,
+        p10, p90)."""
+        return _stats.summarize(self.samples)
+
+    @property
+    def cv(self) -> float:
+        return self.stats()["cv"]
+
+    @property
+    def flops_per_s(self) -> float:
+        """``spec.flops`` divided by the median time."""
+        return self.spec.flops / self.median
+
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A spec that was not (fully) timed: ``stage`` is "validation" or "timing"."""
+
+    spec: BenchmarkSpec
+    stage: str
+    error: str
+    validation_error: float | None = None
+
+    def describe(self) -> dict[str, Any]:
+        return {"name": self.spec.name, **self.spec.describe(), "stage": self.stage,
+                "error": self.error, "validation_error": self.validation_error}

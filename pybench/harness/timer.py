@@ -1,0 +1,113 @@
+"""Timing through Google Benchmark: one registered benchmark per valid spec (manual time:
+``time.perf_counter`` on the CPU, CUDA events on the GPU), one run per process."""
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import socket
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import google_benchmark as benchmark
+import torch
+
+from pybench.harness.spec import BenchmarkSpec
+from pybench.results.schema import INTERRUPTED
+
+
+#: Google Benchmark time units in seconds.
+TIME_UNIT_S = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
+_ran = False
+_interrupted = False
+
+
+def _timer(device: str) -> Callable[[Callable[[], Any]], float]:
+    """Seconds one call takes: perf_counter on the CPU; CUDA events on the device's current
+    stream (then synchronize), which excludes Python launch overhead between the events."""
+    if not device.startswith("cuda"):
+        def time_cpu(fn: Callable[[], Any]) -> float:
+            start = time.perf_counter()
+            fn()
+            return time.perf_counter() - start
+        return time_cpu
+
+    dev = torch.device(device)
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+
+    def time_cuda(fn: Callable[[], Any]) -> float:
+        stream = torch.cuda.current_stream(dev)
+        start.record(stream)
+        fn()
+        end.record(stream)
+        end.synchronize()
+        return start.elapsed_time(end) * 1e-3
+    return time_cuda
+
+
+def register(spec: BenchmarkSpec, run: Callable[[], Any], warmup: float) -> None:
+    time_call = _timer(spec.device)
+    rate = benchmark.Counter.kIsIterationInvariantRate
+
+    def bench(state: benchmark.State) -> None:
+        global _interrupted
+        # A KeyboardInterrupt must not unwind through Google Benchmark's C++ runner: the
+        # benchmark that sees it, and every one after it, ends as an error, the run returns
+        # normally and run_benchmarks writes what had finished.
+        if _interrupted:
+            state.skip_with_error(INTERRUPTED)
+            return
+        try:
+            if spec.device.startswith("cuda"):
+                torch.cuda.synchronize(spec.device)
+            while state:
+                state.set_iteration_time(time_call(run))
+        except KeyboardInterrupt:
+            _interrupted = True
+            state.skip_with_error(INTERRUPTED)
+            return
+        except Exception as exc:  # noqa: BLE001 -- reported by Google Benchmark as an error
+            state.skip_with_error(f"{type(exc).__name__}: {exc}")
+            return
+        state.counters["FLOP/s"] = benchmark.Counter(spec.flops, rate)
+        state.counters["bytes/s"] = benchmark.Counter(spec.bytes, rate)
+        if spec.images:
+            state.counters["images/s"] = benchmark.Counter(spec.images, rate)
+
+    options = benchmark.option.use_manual_time()(benchmark.option.unit(benchmark.kMillisecond)(bench))
+    if warmup > 0:
+        options = benchmark.option.min_warmup_time(warmup)(options)
+    benchmark.register(options, name=spec.name)
+
+
+def gb_run(argv: list[str]) -> dict[str, Any]:
+    global _ran
+    if _ran:
+        raise RuntimeError("google_benchmark runs once per process; use a subprocess")
+    _ran = True
+    with tempfile.TemporaryDirectory(prefix="pybench-") as tmp:
+        raw = Path(tmp) / "gb.json"
+        argv = [sys.argv[0] or "pybench", *argv, f"--benchmark_out={raw}",
+                "--benchmark_out_format=json"]
+        unparsed = benchmark.initialize(argv)
+        if len(unparsed) > 1:
+            raise ValueError(f"google_benchmark did not accept {unparsed[1:]}")
+        benchmark.run_benchmarks()
+        sys.stdout.flush()
+        return json.loads(raw.read_text())  # Google Benchmark may write bare NaN
+
+
+def interrupted() -> bool:
+    """Whether a Ctrl-C cut this process's run short (every benchmark after it errored)."""
+    return _interrupted
+
+
+def _bare_context() -> dict[str, Any]:
+    """Context in Google Benchmark's layout, for a run with nothing to time."""
+    return {"date": _dt.datetime.now().astimezone().isoformat(timespec="seconds"),
+            "host_name": socket.gethostname(), "executable": sys.argv[0],
+            "num_cpus": os.cpu_count(), "library_version": benchmark.__version__,
+            "json_schema_version": 1}
