@@ -70,3 +70,15 @@ def conv2d_padding(padding, kernel_size, stride=1, dilation=1) -> tuple[int, int
         return (th // 2, th - th // 2, tw // 2, tw - tw // 2)
     ph, pw = _pair(padding, "padding")
     return (ph, ph, pw, pw)
+
+
+def fake_conv_out_size(op: str, h: int, w: int, kh: int, kw: int, stride, padding,
+                       dilation) -> tuple[int, int]:
+    """(OH, OW) for the fake kernels, after the check of csrc/ops/conv2d_args.h
+    ``checked_conv_out_size``: the dilated kernel fits the padded input.
+    ``padding`` is (top, bottom, left, right)."""
+    eh, ew = dilation[0] * (kh - 1) + 1, dilation[1] * (kw - 1) + 1
+    torch._check_value(eh <= h + padding[0] + padding[1] and ew <= w + padding[2] + padding[3],
+                       lambda: f"{op}: Kernel size can't be greater than actual input size")
+    return ((h + padding[0] + padding[1] - eh) // stride[0] + 1,
+            (w + padding[2] + padding[3] - ew) // stride[1] + 1)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import torch
 
-from pybench.ops.checks import _pair, check_operands, conv2d_padding
+from pybench.ops.checks import _pair, check_operands, conv2d_padding, fake_conv_out_size
 
 
 def conv2d(input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
@@ -65,11 +65,7 @@ def _conv2d_fake(input, weight, bias, stride, padding, dilation, groups):
     if bias is not None:
         torch._check_value(bias.dim() == 1 and bias.shape[0] == k,
                            lambda: f"{op}: expected bias of shape ({k})")
-    eh, ew = dilation[0] * (kh - 1) + 1, dilation[1] * (kw - 1) + 1
-    torch._check_value(eh <= h + padding[0] + padding[1] and ew <= w + padding[2] + padding[3],
-                       lambda: f"{op}: Kernel size can't be greater than actual input size")
-    oh = (h + padding[0] + padding[1] - eh) // stride[0] + 1
-    ow = (w + padding[2] + padding[3] - ew) // stride[1] + 1
+    oh, ow = fake_conv_out_size(op, h, w, kh, kw, stride, padding, dilation)
     shape = (k, oh, ow)
     return input.new_empty((input.shape[0], *shape) if input.dim() == 4 else shape)
 
