@@ -4,7 +4,8 @@ from torchvision.
 MobileNet-v1 is a 3x3 stride-2 stem convolution and the paper's 13 depthwise-separable blocks
 (Table 1), each a :class:`DepthwiseSeparable`: 3x3 depthwise convolution -> BN -> ReLU -> 1x1
 pointwise convolution -> BN -> ReLU; then global average pooling and a 1000-way linear layer.
-The blocks are their own type so :func:`pybench.nn.convert` can recognise and fuse them.
+The blocks are their own type so :func:`pybench.nn.convert` can recognise and fuse them; their
+conversion rule is defined here, beside them.
 """
 from __future__ import annotations
 
@@ -14,8 +15,10 @@ from torch import nn
 from torchvision import models as tvm
 
 from pybench.models.base import ModelSpec
+from pybench.nn.convert import Rule, register_rule
+from pybench.nn.separable import SeparableConv2d, activation_name, separable_unsupported_reason
 
-__all__ = ["ConvBNReLU", "DepthwiseSeparable", "MobileNetV1", "SPECS"]
+__all__ = ["ConvBNReLU", "DepthwiseSeparable", "MobileNetV1", "SPECS", "v1_block_reason"]
 
 # (output channels, stride) of the 13 depthwise-separable blocks at width 1.0.
 _V1_BLOCKS = ((64, 1), (128, 2), (128, 1), (256, 2), (256, 1), (512, 2),
@@ -49,6 +52,28 @@ class DepthwiseSeparable(nn.Sequential):
             ("pw_bn", nn.BatchNorm2d(out_channels)),
             ("pw_relu", nn.ReLU(inplace=True)),
         ]))
+
+
+def v1_block_reason(block: DepthwiseSeparable) -> str | None:
+    """Why a MobileNet-v1 block cannot be one fused separable op, or None."""
+    for bn in ("dw_bn", "pw_bn"):
+        if not isinstance(getattr(block, bn), nn.Identity):
+            return (f"{bn} is not folded (BatchNorm is folded in eval mode only; a "
+                    "training-mode block normalises with batch statistics)")
+    if activation_name(block.dw_relu) is None or activation_name(block.pw_relu) is None:
+        return "an activation other than ReLU / ReLU6"
+    return separable_unsupported_reason(block.dw, block.pw)
+
+
+def v1_block_to_separable(block: DepthwiseSeparable) -> SeparableConv2d:
+    return SeparableConv2d(block.dw, block.pw, activation_name(block.dw_relu),
+                           activation_name(block.pw_relu))
+
+
+# The block's pybench.nn.convert rule lives with the block, so pybench.nn needs to know no
+# model; a DepthwiseSeparable cannot exist before this module (and so its rule) is loaded.
+register_rule(Rule("mobilenet_v1_block", DepthwiseSeparable, SeparableConv2d,
+                   v1_block_to_separable, v1_block_reason, descend=True))
 
 
 class MobileNetV1(nn.Module):

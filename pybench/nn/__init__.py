@@ -13,10 +13,10 @@ have no backward); run converted models under ``torch.inference_mode()`` or
 from pybench.nn.conv import Conv2d, conv2d_unsupported_reason
 from pybench.nn.lstm import LSTM, LSTMCell, lstm_cell_unsupported_reason, lstm_unsupported_reason
 from pybench.nn.convert import (RULES, ConversionMismatch, ConversionReport, Converted, Folded,
-                                Rule, Skipped, convert, fold_batchnorm)
+                                Rule, Skipped, convert, fold_batchnorm, register_rule)
 from pybench.nn.separable import InvertedResidual, SeparableConv2d
 
-__all__ = ["Conv2d", "conv2d_unsupported_reason", "convert", "fold_batchnorm", "Rule", "RULES",
+__all__ = ["Conv2d", "conv2d_unsupported_reason", "convert", "fold_batchnorm", "Rule", "RULES", "register_rule",
            "ConversionReport", "ConversionMismatch", "Converted", "Folded", "Skipped",
            "SeparableConv2d", "InvertedResidual",
            "LSTM", "LSTMCell", "lstm_unsupported_reason", "lstm_cell_unsupported_reason"]

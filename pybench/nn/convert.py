@@ -33,7 +33,7 @@ from torch.utils._pytree import tree_flatten
 from pybench.nn.conv import Conv2d, conv2d_unsupported_reason
 from pybench.nn.lstm import LSTM, LSTMCell, lstm_cell_unsupported_reason, lstm_unsupported_reason
 
-__all__ = ["Rule", "RULES", "ConversionReport", "ConversionMismatch", "Converted", "Folded",
+__all__ = ["Rule", "RULES", "register_rule", "ConversionReport", "ConversionMismatch", "Converted", "Folded",
            "Skipped", "convert", "fold_batchnorm"]
 
 
@@ -63,34 +63,35 @@ class Rule:
     descend: bool = False
 
 
-#: The default swap table, in priority order. Depthwise-separable blocks (issue 5) and LSTMs
-#: (issue 6) are added here, block-level rules before ``conv2d``.
-RULES: tuple[Rule, ...] = (
-    Rule("conv2d", nn.Conv2d, Conv2d, Conv2d.from_torch, conv2d_unsupported_reason),
-)
-
-
-def _separable_rules() -> tuple[Rule, ...]:
+def _torchvision_rules() -> list[Rule]:
     # Imported here: pybench.nn.separable imports this module's neighbours (conv.py).
     from torchvision.models.mobilenetv2 import InvertedResidual as TorchInvertedResidual
 
-    from pybench.models.mobilenet import DepthwiseSeparable
     from pybench.nn import separable as sep
-    return (
-        Rule("mobilenet_v1_block", DepthwiseSeparable, sep.SeparableConv2d,
-             sep.v1_block_to_separable, sep.v1_block_reason, descend=True),
-        Rule("mobilenet_v2_block", TorchInvertedResidual, sep.InvertedResidual,
-             sep.v2_block_to_inverted_residual, sep.v2_block_reason, descend=True),
-    )
+    return [Rule("mobilenet_v2_block", TorchInvertedResidual, sep.InvertedResidual,
+                 sep.v2_block_to_inverted_residual, sep.v2_block_reason, descend=True)]
 
 
-# Issue 5: MobileNet-v1 / -v2 blocks as fused depthwise-separable ops, before "conv2d".
-RULES = _separable_rules() + RULES
-# LSTMs (issue 6): whole recurrent layers; no other rule matches their types.
-RULES += (
+#: The default swap table, in priority order: block-level rules (a whole torchvision
+#: MobileNet-v2 block as one fused op) before ``conv2d``; LSTMs match no other rule's type.
+#: A list, so that model definitions can add their own blocks' rules (:func:`register_rule`)
+#: without this package importing them.
+RULES: list[Rule] = [
+    *_torchvision_rules(),
+    Rule("conv2d", nn.Conv2d, Conv2d, Conv2d.from_torch, conv2d_unsupported_reason),
     Rule("lstm", nn.LSTM, LSTM, LSTM.from_torch, lstm_unsupported_reason),
     Rule("lstm_cell", nn.LSTMCell, LSTMCell, LSTMCell.from_torch, lstm_cell_unsupported_reason),
-)
+]
+
+
+def register_rule(rule: Rule) -> Rule:
+    """Add ``rule`` to the default table ahead of the per-layer rules, as block rules must
+    be. The rules beside a model's definition (``pybench.models.mobilenet``) register
+    themselves this way; registering a second rule of the same name is an error."""
+    if any(r.name == rule.name for r in RULES):
+        raise ValueError(f"conversion rule {rule.name!r} registered twice")
+    RULES.insert(0, rule)
+    return rule
 
 
 class Converted(NamedTuple):
@@ -140,7 +141,7 @@ class ConversionMismatch(RuntimeError):
     """The converted model disagrees with the original on ``convert``'s ``example_inputs``."""
 
 
-def convert(model: nn.Module, *, inplace: bool = False, rules: Sequence[Rule] = RULES,
+def convert(model: nn.Module, *, inplace: bool = False, rules: Sequence[Rule] | None = None,
             example_inputs: Sequence[Any] | None = None, rtol: float = 1e-4) -> nn.Module:
     """A copy of ``model`` with its supported layers swapped for pybench's.
 
@@ -180,7 +181,7 @@ def convert(model: nn.Module, *, inplace: bool = False, rules: Sequence[Rule] = 
     report = ConversionReport()
     if not model.training:
         fold_batchnorm(model, report)
-    model = _swap(model, "", rules, report)
+    model = _swap(model, "", RULES if rules is None else rules, report)
     model.pybench_report = report
     if example_inputs is not None:
         report.verified_error = _verify(original, model, tuple(example_inputs), rtol)

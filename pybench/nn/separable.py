@@ -1,5 +1,6 @@
 """Depthwise-separable modules running :func:`pybench.ops.separable_conv2d`, and the
-:func:`pybench.nn.convert` rules that put them into MobileNet-v1 and -v2.
+:func:`pybench.nn.convert` rule that puts them into torchvision's MobileNet-v2 (pybench's
+own MobileNet-v1 block brings its rule along: ``pybench.models.mobilenet``).
 
 - :class:`SeparableConv2d`: depthwise conv -> act -> 1x1 conv -> act as one fused op.
 - :class:`InvertedResidual`: MobileNet-v2's block, expand 1x1 (+ ReLU6, pybench conv2d) ->
@@ -16,11 +17,10 @@ from torch import nn
 from torchvision.models.mobilenetv2 import InvertedResidual as TorchInvertedResidual
 
 from pybench import ops
-from pybench.models.mobilenet import DepthwiseSeparable
 from pybench.nn.conv import Conv2d, conv2d_unsupported_reason
 
 __all__ = ["SeparableConv2d", "InvertedResidual", "separable_unsupported_reason",
-           "v1_block_reason", "v2_block_reason"]
+           "activation_name", "v2_block_reason"]
 
 _ACTIVATION_OF = {nn.ReLU: "relu", nn.ReLU6: "relu6", nn.Identity: "none"}
 _TORCH_ACT = {"none": lambda t: t, "relu": F.relu, "relu6": F.relu6}
@@ -134,24 +134,9 @@ class InvertedResidual(nn.Module):
 
 # --- convert() rules ----------------------------------------------------------------------
 
-def _act_name(module: nn.Module) -> str | None:
+def activation_name(module: nn.Module) -> str | None:
+    """The fused-activation name of an activation module, or None if it has none."""
     return _ACTIVATION_OF.get(type(module))
-
-
-def v1_block_reason(block: DepthwiseSeparable) -> str | None:
-    """Why a MobileNet-v1 block cannot be fused, or None."""
-    for bn in ("dw_bn", "pw_bn"):
-        if not isinstance(getattr(block, bn), nn.Identity):
-            return (f"{bn} is not folded (BatchNorm is folded in eval mode only; a "
-                    "training-mode block normalises with batch statistics)")
-    if _act_name(block.dw_relu) is None or _act_name(block.pw_relu) is None:
-        return "an activation other than ReLU / ReLU6"
-    return separable_unsupported_reason(block.dw, block.pw)
-
-
-def v1_block_to_separable(block: DepthwiseSeparable) -> SeparableConv2d:
-    return SeparableConv2d(block.dw, block.pw, _act_name(block.dw_relu),
-                           _act_name(block.pw_relu))
 
 
 def _v2_parts(block: TorchInvertedResidual):
