@@ -65,24 +65,6 @@ def _units(work: cnn.Work, flops_rate: float) -> float:
     return _OVERHEAD_S + flops * len(work.settings.backends) * passes / flops_rate
 
 
-def _expected_specs(work: cnn.Work) -> list[dict[str, Any]]:
-    """What a worker that died would have written: one failure description per spec."""
-    spec = models.get(work.model)
-    size = cnn.input_size(spec, work.settings.size)
-    flop_size = size if spec.min_size else None
-    out = []
-    for b in work.settings.batches:
-        for backend in work.settings.backends:
-            name = cnn.spec_name(work.model, b, size, backend, work.device)
-            out.append({"name": name, "suite": "cnn", "case": cnn.case_label(work.model, b, size),
-                        "implementation": backend, "device": work.device,
-                        "threads": work.settings.threads, "flops": spec.flops(b, size=flop_size),
-                        "bytes": 0, "images": b, "tolerance": cnn.TOLERANCE,
-                        "params": {"model": work.model, "family": spec.family, "batch": b,
-                                   "size": size, "backend": backend, "source": spec.source}})
-    return out
-
-
 class ProgressBar:
     """``[#####-----] 3/15  resnet50 cpu  elapsed 1m02s  ETA 3m40s`` on stderr; redrawn in
     place on a terminal, one line per update otherwise. Work is counted in predicted
@@ -238,8 +220,8 @@ def run(plan: Plan, output: str | Path, *, context: dict[str, Any] | None = None
                 error = (schema.INTERRUPTED if stage == "interrupted" else
                          f"worker exited with status {returncode}: "
                          f"{_tail(output_text) or '(no output)'}")
-                extra["failures"] += [{**s, "stage": stage, "error": error,
-                                       "validation_error": None} for s in _expected_specs(work)]
+                extra["failures"] += [harness.Failure(s, stage, error).describe()
+                                      for s in cnn.planned_specs(work)]
                 case["status"] = stage
                 if stage == "worker":
                     log(f"pybench run: {work.model} on {work.device} failed "

@@ -18,11 +18,11 @@ Google Benchmark's flags are process-global: run_benchmarks may be called once p
 """
 from pybench.harness.measure import (ROOFLINE_COLUMNS, Report, peak_bandwidth, peak_flops,
                                     run_benchmarks, validate)
-from pybench.harness.spec import BenchmarkSpec, Failure, Measurement, Setup
+from pybench.harness.spec import BenchmarkSpec, Failure, Measurement, Setup, relative_error
 from pybench.harness.timer import _bare_context  # noqa: F401 (the cnn runner's empty context)
 from pybench.results.schema import (API_VERSION, BASELINE, INTERRUPTED, gb_spec_name,
                                     result_path, sanitize)
 
 __all__ = ["API_VERSION", "BASELINE", "INTERRUPTED", "BenchmarkSpec", "Measurement", "Failure",
            "Report", "Setup", "validate", "run_benchmarks", "sanitize", "result_path",
-           "gb_spec_name", "peak_flops", "peak_bandwidth", "ROOFLINE_COLUMNS"]
+           "gb_spec_name", "peak_flops", "peak_bandwidth", "ROOFLINE_COLUMNS", "relative_error"]

@@ -71,18 +71,23 @@ class Report:
             "% BW": fmt(".0f"), "% roof": fmt(".0f")})
 
 
+def _per_device(roofline: Mapping[str, Any] | None, cpu_key: str,
+                cuda_key: str) -> dict[str, float]:
+    values: dict[str, float] = {}
+    if not roofline:
+        return values
+    if roofline.get(cpu_key):
+        values["cpu"] = roofline[cpu_key]
+    cuda = roofline.get("cuda")
+    if isinstance(cuda, Mapping) and cuda.get(cuda_key):
+        values["cuda"] = cuda[cuda_key]
+    return values
+
+
 def peak_flops(roofline: Mapping[str, Any] | None) -> dict[str, float]:
     """Measured FP32 peak per device from a result's ``peak`` entry (pybench.peak.measure):
     the all-thread FMA peak for "cpu", cuBLAS FP32 GEMM for "cuda"; {} when not measured."""
-    roofs: dict[str, float] = {}
-    if not roofline:
-        return roofs
-    if roofline.get("fma_flops"):
-        roofs["cpu"] = roofline["fma_flops"]
-    cuda = roofline.get("cuda")
-    if isinstance(cuda, Mapping) and cuda.get("fp32_gemm_flops"):
-        roofs["cuda"] = cuda["fp32_gemm_flops"]
-    return roofs
+    return _per_device(roofline, "fma_flops", "fp32_gemm_flops")
 
 
 #: Columns of the roofline position (issue 5): achieved bytes/s of the spec's compulsory
@@ -95,15 +100,7 @@ ROOFLINE_COLUMNS = ["GB/s", "% BW", "% roof"]
 def peak_bandwidth(roofline: Mapping[str, Any] | None) -> dict[str, float]:
     """Measured memory bandwidth per device from a result's ``peak`` entry: the STREAM
     triad for "cpu", device-to-device copy for "cuda"; {} when not measured."""
-    bws: dict[str, float] = {}
-    if not roofline:
-        return bws
-    if roofline.get("triad_bytes_per_s"):
-        bws["cpu"] = roofline["triad_bytes_per_s"]
-    cuda = roofline.get("cuda")
-    if isinstance(cuda, Mapping) and cuda.get("copy_bytes_per_s"):
-        bws["cuda"] = cuda["copy_bytes_per_s"]
-    return bws
+    return _per_device(roofline, "triad_bytes_per_s", "copy_bytes_per_s")
 
 
 def _roofline_columns(spec: BenchmarkSpec, m: Measurement, roofs: Mapping[str, float],

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 
+import torch
+
 from pybench.results import stats as _stats
 
 
@@ -96,3 +98,14 @@ class Failure:
     def describe(self) -> dict[str, Any]:
         return {"name": self.spec.name, **self.spec.describe(), "stage": self.stage,
                 "error": self.error, "validation_error": self.validation_error}
+
+
+def relative_error(out: Any, ref: Any, shape: tuple[int, ...] | None = None) -> float:
+    """||out - ref||_F / ||ref||_F in float64 on the CPU: what a spec's ``check`` returns.
+    With ``shape``, an output that is not float32 of that shape raises ValueError first."""
+    if shape is not None and (tuple(out.shape) != tuple(shape) or out.dtype != torch.float32):
+        raise ValueError(f"expected float32 output of shape {tuple(shape)}, "
+                         f"got {out.dtype} {tuple(out.shape)}")
+    diff = out.detach().to("cpu", torch.float64) - ref.to("cpu", torch.float64)
+    return (torch.linalg.vector_norm(diff)
+            / torch.linalg.vector_norm(ref.to("cpu", torch.float64))).item()

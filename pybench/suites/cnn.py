@@ -33,7 +33,7 @@ from torch import nn
 
 from pybench import harness, models, shapes
 from pybench.results import schema
-from pybench.harness import BenchmarkSpec
+from pybench.harness import BenchmarkSpec, relative_error
 from pybench.shapes import Shape
 from pybench.suites import Suite, register
 
@@ -128,12 +128,6 @@ def spec_name(model: str, batch: int, size: int, backend: str, device: str) -> s
     return f"cnn/{case_label(model, batch, size)}/{backend}/{device}"
 
 
-def _relative_error(out: torch.Tensor, ref: torch.Tensor) -> float:
-    diff = out.detach().to("cpu", torch.float64) - ref.to("cpu", torch.float64)
-    norm = torch.linalg.vector_norm(ref.to("cpu", torch.float64))
-    return (torch.linalg.vector_norm(diff) / norm).item()
-
-
 class ModelBench:
     """One model on one device: its input per batch, references and backends, built lazily
     and shared by every spec of the model (one converted / compiled copy for all batches)."""
@@ -166,12 +160,9 @@ class ModelBench:
     def error(self, batch: int, out: torch.Tensor) -> float:
         """max(relative error vs float64 on the first samples, vs float32 eager on all)."""
         ref32 = self.reference32(batch)
-        if tuple(out.shape) != tuple(ref32.shape) or out.dtype != torch.float32:
-            raise ValueError(f"expected float32 output of shape {tuple(ref32.shape)}, "
-                             f"got {out.dtype} {tuple(out.shape)}")
+        error32 = relative_error(out, ref32, tuple(ref32.shape))
         k = min(batch, REFERENCE_SAMPLES)
-        return max(_relative_error(out[:k], self.reference64[:k]),
-                   _relative_error(out, ref32))
+        return max(relative_error(out[:k], self.reference64[:k]), error32)
 
     @functools.lru_cache(maxsize=None)
     def module(self, backend: str) -> nn.Module | Callable:
@@ -203,24 +194,49 @@ class ModelBench:
         linears = [m for m in self.eager.modules() if isinstance(m, nn.Linear)]
         return linears[-1].out_features if linears else 0
 
+    def _bytes(self, batch: int) -> int:
+        # Compulsory traffic of one call: every weight once, the input, the logits.
+        x = self.inputs[batch]
+        return (sum(p.numel() * p.element_size() for p in self.eager.parameters())
+                + x.numel() * x.element_size() + batch * self._classes() * 4)
+
     def specs(self, backends: Sequence[str], threads: int) -> list[BenchmarkSpec]:
-        out = []
-        for batch in self.batches:
-            flops = self.spec.flops(batch, size=self.size if self.spec.min_size else None)
-            x = self.inputs[batch]
-            # Compulsory traffic of one call: every weight once, the input, the logits.
-            nbytes = (sum(p.numel() * p.element_size() for p in self.eager.parameters())
-                      + x.numel() * x.element_size() + batch * self._classes() * 4)
-            params = {"model": self.name, "family": self.spec.family, "batch": batch,
-                      "size": self.size, "backend": "", "source": self.spec.source}
-            for backend in backends:
-                out.append(BenchmarkSpec(
-                    suite="cnn", case=case_label(self.name, batch, self.size),
-                    implementation=backend, device=self.device, threads=threads, flops=flops,
-                    bytes=nbytes, images=batch,
-                    setup=functools.partial(self.setup, backend, batch), tolerance=TOLERANCE,
-                    params={**params, "backend": backend}))
-        return out
+        return _model_specs(self.name, self.device, self.size, self.batches, backends, threads,
+                            setup=self.setup, nbytes=self._bytes)
+
+
+def _not_built() -> Any:
+    raise RuntimeError("this spec's model was not built (its worker did not run it)")
+
+
+def _model_specs(name: str, device: str, size: int, batches: Sequence[int],
+                 backends: Sequence[str], threads: int, *,
+                 setup: Callable[[str, int], Any] | None = None,
+                 nbytes: Callable[[int], int] | None = None) -> list[BenchmarkSpec]:
+    """The specs of one model on one device: batches x backends. Without ``setup`` /
+    ``nbytes`` (:func:`planned_specs`) nothing is built: the specs only describe."""
+    spec = models.get(name)
+    out = []
+    for batch in batches:
+        flops = spec.flops(batch, size=size if spec.min_size else None)
+        params = {"model": name, "family": spec.family, "batch": batch, "size": size,
+                  "backend": "", "source": spec.source}
+        for backend in backends:
+            out.append(BenchmarkSpec(
+                suite="cnn", case=case_label(name, batch, size), implementation=backend,
+                device=device, threads=threads, flops=flops,
+                bytes=nbytes(batch) if nbytes else 0, images=batch,
+                setup=functools.partial(setup, backend, batch) if setup else _not_built,
+                tolerance=TOLERANCE, params={**params, "backend": backend}))
+    return out
+
+
+def planned_specs(work: Work) -> list[BenchmarkSpec]:
+    """The specs ``work``'s worker runs, described without building the model: what the
+    runner records as failed when the worker dies."""
+    size = input_size(models.get(work.model), work.settings.size)
+    return _model_specs(work.model, work.device, size, work.settings.batches,
+                        work.settings.backends, work.settings.threads)
 
 
 # --- per-layer breakdown ---------------------------------------------------------------------

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 
 from pybench import ops, shapes
-from pybench.harness import BenchmarkSpec
+from pybench.harness import BenchmarkSpec, relative_error
 from pybench.shapes import Shape
 from pybench.suites import Suite, register
 
@@ -67,12 +67,7 @@ class ConvCase:
 
     def error(self, out: torch.Tensor) -> float:
         """Relative Frobenius error ||out - ref||_F / ||ref||_F."""
-        if tuple(out.shape) != self.out_shape or out.dtype != torch.float32:
-            raise ValueError(f"expected float32 output of shape {self.out_shape}, "
-                             f"got {out.dtype} {tuple(out.shape)}")
-        ref = self.reference
-        diff = out.to("cpu", torch.float64) - ref
-        return (torch.linalg.vector_norm(diff) / torch.linalg.vector_norm(ref)).item()
+        return relative_error(out, self.reference, self.out_shape)
 
 
 def _torch_conv(benchmark_mode: bool):
