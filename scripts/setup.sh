@@ -23,9 +23,10 @@ PYTHON=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PYTHON" -m venv .venv
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
 .venv/bin/python -m pip install -q torch==2.14.1 torchvision==0.29.1 ninja numpy pandas \
-  google-benchmark==1.9.5 pytest expecttest matplotlib tabulate hypothesis
-# The compare gate (scipy), opt-in op microbenchmarks (pytest-benchmark).
-.venv/bin/python -m pip install -q scipy pytest-benchmark
+  google-benchmark==1.9.5 pytest expecttest matplotlib tabulate jinja2 hypothesis
+# The compare gate (scipy), the dashboard's step detection (ruptures), the opt-in op
+# microbenchmarks (pytest-benchmark).
+.venv/bin/python -m pip install -q scipy ruptures pytest-benchmark
 # --no-build-isolation: compile against the torch just installed in the venv.
 .venv/bin/python -m pip install -q --no-build-isolation -e .
 .venv/bin/python -c "import pybench.ops as o; print('setup: pybench built; CPU ISA', o.cpu_isa(), '| CUDA kernels:', o.has_cuda_kernels())"

@@ -17,13 +17,14 @@ base64 ``data:`` URIs (no CDN, no script, opens offline). Tables:
 from __future__ import annotations
 
 import base64
-import html
 import io
 import math
 import textwrap
 from pathlib import Path
 from typing import Any, Mapping
 
+import jinja2
+import markupsafe
 import numpy as np
 import pandas as pd
 
@@ -450,28 +451,35 @@ th{background:#f0f0f0} td:nth-child(-n+3){text-align:left}
 """
 
 
+# Autoescaped: model names, error messages and notes reach the page only escaped.
+_PAGE = jinja2.Environment(autoescape=True, trim_blocks=True, lstrip_blocks=True).from_string("""\
+<!DOCTYPE html><html><head><meta charset='utf-8'>
+<title>pybench cnn report</title><style>{{ css }}</style></head><body>
+<h1>pybench cnn report</h1><ul>
+{% for line in headline %}
+<li{% if line.startswith(("PARTIAL", "WARNING")) %} class='warn'{% endif %}>{{ line }}</li>
+{% endfor %}
+</ul>
+{% for title, text, table in sections %}
+<h2>{{ title }}</h2><p class='note'>{{ text }}</p>
+{{ table }}
+{% if loop.first %}
+<h2>Plots</h2>
+{% for name, data in figs.items() %}
+<h3>{{ name }}</h3><img alt='{{ name }}' src='data:image/png;base64,{{ data }}'>
+{% endfor %}
+{% endif %}
+{% endfor %}
+</body></html>
+""")
+
+
 def _html(t: Tables, figs: Mapping[str, str]) -> str:
-    parts = ["<!DOCTYPE html><html><head><meta charset='utf-8'>",
-             "<title>pybench cnn report</title>", f"<style>{_CSS}</style></head><body>",
-             "<h1>pybench cnn report</h1><ul>"]
-    for line in t.headline():
-        cls = " class='warn'" if line.startswith(("PARTIAL", "WARNING")) else ""
-        parts.append(f"<li{cls}>{html.escape(line)}</li>")
-    parts.append("</ul>")
-    secs = _sections(t)
-    title, text, frame = secs[0]
-    parts += [f"<h2>{html.escape(title)}</h2><p class='note'>{html.escape(text)}</p>",
-              frame.to_html(index=False, escape=True, border=0)]
-    parts.append("<h2>Plots</h2>")
-    for name, data in figs.items():
-        parts.append(f"<h3>{html.escape(name)}</h3>"
-                     f"<img alt='{html.escape(name)}' src='data:image/png;base64,{data}'>")
-    for title, text, frame in secs[1:]:
-        parts += [f"<h2>{html.escape(title)}</h2><p class='note'>{html.escape(text)}</p>"]
-        if not frame.empty:
-            parts.append(frame.to_html(index=False, escape=True, border=0))
-    parts.append("</body></html>")
-    return "\n".join(parts) + "\n"
+    # pandas escapes the cells; Markup keeps jinja2 from escaping its tags a second time.
+    sections = [(title, text, markupsafe.Markup(frame.to_html(index=False, escape=True, border=0))
+                 if not frame.empty or i == 0 else "")
+                for i, (title, text, frame) in enumerate(_sections(t))]
+    return _PAGE.render(css=_CSS, headline=t.headline(), sections=sections, figs=figs)
 
 
 def report_dir(path: str | Path) -> Path:
