@@ -30,15 +30,16 @@ def _cached_packs(input, w_ih, w_hh, packed_ih, packed_hh):
     (the op then packs per call, or reads the raw weights)."""
     if packed_ih is not None or packed_hh is not None or input.device.type != "cpu":
         return packed_ih, packed_hh  # the CUDA kernel reads the raw weights
-    isa = cpu_isa()
-    if isa == "scalar":
-        return None, None  # the scalar kernel reads the raw weights: nothing to pack
+    # First, so that torch.compile never traces the rest (cpu_isa returns a str).
+    if uncacheable_reason(w_ih, w_hh) is not None:
+        return None, None
     # Ill-shaped weights go through uncached, so the op itself names the problem.
     if not (w_hh.dim() == 2 and w_ih.dim() == 2 and w_hh.shape[0] == 4 * w_hh.shape[1]
             and w_ih.shape[0] == w_hh.shape[0]):
         return None, None
-    if uncacheable_reason(w_ih, w_hh) is not None:
-        return None, None
+    isa = cpu_isa()
+    if isa == "scalar":
+        return None, None  # the scalar kernel reads the raw weights: nothing to pack
     return _PACKS.get((w_ih, w_hh), _pack, extra=isa)
 
 
