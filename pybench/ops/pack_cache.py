@@ -160,6 +160,7 @@ class PackCache:
         with self._lock:
             self._dead.clear()
             self._entries.clear()
+            self.hits = self.misses = 0
 
     def info(self) -> PackCacheInfo:
         with self._lock:
@@ -168,7 +169,8 @@ class PackCache:
 
 
 def clear_pack_cache() -> None:
-    """Forget every cached pack (of every op); the next call of each op packs again.
+    """Forget every cached pack (of every op) and zero the hit / miss counts; the next call
+    of each op packs again.
 
     Needed only after a write that bypasses the version counter (through ``.data``,
     ``.numpy()`` or another alias that does not share it); see :mod:`pybench.ops.pack_cache`.
