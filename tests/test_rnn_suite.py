@@ -2,7 +2,7 @@
 the float64 reference before it is timed, and a wrong output fails validation."""
 import torch
 
-from pybench import shapes, suites
+from pybench import ops, shapes, suites
 from pybench.harness import Failure, validate
 from pybench.shapes import Shape
 from pybench.suites.rnn import LstmCase
@@ -47,3 +47,17 @@ def test_a_wrong_output_fails_validation():
         out, (hn, cn) = module(x, (h[None], c[None]))
     assert seq.error((out, (hn, cn))) < 1e-6
     assert seq.error((out, (hn, cn * 1.01))) > 1e-4
+
+
+def test_the_raw_op_implementation_reuses_its_pack():
+    """pybench-op passes the same weight tensors every call, so only the first call packs
+    (where the active CPU ISA packs at all)."""
+    for case in (Shape("t:lstm", (("T", 3), ("B", 2), ("I", 5), ("H", 9))),
+                 Shape("t:cell", (("B", 2), ("I", 5), ("H", 9)))):
+        run = LstmCase(case, "cpu").runner("pybench-op")
+        ops.clear_pack_cache()
+        for _ in range(3):
+            run()
+        info = ops.pack_cache_info()["lstm_pack_weights"]
+        packs = 0 if ops.cpu_isa() == "scalar" else 1
+        assert (info.misses, info.hits, info.size) == (packs, 2 * packs, packs)

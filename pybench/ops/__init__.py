@@ -8,6 +8,8 @@ autograd-free inference, ``torch.compile`` (each module's fake kernels) and
 - :mod:`~pybench.ops.checks`: the tensor-argument checks every op shares, padding resolution.
 - :mod:`~pybench.ops.gram_op`, :mod:`~pybench.ops.conv2d_op`,
   :mod:`~pybench.ops.depthwise_ops` (depthwise and separable), :mod:`~pybench.ops.lstm_ops`.
+- :mod:`~pybench.ops.pack_cache`: the raw ops' cache of packed weights
+  (``clear_pack_cache``, ``pack_cache_info``).
 """
 import torch  # noqa: F401  (first: it loads libc10 / libtorch, which _C links against)
 
@@ -19,7 +21,9 @@ from pybench.ops.gram_op import gram
 from pybench.ops.isa import (CPU_ISAS, cpu_isa, detected_cpu_isa, has_cuda_kernels, set_cpu_isa,
                              use_cpu_isa)
 from pybench.ops.lstm_ops import lstm, lstm_cell, lstm_pack_weights
+from pybench.ops.pack_cache import clear_pack_cache, pack_cache_info
 
 __all__ = ["gram", "conv2d", "conv2d_padding", "cpu_isa", "detected_cpu_isa", "use_cpu_isa",
            "set_cpu_isa", "CPU_ISAS", "has_cuda_kernels", "check_operands", "depthwise_conv2d",
-           "separable_conv2d", "ACTIVATIONS", "lstm_cell", "lstm", "lstm_pack_weights"]
+           "separable_conv2d", "ACTIVATIONS", "lstm_cell", "lstm", "lstm_pack_weights",
+           "clear_pack_cache", "pack_cache_info"]

@@ -5,6 +5,10 @@ import torch
 
 from pybench.ops.checks import check_operands
 from pybench.ops.isa import cpu_isa
+from pybench.ops.pack_cache import PackCache, uncacheable_reason
+
+#: Packs of the raw weights that callers pass without ``packed_ih`` / ``packed_hh``.
+_PACKS = PackCache("lstm_pack_weights", maxsize=8)
 
 def lstm_pack_weights(w_ih: torch.Tensor, w_hh: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Pack LSTM weights for the active CPU ISA's kernels (see csrc/kernels/lstm/lstm.h).
@@ -15,6 +19,28 @@ def lstm_pack_weights(w_ih: torch.Tensor, w_hh: torch.Tensor) -> tuple[torch.Ten
     """
     check_operands("pybench.lstm_pack_weights", w_ih, "w_ih", w_hh=w_hh)
     return torch.ops.pybench.lstm_pack_weights(w_ih, w_hh)
+
+
+def _pack(w_ih: torch.Tensor, w_hh: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    return torch.ops.pybench.lstm_pack_weights(w_ih.detach(), w_hh.detach())
+
+
+def _cached_packs(input, w_ih, w_hh, packed_ih, packed_hh):
+    """The caller's packs, or the cached packs of w_ih / w_hh where that is safe, else None
+    (the op then packs per call, or reads the raw weights)."""
+    if packed_ih is not None or packed_hh is not None or input.device.type != "cpu":
+        return packed_ih, packed_hh  # the CUDA kernel reads the raw weights
+    # First, so that torch.compile never traces the rest (cpu_isa returns a str).
+    if uncacheable_reason(w_ih, w_hh) is not None:
+        return None, None
+    # Ill-shaped weights go through uncached, so the op itself names the problem.
+    if not (w_hh.dim() == 2 and w_ih.dim() == 2 and w_hh.shape[0] == 4 * w_hh.shape[1]
+            and w_ih.shape[0] == w_hh.shape[0]):
+        return None, None
+    isa = cpu_isa()
+    if isa == "scalar":
+        return None, None  # the scalar kernel reads the raw weights: nothing to pack
+    return _PACKS.get((w_ih, w_hh), _pack, extra=isa)
 
 
 def lstm_cell(input: torch.Tensor, hx: torch.Tensor, cx: torch.Tensor, w_ih: torch.Tensor,
@@ -28,7 +54,11 @@ def lstm_cell(input: torch.Tensor, hx: torch.Tensor, cx: torch.Tensor, w_ih: tor
         hx, cx: float32 (B, H) (or (H) for unbatched input).
         w_ih: (4H, I); w_hh: (4H, H); b_ih, b_hh: optional (4H).
         packed_ih, packed_hh: optional, from :func:`lstm_pack_weights` (CPU only; the CUDA
-            kernel ignores them).
+            kernel ignores them). Without them, CPU calls reuse the packs of the last
+            (up to 8) weight pairs while those very tensors stay unchanged (same object,
+            storage and version counter) under the same CPU ISA; see
+            :mod:`pybench.ops.pack_cache` for what is not cached and the one unsafe case,
+            a write through ``.data`` or ``.numpy()`` (then :func:`clear_pack_cache`).
 
     Returns:
         (hy, cy), each (B, H) (or (H)).
@@ -44,6 +74,7 @@ def lstm_cell(input: torch.Tensor, hx: torch.Tensor, cx: torch.Tensor, w_ih: tor
     unbatched = input.dim() == 1
     if unbatched:
         input, hx, cx = input.unsqueeze(0), hx.unsqueeze(0), cx.unsqueeze(0)
+    packed_ih, packed_hh = _cached_packs(input, w_ih, w_hh, packed_ih, packed_hh)
     hy, cy = torch.ops.pybench.lstm_cell(input, hx, cx, w_ih, w_hh, b_ih, b_hh, packed_ih,
                                          packed_hh)
     return (hy.squeeze(0), cy.squeeze(0)) if unbatched else (hy, cy)
@@ -72,6 +103,7 @@ def lstm(input: torch.Tensor, hx: torch.Tensor, cx: torch.Tensor, w_ih: torch.Te
     """
     check_operands("pybench.lstm", input, hx=hx, cx=cx, w_ih=w_ih, w_hh=w_hh, b_ih=b_ih,
                    b_hh=b_hh, packed_ih=packed_ih, packed_hh=packed_hh)
+    packed_ih, packed_hh = _cached_packs(input, w_ih, w_hh, packed_ih, packed_hh)
     output, h_n, c_n = torch.ops.pybench.lstm(input, hx, cx, w_ih, w_hh, b_ih, b_hh, batch_first,
                                               packed_ih, packed_hh)
     return output, (h_n, c_n)

@@ -10,7 +10,10 @@ Implementations:
 
 - ``pybench``: ``pybench.nn.LSTM`` / ``pybench.nn.LSTMCell``, i.e. the ops with the weights
   packed once and cached, as a converted model runs them;
-- ``pybench-op``: ``pybench.ops.lstm`` / ``lstm_cell`` on raw weights (packs every call);
+- ``pybench-op``: ``pybench.ops.lstm`` / ``lstm_cell`` called with the raw weight tensors,
+  the same objects every call, as a user's loop would; the ops pack them on the first call
+  and reuse the pack while the weights are unchanged (``pybench.ops.pack_cache``), so this
+  is ``pybench`` plus the cache lookup;
 - ``torch``: ``torch.nn.LSTM`` / ``torch.nn.LSTMCell`` (oneDNN's RNN primitive on the CPU,
   cuDNN on the GPU).
 
@@ -97,6 +100,7 @@ class LstmCase:
             mine = (pnn.LSTM if self.sequence else pnn.LSTMCell).from_torch(module)
             state = (h0[None], c0[None]) if self.sequence else (h0, c0)
             return functools.partial(mine, x, state)
+        # The module's own parameter objects on every call: the op's pack cache keys on them.
         if self.sequence:
             w = (module.weight_ih_l0, module.weight_hh_l0, module.bias_ih_l0, module.bias_hh_l0)
             return functools.partial(ops.lstm, x, h0, c0, *w)
