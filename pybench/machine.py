@@ -10,7 +10,7 @@ import re
 import torch
 
 import pybench
-from pybench import ops
+from pybench import engines, ops
 
 __all__ = ["machine_info"]
 
@@ -82,6 +82,8 @@ def machine_info() -> dict[str, object]:
         "cudnn": _cudnn_version(),
         "onednn": onednn.group(1) if onednn and torch.backends.mkldnn.is_available() else None,
         "blas": blas.group(1) if blas else None,
+        # The engines the cnn suite compares against (None: not installed).
+        **{k.replace("-", "_"): v for k, v in engines.versions().items()},
         "extension_cuda_kernels": ops.has_cuda_kernels(),
         "gpu": torch.cuda.get_device_name(0) if cuda else "no CUDA device",
         "gpu_capability": ".".join(map(str, torch.cuda.get_device_capability(0))) if cuda else None,

@@ -156,7 +156,7 @@ def run(plan: Plan, output: str | Path, *, context: dict[str, Any] | None = None
              "min_time_s": st.min_time, "warmup_s": st.warmup, "filter": st.filter,
              "tolerance": cnn.TOLERANCE, "reference_samples": cnn.REFERENCE_SAMPLES,
              "device_settings": {}, "cases": [], "failures": [], "layers": [],
-             "layers_errors": {}, "conversion": {}, "interrupted": False, "complete": False}
+             "layers_errors": {}, "conversion": {}, "onnx_export": {}, "interrupted": False, "complete": False}
     doc: dict[str, Any] = {"context": {**harness._bare_context(), "pybench": extra},
                            "benchmarks": []}
     have_gb_context = False
@@ -209,6 +209,7 @@ def run(plan: Plan, output: str | Path, *, context: dict[str, Any] | None = None
                 extra["failures"] += wextra.get("failures", [])
                 extra["layers"] += wextra.get("layers", [])
                 extra["conversion"].update(wextra.get("conversion", {}))
+                extra["onnx_export"].update(wextra.get("onnx_export", {}))
                 extra["device_settings"][work.device] = wextra.get("device_settings", {})
                 if wextra.get("layers_error"):
                     extra["layers_errors"][f"{work.model}/{work.device}"] = wextra["layers_error"]

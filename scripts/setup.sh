@@ -27,6 +27,8 @@ PYTHON=${PYTHON:-python3}
 # The compare gate (scipy), the dashboard's step detection (ruptures), the opt-in op
 # microbenchmarks (pytest-benchmark).
 .venv/bin/python -m pip install -q scipy ruptures pytest-benchmark
+# The cnn suite's engine baselines: the ONNX exporter (onnx, onnxscript), ONNX Runtime, OpenVINO.
+.venv/bin/python -m pip install -q onnx onnxscript onnxruntime openvino
 # --no-build-isolation: compile against the torch just installed in the venv.
 .venv/bin/python -m pip install -q --no-build-isolation -e .
 .venv/bin/python -c "import pybench.ops as o; print('setup: pybench built; CPU ISA', o.cpu_isa(), '| CUDA kernels:', o.has_cuda_kernels())"

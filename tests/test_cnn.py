@@ -110,8 +110,10 @@ def test_layer_breakdown_types_shapes_and_labels():
 # --- the runner: failures, crashes, interrupts, and what the results and report say ----------
 
 def _plan(models_, worker="pybench.worker:child", worker_args=(), **kw):
+    # The engines' export and compile are tested in test_engines.py; here they would only
+    # add minutes.
     kw = {"batches": (1, 2), "threads": 1, "repetitions": 2, "min_time": 0.001, "warmup": 0.0,
-          **kw}
+          "backends": ("torch", "pybench"), **kw}
     return runner.Plan(models=tuple(models_), settings=cnn.Settings(**kw), worker=worker,
                        worker_args=worker_args)
 
@@ -231,7 +233,7 @@ _INTERRUPT = textwrap.dedent("""
     if __name__ == "__main__":  # workers are forked through multiprocessing
         sys.path.insert(0, sys.argv[2])
         settings = cnn.Settings(batches=(1,), threads=1, repetitions=2, min_time=0.001,
-                                warmup=0.0)
+                                warmup=0.0, backends=("torch", "pybench"))
         plan = runner.Plan(models=("lenet5", "cifar10_cnn", "mnist_mlp"), settings=settings,
                            worker="cnn_faulty_worker:child", worker_args=("cifar10_cnn=hang",))
         doc, interrupted = runner.run(plan, sys.argv[1])

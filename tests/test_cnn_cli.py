@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from pybench import cli, results
+from pybench.suites import cnn
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -27,7 +28,8 @@ def _pybench(*args, timeout=300):
     (["--models", "lenet5,lenet5"], "model 'lenet5' given twice"),
     (["--batch", "0"], "bad batch '0'"),
     (["--batch", "1,x"], "bad batch 'x'"),
-    (["--backends", "torch,tensorrt"], "unknown backend 'tensorrt'; choose from torch, pybench, compile"),
+    (["--backends", "torch,tensorrt"],
+     "unknown backend 'tensorrt'; choose from torch, pybench, compile, onnxruntime, openvino"),
     (["--threads", "-2"], "expected a positive integer"),
     (["--repetitions", "0"], "expected a positive integer"),
     (["--min-time", "-1"], "expected seconds >= 0"),
@@ -87,11 +89,14 @@ def test_run_cnn_end_to_end(tmp_path):
     [path] = tmp_path.glob("cnn-*.json")
     df = results.load(path)
     ok = df[df.status == "ok"]
-    assert len(ok) == 2 * 2 * 2 * 2 and set(ok["size"]) == {28, 32}
+    # models x batches x default backends (torch, pybench and both engines) x 2
+    assert len(ok) == 2 * 2 * len(cnn.DEFAULT_BACKENDS) * 2 and set(ok["size"]) == {28, 32}
     extra = json.loads(path.read_text())["context"]["pybench"]
     assert extra["threads"] == 2 and extra["fingerprint"]["gpu"] == "no CUDA device"
     assert extra["peak"]["fma_flops"] > 0 and extra["complete"]
     assert extra["conversion"]["mobilenet_v1"]["folded"]
+    assert set(extra["onnx_export"]) == {"lenet5", "mobilenet_v1"}
+    assert extra["fingerprint"]["onnxruntime"] and extra["fingerprint"]["openvino"]
     rep = path.with_name(path.stem + "-report")
     assert (rep / "report.html").is_file() and (rep / "summary.csv").is_file()
     assert "geomean speedup over torch eager per family" in proc.stdout

@@ -344,7 +344,8 @@ def plots(t: Tables) -> dict[str, str]:
     figs: dict[str, str] = {}
     ok = t.ok
     order = [m for _, m in t._models()]
-    colors = {"torch": "tab:blue", "pybench": "tab:orange", "compile": "tab:green"}
+    colors = {"torch": "tab:blue", "pybench": "tab:orange", "compile": "tab:green",
+              "onnxruntime": "tab:purple", "openvino": "tab:red"}
     for device in t.devices:
         sub = ok[ok.device == device]
         if sub.empty:

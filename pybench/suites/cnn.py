@@ -5,7 +5,10 @@ A case is one model (``pybench.models``) at one batch and input size on one devi
 - ``torch``: the eager model (oneDNN on the CPU, cuDNN on the GPU);
 - ``pybench``: ``pybench.nn.convert(model)`` -- BatchNorm folded, every layer pybench has a
   kernel for swapped in; whatever it does not convert runs as PyTorch and is labelled so;
-- ``compile``: ``torch.compile(model)`` (inductor), the choice many users would make instead.
+- ``compile``: ``torch.compile(model)`` (inductor), the choice many users would make instead;
+- ``onnxruntime`` / ``openvino``: the model exported once with ``torch.onnx.export`` and run
+  by the inference engines users deploy instead (:mod:`pybench.engines`: FP32, ``--threads``
+  threads; OpenVINO on the CPU only). A model the exporter rejects is a failed case.
 
 Validation, before anything is timed: every backend's output must be within
 :data:`TOLERANCE` (relative Frobenius error) of the float64 eager model on the first
@@ -23,6 +26,7 @@ import copy
 import functools
 import json
 import resource
+import tempfile
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -31,7 +35,7 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import nn
 
-from pybench import harness, models, shapes
+from pybench import engines, harness, models, shapes
 from pybench.results import schema
 from pybench.harness import BenchmarkSpec, relative_error
 from pybench.shapes import Shape
@@ -41,9 +45,11 @@ __all__ = ["BACKENDS", "DEFAULT_BACKENDS", "BATCHES", "QUICK_MODELS", "TOLERANCE
            "Work", "ModelBench", "layer_breakdown", "conv_geometry", "run_model"]
 
 #: Every backend, in report order; ``torch`` is the baseline.
-BACKENDS = ("torch", "pybench", "compile")
+BACKENDS = ("torch", "pybench", "compile", "onnxruntime", "openvino")
 #: What runs without ``--backends`` (compile costs minutes of compilation per model).
-DEFAULT_BACKENDS = ("torch", "pybench")
+DEFAULT_BACKENDS = ("torch", "pybench", "onnxruntime", "openvino")
+#: Backends that run on some device types only; the others run wherever torch does.
+BACKEND_DEVICES = {"openvino": ("cpu",)}
 #: Batches every model runs at.
 BATCHES = (1, 8)
 #: ``--quick``: one model per family, at the smallest input size each takes, >= 64.
@@ -132,8 +138,10 @@ class ModelBench:
     """One model on one device: its input per batch, references and backends, built lazily
     and shared by every spec of the model (one converted / compiled copy for all batches)."""
 
-    def __init__(self, name: str, device: str, batches: Sequence[int], size: int | None = None):
+    def __init__(self, name: str, device: str, batches: Sequence[int], size: int | None = None,
+                 threads: int | None = None):
         self.spec = models.get(name)
+        self.threads = threads or torch.get_num_threads()
         self.name, self.device = name, device
         self.size = input_size(self.spec, size)
         self.batches = tuple(batches)
@@ -143,6 +151,10 @@ class ModelBench:
                                        device=device)
         self.inputs = {b: full[:b].contiguous() for b in self.batches}
         self.conversion: dict[str, Any] | None = None
+        #: The ONNX export both engines run (:func:`pybench.engines.export_onnx`'s record).
+        self.export: dict[str, Any] | None = None
+        self._export_error: engines.EngineError | None = None
+        self._tmp = tempfile.TemporaryDirectory(prefix="pybench-onnx-")
 
     @functools.cached_property
     def reference64(self) -> torch.Tensor:
@@ -179,7 +191,30 @@ class ModelBench:
             return converted
         if backend == "compile":
             return torch.compile(self.eager, dynamic=False)
+        if backend in engines.ENGINES:
+            engine = (engines.OnnxRuntimeModel if backend == "onnxruntime"
+                      else engines.OpenVinoModel)
+            model = engine(self._onnx_path(), self.threads, self.device)
+            if self.export is not None and hasattr(model, "providers"):
+                self.export["onnxruntime_providers"] = model.providers
+            return model
         raise ValueError(f"unknown backend {backend!r}; available: {', '.join(BACKENDS)}")
+
+    def _onnx_path(self) -> str:
+        """The model exported once for both engines (a failed export fails both alike)."""
+        if self._export_error is not None:
+            raise self._export_error
+        if self.export is None:
+            example = self.inputs[min(self.batches)][:1].to("cpu")
+            try:
+                self.export = dict(engines.export_onnx(copy.deepcopy(self.eager).to("cpu"),
+                                                       example, Path(self._tmp.name) / "model.onnx"))
+            except engines.EngineError as exc:
+                self._export_error = exc
+                raise
+            self.export.pop("path")
+            self.export["file"] = str(Path(self._tmp.name) / "model.onnx")
+        return self.export["file"]
 
     def setup(self, backend: str, batch: int):
         """``harness.Setup`` for one spec: ``(run, check)``."""
@@ -222,6 +257,8 @@ def _model_specs(name: str, device: str, size: int, batches: Sequence[int],
         params = {"model": name, "family": spec.family, "batch": batch, "size": size,
                   "backend": "", "source": spec.source}
         for backend in backends:
+            if torch.device(device).type not in BACKEND_DEVICES.get(backend, ("cpu", "cuda")):
+                continue
             out.append(BenchmarkSpec(
                 suite="cnn", case=case_label(name, batch, size), implementation=backend,
                 device=device, threads=threads, flops=flops,
@@ -389,7 +426,8 @@ def run_model(work: Work, output: str | Path) -> harness.Report:
                     "matmul_allow_tf32": False, "timer": "cuda events"}
     else:
         settings = {"timer": "time.perf_counter"}
-    bench = ModelBench(work.model, work.device, work.settings.batches, work.settings.size)
+    bench = ModelBench(work.model, work.device, work.settings.batches, work.settings.size,
+                       work.settings.threads)
     specs = bench.specs(work.settings.backends, work.settings.threads)
     if work.settings.filter:
         import re
@@ -422,7 +460,9 @@ def run_model(work: Work, output: str | Path) -> harness.Report:
         "work": asdict(work), "device_settings": settings, "layers": layers,
         "cpu_s": usage.ru_utime + usage.ru_stime,
         "layers_error": layer_error,
-        "conversion": {work.model: bench.conversion} if bench.conversion else {}})
+        "conversion": {work.model: bench.conversion} if bench.conversion else {},
+        "onnx_export": {work.model: {k: v for k, v in bench.export.items() if k != "file"}}
+        if bench.export else {}})
     doc = schema.sanitize(doc)
     schema.write(output, doc, indent=None)
     report.document = doc
