@@ -36,6 +36,11 @@ class BenchmarkSpec:
     params: Mapping[str, Any] = field(default_factory=dict, compare=False)
     #: Samples (images) one call processes; > 0 adds an ``images/s`` counter.
     images: int = 0
+    #: One untimed call at the start of every repetition. For an implementation whose
+    #: steady state is a warm cache a user's loop keeps (the raw ops' packed weights), which
+    #: repetitions of other specs, interleaved in between, evict; a slow call gets one or
+    #: two iterations per repetition, so otherwise every timed call would be the cold one.
+    rewarm: bool = False
 
     @property
     def name(self) -> str:
@@ -46,7 +51,7 @@ class BenchmarkSpec:
         return {"suite": self.suite, "case": self.case, "implementation": self.implementation,
                 "device": self.device, "threads": self.threads, "flops": self.flops,
                 "bytes": self.bytes, "images": self.images, "tolerance": self.tolerance,
-                "params": dict(self.params)}
+                "rewarm": self.rewarm, "params": dict(self.params)}
 
 
 @dataclass(frozen=True)

@@ -61,6 +61,8 @@ def register(spec: BenchmarkSpec, run: Callable[[], Any], warmup: float) -> None
             state.skip_with_error(INTERRUPTED)
             return
         try:
+            if spec.rewarm:
+                run()
             if spec.device.startswith("cuda"):
                 torch.cuda.synchronize(spec.device)
             while state:
