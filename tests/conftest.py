@@ -1,7 +1,14 @@
+import os
+import tempfile
+
 import pytest
 import torch
 
 import pybench.ops as ops
+
+# convert()'s measured layer choices are cached on disk; tests must neither read a
+# developer's cache nor leave one behind. Set before any test (and any worker it starts).
+os.environ["PYBENCH_CACHE_DIR"] = tempfile.mkdtemp(prefix="pybench-test-cache-")
 
 
 def available_cpu_isas():

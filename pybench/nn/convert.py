@@ -30,6 +30,7 @@ import torch.fx as fx
 from torch import nn
 from torch.utils._pytree import tree_flatten
 
+from pybench.nn.choose import Chooser, LayerChoice
 from pybench.nn.conv import Conv2d, conv2d_unsupported_reason
 from pybench.nn.lstm import LSTM, LSTMCell, lstm_cell_unsupported_reason, lstm_unsupported_reason
 
@@ -125,6 +126,9 @@ class ConversionReport:
     #: The largest relative error of the converted model's outputs on ``example_inputs``
     #: (None when :func:`convert` was given none).
     verified_error: float | None = None
+    #: Per swappable layer, pybench's and PyTorch's measured times and the one kept
+    #: (``choose="measure"``); empty when the heuristic decided.
+    choices: list[LayerChoice] = field(default_factory=list)
 
     def __str__(self) -> str:
         lines = [f"pybench.nn.convert: {len(self.converted)} converted, "
@@ -132,6 +136,7 @@ class ConversionReport:
         if self.not_folded is not None:
             lines.append(f"  no BatchNorm folded: {self.not_folded}")
         lines += [f"  kept {s.path or '<root>'}: {s.reason}" for s in self.skipped]
+        lines += [f"  chose {c}" for c in self.choices]
         if self.verified_error is not None:
             lines.append(f"  checked on example_inputs: relative error {self.verified_error:.3g}")
         return "\n".join(lines)
@@ -142,7 +147,8 @@ class ConversionMismatch(RuntimeError):
 
 
 def convert(model: nn.Module, *, inplace: bool = False, rules: Sequence[Rule] | None = None,
-            example_inputs: Sequence[Any] | None = None, rtol: float = 1e-4) -> nn.Module:
+            example_inputs: Sequence[Any] | None = None, rtol: float = 1e-4,
+            choose: str | None = None) -> nn.Module:
     """A copy of ``model`` with its supported layers swapped for pybench's.
 
     Every ``nn.Conv2d`` whose configuration pybench supports (float32, ``padding_mode='zeros'``)
@@ -162,6 +168,13 @@ def convert(model: nn.Module, *, inplace: bool = False, rules: Sequence[Rule] | 
         rtol: the largest relative error allowed there, ``||converted - original|| /
             ||original||`` per output tensor (default 1e-4, the cnn suite's tolerance:
             folding and another summation order change float32 rounding, not results).
+        choose: which layers to swap. ``"measure"`` (the default when ``example_inputs`` are
+            given): time pybench's layer and PyTorch's on the input each layer sees in the
+            example run and keep the faster, recalled from an on-disk cache when this
+            machine has measured the same layer and input before
+            (:mod:`pybench.nn.choose`); a block whose fused form loses is converted layer by
+            layer instead. ``"all"`` (the default without ``example_inputs``): swap every
+            layer pybench supports. Choices are listed in ``pybench_report.choices``.
 
     Returns:
         The converted model. Its ``pybench_report`` attribute is a :class:`ConversionReport`
@@ -178,10 +191,29 @@ def convert(model: nn.Module, *, inplace: bool = False, rules: Sequence[Rule] | 
         model = copy.deepcopy(model)
     elif example_inputs is not None:
         original = copy.deepcopy(model)  # the reference must not be converted with it
+    choose = choose or ("measure" if example_inputs is not None else "all")
+    if choose not in ("measure", "all"):
+        raise ValueError(f"pybench.nn.convert: choose must be 'measure' or 'all', got {choose!r}")
+    if choose == "measure" and example_inputs is None:
+        raise ValueError("pybench.nn.convert: choose='measure' needs example_inputs to time")
+    rules = RULES if rules is None else rules
     report = ConversionReport()
     if not model.training:
         fold_batchnorm(model, report)
-    model = _swap(model, "", RULES if rules is None else rules, report)
+    decide = None
+    if choose == "measure":
+        chooser = Chooser()
+        seen = _layer_inputs(model, rules, tuple(example_inputs))
+
+        def decide(path: str, rule: Rule, layer: nn.Module, replacement: nn.Module) -> bool:
+            if path not in seen:
+                return True  # not reached by the example run: the heuristic
+            choice = chooser.choose(path, rule.name, layer, replacement, seen[path])
+            report.choices.append(choice)
+            return choice.chosen == "pybench"
+    model = _swap(model, "", rules, report, decide)
+    if decide is not None:
+        chooser.save()
     model.pybench_report = report
     if example_inputs is not None:
         report.verified_error = _verify(original, model, tuple(example_inputs), rtol)
@@ -227,21 +259,49 @@ def _verify(original: nn.Module, converted: nn.Module, inputs: tuple, rtol: floa
     return worst
 
 
-def _swap(module: nn.Module, path: str, rules: Sequence[Rule],
-          report: ConversionReport) -> nn.Module:
-    """``module`` or its replacement, after swapping inside its subtree."""
+def _layer_inputs(model: nn.Module, rules: Sequence[Rule], inputs: tuple) -> dict[str, tuple]:
+    """The positional arguments of every module a rule could swap, from one run of
+    ``model`` on ``inputs`` (the first call where a module runs more than once)."""
+    sources = {rule.source for rule in rules}
+    seen: dict[str, tuple] = {}
+    hooks = []
+    for name, m in model.named_modules():
+        if type(m) in sources:
+            def hook(mod, args, name=name):
+                seen.setdefault(name, tuple(a.detach().clone() if isinstance(a, torch.Tensor)
+                                            else a for a in args))
+            hooks.append(m.register_forward_pre_hook(hook))
+    try:
+        with torch.no_grad():
+            model(*inputs)
+    finally:
+        for h in hooks:
+            h.remove()
+    return seen
+
+
+def _swap(module: nn.Module, path: str, rules: Sequence[Rule], report: ConversionReport,
+          decide: Callable[[str, Rule, nn.Module, nn.Module], bool] | None = None) -> nn.Module:
+    """``module`` or its replacement, after swapping inside its subtree. ``decide`` (the
+    measured choice) may keep a supported layer as PyTorch."""
     for rule in rules:
         if type(module) is rule.target:
             return module
         if type(module) is rule.source:
             reason = rule.check(module)
+            replacement = None
+            if reason is None:
+                replacement = rule.swap(module)
+                if decide is not None and not decide(path, rule, module, replacement):
+                    reason = "measured slower than PyTorch on this machine (see choices)"
+                    replacement = None
             if reason is not None:
                 report.skipped.append(Skipped(path, reason))
                 if rule.descend:
                     break
                 return module
             report.converted.append(Converted(path, rule.name))
-            return rule.swap(module)
+            return replacement
     for rule in rules:
         if type(module) is rule.source:
             break  # refused by a descending rule: its children are converted below
@@ -251,7 +311,7 @@ def _swap(module: nn.Module, path: str, rules: Sequence[Rule],
                                                 f"differ"))
             return module
     for name, child in module.named_children():
-        new = _swap(child, f"{path}.{name}" if path else name, rules, report)
+        new = _swap(child, f"{path}.{name}" if path else name, rules, report, decide)
         if new is not child:
             setattr(module, name, new)
     return module
