@@ -15,10 +15,10 @@ from pybench.suites import cnn
 
 def child(work, output, log, faults=""):
     faults = dict(item.split("=") for item in faults.split(",") if item)
-    module = cnn.ModelBench.module.__wrapped__
+    module = cnn.ModelBench.module
 
-    def faulty_module(self, backend):
-        m = module(self, backend)
+    def faulty_module(self, backend, batch=None):
+        m = module(self, backend, batch)
         if backend == "pybench" and faults.get(self.name) == "wrong":
             return lambda x: m(x) * 1.01
         return m

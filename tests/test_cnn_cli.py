@@ -95,6 +95,11 @@ def test_run_cnn_end_to_end(tmp_path):
     assert extra["threads"] == 2 and extra["fingerprint"]["gpu"] == "no CUDA device"
     assert extra["peak"]["fma_flops"] > 0 and extra["complete"]
     assert extra["conversion"]["mobilenet_v1"]["folded"]
+    # The default --choose measure: every conv of lenet5 decided by timing, per batch.
+    choices = extra["conversion"]["lenet5"]["choices"]
+    assert set(choices) == {"1", "2"}
+    for c in choices["1"]:
+        assert c["chosen"] == ("pybench" if c["pybench_s"] <= c["torch_s"] else "torch")
     assert set(extra["onnx_export"]) == {"lenet5", "mobilenet_v1"}
     assert extra["fingerprint"]["onnxruntime"] and extra["fingerprint"]["openvino"]
     rep = path.with_name(path.stem + "-report")

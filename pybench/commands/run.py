@@ -54,6 +54,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help=f"comma-separated, of {', '.join(cnn.BACKENDS)} "
                         f"(default {','.join(cnn.DEFAULT_BACKENDS)}; torch is always kept as "
                         f"the baseline)")
+    g.add_argument("--choose", choices=("measure", "all"),
+                   help="which layers the pybench backend swaps: measure (default: per layer "
+                        "and batch, the faster of pybench and PyTorch, timed on this machine "
+                        "and cached on disk) or all (every layer pybench supports)")
     g.add_argument("--size", type=positive_int,
                    help="input H = W for the models that take other sizes (raised to each "
                         "model's minimum; default: the native 224, 64 with --quick)")
@@ -82,7 +86,7 @@ def _devices(choice: str | None) -> list[str]:
 
 
 def run(args: argparse.Namespace) -> int:
-    cnn_only = [f"--{n}" for n in ("models", "batch", "backends", "size")
+    cnn_only = [f"--{n}" for n in ("models", "batch", "backends", "size", "choose")
                 if getattr(args, n) is not None]
     if args.suite == "cnn":
         return run_cnn(args)
@@ -137,7 +141,7 @@ def run_cnn(args: argparse.Namespace) -> int:
         quick=args.quick, batches=args.batch, backends=args.backends, size=args.size,
         threads=threads, repetitions=args.repetitions, min_time=args.min_time,
         warmup=args.warmup, filter=args.filter.pattern if args.filter else None,
-        layers=args.layers)
+        layers=args.layers, choose=args.choose)
     plan = runner.Plan(models=tuple(names), settings=settings, devices=tuple(devices))
     if args.filter is not None:
         wanted = [w for w in runner.work_items(plan)

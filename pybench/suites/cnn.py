@@ -82,6 +82,9 @@ class Settings:
     warmup: float = 0.05
     filter: str | None = None
     layers: bool = True
+    #: ``pybench.nn.convert``'s ``choose``: "measure" keeps, per layer and batch, the faster
+    #: of pybench and PyTorch; "all" swaps every supported layer.
+    choose: str = "measure"
 
     @classmethod
     def resolve(cls, *, quick: bool = False, **given: Any) -> "Settings":
@@ -139,8 +142,9 @@ class ModelBench:
     and shared by every spec of the model (one converted / compiled copy for all batches)."""
 
     def __init__(self, name: str, device: str, batches: Sequence[int], size: int | None = None,
-                 threads: int | None = None):
+                 threads: int | None = None, choose: str = "all"):
         self.spec = models.get(name)
+        self.choose = choose
         self.threads = threads or torch.get_num_threads()
         self.name, self.device = name, device
         self.size = input_size(self.spec, size)
@@ -176,18 +180,30 @@ class ModelBench:
         k = min(batch, REFERENCE_SAMPLES)
         return max(relative_error(out[:k], self.reference64[:k]), error32)
 
+    def module(self, backend: str, batch: int | None = None) -> nn.Module | Callable:
+        """The model as ``backend`` runs it at ``batch``. One copy serves every batch, except
+        pybench's with measured choices: those are made per batch (default: the largest)."""
+        if backend != "pybench" or self.choose == "all":
+            return self._module(backend, None)
+        return self._module(backend, batch or max(self.batches))
+
     @functools.lru_cache(maxsize=None)
-    def module(self, backend: str) -> nn.Module | Callable:
-        """The model as ``backend`` runs it."""
+    def _module(self, backend: str, batch: int | None) -> nn.Module | Callable:
         if backend == "torch":
             return self.eager
         if backend == "pybench":
             import pybench.nn
-            converted = pybench.nn.convert(self.eager)
+            from pybench.nn.choose import as_dicts
+            example = None if batch is None else (self.inputs[batch],)
+            converted = pybench.nn.convert(self.eager, example_inputs=example,
+                                           choose=self.choose)
             r = converted.pybench_report
+            choices = (self.conversion or {}).get("choices", {})
+            if r.choices:
+                choices[str(batch)] = as_dicts(r.choices)
             self.conversion = {"converted": [list(c) for c in r.converted],
                                "folded": [list(f) for f in r.folded],
-                               "skipped": [list(s) for s in r.skipped]}
+                               "skipped": [list(s) for s in r.skipped], "choices": choices}
             return converted
         if backend == "compile":
             return torch.compile(self.eager, dynamic=False)
@@ -218,7 +234,7 @@ class ModelBench:
 
     def setup(self, backend: str, batch: int):
         """``harness.Setup`` for one spec: ``(run, check)``."""
-        module, x = self.module(backend), self.inputs[batch]
+        module, x = self.module(backend, batch), self.inputs[batch]
 
         def run():
             with torch.inference_mode():
@@ -427,7 +443,7 @@ def run_model(work: Work, output: str | Path) -> harness.Report:
     else:
         settings = {"timer": "time.perf_counter"}
     bench = ModelBench(work.model, work.device, work.settings.batches, work.settings.size,
-                       work.settings.threads)
+                       work.settings.threads, work.settings.choose)
     specs = bench.specs(work.settings.backends, work.settings.threads)
     if work.settings.filter:
         import re
@@ -447,7 +463,7 @@ def run_model(work: Work, output: str | Path) -> harness.Report:
                     continue  # failed validation or timing: its layers would mean nothing
                 torch.manual_seed(0)
                 passes = 1 if timed[backend, batch] > SLOW_CALL_S else work.layer_passes
-                for row in layer_breakdown(bench.module(backend), bench.inputs[batch],
+                for row in layer_breakdown(bench.module(backend, batch), bench.inputs[batch],
                                            passes=passes, warmup=False):
                     layers.append({"model": work.model, "family": bench.spec.family,
                                    "batch": batch, "size": bench.size, "device": work.device,
