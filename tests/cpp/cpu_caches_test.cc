@@ -1,5 +1,6 @@
 // The cache-description parsers on recorded machines (CPUID register dumps, sysfs trees
-// written here), the PYBENCH_CPU_CACHES syntax, and the test hook.
+// written here), the PYBENCH_CPU_CACHES syntax, the test hook, and the blocking each
+// kernel derives on the machines its comments name.
 #include "common/cpu_caches.h"
 
 #include <gtest/gtest.h>
@@ -14,6 +15,12 @@
 #include <utility>
 
 #include <unistd.h>
+
+#include "conv2d/conv2d.h"
+#include "depthwise_conv2d/depthwise_conv2d.h"
+#include "gram/gram_blocking.h"
+#include "lstm/lstm.h"
+#include "separable_conv2d/separable_conv2d.h"
 
 namespace {
 
@@ -362,6 +369,62 @@ TEST(CpuCachesProcess, TestingHookSwitchesAndRestores) {
   EXPECT_EQ(kcpu::cpu_caches().l1d, before.l1d);
   EXPECT_EQ(kcpu::cpu_caches().l2, before.l2);
   EXPECT_EQ(kcpu::cpu_caches().source, before.source);
+}
+
+// ---- the blocking each kernel derives ----------------------------------------------------
+CpuCaches machine(int64_t l1d, int64_t l2) {
+  CpuCaches c = kcpu::default_cpu_caches();
+  c.l1d = l1d;
+  c.l2 = l2;
+  return c;
+}
+
+// Sapphire Rapids and Zen 4 keep the constants the kernels had before (768 KiB slab,
+// 24 KiB planes, 512 KiB mid tile, 1024 x 64 Gram panel, 512 / 640 LSTM K), as does the
+// default description; Zen 1's 512 KiB L2 shrinks the L2 blockings.
+TEST(CpuCachesBlocking, TunedMachinesKeepTheirConstants) {
+  for (const CpuCaches& c : {machine(48 * KiB, 2 * MiB), machine(32 * KiB, 1 * MiB),
+                             kcpu::default_cpu_caches()}) {
+    SCOPED_TRACE("l1d " + std::to_string(c.l1d) + ", l2 " + std::to_string(c.l2));
+    EXPECT_EQ(pybench::kernels::conv2d_slab_bytes(c), 768 * KiB);
+    EXPECT_EQ(pybench::kernels::depthwise_plane_bytes(c), 24 * KiB);
+    EXPECT_EQ(pybench::kernels::separable_mid_bytes(c), 512 * KiB);
+    EXPECT_EQ(kcpu::gram_blocking(c).chunk, 1024);
+    EXPECT_EQ(kcpu::gram_blocking(c).panel_rows, 64);
+    for (kcpu::CpuIsa isa : {kcpu::CpuIsa::avx512, kcpu::CpuIsa::avx2}) {
+      EXPECT_EQ(kcpu::lstm_k_blocking(c, isa).chunk_k, 512);
+      EXPECT_EQ(kcpu::lstm_k_blocking(c, isa).direct_max_k, 640);
+    }
+  }
+}
+
+TEST(CpuCachesBlocking, SmallerCachesShrinkIt) {
+  const CpuCaches zen1 = machine(32 * KiB, 512 * KiB);
+  EXPECT_EQ(pybench::kernels::conv2d_slab_bytes(zen1), 384 * KiB);
+  EXPECT_EQ(pybench::kernels::depthwise_plane_bytes(zen1), 24 * KiB);
+  EXPECT_EQ(pybench::kernels::separable_mid_bytes(zen1), 256 * KiB);
+  EXPECT_EQ(kcpu::gram_blocking(zen1).chunk, 1024);
+  EXPECT_EQ(kcpu::gram_blocking(zen1).panel_rows, 32);
+  EXPECT_EQ(kcpu::lstm_k_blocking(zen1, kcpu::CpuIsa::avx512).chunk_k, 256);
+  EXPECT_EQ(kcpu::lstm_k_blocking(zen1, kcpu::CpuIsa::avx512).direct_max_k, 320);
+  EXPECT_EQ(kcpu::lstm_k_blocking(zen1, kcpu::CpuIsa::avx2).chunk_k, 512);
+
+  const CpuCaches small = machine(16 * KiB, 256 * KiB);
+  EXPECT_EQ(pybench::kernels::conv2d_slab_bytes(small), 192 * KiB);
+  EXPECT_EQ(pybench::kernels::depthwise_plane_bytes(small), 12 * KiB);
+  EXPECT_EQ(pybench::kernels::separable_mid_bytes(small), 128 * KiB);
+  EXPECT_EQ(kcpu::gram_blocking(small).chunk, 512);
+  EXPECT_EQ(kcpu::gram_blocking(small).panel_rows, 32);
+  EXPECT_EQ(kcpu::lstm_k_blocking(small, kcpu::CpuIsa::avx2).chunk_k, 256);
+
+  // Nonsense sizes stay within the floors.
+  const CpuCaches tiny = machine(1, 1);
+  EXPECT_EQ(pybench::kernels::conv2d_slab_bytes(tiny), 128 * KiB);
+  EXPECT_EQ(pybench::kernels::depthwise_plane_bytes(tiny), 4 * KiB);
+  EXPECT_EQ(pybench::kernels::separable_mid_bytes(tiny), 64 * KiB);
+  EXPECT_EQ(kcpu::gram_blocking(tiny).chunk, 256);
+  EXPECT_EQ(kcpu::gram_blocking(tiny).panel_rows, 64);
+  EXPECT_EQ(kcpu::lstm_k_blocking(tiny, kcpu::CpuIsa::avx512).chunk_k, 64);
 }
 
 TEST(CpuCachesFormat, Sizes) {
