@@ -7,6 +7,7 @@
 #include <string>
 #include <utility>
 
+#include "common/cpu_caches.h"
 #include "shapes.h"
 
 namespace pybench::bench {
@@ -44,14 +45,21 @@ int benchmark_main(int argc, char** argv, const char* program,
                    const std::function<void()>& register_all) {
   benchmark::Initialize(&argc, argv);
   if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  std::string caches;
   try {
     register_all();
+    // The kernels' blocking follows these sizes, so the context records them; a malformed
+    // PYBENCH_CPU_CACHES fails here, before any benchmark runs.
+    const kcpu::CpuCaches& c = kcpu::cpu_caches();
+    caches = "l1d " + kcpu::format_cache_size(c.l1d) + ", l2 " + kcpu::format_cache_size(c.l2) +
+             ", l3 " + kcpu::format_cache_size(c.l3) + " (" + c.source + ")";
   } catch (const std::exception& e) {
     std::fprintf(stderr, "%s: %s\n", program, e.what());
     return 1;
   }
   benchmark::AddCustomContext("pybench_cpu_isa_detected",
                               kcpu::cpu_isa_name(kcpu::detected_cpu_isa()));
+  benchmark::AddCustomContext("pybench_cpu_caches", caches);
   benchmark::AddCustomContext("pybench_shapes_dir", shapes_dir());
   const size_t ran = benchmark::RunSpecifiedBenchmarks();
   benchmark::Shutdown();

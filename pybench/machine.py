@@ -1,6 +1,6 @@
 """The machine fingerprint stored in every result file (``context["pybench"]["fingerprint"]``)
-and printed by ``pybench info``: CPU, ISA detected and in use, threads, software versions,
-GPU. Every speed figure pybench prints names the machine it came from through it."""
+and printed by ``pybench info``: CPU, ISA detected and in use, the cache sizes the kernels
+blocked for, threads, software versions, GPU. Every speed figure pybench prints names the machine it came from through it."""
 from __future__ import annotations
 
 import os
@@ -72,6 +72,9 @@ def machine_info() -> dict[str, object]:
         "cpu_count": os.cpu_count(),
         "cpu_isa_detected": ops.detected_cpu_isa(),
         "cpu_isa_in_use": ops.cpu_isa(),
+        # What the kernels' blocking was derived from (PYBENCH_CPU_CACHES included); not a
+        # machine-kind field (results/store.py): cpu_model already names the caches.
+        "cpu_caches": ops.cpu_caches(),
         "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "threads": torch.get_num_threads(),
         "pybench": pybench.__version__,

@@ -18,8 +18,15 @@ def run(args: argparse.Namespace) -> int:
     info = machine_info()
     if args.json:
         print(json.dumps(info, indent=1))
-    else:
-        width = max(map(len, info))
-        for key, value in info.items():
-            print(f"{key:<{width}}  {'-' if value is None else value}")
+        return 0
+    # A nested entry (cpu_caches) prints as one line per field: cpu_caches.l2  2097152.
+    rows = []
+    for key, value in info.items():
+        if isinstance(value, dict):
+            rows += [(f"{key}.{sub}", v) for sub, v in value.items()]
+        else:
+            rows.append((key, value))
+    width = max(len(key) for key, _ in rows)
+    for key, value in rows:
+        print(f"{key:<{width}}  {'-' if value is None else value}")
     return 0

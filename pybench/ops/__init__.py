@@ -5,6 +5,7 @@ autograd-free inference, ``torch.compile`` (each module's fake kernels) and
 ``torch.library.opcheck``.
 
 - :mod:`~pybench.ops.isa`: which CPU variant runs (``cpu_isa``, ``use_cpu_isa``, ...).
+- :mod:`~pybench.ops.caches`: the CPU cache sizes the kernels block for (``cpu_caches``).
 - :mod:`~pybench.ops.checks`: the tensor-argument checks every op shares, padding resolution.
 - :mod:`~pybench.ops.gram_op`, :mod:`~pybench.ops.conv2d_op`,
   :mod:`~pybench.ops.depthwise_ops` (depthwise and separable), :mod:`~pybench.ops.lstm_ops`.
@@ -14,6 +15,7 @@ autograd-free inference, ``torch.compile`` (each module's fake kernels) and
 import torch  # noqa: F401  (first: it loads libc10 / libtorch, which _C links against)
 
 from pybench import _C  # noqa: F401  (loads the library, registering torch.ops.pybench)
+from pybench.ops.caches import CPU_CACHE_FIELDS, cpu_caches
 from pybench.ops.checks import _pair, check_operands, conv2d_padding  # noqa: F401 (_pair: nn, tests)
 from pybench.ops.conv2d_op import conv2d
 from pybench.ops.depthwise_ops import ACTIVATIONS, depthwise_conv2d, separable_conv2d
@@ -26,4 +28,8 @@ from pybench.ops.pack_cache import clear_pack_cache, pack_cache_info
 __all__ = ["gram", "conv2d", "conv2d_padding", "cpu_isa", "detected_cpu_isa", "use_cpu_isa",
            "set_cpu_isa", "CPU_ISAS", "has_cuda_kernels", "check_operands", "depthwise_conv2d",
            "separable_conv2d", "ACTIVATIONS", "lstm_cell", "lstm", "lstm_pack_weights",
-           "clear_pack_cache", "pack_cache_info"]
+           "clear_pack_cache", "pack_cache_info", "cpu_caches", "CPU_CACHE_FIELDS"]
+
+# Read the cache description now, as isa.py checks PYBENCH_MAX_CPU_ISA: a malformed
+# PYBENCH_CPU_CACHES raises ValueError at import rather than at the first kernel call.
+cpu_caches()

@@ -275,7 +275,7 @@ std::vector<Conv2dCase> conv2d_cases() {
       pad(group(make_case(1, 17, 9, 10, 34, 3, 3), 17), 1),              // multiplier 2
       pad(dilate(group(make_case(1, 5, 9, 10, 15, 3, 3), 5), 2, 2), 2),  // multiplier 3
       group(make_case(1, 6, 5, 5, 6, 1, 1), 6),                           // depthwise 1x1
-      // several row chunks of the per-thread slab (384 KiB of planes)
+      // several row chunks of the per-thread slab (conv2d_slab_bytes: 384 to 768 KiB)
       pad(make_case(1, 256, 30, 30, 8, 3, 3), 1),
       pad(stride(make_case(1, 128, 61, 61, 6, 3, 3), 2, 2), 1),
       pad(dilate(group(make_case(2, 128, 24, 40, 10, 3, 3), 2), 2, 2), 2),

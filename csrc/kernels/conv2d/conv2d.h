@@ -17,9 +17,11 @@
 // top / left padding; the bottom / right padding only shows in out_h / out_w, which the
 // caller computes (conv2d_out_size), so asymmetric padding (padding="same" with an even
 // kernel) needs nothing more.
+#include <algorithm>
 #include <cstdint>
 
 #include "common/conv_params.h"
+#include "common/cpu_caches.h"
 #include "common/index_math.h"
 #include "common/parallel.h"
 #include "depthwise_conv2d/depthwise_conv2d.h"
@@ -68,6 +70,21 @@ inline DepthwiseConv2dParams as_depthwise(const Conv2dParams& p) {
   d.multiplier = p.out_channels / p.in_channels;
   d.exec = p.exec;
   return d;
+}
+
+// The most bytes of phase planes one work item of the direct kernel builds into its
+// per-thread slab (conv2d_direct.h), which every output-channel tile of the item then
+// sweeps: 3/4 of the L2, the rest left to the weight rows of a tile (at most 6 x 512 x 9
+// floats = 108 KiB in these CNNs) and the output rows. Capped at 768 KiB, the size
+// measured best on the 2-core Sapphire Rapids-class Xeon pybench is timed on (2 MiB L2):
+// against 384 KiB on the ResNet-18 / VGG-16 layers at 2 threads, geomean 1.14x vs 1.11x of
+// PyTorch, the 1x1 layers with many channels gaining most (fewer row chunks: each weight
+// row streamed fewer times). Larger slabs were never measured. Sapphire Rapids (2 MiB)
+// and Zen 4 / 5 (1 MiB) get 768 KiB, as before the sizes were read at run time; Zen 1 to
+// 3 (512 KiB) 384 KiB, where 768 KiB overflowed the L2; the floor keeps a nonsense
+// override from chunking by single rows.
+inline int64_t conv2d_slab_bytes(const cpu::CpuCaches& c) {
+  return std::clamp<int64_t>(c.l2 / 4 * 3, 128 * 1024, 768 * 1024);
 }
 
 namespace cpu {

@@ -25,8 +25,10 @@
 // Blocking, from the outside in:
 //   work item  (n, group, output-row chunk, output-channel chunk). The chunk's phase
 //              planes -- its rows plus the kernel's halo, every input channel of the
-//              group -- are built into a per-thread scratch of at most kSlabBytes, which
-//              then stays in L2 while every output-channel tile of the chunk sweeps it.
+//              group -- are built into a per-thread scratch of at most
+//              conv2d_slab_bytes(cpu_caches()) (3/4 of the L2, at most 768 KiB; conv2d.h),
+//              which then stays in L2 while every output-channel tile of the chunk sweeps
+//              it. The slab size moves only the row chunks, never the order of a sum.
 //              A 1x1, stride-1, unpadded convolution reads the input in place.
 //   tile       Isa::kRows output channels x Isa::kVecs vectors of positions, kept in
 //              registers across the whole (channel, tap) reduction: AVX-512 6 x 4 zmm
@@ -60,11 +62,6 @@ struct DirectPlan {
   std::vector<int64_t> tap_offset;  // per tap, relative to a channel's first plane
 };
 
-// 3/4 of a Zen 4/5 core's 1 MiB L2, leaving room for the weight rows of a tile (at most
-// 6 x 512 x 9 floats = 108 KiB in these CNNs). Measured against 384 KiB on the ResNet-18 /
-// VGG-16 layers at 2 threads: geomean 1.14x vs 1.11x of PyTorch, and the 1x1 layers with
-// many channels gain most (fewer row chunks, so each weight row is streamed fewer times).
-constexpr int64_t kSlabBytes = 768 * 1024;
 constexpr int64_t kItemsPerThread = 8;
 
 // Rows of a chunk's plane: its output rows plus the halo.
@@ -133,9 +130,10 @@ DirectPlan make_plan(const Conv2dParams& p) {
     }
     d.qw = width - d.overlap;
   }
-  // Output rows per chunk: as many as keep the chunk's planes within kSlabBytes.
+  // Output rows per chunk: as many as keep the chunk's planes within the slab.
+  const int64_t slab_bytes = conv2d_slab_bytes(cpu_caches());
   const int64_t row_bytes = d.cg * d.phases_h * d.phases_w * d.qw * int64_t{4};
-  d.rows = std::clamp<int64_t>(kSlabBytes / std::max<int64_t>(row_bytes, 1) - d.halo, 1,
+  d.rows = std::clamp<int64_t>(slab_bytes / std::max<int64_t>(row_bytes, 1) - d.halo, 1,
                                p.out_h);
   d.row_chunks = ceil_div(p.out_h, d.rows);
   // Where the threads share whole (image, group, row chunk) items, a count they share

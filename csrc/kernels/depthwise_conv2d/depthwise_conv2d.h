@@ -21,9 +21,11 @@
 // output element per output: about 2 FLOP/byte for 3x3, so it is memory- (or rather
 // load-port-) bound and the kernels' job is to touch each byte once and keep the FMA
 // units fed from L1. See depthwise_conv2d_direct.h for the blocking.
+#include <algorithm>
 #include <cstdint>
 
 #include "common/conv_params.h"
+#include "common/cpu_caches.h"
 #include "common/index_math.h"
 #include "common/parallel.h"
 
@@ -41,6 +43,19 @@ struct DepthwiseConv2dParams : ConvParamsBase {
 
   int64_t out_channels() const { return channels * multiplier; }
 };
+
+// The most bytes of one input channel's phase planes per work item of the direct kernel
+// (depthwise_conv2d_direct.h), read from L1 by the m output channels of a multiplier:
+// 3/4 of the L1d, the rest left to the output rows being stored and the weights. Capped
+// at 24 KiB, the size the kernel was tuned with, on a Sapphire Rapids core (48 KiB L1d,
+// where 3/4 would be 36 KiB, never measured); Zen 1 to Zen 4 (32 KiB) also get
+// 24 KiB, as before the sizes were read at run time; only an L1d under 32 KiB shrinks it.
+// (The kernel software-pipelines two plane buffers, so two of these are recent: 48 KiB,
+// the whole of Sapphire Rapids' L1d and more than Zen 4's; a smaller plane there is
+// untested.) The size moves only the row chunks, never the order of a sum.
+inline int64_t depthwise_plane_bytes(const cpu::CpuCaches& c) {
+  return std::clamp<int64_t>(c.l1d / 4 * 3, 4 * 1024, 24 * 1024);
+}
 
 // Multiply-adds times two over every output element, padding taps included (as
 // conv2d_flops counts them).

@@ -30,10 +30,10 @@
 // offsets, one row at a time.
 //
 // Threads split (image, channel, row chunk) work items; a chunk's planes are at most
-// kDwPlaneBytes so they stay in L1 while the m output channels of a multiplier read them.
+// depthwise_plane_bytes(cpu_caches()) (3/4 of the L1d, at most 24 KiB;
+// depthwise_conv2d.h) so they stay in L1 while the m output channels of a multiplier read
+// them.
 namespace {
-
-constexpr int64_t kDwPlaneBytes = 24 * 1024;
 
 // Sizes of one call, resolved once.
 struct DwPlan {
@@ -49,7 +49,8 @@ struct DwPlan {
   std::vector<int64_t> tap_offset;              // per tap, from the planes' start
 };
 
-// max_rows caps the rows per chunk (the fused kernel's tile); 0: chunk by kDwPlaneBytes.
+// max_rows caps the rows per chunk (the fused kernel's tile); 0: chunk by the L1d
+// (depthwise_plane_bytes).
 template <class Isa>
 DwPlan make_dw_plan(const DepthwiseConv2dParams& p, int64_t max_rows) {
   DwPlan d;
@@ -69,7 +70,8 @@ DwPlan make_dw_plan(const DepthwiseConv2dParams& p, int64_t max_rows) {
     d.rows = std::min(max_rows, p.out_h);
   } else {
     const int64_t row_bytes = d.phases_h * d.phases_w * d.qw * int64_t{4};
-    d.rows = std::clamp<int64_t>(kDwPlaneBytes / row_bytes - d.halo, 1, p.out_h);
+    d.rows = std::clamp<int64_t>(depthwise_plane_bytes(cpu_caches()) / row_bytes - d.halo, 1,
+                                 p.out_h);
   }
   d.row_chunks = ceil_div(p.out_h, d.rows);
   if (max_rows <= 0) d.rows = ceil_div(p.out_h, d.row_chunks);  // even chunks

@@ -14,13 +14,17 @@
 //                so every thread streams its own part of F exactly once; splits other
 //                than the first accumulate into scratch Gram matrices that a final pass
 //                adds up. (Splitting rows instead would make every thread read all of F.)
-//   L chunk    = kChunk columns. Its horizontal reductions cost ~50 instructions per tile,
-//                about 8% of the tile's 512 FMAs at kChunk = 512.
-//   j panel    = kPanel rows of the chunk (kPanel x kChunk floats = 256 KiB), which stay
-//                in L2 while every 4-row block i <= panel sweeps them; the block's own 4
-//                rows stay in L1 during the sweep.
+//   L chunk    = at most GramBlocking::chunk columns (1024 floats where the L1d holds a
+//                tile's 8 rows of it). Its horizontal reductions cost ~50 instructions
+//                per tile, about 8% of the tile's 512 FMAs at a 512 chunk.
+//   j panel    = GramBlocking::panel_rows rows of the chunk (64 x 1024 floats = 256 KiB
+//                where the L2 holds 4 of them), which stay in L2 while every 4-row block
+//                i <= panel sweeps them; the block's own 4 rows stay in L1 during the
+//                sweep.
 //   micro-tile = 4 x 4 dot products over the chunk; the diagonal tile computes only its
 //                10 upper entries.
+// The chunk and the panel are derived from the CPU's caches (gram_blocking() below) once
+// per call.
 // A final pass over 32 x 32 blocks of G sums the splits, scales, and mirrors the upper
 // triangle into the lower one, so G is exactly symmetric.
 #include <algorithm>
@@ -28,13 +32,41 @@
 #include <cstring>
 #include <memory>
 
+#include "common/cpu_caches.h"
 #include "gram/gram.h"
+
+namespace pybench::kernels::cpu {
+
+struct GramBlocking {
+  int64_t chunk = 0;       // L columns per chunk, a multiple of 16
+  int64_t panel_rows = 0;  // j rows per panel, a multiple of 4
+};
+
+// chunk: a 4 x 4 tile reads 4 i-rows and 4 j-rows of the chunk, 8 x chunk floats; sized
+//   so they fill at most the L1d (the i-rows stay there for the whole sweep of the panel,
+//   the j-rows pass through), capped at 1024 floats: a longer chunk saves little more of
+//   the reductions, and 1024 is what the kernel was tuned with. Sapphire Rapids (48 KiB
+//   L1d), Zen 4 and Zen 1 (32 KiB) all get 1024, as before the sizes were read at run
+//   time; a 16 KiB L1d gets 512. The chunk is where a dot product's partial sums are
+//   reduced and added into G, so it moves float32 rounding (within the tests' 1e-5).
+// panel: the panel's rows of the chunk in a quarter of the L2 (the rest holds G's rows
+//   being updated and the next chunk arriving), at most 256 KiB -- 64 rows of a 1024
+//   chunk, the tuned size: Sapphire Rapids (2 MiB, where a quarter would be 512 KiB,
+//   never measured) and Zen 4 (1 MiB) get 64 rows as before; Zen 1 (512 KiB) 32. The
+//   panel only orders the tiles; every entry's sum is the same.
+inline GramBlocking gram_blocking(const CpuCaches& c) {
+  GramBlocking b;
+  b.chunk = std::clamp<int64_t>(c.l1d / (8 * 4) / 16 * 16, 256, 1024);
+  const int64_t panel_bytes = std::clamp<int64_t>(c.l2 / 4, 64 * 1024, 256 * 1024);
+  b.panel_rows = std::max<int64_t>(panel_bytes / (b.chunk * 4) / 4 * 4, 16);
+  return b;
+}
+
+}  // namespace pybench::kernels::cpu
 
 namespace pybench::kernels::cpu::gram_detail {
 
 constexpr int64_t kTile = 4;
-constexpr int64_t kChunk = 1024;
-constexpr int64_t kPanel = 64;
 constexpr int64_t kMirror = 32;
 // L per split below which splitting is not worth its scratch matrix and final sum.
 constexpr int64_t kMinSplitLength = 256;
@@ -54,17 +86,18 @@ inline int64_t l_splits(const GramParams& p) {
 // rows / cols < 4 at the edge of G: the pointers of missing rows repeat a valid row (so
 // loads stay in bounds) and the kernel stores only the first rows x cols entries.
 template <class Kernel>
-void upper_triangle(const float* f, int64_t row_stride, int64_t C, int64_t l_begin,
-                    int64_t l_end, float* g) {
+void upper_triangle(const GramBlocking& blocking, const float* f, int64_t row_stride, int64_t C,
+                    int64_t l_begin, int64_t l_end, float* g) {
   auto row = [&](int64_t r) { return f + std::min(r, C - 1) * row_stride; };
-  // Equal chunks of at most kChunk (rounded up to 16 floats), so no chunk is a short
+  const int64_t max_chunk = blocking.chunk, panel = blocking.panel_rows;
+  // Equal chunks of at most max_chunk (rounded up to 16 floats), so no chunk is a short
   // remainder whose reductions would cost as much as its FMAs.
-  const int64_t chunks = (l_end - l_begin + kChunk - 1) / kChunk;
+  const int64_t chunks = (l_end - l_begin + max_chunk - 1) / max_chunk;
   const int64_t chunk = chunks ? ((l_end - l_begin + chunks - 1) / chunks + 15) / 16 * 16 : 0;
   for (int64_t l0 = l_begin; l0 < l_end; l0 += chunk) {
     const int64_t len = std::min(chunk, l_end - l0);
-    for (int64_t p0 = 0; p0 < C; p0 += kPanel) {
-      const int64_t p1 = std::min(C, p0 + kPanel);
+    for (int64_t p0 = 0; p0 < C; p0 += panel) {
+      const int64_t p1 = std::min(C, p0 + panel);
       for (int64_t i0 = 0; i0 < p1; i0 += kTile) {
         const float* a[kTile];
         for (int64_t r = 0; r < kTile; ++r) a[r] = row(i0 + r) + l0;
@@ -87,6 +120,7 @@ void upper_triangle(const float* f, int64_t row_stride, int64_t C, int64_t l_beg
 template <class Kernel>
 void gram_blocked(const GramParams& p) {
   const int64_t C = p.channels, L = p.length, CC = C * C;
+  const GramBlocking blocking = gram_blocking(cpu_caches());
   const int64_t splits = l_splits(p);
   // Split boundaries on 16-float multiples so every split but the last has full vectors.
   const int64_t per_split = (L / splits + 15) / 16 * 16;
@@ -103,8 +137,8 @@ void gram_blocked(const GramParams& p) {
       std::memset(g, 0, sizeof(float) * CC);
       const int64_t l_begin = std::min(L, s * per_split);
       const int64_t l_end = s + 1 == splits ? L : std::min(L, l_begin + per_split);
-      upper_triangle<Kernel>(p.features + b * p.batch_stride, p.row_stride, C, l_begin, l_end,
-                             g);
+      upper_triangle<Kernel>(blocking, p.features + b * p.batch_stride, p.row_stride, C,
+                             l_begin, l_end, g);
     }
   });
 

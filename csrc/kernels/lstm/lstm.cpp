@@ -8,6 +8,11 @@ namespace pybench::kernels::cpu {
 
 int64_t lstm_pack_block(CpuIsa isa) { return isa == CpuIsa::avx2 ? 8 : 16; }
 
+LstmKBlocking lstm_k_blocking(const CpuCaches& c, CpuIsa isa) {
+  const int64_t rows = isa == CpuIsa::avx2 ? kLstmTileRowsAvx2 : kLstmTileRowsAvx512;
+  return lstm_k_blocking(c, lstm_pack_block(isa), lstm_max_group_rows(rows));
+}
+
 void lstm_pack_weights(const float* w, int64_t ldw, int64_t hidden, int64_t k, int64_t block,
                        float* out, const ParallelFor& parallel_for) {
   const int64_t panels = ceil_div(hidden, block);

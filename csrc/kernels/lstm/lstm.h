@@ -18,7 +18,7 @@
 // non-linearities and the cell update run in its epilogue while the accumulators are still
 // in registers: the (batch, 4H) gate matrix never goes to memory. A panel is K*4*block
 // floats (256 KiB at K = 1024 on AVX-512) and stays in L2 while every row tile of the batch
-// streams past it.
+// streams past it; longer K runs in chunks sized by the L2 (lstm_k_blocking).
 //
 // Accuracy. The SIMD variants evaluate sigmoid and tanh with their own vector code
 // (exp by Cody-Waite range reduction and a degree-6 polynomial, tanh by an odd degree-17
@@ -26,8 +26,10 @@
 // error <= 1e-6 for every float input whose result is a normal float (sigmoid below
 // x = -87.3 returns a result within 1.2e-38 absolute), checked by tests/cpp/lstm_test.cc
 // on dense sweeps; lstm_sigmoid_* / lstm_tanh_* below expose them for that test.
+#include <algorithm>
 #include <cstdint>
 
+#include "common/cpu_caches.h"
 #include "common/cpu_isa.h"
 #include "common/index_math.h"
 #include "common/parallel.h"
@@ -134,6 +136,42 @@ namespace cpu {
 // Hidden units per packed panel for an ISA's kernels (16, 8, and 16 for scalar, which
 // does not read packed weights but accepts them).
 int64_t lstm_pack_block(CpuIsa isa);
+
+// Batch rows of the SIMD variants' GEMM tile (V::MR of lstm_avx512.cpp / lstm_avx2.cpp),
+// and the most rows one work item holds: 16 tiles.
+inline constexpr int64_t kLstmTileRowsAvx512 = 6;
+inline constexpr int64_t kLstmTileRowsAvx2 = 3;
+inline constexpr int64_t lstm_max_group_rows(int64_t tile_rows) { return 16 * tile_rows; }
+
+// K blocking of the SIMD variants (lstm_simd.h). A work item whose reduction is longer
+// than direct_max_k runs it in chunks of chunk_k: the panel's chunk (chunk_k x 4 gates x
+// block floats) and the chunk of the item's rows (<= lstm_max_group_rows) stay in L2
+// while every row tile passes over them, where a whole panel and all rows (2 MiB at
+// H = 2048, batch 64) would thrash it. direct_max_k = 5/4 chunk_k, so a K just past one
+// chunk is not split into a chunk and a sliver.
+struct LstmKBlocking {
+  int64_t chunk_k = 0;
+  int64_t direct_max_k = 0;
+};
+// chunk_k: one chunk's panel and rows in a third of the L2 (the rest holds gates_x, the
+// h / c rows of the epilogue, and the next chunk arriving), a multiple of 64, capped at
+// 512, the size the kernels were tuned with. Per k the chunk holds (4 x block + group_rows) floats: 640
+// bytes on AVX-512 (16-unit panels, 96 rows), 320 on AVX2. Sapphire Rapids (2 MiB L2;
+// 1088 uncapped, never measured) and Zen 4 (1 MiB: 546) get 512 on AVX-512, as before
+// the sizes were read at run time; a 512 KiB L2 gets 256 on AVX-512 and keeps 512 on
+// AVX2 (Zen 1 to 3, whose AVX2 chunk is half as many bytes). The chunk boundaries are
+// where partial sums go through memory (exactly) and, for a single row, where its four
+// k phases are added: they move float32 rounding only (within the tests' tolerances).
+inline LstmKBlocking lstm_k_blocking(const CpuCaches& c, int64_t block, int64_t group_rows) {
+  const int64_t k_bytes = (4 * block + group_rows) * int64_t{4};
+  LstmKBlocking b;
+  b.chunk_k = std::clamp<int64_t>(c.l2 / 3 / k_bytes / 64 * 64, 64, 512);
+  b.direct_max_k = b.chunk_k + b.chunk_k / 4;
+  return b;
+}
+// The blocking of an ISA's kernels (the scalar reference does not block: its AVX-512
+// shape is returned).
+LstmKBlocking lstm_k_blocking(const CpuCaches& c, CpuIsa isa);
 inline int64_t lstm_packed_floats(int64_t hidden, int64_t k, int64_t block) {
   return ceil_div(hidden, block) * k * 4 * block;
 }

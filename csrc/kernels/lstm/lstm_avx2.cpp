@@ -16,7 +16,7 @@ struct V {
   using reg = __m256;
   using mask = __m256;
   static constexpr int64_t W = 8;
-  static constexpr int MR = 3;
+  static constexpr int MR = static_cast<int>(kLstmTileRowsAvx2);
   static constexpr bool kHoistW = false;
 
   static __m256i lanes(int64_t n) {

@@ -15,7 +15,7 @@ struct V {
   using reg = __m512;
   using mask = __mmask16;
   static constexpr int64_t W = 16;
-  static constexpr int MR = 6;
+  static constexpr int MR = static_cast<int>(kLstmTileRowsAvx512);
   static constexpr bool kHoistW = true;
 
   static mask lanes(int64_t n) {

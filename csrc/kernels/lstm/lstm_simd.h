@@ -223,17 +223,20 @@ inline void input_gemm_tile(const LstmInputGemmParams& p, int64_t panel, int64_t
 }
 
 // ---- K blocking ---------------------------------------------------------------------
-// Past kDirectMaxK, a work item's K runs in chunks of kChunkK: the panel chunk (128 KiB on
-// AVX-512) and the activation chunk of the item's rows (<= kMaxGroupRows) stay in L2 while
-// every row tile passes over them, where a whole panel and all rows (2 MiB at H = 2048,
-// batch 64) would thrash it. The accumulators go through a per-item buffer between chunks
-// (one store and load per 512 k steps); gates_x / bias are added in the epilogue.
-inline constexpr int64_t kChunkK = 512;
-#ifndef PYBENCH_LSTM_DIRECT_MAX_K  // an override for A/B measurements of the blocking
-#define PYBENCH_LSTM_DIRECT_MAX_K 640
+// Past direct_max_k, a work item's K runs in chunks of chunk_k (lstm_k_blocking in lstm.h:
+// a third of the L2, at most 512): the panel chunk (128 KiB on AVX-512 at 512) and the
+// activation chunk of the item's rows (<= kMaxGroupRows) stay in L2 while every row tile
+// passes over them. The accumulators go through a per-item buffer between chunks (one
+// store and load per chunk); gates_x / bias are added in the epilogue.
+inline constexpr int64_t kMaxGroupRows = lstm_max_group_rows(V::MR);
+
+inline LstmKBlocking k_blocking() {
+  LstmKBlocking b = lstm_k_blocking(cpu_caches(), V::W, kMaxGroupRows);
+#ifdef PYBENCH_LSTM_DIRECT_MAX_K  // a fixed threshold, for A/B measurements of the blocking
+  b.direct_max_k = PYBENCH_LSTM_DIRECT_MAX_K;
 #endif
-inline constexpr int64_t kDirectMaxK = PYBENCH_LSTM_DIRECT_MAX_K;
-inline constexpr int64_t kMaxGroupRows = 16 * V::MR;
+  return b;
+}
 
 // buf[r][g][:] (+)= sum over k in [k0, k0 + kc) of rows(r0 + r)[k] * panel[k][g][:].
 template <int M, typename Rows>
@@ -256,7 +259,7 @@ inline void chunk_tile(float* buf, bool first, const Rows& rows, int64_t r0, int
 // Adds one operand's product over rows [r0, r1) of a panel into buf, chunk by chunk.
 template <typename Rows>
 inline void chunked_segment(float* buf, bool& first, const Rows& rows, int64_t r0, int64_t r1,
-                            const float* panel, int64_t k_len);
+                            const float* panel, int64_t k_len, int64_t chunk_k);
 
 // Rows [r0, r1) of one panel, in tiles of MR rows and one tile of the remainder.
 template <int M, typename Tile>
@@ -279,9 +282,9 @@ inline void panel_rows(int64_t r0, int64_t r1, Tile&& tile) {
 
 template <typename Rows>
 inline void chunked_segment(float* buf, bool& first, const Rows& rows, int64_t r0, int64_t r1,
-                            const float* panel, int64_t k_len) {
-  for (int64_t k0 = 0; k0 < k_len; k0 += kChunkK) {
-    const int64_t kc = k_len - k0 < kChunkK ? k_len - k0 : kChunkK;
+                            const float* panel, int64_t k_len, int64_t chunk_k) {
+  for (int64_t k0 = 0; k0 < k_len; k0 += chunk_k) {
+    const int64_t kc = k_len - k0 < chunk_k ? k_len - k0 : chunk_k;
     panel_rows(r0, r1, [&](auto m, int64_t r) {
       chunk_tile<decltype(m)::value>(buf + (r - r0) * 4 * V::W, first, rows, r, k0, kc, panel);
     });
@@ -354,9 +357,10 @@ inline void cell_simd(const LstmCellParams& p) {
   const int64_t panels = ceil_div(p.hidden_size, V::W);
   const bool has_x = p.gates_x == nullptr && p.input_size > 0;
   const int64_t k_total = (has_x ? p.input_size : 0) + p.hidden_size;
+  const LstmKBlocking kb = k_blocking();
   for_each_panel_group(panels, p.batch, p.exec,
                        [&](int64_t panel, int64_t r0, int64_t r1) {
-    if (k_total <= kDirectMaxK) {
+    if (k_total <= kb.direct_max_k) {
       panel_rows(r0, r1, [&](auto m, int64_t r) { cell_tile<decltype(m)::value>(p, panel, r); });
       return;
     }
@@ -364,10 +368,12 @@ inline void cell_simd(const LstmCellParams& p) {
     bool first = true;
     if (has_x) {
       chunked_segment(buf, first, [&](int64_t row) { return p.x + row * p.ldx; }, r0, r1,
-                      p.packed_ih.data + panel * p.input_size * 4 * V::W, p.input_size);
+                      p.packed_ih.data + panel * p.input_size * 4 * V::W, p.input_size,
+                      kb.chunk_k);
     }
     chunked_segment(buf, first, [&](int64_t row) { return p.h + row * p.ldh; }, r0, r1,
-                    p.packed_hh.data + panel * p.hidden_size * 4 * V::W, p.hidden_size);
+                    p.packed_hh.data + panel * p.hidden_size * 4 * V::W, p.hidden_size,
+                    kb.chunk_k);
     panel_rows(r0, r1, [&](auto m, int64_t r) {
       cell_epilogue_tile<decltype(m)::value>(p, panel, r, buf + (r - r0) * 4 * V::W);
     });
@@ -378,9 +384,10 @@ inline void input_gemm_simd(const LstmInputGemmParams& p) {
   const int64_t rows = p.seq_len * p.batch;
   if (rows <= 0 || p.hidden_size <= 0) return;
   const int64_t panels = ceil_div(p.hidden_size, V::W);
+  const LstmKBlocking kb = k_blocking();
   for_each_panel_group(panels, rows, p.exec,
                        [&](int64_t panel, int64_t r0, int64_t r1) {
-    if (p.input_size <= kDirectMaxK) {
+    if (p.input_size <= kb.direct_max_k) {
       panel_rows(r0, r1, [&](auto m, int64_t r) {
         input_gemm_tile<decltype(m)::value>(p, panel, r);
       });
@@ -391,7 +398,7 @@ inline void input_gemm_simd(const LstmInputGemmParams& p) {
     chunked_segment(
         buf, first,
         [&](int64_t row) { return p.x + (row / p.batch) * p.x_stride_t + (row % p.batch) * p.x_stride_b; },
-        r0, r1, p.packed_ih.data + panel * p.input_size * 4 * V::W, p.input_size);
+        r0, r1, p.packed_ih.data + panel * p.input_size * 4 * V::W, p.input_size, kb.chunk_k);
     panel_rows(r0, r1, [&](auto m, int64_t r) {
       input_gemm_epilogue_tile<decltype(m)::value>(p, panel, r, buf + (r - r0) * 4 * V::W);
     });

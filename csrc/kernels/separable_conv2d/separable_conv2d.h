@@ -14,8 +14,10 @@
 //   output    (batch, out_channels, out_h, out_w)
 // The depthwise geometry (sizes, stride, padding, dilation) is a DepthwiseConv2dParams
 // whose output pointer is unused.
+#include <algorithm>
 #include <cstdint>
 
+#include "common/cpu_caches.h"
 #include "depthwise_conv2d/depthwise_conv2d.h"
 
 namespace pybench::kernels {
@@ -47,6 +49,19 @@ inline double separable_conv2d_bytes(const SeparableConv2dParams& p) {
                 mid * static_cast<double>(d.kernel_h * d.kernel_w + (d.bias ? 1 : 0)) +
                 static_cast<double>(p.out_channels) * (mid + (p.pw_bias ? 1 : 0)) +
                 static_cast<double>(d.batch * p.out_channels * d.out_h * d.out_w));
+}
+
+// The most bytes of the fused kernel's mid tile T (the depthwise output of one tile of
+// output rows, all C * m channels; separable_conv2d_fused.h), which stays in L2 while the
+// pointwise GEMM reads it once per chunk of output channels: half the L2, the other half
+// left to the pointwise weights streaming through and the tile's planes and output rows.
+// Capped at 512 KiB, the size the kernel was tuned with, on Sapphire Rapids (2 MiB L2;
+// half would be 1 MiB, never measured); Zen 4 (1 MiB) also gets 512 KiB, as before the
+// sizes were read at run time; Zen 1 to 3 (512 KiB) 256 KiB, where a 512 KiB T filled
+// the whole L2. The size moves only the tile rows: each output is still one dot product
+// over the C * m channels in order, so results do not change with it.
+inline int64_t separable_mid_bytes(const cpu::CpuCaches& c) {
+  return std::clamp<int64_t>(c.l2 / 2, 64 * 1024, 512 * 1024);
 }
 
 namespace cpu {

@@ -8,7 +8,8 @@
 //      depthwise_conv2d_direct.h), run the m row kernels, applying the depthwise
 //      activation at the store, into the mid tile T[C*m][P] -- P = rows * out_w positions,
 //      compact, each channel's row padded to whole vectors. T is sized to at most
-//      kMidBytes, so it stays in this core's L2 (2 MiB on the Xeons here, 1 MiB on Zen 4).
+//      separable_mid_bytes(cpu_caches()) (half the L2, at most 512 KiB;
+//      separable_conv2d.h), so it stays in this core's L2.
 //   2. Pointwise: out[k][P] = pw_w[k][:] . T[:][P], a GEMM over T in register tiles of
 //      Isa::kPwRows output channels x Isa::kPwVecs vectors of positions (AVX-512 6 x 4 zmm,
 //      24 accumulators; AVX2 4 x 3 ymm, 12), the whole C*m reduction in registers, the
@@ -20,7 +21,6 @@
 // so the depthwise part is redone at most once per thread boundary.
 namespace {
 
-constexpr int64_t kMidBytes = 512 * 1024;
 constexpr int64_t kSepItemsPerThread = 8;
 
 struct PwTileArgs {
@@ -96,9 +96,10 @@ void separable_conv2d_fused(const SeparableConv2dParams& sp) {
   const int64_t m = p.multiplier;
   const int64_t taps = p.kernel_h * p.kernel_w;
   const int64_t out_plane = p.out_h * p.out_w;
-  // Rows per tile: as many as keep T within kMidBytes, at least one.
+  // Rows per tile: as many as keep T within the L2's share, at least one.
   const int64_t row_floats = ceil_div(p.out_w, L) * L;
-  int64_t rows = std::clamp<int64_t>(kMidBytes / (mid * row_floats * 4), 1, p.out_h);
+  int64_t rows = std::clamp<int64_t>(separable_mid_bytes(cpu_caches()) / (mid * row_floats * 4),
+                                     1, p.out_h);
   const int64_t tiles = ceil_div(p.out_h, rows);
   rows = ceil_div(p.out_h, tiles);
   const DwPlan d = make_dw_plan<Wide>(p, rows);
