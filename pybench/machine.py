@@ -15,7 +15,12 @@ from pybench import engines, ops
 __all__ = ["machine_info"]
 
 
-def _cpu_model() -> str:
+#: Environment variables that cap the ISA (or cache sizes) a library uses at run time.
+ISA_CAP_VARIABLES = ("PYBENCH_MAX_CPU_ISA", "PYBENCH_CPU_CACHES", "ONEDNN_MAX_CPU_ISA",
+                     "DNNL_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS", "ATEN_CPU_CAPABILITY")
+
+
+def cpu_model() -> str:
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
@@ -68,13 +73,16 @@ def machine_info() -> dict[str, object]:
     blas = re.search(r"BLAS_INFO=(\w+)", config)
     cuda = torch.cuda.is_available()
     return {
-        "cpu_model": _cpu_model(),
+        "cpu_model": cpu_model(),
         "cpu_count": os.cpu_count(),
         "cpu_isa_detected": ops.detected_cpu_isa(),
         "cpu_isa_in_use": ops.cpu_isa(),
         # What the kernels' blocking was derived from (PYBENCH_CPU_CACHES included); not a
         # machine-kind field (results/store.py): cpu_model already names the caches.
         "cpu_caches": ops.cpu_caches(),
+        # Set by scripts/as_avx2_machine.sh and the like: figures taken under a cap are an
+        # emulation of another machine, and must say so.
+        "isa_caps": {k: os.environ[k] for k in ISA_CAP_VARIABLES if os.environ.get(k)},
         "torch_cpu_capability": torch.backends.cpu.get_cpu_capability(),
         "threads": torch.get_num_threads(),
         "pybench": pybench.__version__,

@@ -137,3 +137,10 @@ def test_engines_in_report_and_family_geomeans(engine_run):
     files = report.write(engine_run)
     html = files["html"].read_text()
     assert "onnxruntime" in html and "openvino" in html
+
+
+def test_fingerprint_records_isa_caps(monkeypatch):
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX2")
+    monkeypatch.delenv("MKL_ENABLE_INSTRUCTIONS", raising=False)
+    caps = machine.machine_info()["isa_caps"]
+    assert caps.get("ONEDNN_MAX_CPU_ISA") == "AVX2" and "MKL_ENABLE_INSTRUCTIONS" not in caps

@@ -71,12 +71,10 @@ def machine_key() -> str:
     count and software versions."""
     import pybench
     from pybench import ops
-    from pybench.machine import _cpu_model as cpu_model
+    from pybench.machine import cpu_model
     parts = [cpu_model(), ops.detected_cpu_isa(), ops.cpu_isa(),
              f"threads={torch.get_num_threads()}", torch.__version__, pybench.__version__]
-    caches = getattr(ops, "cpu_caches", None)
-    if caches is not None:
-        parts.append(json.dumps(caches(), sort_keys=True, default=str))
+    parts.append(json.dumps(ops.cpu_caches(), sort_keys=True, default=str))
     return "|".join(map(str, parts))
 
 
