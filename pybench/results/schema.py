@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 __all__ = ["API_VERSION", "BASELINE", "INTERRUPTED", "sanitize", "gb_spec_name", "result_path",
-           "write", "write_bytes", "read", "read_json"]
+           "write", "write_bytes", "read", "read_json", "parse_json"]
 
 #: Version of the ``context["pybench"]`` / ``benchmarks[i]["pybench"]`` layout. Raise it
 #: when a field changes meaning; :func:`read` refuses documents newer than this.
@@ -93,8 +93,14 @@ def write_bytes(path: str | Path, data: bytes) -> Path:
 
 def read_json(path: str | Path) -> Any:
     """Any JSON file; ValueError naming the file when it is not JSON."""
+    return parse_json(Path(path).read_bytes(), path)
+
+
+def parse_json(data: bytes | str, path: str | Path) -> Any:
+    """The JSON of file ``path``'s content ``data``; ValueError naming the file when it is
+    not JSON (binary garbage and absurd nesting included)."""
     try:
-        return json.loads(Path(path).read_bytes())
+        return json.loads(data)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ValueError(f"{path}: not JSON ({exc})") from None
     except RecursionError:

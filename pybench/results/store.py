@@ -423,17 +423,17 @@ def _tree_files(src: Path) -> list[Path]:
     return sorted(found)
 
 
-def _check_tree_file(src: Path, f: Path) -> None:
-    """``f`` (under ``src``) is a history file: ``<machine>/machine.json`` naming its machine,
-    or ``<machine>/<commit12>/<run>.json``, a result document whose recorded machine and
-    commit are its directories'. ValueError naming ``f`` otherwise."""
+def _check_tree_file(src: Path, f: Path, data: bytes) -> None:
+    """``f`` (under ``src``, its content ``data``) is a history file: ``<machine>/machine.json``
+    naming its machine, or ``<machine>/<commit12>/<run>.json``, a result document whose
+    recorded machine and commit are its directories'. ValueError naming ``f`` otherwise."""
     rel = f.relative_to(src)
     parts = rel.parts
     layout = "expected <machine>/machine.json or <machine>/<commit>/<run>.json"
     try:
         if len(parts) == 2 and parts[1] == "machine.json":
             check_machine(parts[0])
-            doc = schema.read_json(f)
+            doc = schema.parse_json(data, f)
             if not isinstance(doc, Mapping) or doc.get("machine") != parts[0]:
                 raise ValueError(f"not the machine file of {parts[0]!r}")
             return
@@ -442,7 +442,7 @@ def _check_tree_file(src: Path, f: Path) -> None:
         check_machine(parts[0])
         if check_commit(parts[1]) != parts[1] or len(parts[1]) > 12:
             raise ValueError(f"bad commit directory {parts[1]!r} ({layout})")
-        run = load_run(f)
+        run = _run(f, schema.parse_json(data, f), "real_time")
         h = run.document["context"]["pybench"].get("history")
         if not isinstance(h, Mapping):
             raise ValueError("a result file, not a history run (no context.pybench.history)")
@@ -482,20 +482,20 @@ def merge(sources: Iterable[str | Path], history: str | Path) -> list[Path]:
             raise ValueError(f"{src}: no history runs in it (expected "
                              f"<machine>/<commit>/<run>.json)")
         for f in files:
-            _check_tree_file(src, f)
+            data = f.read_bytes()  # validated and copied from this one read
+            _check_tree_file(src, f, data)
             dest = _inside(root, root / f.relative_to(src))
-            data = f.read_bytes()
             earlier = plan.get(dest)
-            if (earlier is not None and earlier.read_bytes() != data) or \
+            if (earlier is not None and earlier != data) or \
                     (dest.exists() and dest.read_bytes() != data):
                 raise FileExistsError(f"{f}: {dest} exists with different content")
             if not dest.exists():
-                plan[dest] = f
+                plan[dest] = data
     _check_writable(root)
     added = []
-    for dest, f in plan.items():
-        schema.write_bytes(dest, f.read_bytes())
-        if f.name != "machine.json":
+    for dest, data in plan.items():
+        schema.write_bytes(dest, data)
+        if dest.name != "machine.json":
             added.append(dest)
     return added
 
@@ -513,7 +513,11 @@ def load_run(path: str | Path, metric: str = "real_time") -> Run:
 
 
 def _load_run(path: Path, metric: str) -> Run:
-    gb, source = to_gbench(schema.read_json(path))
+    return _run(path, schema.read_json(path), metric)
+
+
+def _run(path: Path, doc: Any, metric: str) -> Run:
+    gb, source = to_gbench(doc)
     ctx = gb.setdefault("context", {})
     py = ctx.setdefault("pybench", {})
     if not isinstance(py, Mapping):
