@@ -66,3 +66,137 @@ def test_run_filter_matching_nothing(tmp_path):
     proc = _pybench("run", "--suite", "gram", "--filter", "^nothing$", "--output", str(tmp_path))
     assert proc.returncode == 2 and "no benchmark matches" in proc.stderr
     assert not list(tmp_path.iterdir())
+
+
+# --- issue 20: bad input fails first, in one line, and never costs a measurement ---------
+
+@pytest.mark.parametrize("argv, message", [
+    (["--min-time", "nan"], "argument --min-time: expected seconds in [0, 3600], got nan"),
+    (["--min-time", "inf"], "argument --min-time: expected seconds in [0, 3600], got inf"),
+    (["--threads", "1000000000"], "argument --threads: expected a thread count in [1, "),
+])
+def test_run_hang_and_crash_reproducers_fail_fast(tmp_path, argv, message):
+    """In a process of its own: `--min-time inf` ran forever, `--threads 1000000000` died
+    in libgomp's allocator."""
+    proc = _pybench("run", "--suite", "gram", "--out", str(tmp_path), *argv, timeout=60)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert message in proc.stderr.strip().splitlines()[-1]
+    assert not list(tmp_path.iterdir())
+
+
+class WorkStarted(Exception):
+    pass
+
+
+@pytest.fixture
+def no_work(monkeypatch):
+    """Tripwires on the steps that measure: a test using this must fail before them."""
+    import pybench.harness
+    import pybench.peak
+    import pybench.runner
+
+    def trip(*args, **kwargs):
+        raise WorkStarted
+    for module, name in ((pybench.harness, "run_benchmarks"), (pybench.peak, "measure"),
+                         (pybench.runner, "run")):
+        monkeypatch.setattr(module, name, trip)
+
+
+def _one_line(capsys, *names):
+    err = capsys.readouterr().err
+    lines = [line for line in err.strip().splitlines() if "warning:" not in line]
+    assert len(lines) == 1 and "Traceback" not in err, err
+    for name in names:
+        assert str(name) in lines[0], (name, lines[0])
+    return lines[0]
+
+
+@pytest.mark.parametrize("suite", ["gram", "cnn"])
+def test_run_output_checked_before_the_run(tmp_path, capsys, no_work, suite):
+    existing = tmp_path / "a-file"
+    existing.write_text("x")
+    for out in ("/proc/x", str(existing), str(existing / "sub")):
+        assert cli.main(["run", "--suite", suite, "--out", out]) == 2
+        _one_line(capsys, "--out", out)
+        assert cli.main(["run", "--suite", suite, "--out", str(tmp_path / "r"),
+                         "--history", out]) == 2
+        _one_line(capsys, "--history", out)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]  # nothing created
+
+
+def test_run_warns_past_the_core_count(capsys, no_work, tmp_path):
+    from pybench.commands.common_args import MAX_THREADS_PER_CORE, cores
+    with pytest.raises(WorkStarted):  # accepted: the run starts
+        cli.main(["run", "--suite", "gram", "--out", str(tmp_path),
+                  "--threads", str(cores() * MAX_THREADS_PER_CORE)])
+    assert f"is more than the {cores()} cores available" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        cli.main(["run", "--suite", "gram", "--threads", str(cores() * MAX_THREADS_PER_CORE + 1)])
+
+
+def test_run_results_are_written_before_a_later_step_fails(tmp_path, capsys, monkeypatch):
+    """The history fails after the measurements: they are on disk, and the error says so."""
+    import pybench.harness
+    import pybench.peak
+    from pybench.commands import run as run_command
+    from pybench.results import schema, store
+
+    def fake_run(specs, *, output, context, **kwargs):
+        doc = {"context": {"pybench": {"api_version": 1, **context}}, "benchmarks": []}
+        return pybench.harness.Report([], [], doc, schema.write(output, doc), list(specs))
+
+    def full_disk(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+    monkeypatch.setattr(pybench.harness, "run_benchmarks", fake_run)
+    monkeypatch.setattr(pybench.peak, "measure", lambda *a, **k: {})
+    monkeypatch.setattr(run_command, "machine_info", lambda: {})
+    monkeypatch.setattr(store, "record", full_disk)
+    rc = cli.main(["run", "--suite", "gram", "--out", str(tmp_path / "r"), "--filter",
+                   "c64_hw784", "--history", str(tmp_path / "h")])
+    assert rc == 2
+    _one_line(capsys, "--history", "No space left", "the results file above is complete")
+    assert len(list((tmp_path / "r").glob("gram-*.json"))) == 1
+
+
+def test_measurements_survive_an_unwritable_output(tmp_path):
+    """The output directory vanished during the run: the document goes to a temporary
+    directory, and the error says where."""
+    from pybench.harness import measure
+    with pytest.raises(OSError, match="the results were saved to") as exc:
+        measure._write("/proc/x/gram.json", {"context": {}, "benchmarks": [1]})
+    rescued = Path(str(exc.value).rsplit(" ", 1)[-1])
+    assert json.loads(rescued.read_text())["benchmarks"] == [1]
+    rescued.unlink()
+    rescued.parent.rmdir()
+
+
+@pytest.mark.parametrize("text, problem", [
+    ("[]", "(a JSON array, not an object)"), ("null", "(a JSON null, not an object)"),
+    ("42", "(a JSON number, not an object)"), ('"x"', "(a JSON string, not an object)"),
+    ('{"context": 42}', "no context.pybench.api_version"),
+    ('{"context": {"pybench": []}}', "no context.pybench.api_version"),
+    ('{"context": {"pybench": {"api_version": true}}}', "bad result api_version True"),
+])
+def test_report_of_json_that_is_not_a_result(tmp_path, capsys, text, problem):
+    bad = tmp_path / "bad.json"
+    bad.write_text(text)
+    assert cli.main(["report", str(bad)]) == 2
+    line = _one_line(capsys, bad, problem)
+    assert line.count(str(bad)) == 1
+
+
+def test_report_and_compare_outputs_checked(tmp_path, capsys):
+    from history_helpers import gram_times, pybench_doc, write
+    f = write(tmp_path / "gram.json", pybench_doc(gram_times(1e-3, 2e-3)))
+    for out in ("/proc/x", str(tmp_path / "gram.json")):
+        assert cli.main(["report", f, "--out", out]) == 2
+        _one_line(capsys, "--out", out)
+    for flag in ("--csv", "--markdown"):
+        for out in ("/proc/x", str(tmp_path), str(tmp_path / "no" / "dir.csv")):
+            assert cli.main(["compare", f, f, flag, out]) == 2
+            _one_line(capsys, flag, out)
+    md, csv = tmp_path / "summary.md", tmp_path / "table.csv"
+    md.write_text("# earlier step\n")
+    assert cli.main(["compare", f, f, "--markdown", str(md), "--csv", str(csv)]) == 0
+    assert md.read_text().startswith("# earlier step\n## pybench compare")  # appended
+    assert csv.read_text().startswith("benchmark,")

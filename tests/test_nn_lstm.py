@@ -78,17 +78,164 @@ def test_packed_weights_cached_and_refreshed(lstm_calls):
     x = torch.randn(5, 2, 8)
     with torch.inference_mode():
         mine(x)
-        key = mine._pybench_pack.key
         mine(x)
-        assert mine._pybench_pack.key == key  # reused
+        assert mine._pybench_pack.info()[:2] == (1, 1)  # packed once, then reused
     with torch.no_grad():
         mine.weight_hh_l0.mul_(0.5)  # in place: the version counter moves
     ref = nn.LSTM(8, 9)
     ref.load_state_dict(mine.state_dict())
     with torch.inference_mode():
         out, _ = mine(x)
-        assert mine._pybench_pack.key != key
+        assert mine._pybench_pack.info().misses == 2
         assert max_abs(out, ref(x)[0]) <= ATOL
+
+
+# --- every way of editing a parameter (issue 20) -----------------------------------------
+# Each edit happens after a first forward has packed the weights; the next forward must
+# run pybench's kernel on the new values, as a torch.nn module given the same state_dict.
+
+def _edit_copy(m, w):
+    with torch.no_grad():
+        m.weight_ih_l0.copy_(w) if isinstance(m, nn.LSTM) else m.weight_ih.copy_(w)
+
+
+def _edit_data_copy(m, w):  # the issue's reproducer: .data has its own version counter
+    (m.weight_ih_l0 if isinstance(m, nn.LSTM) else m.weight_ih).data.copy_(w)
+
+
+def _edit_numpy(m, w):  # a numpy alias: no version counter at all
+    (m.weight_ih_l0 if isinstance(m, nn.LSTM) else m.weight_ih).detach().numpy()[:] = w.numpy()
+
+
+def _edit_load_state_dict(m, w):
+    state = m.state_dict()
+    state["weight_ih_l0" if isinstance(m, nn.LSTM) else "weight_ih"] = w
+    m.load_state_dict(state)
+
+
+def _edit_load_state_dict_assign(m, w):  # new Parameter objects, maybe at the old address
+    state = {k: v.clone() for k, v in m.state_dict().items()}
+    state["weight_ih_l0" if isinstance(m, nn.LSTM) else "weight_ih"] = w.clone()
+    m.load_state_dict(state, assign=True)
+
+
+def _edit_optimizer_step(m, w):
+    m.train()
+    opt = torch.optim.SGD(m.parameters(), lr=0.1)
+    shape = (2, m.input_size) if isinstance(m, nn.LSTMCell) else (3, 2, m.input_size)
+    out = m(torch.randn(shape))  # grad mode: the torch fallback, so backward works
+    out[0].square().sum().backward()
+    opt.step()
+    m.eval()
+
+
+def _edit_to(m, w):  # .to() away and back, edited in between
+    m.double()
+    with torch.no_grad():
+        (m.weight_ih_l0 if isinstance(m, nn.LSTM) else m.weight_ih).copy_(w.double())
+    m.float()
+
+
+def _edit_to_data(m, w):  # .to() round trip, the edit through .data: same address, version
+    m.double()
+    (m.weight_ih_l0 if isinstance(m, nn.LSTM) else m.weight_ih).data.copy_(w.double())
+    m.float()
+
+
+def _edit_to_overwrite(m, w):  # .to() making new Parameter objects
+    torch.__future__.set_overwrite_module_params_on_conversion(True)
+    try:
+        _edit_to(m, w)
+    finally:
+        torch.__future__.set_overwrite_module_params_on_conversion(False)
+
+
+def _edit_to_swap(m, w):  # .to() swapping tensors in place (refused if the cache held weakrefs)
+    torch.__future__.set_swap_module_params_on_conversion(True)
+    try:
+        _edit_to(m, w)
+    finally:
+        torch.__future__.set_swap_module_params_on_conversion(False)
+
+
+EDITS = [_edit_copy, _edit_data_copy, _edit_numpy, _edit_load_state_dict,
+         _edit_load_state_dict_assign, _edit_optimizer_step, _edit_to, _edit_to_data,
+         _edit_to_overwrite, _edit_to_swap]
+
+
+def _forward_matches_torch(m, x, lstm_calls):
+    ref = (nn.LSTM if isinstance(m, nn.LSTM) else nn.LSTMCell)(m.input_size, m.hidden_size)
+    ref.load_state_dict(m.state_dict())
+    before = len(lstm_calls)
+    with torch.no_grad():
+        out, want = m(x), ref(x)
+    assert len(lstm_calls) == before + 1  # pybench ran, not the fallback
+    assert max_abs(out[0], want[0]) <= ATOL
+    return out
+
+
+@pytest.mark.parametrize("edit", EDITS, ids=lambda f: f.__name__.removeprefix("_edit_"))
+@pytest.mark.parametrize("kind", ["LSTM", "LSTMCell"])
+def test_every_edit_repacks(kind, edit, cpu_isa, lstm_calls):
+    if kind == "LSTM" and edit is _edit_to_swap:
+        pytest.skip("torch.nn.LSTM itself holds weakrefs to its parameters: no swap")
+    torch.manual_seed(5)
+    m = getattr(pnn, kind)(12, 20).eval()
+    x = torch.randn(4, 12) if kind == "LSTMCell" else torch.randn(6, 4, 12)
+    stale = _forward_matches_torch(m, x, lstm_calls)
+    edit(m, torch.randn_like(m.weight_ih_l0 if kind == "LSTM" else m.weight_ih) * 2)
+    fresh = _forward_matches_torch(m, x, lstm_calls)
+    assert not torch.equal(stale[0], fresh[0])
+
+
+def test_unedited_weights_pack_once(lstm_calls):
+    torch.manual_seed(6)
+    m = pnn.LSTMCell(12, 20).eval()
+    x = torch.randn(4, 12)
+    for _ in range(4):
+        _forward_matches_torch(m, x, lstm_calls)
+    info = m._pybench_pack.info()
+    assert (info.hits, info.misses, info.stale) == (3, 1, 0)
+    _edit_data_copy(m, torch.randn_like(m.weight_ih))
+    _forward_matches_torch(m, x, lstm_calls)
+    assert m._pybench_pack.info().stale == 1  # caught by the content probe alone
+
+
+def test_scattered_data_write_needs_clear(lstm_calls):
+    """The documented gap: a write through .data that changes only elements off the content
+    probe goes unseen until clear_pack_cache()."""
+    torch.manual_seed(7)
+    m = pnn.LSTMCell(12, 20).eval()
+    x = torch.randn(4, 12)
+    _forward_matches_torch(m, x, lstm_calls)
+    m.weight_hh.data[0, 1] += 1  # w_hh (80, 20): row i is probed at column i // 4, not (0, 1)
+    with torch.no_grad():
+        m(x)
+    assert m._pybench_pack.info().hits == 1  # the old pack: what clear_pack_cache is for
+    ops.clear_pack_cache()
+    _forward_matches_torch(m, x, lstm_calls)
+
+
+def test_module_made_under_inference_mode(lstm_calls):
+    """Inference-tensor weights have no version counter: packed per call, not cached."""
+    torch.manual_seed(8)
+    with torch.inference_mode():
+        m = pnn.LSTMCell(12, 20)
+        x = torch.randn(4, 12)
+        assert m(x)[0].shape == (4, 20) and m(x)[0].shape == (4, 20)
+    assert m._pybench_pack.info().misses == 0 and lstm_calls == ["lstm_cell"] * 2
+
+
+def test_copies_start_without_packs(lstm_calls):
+    import copy
+    import pickle
+    torch.manual_seed(9)
+    m = pnn.LSTM(12, 20).eval()
+    x = torch.randn(6, 4, 12)
+    _forward_matches_torch(m, x, lstm_calls)
+    for clone in (copy.deepcopy(m), pickle.loads(pickle.dumps(m))):
+        assert clone._pybench_pack.info().size == 0
+        _forward_matches_torch(clone, x, lstm_calls)
 
 
 def test_fallbacks_say_why(lstm_calls):

@@ -58,12 +58,16 @@ def parse_effect(value: str | float) -> float:
     """``"5%"`` -> 0.05; ``0.05`` -> 0.05; a bare number > 1 is read as percent."""
     if isinstance(value, str):
         text = value.strip()
-        number = float(text.removesuffix("%"))
+        try:
+            number = float(text.removesuffix("%"))
+        except ValueError:
+            raise ValueError(f"expected a minimum effect such as 5% or 0.05, got {value!r}") \
+                from None
         number = number / 100 if text.endswith("%") or number > 1 else number
     else:
         number = float(value)
-    if not 0 <= number < 10:
-        raise ValueError(f"minimum effect out of range: {value!r}")
+    if not 0 <= number < 10:  # also NaN
+        raise ValueError(f"minimum effect out of range [0, 10): {value!r}")
     return number
 
 
@@ -101,23 +105,37 @@ def load_config(path: str | Path) -> tuple[dict[str, Any], list[Rule]]:
     Returns ``(defaults, rules)``; ValueError naming the problem for a malformed file.
     """
     try:
-        data = tomllib.loads(Path(path).read_text())
-    except tomllib.TOMLDecodeError as exc:
+        data = tomllib.loads(Path(path).read_bytes().decode())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
         raise ValueError(f"{path}: {exc}") from None
 
-    def fields(table: Mapping[str, Any], where: str) -> dict[str, Any]:
+    def fields(table: Any, where: str) -> dict[str, Any]:
+        if not isinstance(table, Mapping):
+            raise ValueError(f"{path}: {where} is not a table")
         out: dict[str, Any] = {}
         for key, value in table.items():
             if key == "match":
                 continue
             if key == "alpha":
+                # TOML has nan and inf, and booleans are ints to Python: refuse all three.
+                if isinstance(value, bool) or not isinstance(value, (int, float)) \
+                        or not 0 < value < 1:
+                    raise ValueError(f"{path}: {where}: alpha must be a number in (0, 1), "
+                                     f"got {value!r}")
                 out["alpha"] = float(value)
-                if not 0 < out["alpha"] < 1:
-                    raise ValueError(f"{path}: {where}: alpha must be in (0, 1)")
             elif key == "min_effect":
-                out["min_effect"] = parse_effect(value)
+                if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+                    raise ValueError(f"{path}: {where}: min_effect must be a number or a "
+                                     f"percentage, got {value!r}")
+                try:
+                    out["min_effect"] = parse_effect(value)
+                except ValueError as exc:
+                    raise ValueError(f"{path}: {where}: {exc}") from None
             elif key == "ignore":
-                out["ignore"] = bool(value)
+                if not isinstance(value, bool):
+                    raise ValueError(f"{path}: {where}: ignore must be true or false, "
+                                     f"got {value!r}")
+                out["ignore"] = value
             else:
                 raise ValueError(f"{path}: {where}: unknown key {key!r} "
                                  "(expected match, alpha, min_effect, ignore)")
@@ -127,15 +145,21 @@ def load_config(path: str | Path) -> tuple[dict[str, Any], list[Rule]]:
     unknown = set(data) - {"defaults", "case"}
     if unknown:
         raise ValueError(f"{path}: unknown tables {sorted(unknown)} (expected defaults, case)")
+    cases = data.get("case", [])
+    if not isinstance(cases, list):
+        raise ValueError(f"{path}: 'case' must be an array of tables ([[case]])")
     rules = []
-    for i, table in enumerate(data.get("case", [])):
-        if "match" not in table:
-            raise ValueError(f"{path}: [[case]] #{i + 1} has no 'match' regex")
+    for i, table in enumerate(cases):
+        where = f"[[case]] #{i + 1}"
+        if not isinstance(table, Mapping) or "match" not in table:
+            raise ValueError(f"{path}: {where} has no 'match' regex")
+        if not isinstance(table["match"], str):
+            raise ValueError(f"{path}: {where}: 'match' must be a string regex")
         try:
             pattern = re.compile(table["match"])
-        except re.error as exc:
-            raise ValueError(f"{path}: [[case]] #{i + 1}: bad regex: {exc}") from None
-        rules.append(Rule(pattern, fields(table, f"[[case]] #{i + 1}")))
+        except (re.error, RecursionError, OverflowError) as exc:
+            raise ValueError(f"{path}: {where}: bad regex: {exc}") from None
+        rules.append(Rule(pattern, fields(table, where)))
     return defaults, rules
 
 
@@ -229,6 +253,11 @@ def load_side(paths: str | Path | Iterable[str | Path], normalize: str | None = 
     """Load BASE or NEW: result files and/or history directories, pooled by benchmark.
     ``metric``: "real_time" (wall) or "cpu_time" (see pybench.results.store.records)."""
     side = Side(history.load(paths, metric), metric=metric)
+    names = ", ".join([str(paths)] if isinstance(paths, (str, Path)) else map(str, paths))
+    if not side.runs:
+        raise ValueError(f"{names}: no result files in it")
+    if not any(r.records for r in side.runs):
+        raise ValueError(f"{names}: no timed benchmark in it")
     for run in side.runs:
         by_key = {(r.suite, r.case, r.device, r.implementation): r for r in run.records}
         for rec in run.records:

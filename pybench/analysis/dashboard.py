@@ -118,7 +118,9 @@ def _commit_order(df: pd.DataFrame) -> list[str]:
 
 
 def _slug(text: str) -> str:
-    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_") or "x"
+    # Names come from result files; no slug may be "." or "..", which would put a chart
+    # outside the site directory.
+    return re.sub(r"[^A-Za-z0-9._-]+", "_", text).strip("_.") or "x"
 
 
 @dataclass

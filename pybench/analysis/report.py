@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from pybench import harness, results
+from pybench.results import schema
 
 __all__ = ["Tables", "build", "write", "console_summary", "NO_CUDA"]
 
@@ -239,8 +240,22 @@ def _geomean(values: pd.Series) -> float:
     return float(np.exp(np.log(v).mean())) if len(v) else math.nan
 
 
-def build(path: str | Path | Mapping[str, Any]) -> Tables:
-    return Tables(path)
+def build(path: str | Path | Mapping[str, Any] | Tables) -> Tables:
+    """The tables of a result file (a document, or tables, pass through); ValueError naming
+    the file for one it cannot read, whatever is wrong inside it."""
+    if isinstance(path, Tables):
+        return path
+    where = "document" if isinstance(path, Mapping) else str(path)
+    try:
+        return Tables(path)
+    except ValueError as exc:
+        text = str(exc)
+        raise ValueError(text if text.startswith(where) else f"{where}: {text}") from None
+    except (KeyError, TypeError, AttributeError, IndexError) as exc:
+        # A pybench document whose fields have the wrong shape (edited, or truncated by
+        # hand): named, not a traceback from deep inside pandas.
+        raise ValueError(f"{where}: not a readable cnn result ({type(exc).__name__}: {exc})") \
+            from None
 
 
 # --- formatting --------------------------------------------------------------------------------
@@ -489,18 +504,22 @@ def report_dir(path: str | Path) -> Path:
     return p.with_name(p.stem + "-report")
 
 
-def write(path: str | Path, out_dir: str | Path | None = None) -> dict[str, Path]:
-    """Write the report of result file ``path``; returns the files by kind: ``csv`` (per-case
-    statistics), ``families_csv``, ``layers_csv``, ``conv_shapes_csv``, ``tidy_csv`` (the
-    :func:`pybench.results.load` frame), ``md``, ``html``, and one ``png:<title>`` per plot."""
-    t = build(path)
+def write(path: str | Path, out_dir: str | Path | None = None, *,
+          tables: Tables | None = None) -> dict[str, Path]:
+    """Write the report of result file ``path`` (``tables``: its :func:`build`, if made
+    already); returns the files by kind: ``csv`` (per-case statistics), ``families_csv``,
+    ``layers_csv``, ``conv_shapes_csv``, ``tidy_csv`` (the :func:`pybench.results.load`
+    frame), ``md``, ``html``, and one ``png:<title>`` per plot. Each file is written
+    atomically, so an interrupted report leaves whole files of this one or the last."""
+    t = tables if tables is not None else build(path)
     out = Path(out_dir) if out_dir is not None else report_dir(path)
     out.mkdir(parents=True, exist_ok=True)
     files: dict[str, Path] = {}
 
     def csv(name: str, frame: pd.DataFrame, key: str) -> None:
         files[key] = out / name
-        frame.to_csv(files[key], index=False, na_rep="", float_format="%.6g")
+        text = frame.to_csv(index=False, na_rep="", float_format="%.6g")
+        schema.write_bytes(files[key], text.encode())
 
     csv("summary.csv", t.cases, "csv")
     csv("families.csv", t.families(), "families_csv")
@@ -510,15 +529,15 @@ def write(path: str | Path, out_dir: str | Path | None = None) -> dict[str, Path
     figs = plots(t)
     for i, (name, data) in enumerate(figs.items()):
         files[f"png:{name}"] = out / f"plot{i}-{name.lower().replace(' ', '_').replace('/', '')}.png"
-        files[f"png:{name}"].write_bytes(base64.b64decode(data))
+        schema.write_bytes(files[f"png:{name}"], base64.b64decode(data))
     files["md"] = out / "report.md"
-    files["md"].write_text(_markdown(t))
+    schema.write_bytes(files["md"], _markdown(t).encode())
     files["html"] = out / "report.html"
-    files["html"].write_text(_html(t, figs))
+    schema.write_bytes(files["html"], _html(t, figs).encode())
     return files
 
 
-def console_summary(path: str | Path | Mapping[str, Any]) -> str:
+def console_summary(path: str | Path | Mapping[str, Any] | Tables) -> str:
     """The summary and family tables as plain text for the terminal."""
     t = build(path)
     lines = [w for line in t.headline() for w in textwrap.wrap(line, 120) or [""]]

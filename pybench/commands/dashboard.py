@@ -4,17 +4,16 @@ list, the latest CPU vs GPU family summary (see pybench.analysis.dashboard)."""
 from __future__ import annotations
 
 import argparse
-import sys
 
-from pybench.commands.common_args import effect
+from pybench.commands.common_args import effect, fail, path_text, writable_dir
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("dashboard", help="write a static HTML dashboard of a history",
                               description=__doc__)
-    p.add_argument("history", metavar="HISTORY", help="history directory")
-    p.add_argument("-o", "--output", default="dashboard", help="site directory (default "
-                   "dashboard/)")
+    p.add_argument("history", metavar="HISTORY", type=path_text, help="history directory")
+    p.add_argument("-o", "--output", default="dashboard", type=path_text,
+                   help="site directory (default dashboard/)")
     p.add_argument("--min-effect", type=effect, default=0.05,
                    help="smallest step marked as a change (default 5%%)")
     p.set_defaults(func=run)
@@ -23,9 +22,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from pybench.analysis import dashboard
     try:
+        writable_dir(args.output, "--output")
         index = dashboard.build(args.history, args.output, min_effect=args.min_effect)
     except (OSError, ValueError) as exc:
-        print(f"pybench dashboard: {exc}", file=sys.stderr)
-        return 2
+        return fail("dashboard", exc)
     print(f"dashboard: {index}")
     return 0

@@ -2,14 +2,15 @@
 
 ``add`` ingests result files -- pybench's, a C++ Google Benchmark binary's
 ``--benchmark_out`` JSON, pytest-benchmark's ``--benchmark-json`` -- under the current
-machine and git commit; ``merge`` copies other history trees (e.g. from other machines) in;
-``list`` prints what is stored.
+machine and git commit; ``merge`` copies other history trees (e.g. from other machines) in,
+after validating every file; ``list`` prints what is stored. Bad input -- a file, a name, a
+tree -- is one line naming it on stderr and exit status 2, with nothing written.
 """
 from __future__ import annotations
 
 import argparse
-import sys
 
+from pybench.commands.common_args import commit, fail, machine_name, path_text, writable_dir
 from pybench.results import store as history
 
 
@@ -18,34 +19,38 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                               description=__doc__)
     sub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--history", default=history.DEFAULT_DIR,
+    common.add_argument("--history", default=history.DEFAULT_DIR, type=path_text,
                         help=f"history directory (default {history.DEFAULT_DIR})")
     add = sub.add_parser("add", parents=[common], help="ingest result JSON files")
-    add.add_argument("files", nargs="+", metavar="FILE")
-    add.add_argument("--commit", help="git commit the results belong to (default: HEAD)")
-    add.add_argument("--machine", help="machine id to file them under (default: this "
-                     "machine's kind, or the fingerprint inside a pybench file)")
+    add.add_argument("files", nargs="+", metavar="FILE", type=path_text)
+    add.add_argument("--commit", type=commit,
+                     help="git commit (hex) the results belong to (default: HEAD)")
+    add.add_argument("--machine", type=machine_name,
+                     help="machine id to file them under: letters, digits, '.', '_', '-' "
+                     "(default: this machine's kind, or the fingerprint inside a pybench file)")
     merge = sub.add_parser("merge", parents=[common], help="copy history trees in")
-    merge.add_argument("sources", nargs="+", metavar="DIR")
+    merge.add_argument("sources", nargs="+", metavar="DIR", type=path_text)
     lst = sub.add_parser("list", parents=[common], help="list the stored runs")
-    lst.add_argument("--machine", help="only this machine id")
+    lst.add_argument("--machine", type=machine_name, help="only this machine id")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     try:
         if args.action == "add":
-            from pybench.machine import machine_info  # imports torch: only when needed
+            docs = history.read_files(args.files)  # every file, before anything is written
             git = None
             if args.commit:
                 git = {"commit": args.commit, "commit_date": None, "dirty": None}
+            writable_dir(args.history, "--history")
+            from pybench.machine import machine_info  # imports torch: only when needed
             fingerprint = machine_info()
-            for f in args.files:
-                path = history.add_file(f, args.history, fingerprint=fingerprint,
-                                        machine=args.machine, git=git)
+            for f, doc in zip(args.files, docs):
+                path = history.record(doc, args.history, fingerprint=fingerprint,
+                                      machine=args.machine, git=git)
                 print(f"{f} -> {path}")
         elif args.action == "merge":
-            added = history.merge(args.sources, args.history)
+            added = history.merge(args.sources, args.history)  # validates, then writes
             print(f"merged {len(added)} run(s) into {args.history}")
         else:
             runs = [r for r in history.load(args.history)
@@ -56,6 +61,5 @@ def run(args: argparse.Namespace) -> int:
                       f"{r.path}")
             print(f"{len(runs)} run(s)")
     except (OSError, ValueError) as exc:
-        print(f"pybench history: {exc}", file=sys.stderr)
-        return 2
+        return fail("history", exc)
     return 0

@@ -3,12 +3,14 @@ from __future__ import annotations
 
 import argparse
 
+from pybench.commands.common_args import fail, path_text
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("list", help="list suites, models and shapes", description=__doc__)
     p.add_argument("what", nargs="?", choices=("suites", "models", "shapes", "all"), default="all",
                    help="what to list (default all)")
-    p.add_argument("--shapes-file", default=None, metavar="NAME",
+    p.add_argument("--shapes-file", default=None, metavar="NAME", type=path_text,
                    help="with 'shapes': print every line of this shape list (e.g. conv)")
     p.set_defaults(func=run)
 
@@ -16,6 +18,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from pybench import models, shapes, suites
     from pybench.suites import cnn
+
+    listed = None
+    if args.shapes_file:  # read before printing anything, so a bad name is the only output
+        try:
+            listed = shapes.load(args.shapes_file)
+        except (KeyError, OSError, ValueError) as exc:
+            reason = exc.args[0] if isinstance(exc, KeyError) else exc  # KeyError quotes
+            return fail("list", f"--shapes-file: {reason}")
 
     if args.what in ("suites", "all"):
         print("suites:")
@@ -36,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
         print("shape lists (pybench/shapes/):")
         for name in shapes.available():
             print(f"  {name:<12} {len(shapes.load(name))} shapes")
-        if args.shapes_file:
-            for s in shapes.load(args.shapes_file):
+        if listed is not None:
+            for s in listed:
                 print("   ", s.name, " ".join(f"{k}={v}" for k, v in s.sizes))
     return 0

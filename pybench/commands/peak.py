@@ -7,19 +7,20 @@ import json
 import os
 
 from pybench import peak
-from pybench.commands.common_args import positive_int
+from pybench.commands.common_args import threads, warn_threads
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("peak", help="measure FP32 FMA peak and memory bandwidth",
                               description=__doc__)
-    p.add_argument("--threads", type=positive_int, help="threads for the all-core numbers "
-                   "(default: all cores)")
+    p.add_argument("--threads", type=threads, help="threads for the all-core numbers "
+                   "(default: all cores; at most 4 per core)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    warn_threads("peak", args.threads)
     result = peak.measure(args.threads or len(os.sched_getaffinity(0)))
     if args.json:
         print(json.dumps(result, indent=1))

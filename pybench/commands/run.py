@@ -14,7 +14,9 @@ from typing import Any
 import torch
 
 from pybench import harness, models, peak, suites
-from pybench.commands.common_args import csv_of, positive_int, regex, seconds
+from pybench.commands.common_args import (batch, csv_of, fail, image_size, path_text, regex,
+                                          repetitions, seconds, threads, warn_threads,
+                                          writable_dir)
 from pybench.machine import machine_info
 from pybench.suites import cnn
 from pybench.results import schema
@@ -29,15 +31,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--suite", required=True, choices=suites.names())
     p.add_argument("--device", choices=("cpu", "cuda", "all"),
                    help="default: cpu, plus cuda when a CUDA device is available")
-    p.add_argument("--threads", type=positive_int,
-                   help="torch.set_num_threads for every implementation (default: all cores)")
-    p.add_argument("--repetitions", type=positive_int,
+    p.add_argument("--threads", type=threads,
+                   help="torch.set_num_threads for every implementation (default: all cores; "
+                        "at most 4 per core, with a warning past the core count)")
+    p.add_argument("--repetitions", type=repetitions,
                    help="interleaved samples per benchmark (default 5; 3 with --quick)")
     p.add_argument("--min-time", type=seconds,
                    help="seconds of calls per repetition (default 0.1; 0.01 with --quick)")
     p.add_argument("--warmup", type=seconds,
                    help="seconds of untimed calls before the first repetition (default 0.05)")
     p.add_argument("--out", "--output", dest="output", default="results", metavar="DIR",
+                   type=path_text,
                    help="directory for the JSON (and the cnn report) (default results/)")
     p.add_argument("--filter", type=regex,
                    help="only benchmarks whose name <suite>/<case>/<impl>/<device> matches")
@@ -48,7 +52,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     g = p.add_argument_group("cnn suite")
     g.add_argument("--models", type=csv_of("model", str, models.names()),
                    help="comma-separated models (default: all; see `pybench list`)")
-    g.add_argument("--batch", type=csv_of("batch", positive_int),
+    g.add_argument("--batch", type=csv_of("batch", batch),
                    help="comma-separated batch sizes (default 1,8)")
     g.add_argument("--backends", type=csv_of("backend", str, cnn.BACKENDS),
                    help=f"comma-separated, of {', '.join(cnn.BACKENDS)} "
@@ -58,14 +62,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="which layers the pybench backend swaps: measure (default: per layer "
                         "and batch, the faster of pybench and PyTorch, timed on this machine "
                         "and cached on disk) or all (every layer pybench supports)")
-    g.add_argument("--size", type=positive_int,
+    g.add_argument("--size", type=image_size,
                    help="input H = W for the models that take other sizes (raised to each "
                         "model's minimum; default: the native 224, 64 with --quick)")
     g.add_argument("--no-layers", dest="layers", action="store_false",
                    help="skip the per-layer breakdown")
     g.add_argument("--no-report", dest="report", action="store_false",
                    help="write the JSON only, no CSV / Markdown / HTML report")
-    p.add_argument("--history", nargs="?", const=DEFAULT_HISTORY, metavar="DIR",
+    p.add_argument("--history", nargs="?", const=DEFAULT_HISTORY, metavar="DIR", type=path_text,
                    help=f"also record the results in a history directory (default "
                    f"{DEFAULT_HISTORY}; see pybench history)")
     p.set_defaults(func=run)
@@ -74,7 +78,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def _devices(choice: str | None) -> list[str]:
     cuda = torch.cuda.is_available()
     if choice == "cuda" and not cuda:
-        raise SystemExit("pybench run: --device cuda but no CUDA device is available")
+        raise ValueError("--device cuda but no CUDA device is available")
     if choice == "cpu" or (choice is None and not cuda):
         return ["cpu"]
     if choice == "cuda":
@@ -85,17 +89,32 @@ def _devices(choice: str | None) -> list[str]:
     return ["cpu", "cuda"]
 
 
-def run(args: argparse.Namespace) -> int:
+def _check(args: argparse.Namespace) -> list[str]:
+    """What argparse could not check, before any work: flags that do not apply, the
+    devices, and that the output and history directories can be written (the results are
+    written there only after minutes of measuring). Returns the devices; ValueError else."""
     cnn_only = [f"--{n}" for n in ("models", "batch", "backends", "size", "choose")
                 if getattr(args, n) is not None]
+    if args.suite != "cnn" and cnn_only:
+        raise ValueError(f"{', '.join(cnn_only)} only apply to --suite cnn")
+    devices = _devices(args.device)
+    writable_dir(args.output, "--out")
+    if args.history:
+        writable_dir(args.history, "--history")
+    warn_threads("run", args.threads)
+    return devices
+
+
+def run(args: argparse.Namespace) -> int:
+    try:
+        devices = _check(args)
+    except ValueError as exc:
+        return fail("run", exc)
     if args.suite == "cnn":
-        return run_cnn(args)
-    if cnn_only:
-        raise SystemExit(f"pybench run: error: {', '.join(cnn_only)} only apply to --suite cnn")
+        return run_cnn(args, devices)
     threads = args.threads or len(os.sched_getaffinity(0))
     torch.set_num_threads(threads)
     suite = suites.get(args.suite)
-    devices = _devices(args.device)
     repetitions = args.repetitions or (3 if args.quick else 5)
     min_time = args.min_time if args.min_time is not None else (0.01 if args.quick else 0.1)
     warmup = args.warmup if args.warmup is not None else 0.05
@@ -115,27 +134,40 @@ def run(args: argparse.Namespace) -> int:
                "peak": roofline}
     print(f"pybench: validating {len(specs)} benchmarks of suite {suite.name!r} "
           f"({', '.join(devices)}, {threads} threads)", flush=True)
-    report = harness.run_benchmarks(
-        specs, repetitions=repetitions, min_time=min_time, warmup=warmup,
-        output=schema.result_path(args.output, suite.name), context=context)
+    try:
+        report = harness.run_benchmarks(
+            specs, repetitions=repetitions, min_time=min_time, warmup=warmup,
+            output=schema.result_path(args.output, suite.name), context=context)
+    except OSError as exc:  # the output vanished during the run; saved elsewhere
+        return fail("run", exc)
+    # The results are on disk: what follows may fail and say so, but loses nothing.
     print()
     print(report.format_table())
     print(f"\nresults: {report.path}")
+    status = 1 if report.failures else 0
     if args.history:
-        from pybench.results import store
-        print(f"history: {store.record(report.document, args.history)}")
-    return 1 if report.failures else 0
+        status = _record_history(report.document, args.history, status)
+    return status
 
 
-def run_cnn(args: argparse.Namespace) -> int:
+def _record_history(doc: dict[str, Any], history: str, status: int) -> int:
+    from pybench.results import store
+    try:
+        print(f"history: {store.record(doc, history)}")
+    except (OSError, ValueError) as exc:
+        return fail("run", f"--history: {exc} (the results file above is complete)")
+    return status
+
+
+def run_cnn(args: argparse.Namespace, devices: list[str]) -> int:
     """The cnn suite through :mod:`pybench.runner`; exit 0 all ok, 1 some case failed,
-    2 nothing to run, 130 interrupted (results kept)."""
+    2 nothing to run or a later step (report, history) failed, 130 interrupted (results
+    kept)."""
     from pybench import runner
     from pybench.analysis import report
 
     threads = args.threads or len(os.sched_getaffinity(0))
     torch.set_num_threads(threads)
-    devices = _devices(args.device)
     names = args.models or (cnn.QUICK_MODELS if args.quick else tuple(models.names()))
     settings = cnn.Settings.resolve(
         quick=args.quick, batches=args.batch, backends=args.backends, size=args.size,
@@ -169,16 +201,19 @@ def run_cnn(args: argparse.Namespace) -> int:
         extra["peak"] = _best_peak(context["peak"], end)
         schema.write(path, doc)
     print(f"\nresults: {path}" + ("  (interrupted: partial)" if interrupted else ""))
+    status = 130 if interrupted else 1 if doc["context"]["pybench"]["failures"] else 0
+    # The results are on disk: a failing report or history says so and loses nothing.
     if args.report:
-        written = report.write(path)
-        print(report.console_summary(path))
-        print(f"report: {written['html']}")
+        try:
+            written = report.write(path)
+            print(report.console_summary(path))
+            print(f"report: {written['html']}")
+        except (OSError, ValueError) as exc:
+            status = fail("run", f"report: {exc} (the results file above is complete)")
     if args.history:
-        from pybench.results import store
-        print(f"history: {store.record(doc, args.history)}")
-    if interrupted:
-        return 130
-    return 1 if doc["context"]["pybench"]["failures"] else 0
+        recorded = _record_history(doc, args.history, status)
+        status = 130 if interrupted else recorded
+    return status
 
 
 def _best_peak(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:

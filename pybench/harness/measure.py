@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -144,6 +145,19 @@ def _validate(spec: BenchmarkSpec) -> tuple[Callable[[], Any], float, float] | F
     return run, error, call_s
 
 
+def _write(output: str | Path, document: Mapping[str, Any]) -> Path:
+    """Write the document; if ``output`` cannot be written (a disk filled or a directory
+    removed during the run), save it in a new temporary directory instead and raise an
+    OSError naming both, so no measurement is lost."""
+    try:
+        return schema.write(output, document)
+    except OSError as exc:
+        rescue = schema.write(Path(tempfile.mkdtemp(prefix="pybench-rescued-")) /
+                              Path(output).name, document)
+        raise OSError(f"cannot write {output} ({exc.strerror or exc}); the results were "
+                      f"saved to {rescue}") from exc
+
+
 def run_benchmarks(specs: Sequence[BenchmarkSpec], *, repetitions: int = 5,
                    min_time: float = 0.1, warmup: float = 0.05,
                    output: str | Path | None = None, context: Mapping[str, Any] | None = None,
@@ -227,5 +241,5 @@ def run_benchmarks(specs: Sequence[BenchmarkSpec], *, repetitions: int = 5,
         "benchmarks": raw["benchmarks"],
     }
     document = sanitize(document)
-    path = schema.write(output, document) if output is not None else None
+    path = _write(output, document) if output is not None else None
     return Report(list(measurements.values()), failures, document, path, list(specs))

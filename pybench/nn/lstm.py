@@ -2,9 +2,14 @@
 (one unidirectional layer) running :func:`pybench.ops.lstm_cell` / :func:`pybench.ops.lstm`.
 
 Both are subclasses of the PyTorch modules: same constructor, parameters, ``state_dict``
-keys and results. On the CPU they cache the weights packed for the active ISA
-(:func:`pybench.ops.lstm_pack_weights`) and repack only when a weight changes (its version
-counter or storage), the CPU ISA changes, or the module moves.
+keys and results. On the CPU they keep the weights packed for the active ISA
+(:func:`pybench.ops.lstm_pack_weights`, in a :class:`pybench.ops.pack_cache.PackSlot`) and
+repack when the CPU ISA changes or a weight does: another tensor, storage, layout or version
+(``copy_`` under ``no_grad``, ``load_state_dict``, optimizer steps, ``.to()``), or -- for
+writes the version counter misses, such as ``weight.data.copy_(w)`` -- a changed value on
+the content probe, 256 elements spread over each weight's rows and columns (see
+:mod:`pybench.ops.pack_cache` for what it sees and the case left: writes through ``.data``
+of a few rows or elements; ``pybench.ops.clear_pack_cache()`` then).
 """
 from __future__ import annotations
 
@@ -12,6 +17,7 @@ import torch
 from torch import nn
 
 from pybench import ops
+from pybench.ops import pack_cache
 
 __all__ = ["LSTMCell", "LSTM", "lstm_cell_unsupported_reason", "lstm_unsupported_reason"]
 
@@ -63,22 +69,13 @@ def _call_reason(module: nn.Module, static: str | None, *tensors: torch.Tensor) 
     return None
 
 
-class _PackCache:
-    """The packed weights of one (w_ih, w_hh) pair, rebuilt when they or the ISA change."""
-
-    def __init__(self) -> None:
-        self.key = None
-        self.packed = (None, None)
-
-    def get(self, w_ih: torch.Tensor, w_hh: torch.Tensor):
-        if w_ih.device.type != "cpu":
-            return None, None
-        key = (ops.cpu_isa(), w_ih.data_ptr(), w_hh.data_ptr(), w_ih._version, w_hh._version,
-               tuple(w_ih.shape), tuple(w_hh.shape))
-        if key != self.key:
-            self.packed = ops.lstm_pack_weights(w_ih.detach(), w_hh.detach())
-            self.key = key
-        return self.packed
+def _packs(module: nn.Module, w_ih: torch.Tensor, w_hh: torch.Tensor):
+    """The packs of (w_ih, w_hh) for the active ISA from the module's slot, or (None, None)
+    where nothing may be kept (CUDA reads raw weights; inference tensors have no version
+    counter; tracing must see the packing) and the op packs per call instead."""
+    if w_ih.device.type != "cpu" or pack_cache.uncacheable_reason(w_ih, w_hh) is not None:
+        return None, None
+    return module._pybench_pack.get((w_ih, w_hh), ops.lstm_pack_weights, extra=ops.cpu_isa())
 
 
 class LSTMCell(nn.LSTMCell):
@@ -90,7 +87,7 @@ class LSTMCell(nn.LSTMCell):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self._pybench_pack = _PackCache()
+        self._pybench_pack = pack_cache.PackSlot()
 
     def _get_name(self) -> str:
         return "pybench.LSTMCell"
@@ -122,7 +119,7 @@ class LSTMCell(nn.LSTMCell):
             shape = (input.shape[0], self.hidden_size) if input.dim() == 2 else (self.hidden_size,)
             zeros = input.new_zeros(shape)
             hx = (zeros, zeros)
-        p_ih, p_hh = self._pybench_pack.get(self.weight_ih, self.weight_hh)
+        p_ih, p_hh = _packs(self, self.weight_ih, self.weight_hh)
         return ops.lstm_cell(input, hx[0], hx[1], self.weight_ih, self.weight_hh, self.bias_ih,
                              self.bias_hh, packed_ih=p_ih, packed_hh=p_hh)
 
@@ -137,7 +134,7 @@ class LSTM(nn.LSTM):
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
-        self._pybench_pack = _PackCache()
+        self._pybench_pack = pack_cache.PackSlot()
 
     def _get_name(self) -> str:
         return "pybench.LSTM"
@@ -182,7 +179,7 @@ class LSTM(nn.LSTM):
                     raise RuntimeError(f"Expected hidden size {want}, got {tuple(t.shape)} "
                                        f"for {name}")
             h0, c0 = (h0, c0) if unbatched else (h0[0], c0[0])
-        p_ih, p_hh = self._pybench_pack.get(self.weight_ih_l0, self.weight_hh_l0)
+        p_ih, p_hh = _packs(self, self.weight_ih_l0, self.weight_hh_l0)
         out, (h_n, c_n) = ops.lstm(input, h0, c0, self.weight_ih_l0, self.weight_hh_l0,
                                    getattr(self, "bias_ih_l0", None),
                                    getattr(self, "bias_hh_l0", None), self.batch_first,

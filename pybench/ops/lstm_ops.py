@@ -56,9 +56,10 @@ def lstm_cell(input: torch.Tensor, hx: torch.Tensor, cx: torch.Tensor, w_ih: tor
         packed_ih, packed_hh: optional, from :func:`lstm_pack_weights` (CPU only; the CUDA
             kernel ignores them). Without them, CPU calls reuse the packs of the last
             (up to 8) weight pairs while those very tensors stay unchanged (same object,
-            storage and version counter) under the same CPU ISA; see
-            :mod:`pybench.ops.pack_cache` for what is not cached and the one unsafe case,
-            a write through ``.data`` or ``.numpy()`` (then :func:`clear_pack_cache`).
+            storage and version counter, and the same values on a probe of 256 elements)
+            under the same CPU ISA; see :mod:`pybench.ops.pack_cache` for what is not
+            cached and the one unsafe case, a write through ``.data`` or ``.numpy()`` of a
+            few elements the probe misses (then :func:`clear_pack_cache`).
 
     Returns:
         (hy, cy), each (B, H) (or (H)).

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 __all__ = ["API_VERSION", "BASELINE", "INTERRUPTED", "sanitize", "gb_spec_name", "result_path",
-           "write", "read", "read_json"]
+           "write", "write_bytes", "read", "read_json", "parse_json"]
 
 #: Version of the ``context["pybench"]`` / ``benchmarks[i]["pybench"]`` layout. Raise it
 #: when a field changes meaning; :func:`read` refuses documents newer than this.
@@ -70,13 +70,20 @@ def write(path: str | Path, doc: Mapping[str, Any], *, indent: int | None = 1) -
     """Write ``doc`` as strict JSON (NaN/inf as null), atomically: a temporary file in the
     same directory renamed over ``path``, so a reader (or an interrupted run) never sees
     half a file. Creates the directory; returns ``path``."""
+    text = json.dumps(sanitize(doc), indent=indent, allow_nan=False) + "\n"
+    return write_bytes(path, text.encode())
+
+
+def write_bytes(path: str | Path, data: bytes) -> Path:
+    """Write ``data`` to ``path`` atomically (see :func:`write`): the file is whole or
+    absent, never half written; a crash leaves at most a ``.<name>.*.tmp`` beside it.
+    Creates the directory; returns ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(sanitize(doc), indent=indent, allow_nan=False) + "\n"
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -86,10 +93,23 @@ def write(path: str | Path, doc: Mapping[str, Any], *, indent: int | None = 1) -
 
 def read_json(path: str | Path) -> Any:
     """Any JSON file; ValueError naming the file when it is not JSON."""
+    return parse_json(Path(path).read_bytes(), path)
+
+
+def parse_json(data: bytes | str, path: str | Path) -> Any:
+    """The JSON of file ``path``'s content ``data``; ValueError naming the file when it is
+    not JSON (binary garbage and absurd nesting included)."""
     try:
-        return json.loads(Path(path).read_text())
-    except json.JSONDecodeError as exc:
+        return json.loads(data)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ValueError(f"{path}: not JSON ({exc})") from None
+    except RecursionError:
+        raise ValueError(f"{path}: not JSON this reader takes (nested too deeply)") from None
+
+
+def _json_kind(value: Any) -> str:
+    return {list: "array", str: "string", bool: "boolean", type(None): "null"}.get(
+        type(value), "number")
 
 
 def read(path: str | Path | Mapping[str, Any]) -> dict[str, Any]:
@@ -101,11 +121,15 @@ def read(path: str | Path | Mapping[str, Any]) -> dict[str, Any]:
     """
     doc = dict(path) if isinstance(path, Mapping) else read_json(path)
     where = "document" if isinstance(path, Mapping) else str(path)
-    extra = doc.get("context", {}).get("pybench") if isinstance(doc, dict) else None
+    if not isinstance(doc, dict):
+        raise ValueError(f"{where}: not a pybench result file (a JSON {_json_kind(doc)}, not "
+                         f"an object)")
+    context = doc.get("context", {})
+    extra = context.get("pybench") if isinstance(context, dict) else None
     if not isinstance(extra, dict) or "api_version" not in extra:
         raise ValueError(f"{where}: not a pybench result file (no context.pybench.api_version)")
     version = extra["api_version"]
-    if not isinstance(version, int) or version < 1:
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
         raise ValueError(f"{where}: bad result api_version {version!r}")
     if version > API_VERSION:
         raise ValueError(f"{where}: result api_version {version} is newer than this pybench "

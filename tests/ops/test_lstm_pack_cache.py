@@ -1,11 +1,14 @@
 """The raw LSTM ops' cache of packed weights (pybench.ops.pack_cache, issue 15): results match
 float64 torch.nn on every CPU ISA, a repeated call packs once, and every change that makes a
-pack stale -- an in-place update, a new tensor in a freed weight's memory, another CPU ISA --
-repacks, while the cache never keeps a weight alive and stays bounded."""
+pack stale -- an in-place update, a new tensor in a freed weight's memory, another CPU ISA, a
+write past the version counter (issue 20) -- repacks, while the cache never keeps a weight
+alive and stays bounded."""
 import gc
+import math
 import random
 import weakref
 
+import numpy as np
 import pytest
 import torch
 
@@ -261,18 +264,69 @@ def test_non_contiguous_weights(cpu_isa, packs):
 
 
 @pytest.mark.parametrize("cpu_isa", PACKING_ISAS, indirect=True)
-def test_clear_and_the_unsafe_write_through_data(cpu_isa, packs):
-    """The documented unsafe case: .data writes do not bump the version counter, so the
-    cache cannot see them; clear_pack_cache makes the next call pack the new values."""
+@pytest.mark.parametrize("write", [
+    pytest.param(lambda w: w.data.copy_(torch.randn_like(w)), id="data.copy_"),
+    pytest.param(lambda w: w.data.mul_(2), id="data.mul_"),
+    pytest.param(lambda w: w.numpy().__setitem__(..., torch.randn(w.shape).numpy()), id="numpy"),
+    pytest.param(lambda w: w.data[5].zero_(), id="one-row"),
+    pytest.param(lambda w: w.data[:, 3].fill_(7.0), id="one-column"),
+    pytest.param(lambda w: torch.from_numpy(w.numpy())[-1, -1:].fill_(3.0), id="from_numpy-last"),
+])
+def test_writes_the_version_counter_misses_are_caught(write, cpu_isa, packs):
+    """Writes through aliases without w's version counter (issue 20): the key matches, the
+    content probe does not, so the next call packs the new values."""
+    x, hx, cx, w = operands(3, 7, 11)
+    stale = check_cell(x, hx, cx, w)
+    version = w[1]._version
+    write(w[1])
+    assert w[1]._version == version  # why the key alone cannot notice
+    fresh = check_cell(x, hx, cx, w)  # against the reference of the new values
+    assert not torch.equal(stale[0], fresh[0])
+    info = ops.pack_cache_info()["lstm_pack_weights"]
+    assert len(packs) == 2 and info.stale == 1 and info.size == 1
+
+
+@pytest.mark.parametrize("cpu_isa", PACKING_ISAS, indirect=True)
+def test_clear_after_a_scattered_write_through_data(cpu_isa, packs):
+    """The documented gap: a write through .data of elements off the probe is not seen;
+    clear_pack_cache makes the next call pack the new values."""
     x, hx, cx, w = operands(3, 7, 11)
     check_cell(x, hx, cx, w)
-    version = w[1]._version
-    w[1].data.mul_(2)
-    assert w[1]._version == version  # why the cache cannot notice
+    w[1].data[0, 1] += 1.0  # w_hh (44, 11): row i is probed at column i // 4, so not (0, 1)
+    ops.lstm_cell(x, hx, cx, *w)
+    assert len(packs) == 1  # the old pack: stale, as documented
     ops.clear_pack_cache()
     assert size() == 0
     check_cell(x, hx, cx, w)
     assert len(packs) == 2
+
+
+def test_content_probe_spreads_over_rows_and_columns():
+    limit = pack_cache.PROBE_SIZE
+    for shape in [(44, 7), (44, 11), (8, 300), (16, 16), (1, 5), (5,), (), (0, 4), (3, 4, 5),
+                  (4096, 1024), (160, 300), (1024, 4096)]:
+        t = torch.arange(math.prod(shape), dtype=torch.float32).reshape(shape)
+        probed = pack_cache._probe_index(tuple(shape))
+        assert len(probed) <= limit
+        if t.numel() == 0:
+            assert probed.size == 0
+            continue
+        rows = shape[0] if t.dim() >= 2 else 1
+        cols = t.numel() // rows
+        r, c = probed // cols, probed % cols
+        if max(rows, cols) <= limit:  # every row and every column
+            assert set(r.tolist()) == set(range(rows)) and set(c.tolist()) == set(range(cols))
+        # no run of ceil(n / PROBE_SIZE) whole rows or columns escapes the probe
+        for seen, n in ((r, rows), (c, cols)):
+            gaps = np.diff(np.concatenate([[-1], np.unique(seen), [n]]))
+            assert gaps.max() <= -(-n // limit), (shape, gaps.max())
+        assert pack_cache.content_probe(t) == pack_cache.content_probe(t.clone())
+    w = torch.randn(40, 10)
+    assert pack_cache.content_probe(w.t().contiguous().t()) == pack_cache.content_probe(w)
+    assert pack_cache.content_probe(w.bfloat16()) == pack_cache.content_probe(w.bfloat16())
+    nan = torch.full((4, 4), float("nan"))
+    assert pack_cache.content_probe(nan) == pack_cache.content_probe(nan.clone())
+    assert pack_cache.content_probe(torch.zeros(3)) != pack_cache.content_probe(-torch.zeros(3))
 
 
 @pytest.mark.parametrize("cpu_isa", PACKING_ISAS, indirect=True)
