@@ -43,6 +43,23 @@ def _cached_packs(input, w_ih, w_hh, packed_ih, packed_hh):
     return _PACKS.get((w_ih, w_hh), _pack, extra=isa)
 
 
+def _run(op, args, input, w_ih, w_hh, packed_ih, packed_hh):
+    """``op(*args, packed_ih, packed_hh)`` with the caller's packs, or the cache's."""
+    if packed_ih is not None or packed_hh is not None:
+        return op(*args, packed_ih, packed_hh)
+    cached_ih, cached_hh = _cached_packs(input, w_ih, w_hh, None, None)
+    if cached_ih is None:
+        return op(*args, None, None)
+    try:
+        return op(*args, cached_ih, cached_hh)
+    except ValueError as exc:
+        # The cache packed for the ISA active when it looked; another thread switched it
+        # before the op read it. The op then packs for the ISA it reads, once.
+        if "not packed" not in str(exc):
+            raise
+        return op(*args, None, None)
+
+
 def lstm_cell(input: torch.Tensor, hx: torch.Tensor, cx: torch.Tensor, w_ih: torch.Tensor,
               w_hh: torch.Tensor, b_ih: torch.Tensor | None = None,
               b_hh: torch.Tensor | None = None, *, packed_ih: torch.Tensor | None = None,
@@ -75,9 +92,8 @@ def lstm_cell(input: torch.Tensor, hx: torch.Tensor, cx: torch.Tensor, w_ih: tor
     unbatched = input.dim() == 1
     if unbatched:
         input, hx, cx = input.unsqueeze(0), hx.unsqueeze(0), cx.unsqueeze(0)
-    packed_ih, packed_hh = _cached_packs(input, w_ih, w_hh, packed_ih, packed_hh)
-    hy, cy = torch.ops.pybench.lstm_cell(input, hx, cx, w_ih, w_hh, b_ih, b_hh, packed_ih,
-                                         packed_hh)
+    hy, cy = _run(torch.ops.pybench.lstm_cell, (input, hx, cx, w_ih, w_hh, b_ih, b_hh),
+                  input, w_ih, w_hh, packed_ih, packed_hh)
     return (hy.squeeze(0), cy.squeeze(0)) if unbatched else (hy, cy)
 
 
@@ -104,9 +120,9 @@ def lstm(input: torch.Tensor, hx: torch.Tensor, cx: torch.Tensor, w_ih: torch.Te
     """
     check_operands("pybench.lstm", input, hx=hx, cx=cx, w_ih=w_ih, w_hh=w_hh, b_ih=b_ih,
                    b_hh=b_hh, packed_ih=packed_ih, packed_hh=packed_hh)
-    packed_ih, packed_hh = _cached_packs(input, w_ih, w_hh, packed_ih, packed_hh)
-    output, h_n, c_n = torch.ops.pybench.lstm(input, hx, cx, w_ih, w_hh, b_ih, b_hh, batch_first,
-                                              packed_ih, packed_hh)
+    output, h_n, c_n = _run(torch.ops.pybench.lstm,
+                            (input, hx, cx, w_ih, w_hh, b_ih, b_hh, batch_first),
+                            input, w_ih, w_hh, packed_ih, packed_hh)
     return output, (h_n, c_n)
 
 

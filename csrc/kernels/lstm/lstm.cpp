@@ -37,8 +37,10 @@ void lstm_pack_weights(const float* w, int64_t ldw, int64_t hidden, int64_t k, i
   });
 }
 
-void lstm_cell(const LstmCellParams& p) {
-  switch (active_cpu_isa()) {
+void lstm_cell(const LstmCellParams& p) { lstm_cell_isa(p, active_cpu_isa()); }
+
+void lstm_cell_isa(const LstmCellParams& p, CpuIsa isa) {
+  switch (isa) {
     case CpuIsa::avx512: return lstm_cell_avx512(p);
     case CpuIsa::avx2: return lstm_cell_avx2(p);
     case CpuIsa::scalar: return lstm_cell_ref(p);

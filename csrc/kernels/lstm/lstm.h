@@ -195,6 +195,10 @@ void lstm_input_gemm_ref(const LstmInputGemmParams& p);
 void lstm_input_gemm_avx2(const LstmInputGemmParams& p);
 void lstm_input_gemm_avx512(const LstmInputGemmParams& p);
 void lstm_sequence_isa(const LstmSequenceParams& p, CpuIsa isa);
+// lstm_cell on a given ISA: the op reads the active ISA once per call and packs and runs
+// with it, so a concurrent set_active_cpu_isa cannot pair one ISA's packs with another's
+// kernel.
+void lstm_cell_isa(const LstmCellParams& p, CpuIsa isa);
 
 // The vector activations of the SIMD variants over arrays (n any), for the accuracy tests.
 void lstm_sigmoid_avx2(const float* x, float* y, int64_t n);

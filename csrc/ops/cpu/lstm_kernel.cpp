@@ -29,8 +29,8 @@ at::Tensor pack_one(const at::Tensor& w, int64_t hidden, int64_t block) {
 // layout, or packed now. The scalar reference reads the raw weights and needs none.
 kernels::LstmPackedWeights packed_view(const at::Tensor& w, int64_t hidden,
                                        const std::optional<at::Tensor>& given,
-                                       const char* name, at::Tensor& storage, const char* op) {
-  const kcpu::CpuIsa isa = kcpu::active_cpu_isa();
+                                       const char* name, at::Tensor& storage, const char* op,
+                                       kcpu::CpuIsa isa) {
   const int64_t block = kcpu::lstm_pack_block(isa);
   const int64_t k = w.size(1);
   kernels::LstmPackedWeights v;
@@ -84,17 +84,19 @@ std::tuple<at::Tensor, at::Tensor> lstm_cell_cpu(
   at::Tensor cy = at::empty({o.batch, o.hidden}, input.options());
   // Packed weights are checked before the empty-batch return: a mismatched pair is an
   // error whatever the batch.
+  // One read of the ISA for the packs and the kernel (another thread may switch it).
+  const kcpu::CpuIsa isa = kcpu::active_cpu_isa();
   at::Tensor ih_storage, hh_storage;
   const kernels::LstmPackedWeights pih =
-      packed_view(o.w_ih, o.hidden, packed_ih, "packed_ih", ih_storage, op);
+      packed_view(o.w_ih, o.hidden, packed_ih, "packed_ih", ih_storage, op, isa);
   const kernels::LstmPackedWeights phh =
-      packed_view(o.w_hh, o.hidden, packed_hh, "packed_hh", hh_storage, op);
+      packed_view(o.w_hh, o.hidden, packed_hh, "packed_hh", hh_storage, op, isa);
   if (hy.numel() == 0) return {hy, cy};
   kernels::LstmCellParams p = lstm_cell_params(o, hy, cy);
   p.packed_ih = pih;
   p.packed_hh = phh;
   p.exec = aten_cpu_execution();
-  kcpu::lstm_cell(p);
+  kcpu::lstm_cell_isa(p, isa);
   return {hy, cy};
 }
 
@@ -111,10 +113,12 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> lstm_cpu(
                                   : at::empty({T, B, H}, input.options());
   at::Tensor h_n = at::empty({B, H}, input.options());
   at::Tensor c_n = at::empty({B, H}, input.options());
+  // One read of the ISA for the packs and the kernel (another thread may switch it).
+  const kcpu::CpuIsa isa = kcpu::active_cpu_isa();
   at::Tensor ih_storage, hh_storage;
   kernels::LstmSequenceParams p;
-  p.packed_ih = packed_view(o.w_ih, H, packed_ih, "packed_ih", ih_storage, op);
-  p.packed_hh = packed_view(o.w_hh, H, packed_hh, "packed_hh", hh_storage, op);
+  p.packed_ih = packed_view(o.w_ih, H, packed_ih, "packed_ih", ih_storage, op, isa);
+  p.packed_hh = packed_view(o.w_hh, H, packed_hh, "packed_hh", hh_storage, op, isa);
   if (B == 0 || H == 0) return {output, h_n, c_n};
   at::Tensor scratch = at::empty({kernels::lstm_sequence_scratch_floats(T, B, H)}, input.options());
   p.seq_len = T;
@@ -136,7 +140,7 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> lstm_cpu(
   p.c_n = c_n.data_ptr<float>();
   p.gates_scratch = scratch.data_ptr<float>();
   p.exec = aten_cpu_execution();
-  kcpu::lstm_sequence(p);
+  kcpu::lstm_sequence_isa(p, isa);
   return {output, h_n, c_n};
 }
 
