@@ -16,6 +16,40 @@ from conftest import available_cpu_isas
 ISAS = available_cpu_isas()
 
 
+def _worst_under_isa_switches(error, calls: int = 150) -> float:
+    """The largest ``error()`` over ``calls`` calls in each of two threads while a third
+    cycles set_cpu_isa over every ISA; an exception in a caller fails the test."""
+    stop, errors, worst = threading.Event(), [], [0.0]
+
+    def switcher():
+        k = 0
+        while not stop.is_set():
+            ops.set_cpu_isa(ISAS[k % len(ISAS)])
+            k += 1
+
+    def caller():
+        try:
+            for _ in range(calls):
+                worst[0] = max(worst[0], error())
+        except Exception as exc:  # noqa: BLE001 -- reported below
+            errors.append(exc)
+
+    before = ops.cpu_isa()
+    threads = [threading.Thread(target=switcher)] + [threading.Thread(target=caller)
+                                                     for _ in range(2)]
+    try:
+        for th in threads:
+            th.start()
+        for th in threads[1:]:
+            th.join(120)
+    finally:
+        stop.set()
+        threads[0].join(10)
+        ops.set_cpu_isa(before)
+    assert not errors, errors[0]
+    return worst[0]
+
+
 @pytest.mark.skipif(len(ISAS) < 2, reason="this CPU runs only one ISA variant: nothing to switch")
 @pytest.mark.parametrize("sequence", [False, True], ids=["cell", "sequence"])
 def test_isa_switches_during_calls_keep_results_exact(sequence):
@@ -33,37 +67,11 @@ def test_isa_switches_during_calls_keep_results_exact(sequence):
             want = ref(x.double(), (hx.double()[None], cx.double()[None]))[0].float()
         else:
             want = ref(x.double(), (hx.double(), cx.double()))[0].float()
-    stop, errors, worst = threading.Event(), [], [0.0]
 
-    def switcher():
-        k = 0
-        while not stop.is_set():
-            ops.set_cpu_isa(ISAS[k % len(ISAS)])
-            k += 1
-
-    def caller():
-        try:
-            for _ in range(150):
-                out = (ops.lstm(x, hx, cx, *w)[0] if sequence
-                       else ops.lstm_cell(x, hx, cx, *w)[0])
-                worst[0] = max(worst[0], (out - want).abs().max().item())
-        except Exception as exc:  # noqa: BLE001 -- reported below
-            errors.append(exc)
-
-    before = ops.cpu_isa()
-    threads = [threading.Thread(target=switcher)] + [threading.Thread(target=caller)
-                                                     for _ in range(2)]
-    try:
-        for th in threads:
-            th.start()
-        for th in threads[1:]:
-            th.join(120)
-    finally:
-        stop.set()
-        threads[0].join(10)
-        ops.set_cpu_isa(before)
-    assert not errors, errors[0]
-    assert worst[0] < 1e-4
+    def error():
+        out = ops.lstm(x, hx, cx, *w)[0] if sequence else ops.lstm_cell(x, hx, cx, *w)[0]
+        return (out - want).abs().max().item()
+    assert _worst_under_isa_switches(error) < 1e-4
 
 
 def _conv_case():
@@ -97,33 +105,8 @@ def _gram_case():
 def test_other_ops_under_isa_switches(case):
     torch.manual_seed(11)
     run, want = case()
-    stop, errors, worst = threading.Event(), [], [0.0]
 
-    def switcher():
-        k = 0
-        while not stop.is_set():
-            ops.set_cpu_isa(ISAS[k % len(ISAS)])
-            k += 1
-
-    def caller():
-        try:
-            for _ in range(150):
-                out = run().double()
-                worst[0] = max(worst[0], ((out - want).norm() / want.norm()).item())
-        except Exception as exc:  # noqa: BLE001 -- reported below
-            errors.append(exc)
-
-    before = ops.cpu_isa()
-    threads = [threading.Thread(target=switcher)] + [threading.Thread(target=caller)
-                                                     for _ in range(2)]
-    try:
-        for th in threads:
-            th.start()
-        for th in threads[1:]:
-            th.join(120)
-    finally:
-        stop.set()
-        threads[0].join(10)
-        ops.set_cpu_isa(before)
-    assert not errors, errors[0]
-    assert worst[0] < 1e-5
+    def error():
+        out = run().double()
+        return ((out - want).norm() / want.norm()).item()
+    assert _worst_under_isa_switches(error) < 1e-5
