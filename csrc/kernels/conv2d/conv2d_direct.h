@@ -307,6 +307,14 @@ void tile(const TileArgs& a) {
 #pragma GCC unroll 8
       for (int v = 0; v < V - 1; ++v) xv[v] = Isa::loadu(xt + v * L);
       xv[V - 1] = Full ? Isa::loadu(xt + (V - 1) * L) : Isa::maskload(xt + (V - 1) * L, mask);
+      // Keep the V input vectors in registers. Without this GCC folds them into the FMAs
+      // as memory operands, reloading each (often cache-line-splitting) vector once per
+      // output channel, and shuffles accumulators to make room: the AVX2 4 x 3 3x3 tile ran
+      // 59 vector loads and 35 register moves per 108 FMAs instead of 39 and 23. A/B, 1 thread,
+      // capped to AVX2: 3x3 layers of 64-512 channels 1.14-1.24x, a 1x1 1.04-1.10x;
+      // AVX-512 (32 registers) 0.97-1.08x, within noise.
+#pragma GCC unroll 8
+      for (int v = 0; v < V; ++v) asm("" : "+v"(xv[v]));
 #pragma GCC unroll 8
       for (int r = 0; r < R; ++r) {
         const Vec wv = Isa::set1(wr[r][t]);
