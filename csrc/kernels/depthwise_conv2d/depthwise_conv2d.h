@@ -24,16 +24,13 @@
 #include <algorithm>
 #include <cstdint>
 
+#include "common/activation.h"
 #include "common/conv_params.h"
 #include "common/cpu_caches.h"
 #include "common/index_math.h"
 #include "common/parallel.h"
 
 namespace pybench::kernels {
-
-// The activation the fused separable kernel applies after each convolution; the plain
-// depthwise op uses none.
-enum class Activation : int { none = 0, relu = 1, relu6 = 2 };
 
 // Pointers and geometry come from ConvParamsBase; output channels are channels * multiplier.
 struct DepthwiseConv2dParams : ConvParamsBase {
