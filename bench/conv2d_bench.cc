@@ -20,6 +20,7 @@
 #include "common/cpu_isa.h"
 #include "conv2d/conv2d.h"
 #include "conv2d_layers.h"
+#include "conv2d_nchwc/conv2d_nchwc.h"
 #include "shapes.h"
 
 namespace {
@@ -87,6 +88,49 @@ void BM_conv2d(benchmark::State& state, const Variant& v, Conv2dParams p) {
       benchmark::Counter(bytes, benchmark::Counter::kIsIterationInvariantRate);
 }
 
+// The blocked-layout kernel (conv2d_nchwc.h) on the same layers, as a converted model runs
+// them: BM_conv2d_nchwc/<avx2|avx512>/<layer>/N=<batch>, block 8 on avx2 and 16 on avx512,
+// the input blocked (or NCHW where it has fewer channels than a block, as a first layer),
+// weights packed beforehand, bias and ReLU fused. Grouped layers are not its job (skipped
+// at registration). FLOP/s as BM_conv2d's, so the two compare line by line.
+struct NchwcVariant {
+  const char* name;
+  CpuIsa isa;
+  int64_t block;
+};
+const NchwcVariant kNchwcVariants[] = {{"avx2", CpuIsa::avx2, 8}, {"avx512", CpuIsa::avx512, 16}};
+
+void BM_conv2d_nchwc(benchmark::State& state, const NchwcVariant& v, const Conv2dParams& c) {
+  if (!pybench::bench::require_isa(state, v.isa)) return;
+  pybench::kernels::Conv2dNchwcParams p;
+  static_cast<pybench::kernels::ConvParamsBase&>(p) = c;
+  p.in_channels = c.in_channels;
+  p.out_channels = c.out_channels;
+  p.block = v.block;
+  p.input_blocked = c.in_channels >= v.block;
+  p.activation = pybench::kernels::Activation::relu;
+  p.output_blocks = p.out_blocks();
+  const int64_t bi = p.group_channels(), groups = p.channel_groups();
+  const size_t in_size = static_cast<size_t>(p.batch * groups * bi * p.in_h * p.in_w);
+  const size_t w_size =
+      static_cast<size_t>(p.out_blocks() * groups * p.kernel_h * p.kernel_w * bi * v.block);
+  const size_t out_size = static_cast<size_t>(p.batch * p.out_blocks() * p.out_h * p.out_w *
+                                              v.block);
+  p.input = normal_floats(kInputSeed, in_size);
+  p.weight = normal_floats(kWeightSeed, w_size);
+  p.bias = normal_floats(kBiasSeed, static_cast<size_t>(p.out_blocks() * v.block));
+  AlignedFloats output = aligned_floats(out_size);
+  p.output = output.get();
+  pybench::kernels::cpu::set_active_cpu_isa(v.isa);
+  for (auto _ : state) {
+    kcpu::conv2d_nchwc(p);
+    benchmark::DoNotOptimize(p.output);
+    benchmark::ClobberMemory();
+  }
+  state.counters["FLOP/s"] =
+      benchmark::Counter(conv2d_flops(c), benchmark::Counter::kIsIterationInvariantRate);
+}
+
 void register_shape_file(const char* file_name) {
   for (const auto& c : pybench::bench::load_shapes(file_name)) {
     for (int64_t N : pybench::bench::kConvBatches) {
@@ -96,6 +140,14 @@ void register_shape_file(const char* file_name) {
             std::string("BM_conv2d/") + v.name + "/" + c.name + "/N=" + std::to_string(N);
         benchmark::RegisterBenchmark(name.c_str(), [&v, p](benchmark::State& state) {
           BM_conv2d(state, v, p);
+        })->Unit(benchmark::kMicrosecond);
+      }
+      if (p.groups != 1) continue;
+      for (const NchwcVariant& v : kNchwcVariants) {
+        const std::string name =
+            std::string("BM_conv2d_nchwc/") + v.name + "/" + c.name + "/N=" + std::to_string(N);
+        benchmark::RegisterBenchmark(name.c_str(), [&v, p](benchmark::State& state) {
+          BM_conv2d_nchwc(state, v, p);
         })->Unit(benchmark::kMicrosecond);
       }
     }

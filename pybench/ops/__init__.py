@@ -9,6 +9,8 @@ autograd-free inference, ``torch.compile`` (each module's fake kernels) and
 - :mod:`~pybench.ops.checks`: the tensor-argument checks every op shares, padding resolution.
 - :mod:`~pybench.ops.gram_op`, :mod:`~pybench.ops.conv2d_op`,
   :mod:`~pybench.ops.depthwise_ops` (depthwise and separable), :mod:`~pybench.ops.lstm_ops`.
+- :mod:`~pybench.ops.nchwc`: the blocked activation layout of converted models;
+  :mod:`~pybench.ops.conv2d_nchwc_op`: its convolution with a fused epilogue.
 - :mod:`~pybench.ops.pack_cache`: the raw ops' cache of packed weights
   (``clear_pack_cache``, ``pack_cache_info``).
 """
@@ -17,18 +19,23 @@ import torch  # noqa: F401  (first: it loads libc10 / libtorch, which _C links a
 from pybench import _C  # noqa: F401  (loads the library, registering torch.ops.pybench)
 from pybench.ops.caches import CPU_CACHE_FIELDS, cpu_caches
 from pybench.ops.checks import _pair, check_operands, conv2d_padding  # noqa: F401 (_pair: nn, tests)
+from pybench.ops.conv2d_nchwc_op import (NCHWC_ACTIVATIONS, conv2d_nchwc, conv2d_nchwc_out,
+                                         pack_conv2d_nchwc, pad_bias_nchwc)
 from pybench.ops.conv2d_op import conv2d
 from pybench.ops.depthwise_ops import ACTIVATIONS, depthwise_conv2d, separable_conv2d
 from pybench.ops.gram_op import gram
 from pybench.ops.isa import (CPU_ISAS, cpu_isa, detected_cpu_isa, has_cuda_kernels, set_cpu_isa,
                              use_cpu_isa)
 from pybench.ops.lstm_ops import lstm, lstm_cell, lstm_pack_weights
+from pybench.ops.nchwc import block_size, from_nchwc, to_nchwc
 from pybench.ops.pack_cache import clear_pack_cache, pack_cache_info
 
 __all__ = ["gram", "conv2d", "conv2d_padding", "cpu_isa", "detected_cpu_isa", "use_cpu_isa",
            "set_cpu_isa", "CPU_ISAS", "has_cuda_kernels", "check_operands", "depthwise_conv2d",
            "separable_conv2d", "ACTIVATIONS", "lstm_cell", "lstm", "lstm_pack_weights",
-           "clear_pack_cache", "pack_cache_info", "cpu_caches", "CPU_CACHE_FIELDS"]
+           "clear_pack_cache", "pack_cache_info", "cpu_caches", "CPU_CACHE_FIELDS", "conv2d_nchwc",
+           "conv2d_nchwc_out", "pack_conv2d_nchwc", "pad_bias_nchwc", "NCHWC_ACTIVATIONS",
+           "block_size", "to_nchwc", "from_nchwc"]
 
 # Read the cache description now, as isa.py checks PYBENCH_MAX_CPU_ISA: a malformed
 # PYBENCH_CPU_CACHES raises ValueError at import rather than at the first kernel call.

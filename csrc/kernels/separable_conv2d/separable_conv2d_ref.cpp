@@ -9,14 +9,6 @@
 namespace pybench::kernels::cpu {
 namespace {
 
-double activate(double v, Activation act) {
-  switch (act) {
-    case Activation::none: return v;
-    case Activation::relu: return v < 0.0 ? 0.0 : v;  // NaN stays NaN
-    case Activation::relu6: return v < 0.0 ? 0.0 : (v > 6.0 ? 6.0 : v);
-  }
-  return v;
-}
 
 }  // namespace
 
@@ -45,7 +37,7 @@ void separable_conv2d_ref(const SeparableConv2dParams& sp) {
                      static_cast<double>(x[iy * p.in_w + ix]);
             }
           }
-          t[item * out_plane + oy * p.out_w + ox] = activate(acc, sp.dw_activation);
+          t[item * out_plane + oy * p.out_w + ox] = activate_ref(acc, sp.dw_activation);
         }
       }
     }
@@ -63,7 +55,7 @@ void separable_conv2d_ref(const SeparableConv2dParams& sp) {
       }
       float* y = sp.output + item * out_plane;
       for (int64_t i = 0; i < out_plane; ++i) {
-        y[i] = static_cast<float>(activate(acc[i], sp.pw_activation));
+        y[i] = static_cast<float>(activate_ref(acc[i], sp.pw_activation));
       }
     }
   });

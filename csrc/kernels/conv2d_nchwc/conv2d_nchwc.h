@@ -1,0 +1,96 @@
+#pragma once
+// 2-D convolution on the blocked activation layout (NCHWc), with a fused epilogue: the
+// torch-free kernel core of pybench::conv2d_nchwc, the convolution of converted models.
+//
+// Layouts (B = block, 8 or 16; Kb = ceil(K / B) output channel blocks):
+//   input   blocked (input_blocked): (batch, Cb, in_h, in_w, B), Cb = ceil(C / B), the
+//           padded channels zero; or plain NCHW (batch, C, in_h, in_w) -- the model's
+//           first convolution, whose 3 channels would waste most of a block.
+//   weight  packed once at conversion: (Kb, Cg, kernel_h, kernel_w, Bi, B), where the
+//           input's channels come in Cg groups of Bi: Cg = Cb, Bi = B for a blocked input,
+//           Cg = C, Bi = 1 for a plain one. Element [kb][g][r][s][i][o] is PyTorch's
+//           weight[kb*B + o][g*Bi + i][r][s], zero for padded channels.
+//   bias    (Kb * B) or nullptr, zero past K.
+//   residual (batch, Kb, out_h, out_w, B) or nullptr, zero past K.
+//   output  channel blocks [0, Kb) of an image with output_blocks >= Kb blocks:
+//           (batch, output_blocks, out_h, out_w, B) with `output` pointing at the first of
+//           this convolution's blocks, so the branches of a concat write their own slices of
+//           one buffer and the concat costs nothing.
+// out = act(bias + conv(input, weight) + residual), padded channels written as zeros
+// (sigmoid(0) is not). Geometry as ConvParamsBase (pad_h / pad_w top / left).
+//
+// Why this layout: one vector is one pixel's B output channels, so the inner step
+// broadcasts one input value and multiplies it into whole vectors of weights -- no
+// shuffles, no gathers, every load aligned to the block -- the scheme of oneDNN's jit_avx2
+// / jit_avx512 convolutions and ONNX Runtime's NCHWc kernels (../shared/research/
+// peers-cpu.md). Eager PyTorch reorders activations and weights into such a layout around
+// every convolution; a converted model keeps it from layer to layer.
+//
+// Blocking (conv2d_nchwc_tile.h): a work item is (image, group of kOcBlocks output channel
+// blocks, output row, chunk of the row). Inside it batches of input channel groups are the
+// outermost loop: per batch, every register tile of the chunk accumulates the batch's
+// (group, tap, channel) products onto the partial sums stored in the output chunk, which
+// stays in L1 (MLAS's ACCUMULATE_OUTPUT scheme), as do the batch's weights (kOcBlocks x
+// taps x Bi x B floats a group: 9 KiB for AVX2's 3x3; nchwc_group_batch) and input rows.
+// The epilogue runs on the last batch's tiles, in registers. The chunk is sized from the L1d (nchwc_chunk_positions). A 1x1,
+// stride-1, unpadded convolution is one line of out_h * out_w positions.
+#include <algorithm>
+#include <cstdint>
+
+#include "common/activation.h"
+#include "common/conv_params.h"
+#include "common/cpu_caches.h"
+#include "common/parallel.h"
+
+namespace pybench::kernels {
+
+struct Conv2dNchwcParams : ConvParamsBase {
+  int64_t in_channels = 0;    // C (plain input: its channel count; blocked: the logical C)
+  int64_t out_channels = 0;   // K
+  int64_t block = 8;          // B
+  bool input_blocked = true;
+  const float* residual = nullptr;
+  int64_t output_blocks = 0;  // channel blocks per image of the output buffer (>= Kb)
+  Activation activation = Activation::none;
+  CpuExecution exec;
+
+  int64_t in_blocks() const { return (in_channels + block - 1) / block; }
+  int64_t out_blocks() const { return (out_channels + block - 1) / block; }
+  // Input channel groups of the packed weight and channels per group (Cg, Bi).
+  int64_t channel_groups() const { return input_blocked ? in_blocks() : in_channels; }
+  int64_t group_channels() const { return input_blocked ? block : 1; }
+};
+
+// Input channel groups a register tile sums before it stores its partial sums: as many as
+// keep their weights (oc_blocks x taps x Bi x B floats each) within half the L1d. A 3x3
+// layer's group is already B * 9 * kOcBlocks * kPixels FMAs long (864 on AVX2), so one is
+// enough there; a 1x1's is 9x shorter and the partial sums' load and store would cost a
+// third of its loads, so it batches (ONNX Runtime's pointwise kernel batches 128
+// channels for the same reason).
+inline int64_t nchwc_group_batch(const cpu::CpuCaches& c, int64_t oc_blocks, int64_t block,
+                                 int64_t taps, int64_t group_channels, int64_t groups) {
+  const int64_t bytes = 4 * oc_blocks * taps * group_channels * block;
+  return std::clamp<int64_t>(c.l1d / 2 / bytes, 1, groups);
+}
+
+// Positions per work-item chunk: the chunk's partial sums (kOcBlocks * B floats per
+// position) plus the input rows it reads (kernel_h rows of stride_w * Bi floats per
+// position) kept within half the L1d, the other half left to the group's weights and the
+// lines in flight. At least one tile, a multiple of the tile's positions.
+inline int64_t nchwc_chunk_positions(const cpu::CpuCaches& c, int64_t oc_blocks, int64_t block,
+                                     int64_t kernel_h, int64_t stride_w, int64_t group_channels,
+                                     int64_t tile_positions) {
+  const int64_t per_position =
+      4 * (oc_blocks * block + kernel_h * stride_w * group_channels);
+  const int64_t n = c.l1d / 2 / per_position;
+  return std::max<int64_t>(tile_positions, n / tile_positions * tile_positions);
+}
+
+namespace cpu {
+void conv2d_nchwc(const Conv2dNchwcParams& p);  // ISA-dispatched
+void conv2d_nchwc_ref(const Conv2dNchwcParams& p);
+void conv2d_nchwc_avx2(const Conv2dNchwcParams& p);
+void conv2d_nchwc_avx512(const Conv2dNchwcParams& p);
+}  // namespace cpu
+
+}  // namespace pybench::kernels

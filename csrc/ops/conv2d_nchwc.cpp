@@ -1,0 +1,15 @@
+// Schema of pybench::conv2d_nchwc (the blocked-layout convolution of converted models, CPU
+// only) and its out= form, which writes channel blocks [out_block_offset, +Kb) of a larger
+// blocked buffer so that the branches of a channel concat write their slices in place.
+#include <torch/library.h>
+
+TORCH_LIBRARY_FRAGMENT(pybench, m) {
+  m.def(
+      "conv2d_nchwc(Tensor input, Tensor weight, Tensor? bias, Tensor? residual, "
+      "int out_channels, int[2] stride, int[4] padding, int[2] dilation, "
+      "str activation=\"none\") -> Tensor");
+  m.def(
+      "conv2d_nchwc_out(Tensor input, Tensor weight, Tensor? bias, Tensor? residual, "
+      "int out_channels, int[2] stride, int[4] padding, int[2] dilation, str activation, "
+      "Tensor(a!) out, int out_block_offset) -> ()");
+}

@@ -1,0 +1,160 @@
+// CPU backend of pybench::conv2d_nchwc / conv2d_nchwc_out: argument checks, then the
+// ISA-dispatched blocked kernel threaded with at::parallel_for.
+#include <torch/library.h>
+
+#include <optional>
+#include <string>
+
+#include "aten_parallel.h"
+#include "conv2d_args.h"
+#include "conv2d_nchwc/conv2d_nchwc.h"
+#include "tensor_checks.h"
+
+namespace pybench::ops {
+namespace {
+
+kernels::Activation parse_nchwc_activation(const char* op, const std::string& act) {
+  if (act == "none") return kernels::Activation::none;
+  if (act == "relu") return kernels::Activation::relu;
+  if (act == "relu6") return kernels::Activation::relu6;
+  if (act == "hardswish") return kernels::Activation::hardswish;
+  if (act == "sigmoid") return kernels::Activation::sigmoid;
+  TORCH_CHECK_VALUE(false, op, ": unknown activation '", act,
+                    "'; expected one of none, relu, relu6, hardswish, sigmoid");
+  return kernels::Activation::none;
+}
+
+struct NchwcCall {
+  at::Tensor input, weight, bias, residual;
+  kernels::Conv2dNchwcParams p;
+};
+
+NchwcCall prepare_conv2d_nchwc(const char* op, const at::Tensor& input, const at::Tensor& weight,
+                               const std::optional<at::Tensor>& bias,
+                               const std::optional<at::Tensor>& residual, int64_t out_channels,
+                               at::IntArrayRef stride, at::IntArrayRef padding,
+                               at::IntArrayRef dilation, const std::string& activation) {
+  check_input_tensor(op, "input", input, c10::DeviceType::CPU);
+  check_operand(op, "weight", weight, input);
+  check_conv_arguments(op, stride, padding, dilation);
+  TORCH_CHECK_VALUE(weight.dim() == 6, op,
+                    ": expected a packed weight (Kb, Cg, kH, kW, Bi, B) from "
+                    "pybench.ops.pack_conv2d_nchwc, got shape ", weight.sizes());
+  const int64_t block = weight.size(5), groups = weight.size(1), bi = weight.size(4);
+  TORCH_CHECK_VALUE(block == 8 || block == 16, op, ": expected a block of 8 or 16 channels, "
+                    "got a packed weight of shape ", weight.sizes());
+  const bool blocked = input.dim() == 5;
+  TORCH_CHECK_VALUE(blocked || input.dim() == 4, op,
+                    ": expected input in the blocked layout (N, C/B, H, W, B) or NCHW for a "
+                    "first layer, got shape ", input.sizes());
+  if (blocked) {
+    TORCH_CHECK_VALUE(input.size(4) == block && bi == block && input.size(1) == groups, op,
+                      ": input of shape ", input.sizes(), " does not match the packed weight ",
+                      weight.sizes(), " (blocked input: (N, Cg, H, W, B) with the weight's Cg "
+                      "and B, and a weight packed for a blocked input)");
+  } else {
+    TORCH_CHECK_VALUE(bi == 1 && input.size(1) == groups, op, ": NCHW input of shape ",
+                      input.sizes(), " does not match the packed weight ", weight.sizes(),
+                      " (packed for an NCHW input: (Kb, C, kH, kW, 1, B) with the input's C)");
+  }
+  TORCH_CHECK_VALUE(input.size(2) > 0 && input.size(3) > 0 && weight.size(0) > 0 && groups > 0,
+                    op, ": expected non-empty channels and spatial sizes, got input ",
+                    input.sizes(), " and weight ", weight.sizes());
+  const int64_t kb = weight.size(0);
+  TORCH_CHECK_VALUE(out_channels > (kb - 1) * block && out_channels <= kb * block, op,
+                    ": out_channels=", out_channels, " does not fill the weight's ", kb,
+                    " blocks of ", block);
+  NchwcCall c;
+  kernels::Conv2dNchwcParams& p = c.p;
+  const at::Tensor x4 = blocked ? input.select(4, 0) : input;  // (N, C or Cg, H, W) sizes
+  set_conv_geometry(op, p, x4, weight, stride, padding, dilation);
+  p.block = block;
+  p.input_blocked = blocked;
+  p.in_channels = blocked ? groups * block : groups;
+  p.out_channels = out_channels;
+  p.output_blocks = kb;
+  p.activation = parse_nchwc_activation(op, activation);
+  if (bias.has_value() && bias->defined()) {
+    check_operand(op, "bias", *bias, input);
+    TORCH_CHECK_VALUE(bias->dim() == 1 && bias->size(0) == kb * block, op,
+                      ": expected bias of shape (", kb * block, ") (padded to whole blocks), "
+                      "got ", bias->sizes());
+    c.bias = bias->contiguous();
+  }
+  if (residual.has_value() && residual->defined()) {
+    check_operand(op, "residual", *residual, input);
+    const std::vector<int64_t> want{p.batch, kb, p.out_h, p.out_w, block};
+    TORCH_CHECK_VALUE(residual->sizes() == at::IntArrayRef(want), op,
+                      ": expected residual of the output's shape ", at::IntArrayRef(want),
+                      ", got ", residual->sizes());
+    c.residual = residual->contiguous();
+  }
+  c.input = input.contiguous();
+  c.weight = weight.contiguous();
+  return c;
+}
+
+void run_conv2d_nchwc(NchwcCall& c, at::Tensor& out, int64_t block_offset) {
+  kernels::Conv2dNchwcParams& p = c.p;
+  p.input = c.input.data_ptr<float>();
+  p.weight = c.weight.data_ptr<float>();
+  p.bias = c.bias.defined() ? c.bias.data_ptr<float>() : nullptr;
+  p.residual = c.residual.defined() ? c.residual.data_ptr<float>() : nullptr;
+  p.output_blocks = out.size(1);
+  p.output = out.data_ptr<float>() + block_offset * p.out_h * p.out_w * p.block;
+  if (p.batch == 0) return;
+  p.exec = aten_cpu_execution();
+  kernels::cpu::conv2d_nchwc(p);
+}
+
+at::Tensor conv2d_nchwc_cpu(const at::Tensor& input, const at::Tensor& weight,
+                            const std::optional<at::Tensor>& bias,
+                            const std::optional<at::Tensor>& residual, int64_t out_channels,
+                            at::IntArrayRef stride, at::IntArrayRef padding,
+                            at::IntArrayRef dilation, c10::string_view activation) {
+  NchwcCall c = prepare_conv2d_nchwc("pybench.conv2d_nchwc", input, weight, bias, residual,
+                                     out_channels, stride, padding, dilation,
+                                     std::string(activation));
+  const kernels::Conv2dNchwcParams& p = c.p;
+  at::Tensor out = at::empty({p.batch, weight.size(0), p.out_h, p.out_w, p.block},
+                             input.options());
+  run_conv2d_nchwc(c, out, 0);
+  return out;
+}
+
+void conv2d_nchwc_out_cpu(const at::Tensor& input, const at::Tensor& weight,
+                          const std::optional<at::Tensor>& bias,
+                          const std::optional<at::Tensor>& residual, int64_t out_channels,
+                          at::IntArrayRef stride, at::IntArrayRef padding,
+                          at::IntArrayRef dilation, c10::string_view activation,
+                          const at::Tensor& out, int64_t out_block_offset) {
+  const char* op = "pybench.conv2d_nchwc_out";
+  NchwcCall c = prepare_conv2d_nchwc(op, input, weight, bias, residual, out_channels, stride,
+                                     padding, dilation, std::string(activation));
+  const kernels::Conv2dNchwcParams& p = c.p;
+  check_operand(op, "out", out, input);
+  TORCH_CHECK_VALUE(out.dim() == 5 && out.is_contiguous() && out.size(0) == p.batch &&
+                        out.size(2) == p.out_h && out.size(3) == p.out_w &&
+                        out.size(4) == p.block,
+                    op, ": expected a contiguous out of shape (", p.batch, ", Kt, ", p.out_h,
+                    ", ", p.out_w, ", ", p.block, "), got ", out.sizes(),
+                    out.is_contiguous() ? "" : " (not contiguous)");
+  TORCH_CHECK_VALUE(out_block_offset >= 0 && out_block_offset + weight.size(0) <= out.size(1),
+                    op, ": blocks [", out_block_offset, ", ", out_block_offset + weight.size(0),
+                    ") do not fit in out's ", out.size(1), " channel blocks");
+  // The kernel stores partial sums into out before it reads the whole input or residual.
+  TORCH_CHECK_VALUE(!out.is_alias_of(c.input) && !(c.residual.defined() &&
+                                                   out.is_alias_of(c.residual)),
+                    op, ": out must not share memory with input or residual");
+  at::Tensor o = out;
+  run_conv2d_nchwc(c, o, out_block_offset);
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(pybench, CPU, m) {
+  m.impl("conv2d_nchwc", &conv2d_nchwc_cpu);
+  m.impl("conv2d_nchwc_out", &conv2d_nchwc_out_cpu);
+}
+
+}  // namespace pybench::ops

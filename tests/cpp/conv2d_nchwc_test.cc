@@ -1,0 +1,182 @@
+// Each SIMD variant of the blocked convolution against conv2d_nchwc_ref (double
+// accumulation): blocks of 8 (AVX2, and AVX-512 running the AVX2 kernel) and 16 (AVX-512),
+// blocked and NCHW inputs, channel counts off the block, strides, asymmetric padding,
+// dilation, a 1x1 line, rows wider than a chunk, every activation, residual and bias on
+// and off, an output that is a slice of a larger concat buffer, and two injected
+// parallel-fors (uneven reversed chunks, real threads).
+//
+// Accuracy: element-wise |out - ref| <= 1e-5 * scale, scale = the reference on the
+// absolute operands (no activation; the activations here have slope <= 1.5, and the bound
+// is taken 1.5x). Output blocks around the slice must keep their NaN poison; padded
+// channels must be exact zeros.
+#include "conv2d_nchwc/conv2d_nchwc.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "common/cpu_isa.h"
+#include "test_util.h"
+
+namespace {
+
+using pybench::kernels::Activation;
+using pybench::kernels::Conv2dNchwcParams;
+using pybench::kernels::cpu::CpuIsa;
+using pybench::kernels::cpu::cpu_supports;
+namespace kcpu = pybench::kernels::cpu;
+namespace pt = pybench::testing;
+
+struct Shape {
+  int64_t n, c, h, w, k, kh, kw, sh, sw, pt, pb, pl, pr, dh, dw;
+  bool blocked;
+};
+
+int64_t out_size(int64_t in, int64_t k, int64_t s, int64_t p0, int64_t p1, int64_t d) {
+  return (in + p0 + p1 - d * (k - 1) - 1) / s + 1;
+}
+
+struct Buffers {
+  std::vector<float> input, weight, bias, residual;
+};
+
+// Operands with zeros in every padded channel, as pybench.ops packs them.
+Buffers make_operands(const Shape& s, int64_t B, uint64_t seed) {
+  const int64_t kb = (s.k + B - 1) / B, cb = (s.c + B - 1) / B;
+  const int64_t groups = s.blocked ? cb : s.c, bi = s.blocked ? B : 1;
+  const int64_t oh = out_size(s.h, s.kh, s.sh, s.pt, s.pb, s.dh);
+  const int64_t ow = out_size(s.w, s.kw, s.sw, s.pl, s.pr, s.dw);
+  Buffers b;
+  b.input.assign(s.n * groups * s.h * s.w * bi, 0.0f);
+  b.weight.assign(kb * groups * s.kh * s.kw * bi * B, 0.0f);
+  b.bias.assign(kb * B, 0.0f);
+  b.residual.assign(s.n * kb * oh * ow * B, 0.0f);
+  std::vector<float> r(b.input.size() + b.weight.size() + b.bias.size() + b.residual.size());
+  pt::fill_normal(r.data(), r.size(), seed);
+  size_t at = 0;
+  for (size_t i = 0; i < b.input.size(); ++i, ++at) {
+    const int64_t channel = s.blocked ? (i / (s.h * s.w * B)) % cb * B + i % B : 0;
+    if (channel < s.c) b.input[i] = r[at];
+  }
+  for (size_t i = 0; i < b.weight.size(); ++i, ++at) {
+    const int64_t o = i % B, in_i = (i / B) % bi;
+    const int64_t g = (i / (B * bi * s.kh * s.kw)) % groups;
+    const int64_t kbi = i / (B * bi * s.kh * s.kw * groups);
+    if (kbi * B + o < s.k && g * bi + in_i < s.c) b.weight[i] = r[at];
+  }
+  for (size_t i = 0; i < b.bias.size(); ++i, ++at) {
+    if (static_cast<int64_t>(i) < s.k) b.bias[i] = r[at];
+  }
+  for (size_t i = 0; i < b.residual.size(); ++i, ++at) {
+    if ((i / (oh * ow * B)) % kb * B + i % B < static_cast<size_t>(s.k)) b.residual[i] = r[at];
+  }
+  return b;
+}
+
+Conv2dNchwcParams params(const Shape& s, int64_t B, Activation act, bool bias, bool residual,
+                         const Buffers& b) {
+  Conv2dNchwcParams p;
+  p.input = b.input.data();
+  p.weight = b.weight.data();
+  p.bias = bias ? b.bias.data() : nullptr;
+  p.residual = residual ? b.residual.data() : nullptr;
+  p.batch = s.n;
+  p.in_h = s.h;
+  p.in_w = s.w;
+  p.kernel_h = s.kh;
+  p.kernel_w = s.kw;
+  p.stride_h = s.sh;
+  p.stride_w = s.sw;
+  p.pad_h = s.pt;
+  p.pad_w = s.pl;
+  p.dilation_h = s.dh;
+  p.dilation_w = s.dw;
+  p.out_h = out_size(s.h, s.kh, s.sh, s.pt, s.pb, s.dh);
+  p.out_w = out_size(s.w, s.kw, s.sw, s.pl, s.pr, s.dw);
+  p.in_channels = s.c;
+  p.out_channels = s.k;
+  p.block = B;
+  p.input_blocked = s.blocked;
+  p.activation = act;
+  p.output_blocks = p.out_blocks();
+  return p;
+}
+
+const Shape kShapes[] = {
+    {1, 3, 17, 19, 13, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, false},
+    {2, 13, 7, 10, 20, 3, 3, 2, 2, 1, 1, 2, 2, 1, 1, true},
+    {1, 24, 8, 8, 40, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, true},
+    {1, 40, 9, 7, 8, 1, 1, 2, 2, 0, 0, 0, 0, 1, 1, true},
+    {3, 8, 12, 5, 72, 5, 5, 1, 1, 2, 2, 2, 2, 1, 1, true},
+    {1, 20, 11, 13, 17, 3, 3, 1, 1, 2, 2, 2, 2, 2, 2, true},
+    {1, 64, 7, 7, 96, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, true},
+    {1, 9, 6, 7, 11, 2, 4, 1, 1, 0, 1, 1, 2, 1, 1, true},
+    {1, 8, 3, 300, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, true},
+    {2, 17, 5, 4, 5, 3, 2, 2, 1, 0, 0, 1, 1, 1, 2, true},
+    {1, 32, 2, 2, 24, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, true},
+};
+
+class Conv2dNchwcIsaTest : public ::testing::TestWithParam<std::tuple<CpuIsa, int64_t>> {};
+
+TEST_P(Conv2dNchwcIsaTest, MatchesReference) {
+  const auto [isa, B] = GetParam();
+  if (!cpu_supports(isa)) GTEST_SKIP() << "this CPU lacks " << kcpu::cpu_isa_name(isa);
+  pt::ActiveIsaGuard guard;
+  const Activation acts[] = {Activation::none, Activation::relu, Activation::relu6,
+                             Activation::hardswish};
+  int case_index = 0;
+  for (const Shape& s : kShapes) {
+    for (int variant = 0; variant < 4; ++variant, ++case_index) {
+      const Activation act = acts[(case_index + variant) % 4];
+      const bool bias = variant != 1, residual = variant >= 2;
+      const Buffers b = make_operands(s, B, 100 + case_index);
+      Conv2dNchwcParams p = params(s, B, act, bias, residual, b);
+      const int64_t kb = p.out_blocks(), plane = p.out_h * p.out_w * B;
+      // The output is blocks [1, 1 + kb) of a (kb + 2)-block concat buffer, NaN elsewhere.
+      std::vector<float> ref(s.n * kb * plane), scale(ref.size());
+      std::vector<float> out(s.n * (kb + 2) * plane, pt::kNaN);
+      kcpu::set_active_cpu_isa(CpuIsa::scalar);
+      p.output = ref.data();
+      kcpu::conv2d_nchwc(p);
+      Buffers abs_b = b;
+      for (auto* v : {&abs_b.input, &abs_b.weight, &abs_b.bias, &abs_b.residual}) {
+        for (float& x : *v) x = std::fabs(x);
+      }
+      Conv2dNchwcParams pa = params(s, B, Activation::none, bias, residual, abs_b);
+      pa.output = scale.data();
+      kcpu::conv2d_nchwc(pa);
+      kcpu::set_active_cpu_isa(isa);
+      p.output = out.data() + plane;
+      p.output_blocks = kb + 2;
+      p.exec.parallel_for = variant % 2 ? pt::std_thread_for(2) : pt::reverse_uneven_chunks;
+      p.exec.max_threads = 2;
+      kcpu::conv2d_nchwc(p);
+      for (int64_t n = 0; n < s.n; ++n) {
+        for (int64_t i = 0; i < (kb + 2) * plane; ++i) {
+          const float got = out[n * (kb + 2) * plane + i];
+          const int64_t blk = i / plane - 1;
+          if (blk < 0 || blk >= kb) {
+            ASSERT_TRUE(std::isnan(got)) << "write outside the output slice, case " << case_index;
+            continue;
+          }
+          const int64_t j = n * kb * plane + blk * plane + i % plane;
+          if (blk * B + i % B >= s.k) {
+            ASSERT_EQ(got, 0.0f) << "padded channel not zero, case " << case_index;
+            continue;
+          }
+          ASSERT_LE(std::fabs(got - ref[j]), 1.5e-5 * scale[j] + 1e-30)
+              << "case " << case_index << " element " << j << ": " << got << " vs " << ref[j];
+        }
+      }
+    }
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Variants, Conv2dNchwcIsaTest,
+                         ::testing::Combine(::testing::Values(CpuIsa::avx2, CpuIsa::avx512),
+                                            ::testing::Values<int64_t>(8, 16)));
+
+}  // namespace
