@@ -1,0 +1,114 @@
+// CPU backend of pybench::depthwise_conv2d_nchwc: argument checks, then the ISA-dispatched
+// kernel threaded with at::parallel_for. The only backend, so its checks live here rather
+// than in an _args.h shared between adapters. Non-contiguous operands are copied with
+// .contiguous(): a blocked tensor is normally contiguous already, and a copy is correct.
+#include <torch/library.h>
+
+#include <optional>
+#include <string>
+
+#include "aten_parallel.h"
+#include "conv2d_args.h"
+#include "depthwise_conv2d_nchwc/depthwise_conv2d_nchwc.h"
+#include "tensor_checks.h"
+
+namespace pybench::ops {
+namespace {
+
+constexpr const char* kOp = "pybench.depthwise_conv2d_nchwc";
+
+kernels::Activation parse_nchwc_activation(const std::string& act) {
+  if (act == "none") return kernels::Activation::none;
+  if (act == "relu") return kernels::Activation::relu;
+  if (act == "relu6") return kernels::Activation::relu6;
+  if (act == "hardswish") return kernels::Activation::hardswish;
+  if (act == "sigmoid") return kernels::Activation::sigmoid;
+  TORCH_CHECK_VALUE(false, kOp, ": unknown activation '", act,
+                    "'; expected one of none, relu, relu6, hardswish, sigmoid");
+  return kernels::Activation::none;
+}
+
+at::Tensor depthwise_conv2d_nchwc_cpu(const at::Tensor& input, const at::Tensor& weight,
+                                      const std::optional<at::Tensor>& bias,
+                                      const std::optional<at::Tensor>& residual,
+                                      int64_t channels, at::IntArrayRef stride,
+                                      at::IntArrayRef padding, at::IntArrayRef dilation,
+                                      const std::string& activation) {
+  check_input_tensor(kOp, "input", input, c10::DeviceType::CPU);
+  check_operand(kOp, "weight", weight, input);
+  TORCH_CHECK_VALUE(input.dim() == 5, kOp,
+                    ": expected input in the blocked layout (N, C/B, H, W, B), got rank ",
+                    input.dim(), " with shape ", input.sizes());
+  const int64_t B = input.size(4);
+  TORCH_CHECK_VALUE(B == 8 || B == 16, kOp, ": expected input block B (the last size) of 8 or "
+                    "16, got ", B, " (input shape ", input.sizes(), ")");
+  const int64_t cb = input.size(1);
+  TORCH_CHECK_VALUE(cb > 0 && input.size(2) > 0 && input.size(3) > 0, kOp,
+                    ": expected non-empty channel blocks and spatial sizes (only the batch may "
+                    "be empty), got input of shape ", input.sizes());
+  TORCH_CHECK_VALUE(channels > (cb - 1) * B && channels <= cb * B, kOp, ": channels = ",
+                    channels, " does not fit input of shape ", input.sizes(), " (", cb,
+                    " blocks of ", B, " hold ", (cb - 1) * B + 1, " to ", cb * B, " channels)");
+  TORCH_CHECK_VALUE(weight.dim() == 4 && weight.size(0) == cb && weight.size(1) > 0 &&
+                        weight.size(2) > 0 && weight.size(3) == B,
+                    kOp, ": expected weight packed by pack_depthwise_nchwc, of shape (", cb,
+                    ", kH, kW, ", B, "), got ", weight.sizes());
+  check_conv_arguments(kOp, stride, padding, dilation);
+  const kernels::Activation act = parse_nchwc_activation(activation);
+
+  kernels::DepthwiseConv2dNchwcParams p;
+  p.batch = input.size(0);
+  p.in_h = input.size(2);
+  p.in_w = input.size(3);
+  p.kernel_h = weight.size(1);
+  p.kernel_w = weight.size(2);
+  p.stride_h = stride[0];
+  p.stride_w = stride[1];
+  p.pad_h = padding[0];
+  p.pad_w = padding[2];
+  p.dilation_h = dilation[0];
+  p.dilation_w = dilation[1];
+  std::tie(p.out_h, p.out_w) = checked_conv_out_size(kOp, p.in_h, p.in_w, p.kernel_h,
+                                                     p.kernel_w, stride, padding, dilation);
+  p.channels = channels;
+  p.block = B;
+  p.activation = act;
+
+  at::Tensor b;
+  if (bias.has_value() && bias->defined()) {
+    check_operand(kOp, "bias", *bias, input);
+    TORCH_CHECK_VALUE(bias->dim() == 1 && bias->size(0) == cb * B, kOp,
+                      ": expected bias padded to the blocks, of shape (", cb * B, "), got ",
+                      bias->sizes());
+    b = bias->contiguous();
+  }
+  at::Tensor res;
+  if (residual.has_value() && residual->defined()) {
+    check_operand(kOp, "residual", *residual, input);
+    const std::vector<int64_t> want = {p.batch, cb, p.out_h, p.out_w, B};
+    TORCH_CHECK_VALUE(residual->sizes() == at::IntArrayRef(want), kOp,
+                      ": expected residual of the output's shape ", at::IntArrayRef(want),
+                      ", got ", residual->sizes());
+    res = residual->contiguous();
+  }
+  const at::Tensor x = input.contiguous();
+  const at::Tensor w = weight.contiguous();
+  at::Tensor out = at::empty({p.batch, cb, p.out_h, p.out_w, B}, x.options());
+  if (out.numel() == 0) return out;
+  p.input = x.data_ptr<float>();
+  p.weight = w.data_ptr<float>();
+  p.bias = b.defined() ? b.data_ptr<float>() : nullptr;
+  p.residual = res.defined() ? res.data_ptr<float>() : nullptr;
+  p.output = out.data_ptr<float>();
+  p.exec = aten_cpu_execution();
+  kernels::cpu::depthwise_conv2d_nchwc(p);
+  return out;
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(pybench, CPU, m) {
+  m.impl("depthwise_conv2d_nchwc", &depthwise_conv2d_nchwc_cpu);
+}
+
+}  // namespace pybench::ops
