@@ -129,6 +129,8 @@ class ConversionReport:
     #: Per swappable layer, pybench's and PyTorch's measured times and the one kept
     #: (``choose="measure"``); empty when the heuristic decided.
     choices: list[LayerChoice] = field(default_factory=list)
+    #: ``layout="nchwc"``: every reorder between NCHW and the blocked layout, where and why.
+    layout: list[str] = field(default_factory=list)
 
     def __str__(self) -> str:
         lines = [f"pybench.nn.convert: {len(self.converted)} converted, "
@@ -137,6 +139,7 @@ class ConversionReport:
             lines.append(f"  no BatchNorm folded: {self.not_folded}")
         lines += [f"  kept {s.path or '<root>'}: {s.reason}" for s in self.skipped]
         lines += [f"  chose {c}" for c in self.choices]
+        lines += [f"  layout: {entry}" for entry in self.layout]
         if self.verified_error is not None:
             lines.append(f"  checked on example_inputs: relative error {self.verified_error:.3g}")
         return "\n".join(lines)
@@ -148,7 +151,7 @@ class ConversionMismatch(RuntimeError):
 
 def convert(model: nn.Module, *, inplace: bool = False, rules: Sequence[Rule] | None = None,
             example_inputs: Sequence[Any] | None = None, rtol: float = 1e-4,
-            choose: str | None = None) -> nn.Module:
+            choose: str | None = None, layout: str = "nchw") -> nn.Module:
     """A copy of ``model`` with its supported layers swapped for pybench's.
 
     Every ``nn.Conv2d`` whose configuration pybench supports (float32, ``padding_mode='zeros'``)
@@ -175,6 +178,12 @@ def convert(model: nn.Module, *, inplace: bool = False, rules: Sequence[Rule] | 
             (:mod:`pybench.nn.choose`); a block whose fused form loses is converted layer by
             layer instead. ``"all"`` (the default without ``example_inputs``): swap every
             layer pybench supports. Choices are listed in ``pybench_report.choices``.
+        layout: ``"nchw"`` (default): layers swapped in place, activations stay NCHW.
+            ``"nchwc"``: the model is rewritten on its ``torch.fx`` graph so that activations
+            stay in the blocked layout between pybench layers, with fused epilogues
+            (:mod:`pybench.nn.blocked`); CPU inference only: needs eval mode and
+            ``example_inputs`` (for the shapes), ignores ``rules`` and ``choose``, and lists
+            every reorder in ``pybench_report.layout``. Returns a ``torch.fx.GraphModule``.
 
     Returns:
         The converted model. Its ``pybench_report`` attribute is a :class:`ConversionReport`
@@ -186,6 +195,10 @@ def convert(model: nn.Module, *, inplace: bool = False, rules: Sequence[Rule] | 
             the message names the output, the element with the largest difference and both
             values.
     """
+    if layout not in ("nchw", "nchwc"):
+        raise ValueError(f"pybench.nn.convert: layout must be 'nchw' or 'nchwc', got {layout!r}")
+    if layout == "nchwc":
+        return _convert_nchwc(model, example_inputs, rtol)
     original = model
     if not inplace:
         model = copy.deepcopy(model)
@@ -218,6 +231,27 @@ def convert(model: nn.Module, *, inplace: bool = False, rules: Sequence[Rule] | 
     if example_inputs is not None:
         report.verified_error = _verify(original, model, tuple(example_inputs), rtol)
     return model
+
+
+def _convert_nchwc(model: nn.Module, example_inputs: Sequence[Any] | None, rtol: float) -> nn.Module:
+    from pybench.nn.blocked import convert_blocked
+
+    if example_inputs is None:
+        raise ValueError("pybench.nn.convert: layout='nchwc' needs example_inputs (the graph's "
+                         "shapes come from one run)")
+    if model.training:
+        raise ValueError("pybench.nn.convert: layout='nchwc' is for inference; call "
+                         "model.eval() first")
+    report = ConversionReport()
+    folded = fold_batchnorm(copy.deepcopy(model), report)
+    if report.not_folded is not None:
+        raise ValueError(f"pybench.nn.convert: layout='nchwc' needs a torch.fx graph of the "
+                         f"model: {report.not_folded}")
+    with torch.no_grad():
+        converted = convert_blocked(folded, tuple(example_inputs), report)
+    converted.pybench_report = report
+    report.verified_error = _verify(model, converted, tuple(example_inputs), rtol)
+    return converted
 
 
 def _verify(original: nn.Module, converted: nn.Module, inputs: tuple, rtol: float) -> float:

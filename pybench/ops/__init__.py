@@ -10,7 +10,8 @@ autograd-free inference, ``torch.compile`` (each module's fake kernels) and
 - :mod:`~pybench.ops.gram_op`, :mod:`~pybench.ops.conv2d_op`,
   :mod:`~pybench.ops.depthwise_ops` (depthwise and separable), :mod:`~pybench.ops.lstm_ops`.
 - :mod:`~pybench.ops.nchwc`: the blocked activation layout of converted models;
-  :mod:`~pybench.ops.conv2d_nchwc_op`: its convolution with a fused epilogue.
+  :mod:`~pybench.ops.conv2d_nchwc_op`, :mod:`~pybench.ops.depthwise_nchwc`: its dense and
+  depthwise convolutions with fused epilogues.
 - :mod:`~pybench.ops.pack_cache`: the raw ops' cache of packed weights
   (``clear_pack_cache``, ``pack_cache_info``).
 """
@@ -22,6 +23,7 @@ from pybench.ops.checks import _pair, check_operands, conv2d_padding  # noqa: F4
 from pybench.ops.conv2d_nchwc_op import (NCHWC_ACTIVATIONS, conv2d_nchwc, conv2d_nchwc_out,
                                          pack_conv2d_nchwc, pad_bias_nchwc)
 from pybench.ops.conv2d_op import conv2d
+from pybench.ops.depthwise_nchwc import depthwise_conv2d_nchwc, pack_depthwise_nchwc
 from pybench.ops.depthwise_ops import ACTIVATIONS, depthwise_conv2d, separable_conv2d
 from pybench.ops.gram_op import gram
 from pybench.ops.isa import (CPU_ISAS, cpu_isa, detected_cpu_isa, has_cuda_kernels, set_cpu_isa,
@@ -35,7 +37,7 @@ __all__ = ["gram", "conv2d", "conv2d_padding", "cpu_isa", "detected_cpu_isa", "u
            "separable_conv2d", "ACTIVATIONS", "lstm_cell", "lstm", "lstm_pack_weights",
            "clear_pack_cache", "pack_cache_info", "cpu_caches", "CPU_CACHE_FIELDS", "conv2d_nchwc",
            "conv2d_nchwc_out", "pack_conv2d_nchwc", "pad_bias_nchwc", "NCHWC_ACTIVATIONS",
-           "block_size", "to_nchwc", "from_nchwc"]
+           "block_size", "to_nchwc", "from_nchwc", "depthwise_conv2d_nchwc", "pack_depthwise_nchwc"]
 
 # Read the cache description now, as isa.py checks PYBENCH_MAX_CPU_ISA: a malformed
 # PYBENCH_CPU_CACHES raises ValueError at import rather than at the first kernel call.

@@ -1,0 +1,387 @@
+"""``pybench.nn.convert(..., layout="nchwc")``: a model whose activations stay in the blocked
+layout (:mod:`pybench.ops.nchwc`) from one pybench layer to the next.
+
+The peers that beat eager PyTorch on the CPU do it around their kernels, not in them
+(``../shared/research/peers-cpu.md``): eager PyTorch reorders every convolution's input,
+weights and output between NCHW and oneDNN's blocked layout on every call, and runs each
+BatchNorm, activation and residual add as its own pass over memory. Here the model is
+rewritten once, on its ``torch.fx`` graph:
+
+- BatchNorms are folded into their convolutions (``fold_batchnorm``), and each convolution's
+  weight is packed once (:func:`pybench.ops.pack_conv2d_nchwc`).
+- A convolution runs :func:`pybench.ops.conv2d_nchwc` with its epilogue fused: the
+  activation that is its only user (ReLU, ReLU6, Hardswish, Sigmoid, as a module or
+  ``F.relu`` / ``torch.relu``), or a residual add that is its only user -- the add's other
+  operand becomes the kernel's ``residual`` -- followed by the add's own activation (ResNet's
+  ``relu(bn2(conv2(x)) + identity)``).
+- Pooling (max, average, adaptive average) runs on the blocked tensor as a channels-last
+  view, which ATen's pooling kernels read natively; element-wise add, ReLU, ReLU6,
+  Hardswish, eval-mode Dropout and a channel concat of whole blocks run on it unchanged
+  (a padded channel stays zero through each).
+- The model's first convolution reads its NCHW input directly (fewer channels than a
+  block); every other place where a blocked tensor meets an operation that is not one of
+  the above gets a reorder back to NCHW (``from_nchwc``), once per tensor, and the report
+  lists each reorder with its reason (``ConversionReport.layout``).
+
+Inference only: the model must be in eval mode, and shapes are read from one example run.
+"""
+from __future__ import annotations
+
+import copy
+import operator
+from typing import Any, Sequence
+
+import torch
+import torch.fx as fx
+import torch.nn.functional as F
+from torch import nn
+from torch.fx.passes.shape_prop import ShapeProp
+
+import pybench.ops as ops
+from pybench.ops.nchwc import as_channels_last, from_channels_last
+
+__all__ = ["NchwcConv2d", "NchwcDepthwise", "NchwcPool", "convert_blocked"]
+
+_ACTIVATION_MODULES = {nn.ReLU: "relu", nn.ReLU6: "relu6", nn.Hardswish: "hardswish",
+                       nn.Sigmoid: "sigmoid"}
+_ACTIVATION_FUNCTIONS = {F.relu: "relu", torch.relu: "relu", F.relu6: "relu6",
+                         F.hardswish: "hardswish", torch.sigmoid: "sigmoid",
+                         F.sigmoid: "sigmoid"}
+# Element-wise ops that keep a padded channel at zero, so they run on blocked tensors as is.
+_ZERO_PRESERVING_MODULES = (nn.ReLU, nn.ReLU6, nn.Hardswish, nn.Dropout, nn.Identity)
+_ZERO_PRESERVING_FUNCTIONS = {F.relu, torch.relu, F.relu6, F.hardswish, F.dropout}
+_ADDS = {operator.add, torch.add, operator.iadd}
+_POOLS = (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d)
+
+
+class NchwcConv2d(nn.Module):
+    """A convolution on the blocked layout with its epilogue: weights packed at construction.
+
+    ``forward(x, residual=None)`` takes a blocked input (or NCHW when ``blocked_input`` is
+    False: a first layer) and returns a blocked output of ``out_channels`` channels.
+    """
+
+    def __init__(self, conv: nn.Conv2d, block: int, blocked_input: bool, activation: str = "none"):
+        super().__init__()
+        self.out_channels = conv.out_channels
+        self.block = block
+        self.blocked_input = blocked_input
+        self.activation = activation
+        self.stride, self.dilation = conv.stride, conv.dilation
+        self.padding = conv.padding
+        with torch.no_grad():
+            self.register_buffer("weight", ops.pack_conv2d_nchwc(
+                conv.weight.detach().float(), block, blocked_input=blocked_input))
+            bias = None if conv.bias is None else conv.bias.detach().float()
+            self.register_buffer("bias", ops.pad_bias_nchwc(bias, conv.out_channels, block))
+
+    def forward(self, x: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:
+        return ops.conv2d_nchwc(x, self.weight, self.bias, residual, self.out_channels,
+                                self.stride, self.padding, self.dilation, self.activation)
+
+    def extra_repr(self) -> str:
+        return (f"out_channels={self.out_channels}, block={self.block}, kernel="
+                f"{tuple(self.weight.shape[2:4])}, stride={self.stride}, padding={self.padding}, "
+                f"activation={self.activation!r}, blocked_input={self.blocked_input}")
+
+
+class NchwcDepthwise(nn.Module):
+    """A depthwise convolution (groups = channels, multiplier 1) on the blocked layout with
+    its epilogue, weights packed at construction."""
+
+    def __init__(self, conv: nn.Conv2d, block: int, activation: str = "none"):
+        super().__init__()
+        self.channels = conv.out_channels
+        self.block = block
+        self.activation = activation
+        self.stride, self.dilation, self.padding = conv.stride, conv.dilation, conv.padding
+        with torch.no_grad():
+            self.register_buffer("weight", ops.pack_depthwise_nchwc(conv.weight.detach().float(),
+                                                                    block))
+            bias = None if conv.bias is None else conv.bias.detach().float()
+            self.register_buffer("bias", ops.pad_bias_nchwc(bias, conv.out_channels, block))
+
+    def forward(self, x: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:
+        return ops.depthwise_conv2d_nchwc(x, self.weight, self.bias, residual, self.stride,
+                                          self.padding, self.dilation, self.activation,
+                                          channels=self.channels)
+
+    def extra_repr(self) -> str:
+        return (f"channels={self.channels}, block={self.block}, kernel="
+                f"{tuple(self.weight.shape[1:3])}, stride={self.stride}, padding={self.padding}, "
+                f"activation={self.activation!r}")
+
+
+class NchwcPool(nn.Module):
+    """A pooling module run on a blocked tensor through ATen's channels-last kernels."""
+
+    def __init__(self, pool: nn.Module):
+        super().__init__()
+        self.pool = pool
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return from_channels_last(self.pool(as_channels_last(x)), x.shape[0])
+
+
+def _to_nchwc(x: torch.Tensor, block: int) -> torch.Tensor:
+    return ops.to_nchwc(x, block)
+
+
+def _from_nchwc(x: torch.Tensor, channels: int) -> torch.Tensor:
+    return ops.from_nchwc(x, channels)
+
+
+def _cat_blocks(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
+    return torch.cat(tensors, 1)
+
+
+class _Value:
+    """A node of the new graph and the layout of the tensor it yields."""
+
+    def __init__(self, node: fx.Node, blocked: bool, channels: int | None):
+        self.node, self.blocked, self.channels = node, blocked, channels
+        self.plain: fx.Node | None = None if blocked else node
+
+
+def _shape(node: fx.Node):
+    meta = node.meta.get("tensor_meta")
+    return tuple(meta.shape) if meta is not None and hasattr(meta, "shape") else None
+
+
+def _is_image(node: Any) -> bool:
+    shape = _shape(node) if isinstance(node, fx.Node) else None
+    return shape is not None and len(shape) == 4
+
+
+def _activation_of(node: fx.Node, modules: dict[str, nn.Module]) -> str | None:
+    if node.op == "call_module":
+        return _ACTIVATION_MODULES.get(type(modules[node.target]))
+    if node.op == "call_function" and node.target in _ACTIVATION_FUNCTIONS and not node.kwargs:
+        return _ACTIVATION_FUNCTIONS[node.target]
+    return None
+
+
+def _conv_reason(conv: nn.Conv2d, x: fx.Node) -> str | None:
+    if type(conv) is not nn.Conv2d:
+        return f"{type(conv).__qualname__} is not a plain Conv2d"
+    depthwise = conv.groups == conv.in_channels == conv.out_channels
+    if conv.groups != 1 and not depthwise:
+        return (f"grouped convolution (groups={conv.groups}, {conv.in_channels} -> "
+                f"{conv.out_channels} channels) has no blocked kernel; depthwise with "
+                f"multiplier 1 and dense ones do")
+    if conv.padding_mode != "zeros":
+        return f"padding_mode={conv.padding_mode!r}"
+    if conv.weight.dtype != torch.float32 or conv.weight.device.type != "cpu":
+        return "the blocked layout is float32 on the CPU"
+    if not _is_image(x):
+        return "input is not a 4-D image batch"
+    return None
+
+
+def _is_residual_add(user: fx.Node | None, conv: fx.Node) -> bool:
+    """``user`` adds ``conv``'s output to another tensor of the same shape."""
+    return (user is not None and user.op == "call_function" and user.target in _ADDS
+            and len(user.args) == 2 and not user.kwargs
+            and all(isinstance(a, fx.Node) for a in user.args)
+            and user.args[0] is not user.args[1]
+            and _shape(user.args[0]) == _shape(user.args[1]))
+
+
+def convert_blocked(model: nn.Module, example_inputs: Sequence[Any], report, block: int | None = None
+                    ) -> fx.GraphModule:
+    """The blocked-layout version of ``model`` (already a copy, BatchNorms folded); appends
+    what it did to ``report`` (``converted``, ``skipped``, ``layout``)."""
+    from pybench.nn.convert import Converted, Skipped, _Tracer
+
+    block = ops.block_size() if block is None else block
+    tracer = _Tracer()
+    graph = tracer.trace(model)
+    # Folded BatchNorms are nn.Identity now, and eval-mode Dropout is one: take them out of
+    # the graph, so a convolution's activation is its direct user and fuses.
+    for node in list(graph.nodes):
+        if (node.op == "call_module" and len(node.args) == 1 and not node.kwargs
+                and isinstance(node.args[0], fx.Node)):
+            module = tracer.root.get_submodule(node.target)
+            if isinstance(module, nn.Identity) or (isinstance(module, nn.Dropout)
+                                                   and not module.training):
+                node.replace_all_uses_with(node.args[0])
+                graph.erase_node(node)
+    gm = fx.GraphModule(tracer.root, graph)
+    ShapeProp(gm).propagate(*example_inputs)
+    modules = dict(gm.named_modules())
+    new = fx.Graph()
+    root = nn.Module()
+    env: dict[fx.Node, _Value] = {}
+    fused: set[fx.Node] = set()   # activation / add nodes folded into a convolution
+    layout = report.layout
+
+    def add_module(name: str, module: nn.Module) -> str:
+        target = name.replace(".", "_")
+        root.add_module(target, module)
+        return target
+
+    def plain(v: Any, why: str) -> Any:
+        """``v`` as the new graph sees it, reordered to NCHW if it is blocked."""
+        if isinstance(v, (list, tuple)):
+            return type(v)(plain(u, why) for u in v)
+        if isinstance(v, dict):
+            return {k: plain(u, why) for k, u in v.items()}
+        if not isinstance(v, fx.Node):
+            return v
+        val = env[v]
+        if val.plain is None:
+            val.plain = new.call_function(_from_nchwc, (val.node, val.channels))
+            layout.append(f"from_nchwc after {v.name}: {why}")
+        return val.plain
+
+    def blocked(v: fx.Node, why: str) -> fx.Node:
+        val = env[v]
+        if not val.blocked:
+            shape = _shape(v)
+            node = new.call_function(_to_nchwc, (val.node, block))
+            env[v] = _Value(node, True, shape[1])
+            env[v].plain = val.node
+            layout.append(f"to_nchwc after {v.name}: {why}")
+        return env[v].node
+
+    def only_user(node: fx.Node) -> fx.Node | None:
+        return next(iter(node.users)) if len(node.users) == 1 else None
+
+    deferred: dict[fx.Node, fx.Node] = {}  # residual add -> the convolution it will run
+
+    def emit_conv(node: fx.Node, module: nn.Conv2d, activation_node: fx.Node | None = None,
+                  residual_add: fx.Node | None = None, other: fx.Node | None = None) -> None:
+        """The blocked convolution of ``node`` with its fused activation, or its fused
+        residual add (other operand ``other``) and the activation after that."""
+        src = env[node.args[0]]
+        depthwise = module.groups != 1
+        blocked_input = src.blocked or module.in_channels >= block or depthwise
+        x = (blocked(node.args[0], f"{node.target} reads the blocked layout")
+             if blocked_input else src.node)
+        activation, residual, last = "none", None, node
+        if activation_node is not None:
+            activation, last = _activation_of(activation_node, modules), activation_node
+            fused.add(activation_node)
+        if residual_add is not None:
+            residual = blocked(other, f"residual of {node.target}")
+            fused.add(residual_add)
+            last = residual_add
+            after = only_user(residual_add)
+            if after is not None and _activation_of(after, modules):
+                activation, last = _activation_of(after, modules), after
+                fused.add(after)
+        layer = (NchwcDepthwise(module, block, activation) if depthwise
+                 else NchwcConv2d(module, block, blocked_input, activation))
+        target = add_module(node.target, layer)
+        out = new.call_module(target, (x,) if residual is None else (x, residual))
+        value = _Value(out, True, module.out_channels)
+        env[node] = value
+        env[last] = value
+        report.converted.append(Converted(
+            node.target, ("nchwc depthwise" if depthwise else "nchwc conv2d")
+            + (" + residual" if residual is not None else "")
+            + (f" + {activation}" if activation != "none" else "")))
+
+    for node in graph.nodes:
+        if node in fused:
+            continue
+        if node.op == "placeholder":
+            out = new.placeholder(node.name)
+            out.meta = dict(node.meta)
+            env[node] = _Value(out, False, None)
+            continue
+        if node.op == "output":
+            new.output(plain(node.args[0], "the model's output is NCHW"))
+            continue
+        if node.op == "get_attr":
+            attr = gm
+            for part in node.target.split("."):
+                attr = getattr(attr, part)
+            target = node.target.replace(".", "_")
+            if isinstance(attr, torch.Tensor):
+                root.register_buffer(target, attr)
+            else:
+                root.add_module(target, attr)
+            env[node] = _Value(new.get_attr(target), False, None)
+            continue
+        module = modules.get(node.target) if node.op == "call_module" else None
+        args = node.args
+        if node in deferred:  # the residual add a convolution waited for (see below)
+            conv_node = deferred.pop(node)
+            other = node.args[1] if node.args[0] is conv_node else node.args[0]
+            emit_conv(conv_node, modules[conv_node.target], residual_add=node, other=other)
+            continue
+        # A convolution, with the activation / residual add that follows it fused.
+        if isinstance(module, nn.Conv2d) and len(args) == 1 and not node.kwargs:
+            reason = _conv_reason(module, args[0])
+            if reason is None:
+                user = only_user(node)
+                if user is not None and _activation_of(user, modules):
+                    emit_conv(node, module, activation_node=user)
+                elif _is_residual_add(user, node):
+                    other = user.args[1] if user.args[0] is node else user.args[0]
+                    if other in env:
+                        emit_conv(node, module, residual_add=user, other=other)
+                    elif user in deferred:
+                        # Both operands are convolutions; the first one waits for this one.
+                        emit_conv(node, module)
+                    else:
+                        # The skip branch comes later in the graph (ResNet's downsample runs
+                        # after conv2): the convolution's only user is the add, so it can
+                        # run there instead, with the residual fused.
+                        deferred[user] = node
+                else:
+                    emit_conv(node, module)
+                continue
+            report.skipped.append(Skipped(node.target, reason))
+        # Pooling on a blocked tensor.
+        if isinstance(module, _POOLS) and len(args) == 1 and env[args[0]].blocked:
+            target = add_module(node.target, NchwcPool(module))
+            env[node] = _Value(new.call_module(target, (env[args[0]].node,)), True,
+                               env[args[0]].channels)
+            continue
+        # Ops that run on blocked tensors unchanged.
+        inputs = [a for a in node.all_input_nodes]
+        all_blocked = inputs and all(env[a].blocked for a in inputs)
+        keeps = ((module is not None and type(module) in _ZERO_PRESERVING_MODULES
+                  and len(args) == 1 and not node.kwargs)
+                 or (node.op == "call_function" and node.target in _ZERO_PRESERVING_FUNCTIONS
+                     and len(inputs) == 1 and args and args[0] is inputs[0])
+                 or (node.op == "call_function" and node.target in _ADDS and len(args) == 2
+                     and len(inputs) == 2 and _shape(args[0]) == _shape(args[1])
+                     and not node.kwargs))
+        if all_blocked and keeps:
+            new_args = fx.map_arg(node.args, lambda a: env[a].node)
+            new_kwargs = fx.map_arg(node.kwargs, lambda a: env[a].node)
+            if module is not None:
+                target = add_module(node.target, module)
+                out = new.call_module(target, new_args, new_kwargs)
+            else:
+                out = new.call_function(node.target, new_args, new_kwargs)
+            env[node] = _Value(out, True, env[inputs[0]].channels)
+            continue
+        if (node.op == "call_function" and node.target is torch.cat and len(args) >= 1
+                and isinstance(args[0], (list, tuple)) and all_blocked
+                and (args[1] if len(args) > 1 else node.kwargs.get("dim", 0)) in (1, -3)
+                and all(env[a].channels % block == 0 for a in args[0][:-1])):
+            # Whole blocks (every input but the last fills its blocks): concatenating the
+            # blocks is concatenating the channels.
+            out = new.call_function(_cat_blocks, ([env[a].node for a in args[0]],))
+            env[node] = _Value(out, True, sum(env[a].channels for a in args[0]))
+            continue
+        # Anything else runs on NCHW.
+        what = f"{type(module).__name__}" if module is not None else f"{getattr(node.target, '__name__', node.target)}"
+        why = f"{node.name} ({what}) runs on NCHW"
+        new_args = plain(node.args, why)
+        new_kwargs = plain(node.kwargs, why)
+        if node.op == "call_module":
+            target = add_module(node.target, module)
+            out = new.call_module(target, new_args, new_kwargs)
+        elif node.op == "call_method":
+            out = new.call_method(node.target, new_args, new_kwargs)
+        else:
+            out = new.call_function(node.target, new_args, new_kwargs)
+        env[node] = _Value(out, False, None)
+    result = fx.GraphModule(root, new, class_name=type(model).__name__ + "Nchwc")
+    result.eval()
+    return result
