@@ -322,3 +322,37 @@ def test_settings_resolved_once_and_carried_to_every_worker():
     assert [w.model for w in items] == ["lenet5", "alexnet"]
     assert all(w.settings is quick for w in items)
     assert cnn.Work.from_json(items[0].to_json()) == items[0]
+
+
+def test_pybench_backend_nchw_measures_choices_per_batch():
+    """--layout nchw with --choose measure: every conv of lenet5 decided by timing, per batch."""
+    bench = cnn.ModelBench("lenet5", "cpu", (1, 2), threads=2, choose="measure", layout="nchw")
+    for b in (1, 2):
+        bench.module("pybench", b)
+    choices = bench.conversion["choices"]
+    assert bench.conversion["layout"] == "nchw" and set(choices) == {"1", "2"}
+    for c in choices["1"]:
+        assert c["chosen"] == ("pybench" if c["pybench_s"] <= c["torch_s"] else "torch")
+
+
+def test_pybench_backend_nchwc_one_model_for_every_batch():
+    bench = cnn.ModelBench("resnet18", "cpu", (1, 2), size=32, threads=2, choose="measure",
+                           layout="nchwc")
+    model = bench.module("pybench", 1)
+    assert bench.module("pybench", 2) is model
+    assert bench.conversion["layout"] == "nchwc"
+    assert ("layer1.0.conv2", "nchwc conv2d + residual + relu") in map(tuple, bench.conversion["converted"])
+    with torch.inference_mode():
+        assert bench.error(2, model(bench.inputs[2])) <= cnn.TOLERANCE
+
+
+def test_pybench_backend_falls_back_to_nchw_when_the_graph_cannot_be_blocked(monkeypatch):
+    import pybench.nn.blocked as blocked
+
+    def refuse(*args, **kwargs):
+        raise RuntimeError("no graph")
+    monkeypatch.setattr(blocked, "convert_blocked", refuse)
+    bench = cnn.ModelBench("lenet5", "cpu", (1,), threads=2, choose="all", layout="nchwc")
+    bench.module("pybench", 1)
+    assert bench.conversion["layout"] == "nchw"
+    assert bench.conversion["nchwc_error"] == "RuntimeError: no graph"

@@ -99,11 +99,11 @@ def test_run_cnn_end_to_end(tmp_path):
     assert extra["threads"] == 2 and extra["fingerprint"]["gpu"] == "no CUDA device"
     assert extra["peak"]["fma_flops"] > 0 and extra["complete"]
     assert extra["conversion"]["mobilenet_v1"]["folded"]
-    # The default --choose measure: every conv of lenet5 decided by timing, per batch.
-    choices = extra["conversion"]["lenet5"]["choices"]
-    assert set(choices) == {"1", "2"}
-    for c in choices["1"]:
-        assert c["chosen"] == ("pybench" if c["pybench_s"] <= c["torch_s"] else "torch")
+    # The default --layout nchwc: every conv of lenet5 blocked, the reorders recorded.
+    lenet = extra["conversion"]["lenet5"]
+    assert lenet["layout"] == "nchwc" and "nchwc_error" not in lenet
+    assert [c[1] for c in lenet["converted"]] == ["nchwc conv2d + sigmoid"] * 2
+    assert any(r.startswith("from_nchwc") for r in lenet["reorders"])
     assert set(extra["onnx_export"]) == {"lenet5", "mobilenet_v1"}
     assert extra["fingerprint"]["onnxruntime"] and extra["fingerprint"]["openvino"]
     rep = path.with_name(path.stem + "-report")

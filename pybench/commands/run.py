@@ -62,6 +62,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="which layers the pybench backend swaps: measure (default: per layer "
                         "and batch, the faster of pybench and PyTorch, timed on this machine "
                         "and cached on disk) or all (every layer pybench supports)")
+    g.add_argument("--layout", choices=("nchwc", "nchw"),
+                   help="how the pybench backend converts models on the CPU: nchwc (default: "
+                        "activations kept in channel blocks between pybench layers, epilogues "
+                        "fused; --choose does not apply) or nchw (layers swapped in place)")
     g.add_argument("--size", type=image_size,
                    help="input H = W for the models that take other sizes (raised to each "
                         "model's minimum; default: the native 224, 64 with --quick)")
@@ -93,7 +97,7 @@ def _check(args: argparse.Namespace) -> list[str]:
     """What argparse could not check, before any work: flags that do not apply, the
     devices, and that the output and history directories can be written (the results are
     written there only after minutes of measuring). Returns the devices; ValueError else."""
-    cnn_only = [f"--{n}" for n in ("models", "batch", "backends", "size", "choose")
+    cnn_only = [f"--{n}" for n in ("models", "batch", "backends", "size", "choose", "layout")
                 if getattr(args, n) is not None]
     if args.suite != "cnn" and cnn_only:
         raise ValueError(f"{', '.join(cnn_only)} only apply to --suite cnn")
@@ -173,7 +177,7 @@ def run_cnn(args: argparse.Namespace, devices: list[str]) -> int:
         quick=args.quick, batches=args.batch, backends=args.backends, size=args.size,
         threads=threads, repetitions=args.repetitions, min_time=args.min_time,
         warmup=args.warmup, filter=args.filter.pattern if args.filter else None,
-        layers=args.layers, choose=args.choose)
+        layers=args.layers, choose=args.choose, layout=args.layout)
     plan = runner.Plan(models=tuple(names), settings=settings, devices=tuple(devices))
     if args.filter is not None:
         wanted = [w for w in runner.work_items(plan)

@@ -85,6 +85,10 @@ class Settings:
     #: ``pybench.nn.convert``'s ``choose``: "measure" keeps, per layer and batch, the faster
     #: of pybench and PyTorch; "all" swaps every supported layer.
     choose: str = "measure"
+    #: ``pybench.nn.convert``'s ``layout`` on the CPU: "nchwc" keeps activations blocked
+    #: between pybench layers with fused epilogues (``choose`` does not apply there);
+    #: "nchw" swaps layers in place. GPU runs always use "nchw".
+    layout: str = "nchwc"
 
     @classmethod
     def resolve(cls, *, quick: bool = False, **given: Any) -> "Settings":
@@ -142,9 +146,12 @@ class ModelBench:
     and shared by every spec of the model (one converted / compiled copy for all batches)."""
 
     def __init__(self, name: str, device: str, batches: Sequence[int], size: int | None = None,
-                 threads: int | None = None, choose: str = "all"):
+                 threads: int | None = None, choose: str = "all", layout: str = "nchw"):
         self.spec = models.get(name)
         self.choose = choose
+        self.layout = layout if torch.device(device).type == "cpu" else "nchw"
+        #: Why the blocked conversion failed and the model was converted in NCHW instead.
+        self.layout_error: str | None = None
         self.threads = threads or torch.get_num_threads()
         self.name, self.device = name, device
         self.size = input_size(self.spec, size)
@@ -183,7 +190,7 @@ class ModelBench:
     def module(self, backend: str, batch: int | None = None) -> nn.Module | Callable:
         """The model as ``backend`` runs it at ``batch``. One copy serves every batch, except
         pybench's with measured choices: those are made per batch (default: the largest)."""
-        if backend != "pybench" or self.choose == "all":
+        if backend != "pybench" or self.choose == "all" or self.layout == "nchwc":
             return self._module(backend, None)
         return self._module(backend, batch or max(self.batches))
 
@@ -191,6 +198,21 @@ class ModelBench:
     def _module(self, backend: str, batch: int | None) -> nn.Module | Callable:
         if backend == "torch":
             return self.eager
+        if backend == "pybench" and self.layout == "nchwc":
+            import pybench.nn
+            try:
+                converted = pybench.nn.convert(
+                    self.eager, example_inputs=(self.inputs[min(self.batches)],), layout="nchwc")
+            except Exception as exc:  # noqa: BLE001 -- fall back, and say why
+                self.layout_error = f"{type(exc).__name__}: {str(exc).splitlines()[0]}"
+                self.layout = "nchw"
+                return self._module(backend, None if self.choose == "all" else max(self.batches))
+            r = converted.pybench_report
+            self.conversion = {"layout": "nchwc", "converted": [list(c) for c in r.converted],
+                               "folded": [list(f) for f in r.folded],
+                               "skipped": [list(s) for s in r.skipped],
+                               "reorders": list(r.layout)}
+            return converted
         if backend == "pybench":
             import pybench.nn
             from pybench.nn.choose import as_dicts
@@ -201,9 +223,11 @@ class ModelBench:
             choices = (self.conversion or {}).get("choices", {})
             if r.choices:
                 choices[str(batch)] = as_dicts(r.choices)
-            self.conversion = {"converted": [list(c) for c in r.converted],
+            self.conversion = {"layout": "nchw", "converted": [list(c) for c in r.converted],
                                "folded": [list(f) for f in r.folded],
                                "skipped": [list(s) for s in r.skipped], "choices": choices}
+            if self.layout_error is not None:
+                self.conversion["nchwc_error"] = self.layout_error
             return converted
         if backend == "compile":
             return torch.compile(self.eager, dynamic=False)
@@ -443,7 +467,7 @@ def run_model(work: Work, output: str | Path) -> harness.Report:
     else:
         settings = {"timer": "time.perf_counter"}
     bench = ModelBench(work.model, work.device, work.settings.batches, work.settings.size,
-                       work.settings.threads, work.settings.choose)
+                       work.settings.threads, work.settings.choose, work.settings.layout)
     specs = bench.specs(work.settings.backends, work.settings.threads)
     if work.settings.filter:
         import re
