@@ -42,6 +42,11 @@ def test_family_matches_eager(cpu_isa, name, size):
     if convs:
         blocked = [m for m in converted.modules() if isinstance(m, (NchwcConv2d, NchwcDepthwise))]
         assert blocked, f"no convolution of {name} runs in the blocked layout: {report}"
+        # Every family stays blocked from its first conv to its classifier: one reorder
+        # (DenseNet's unfolded BatchNorms, MobileNet-v3's squeeze-excitation and GoogLeNet's
+        # concats included).
+        assert len(report.layout) == 1 and report.layout[0].startswith("from_nchwc"), \
+            report.layout
 
 
 def _resnet_block_report():

@@ -97,7 +97,13 @@ class MobileNetV1(nn.Module):
         self.classifier = nn.Linear(c_in, num_classes)
         for m in self.modules():
             if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+                # A depthwise weight is (C, 1, 3, 3): PyTorch's fan_out is then 9C, not the
+                # 9 each output actually sums, and 13 blocks of std sqrt(2 / 9C) shrank the
+                # features to 1e-17 -- the output was the classifier's bias alone, and any
+                # conv kernel, right or wrong, matched eager on it. fan_in (9) keeps the
+                # activations' scale, so validation sees the convolutions.
+                mode = "fan_in" if m.groups == m.in_channels > 1 else "fan_out"
+                nn.init.kaiming_normal_(m.weight, mode=mode, nonlinearity="relu")
 
     def forward(self, x):
         return self.classifier(self.flatten(self.avgpool(self.features(x))))

@@ -14,10 +14,13 @@ rewritten once, on its ``torch.fx`` graph:
   ``F.relu`` / ``torch.relu``), or a residual add that is its only user -- the add's other
   operand becomes the kernel's ``residual`` -- followed by the add's own activation (ResNet's
   ``relu(bn2(conv2(x)) + identity)``).
+- An eval-mode BatchNorm no convolution absorbed (DenseNet's BN -> ReLU -> conv) is one
+  multiply-add on the blocked tensor.
 - Pooling (max, average, adaptive average) runs on the blocked tensor as a channels-last
-  view, which ATen's pooling kernels read natively; element-wise add, ReLU, ReLU6,
-  Hardswish, eval-mode Dropout and a channel concat of whole blocks run on it unchanged
-  (a padded channel stays zero through each).
+  view, which ATen's pooling kernels read natively; channel-wise ops (ReLU, ReLU6,
+  Hardswish, Hardsigmoid, Sigmoid, SiLU, eval-mode Dropout, add and multiply of two images
+  with the same channels, squeeze-excitation's broadcast included) and a channel concat of
+  whole blocks run on it unchanged.
 - The model's first convolution reads its NCHW input directly (fewer channels than a
   block); every other place where a blocked tensor meets an operation that is not one of
   the above gets a reorder back to NCHW (``from_nchwc``), once per tensor, and the report
@@ -40,17 +43,26 @@ from torch.fx.passes.shape_prop import ShapeProp
 import pybench.ops as ops
 from pybench.ops.nchwc import as_channels_last, from_channels_last
 
-__all__ = ["NchwcConv2d", "NchwcDepthwise", "NchwcPool", "convert_blocked"]
+__all__ = ["NchwcBatchNorm", "NchwcConv2d", "NchwcDepthwise", "NchwcPool", "convert_blocked"]
 
 _ACTIVATION_MODULES = {nn.ReLU: "relu", nn.ReLU6: "relu6", nn.Hardswish: "hardswish",
                        nn.Sigmoid: "sigmoid"}
 _ACTIVATION_FUNCTIONS = {F.relu: "relu", torch.relu: "relu", F.relu6: "relu6",
                          F.hardswish: "hardswish", torch.sigmoid: "sigmoid",
                          F.sigmoid: "sigmoid"}
-# Element-wise ops that keep a padded channel at zero, so they run on blocked tensors as is.
-_ZERO_PRESERVING_MODULES = (nn.ReLU, nn.ReLU6, nn.Hardswish, nn.Dropout, nn.Identity)
-_ZERO_PRESERVING_FUNCTIONS = {F.relu, torch.relu, F.relu6, F.hardswish, F.dropout}
+# Channel-wise ops, which run on blocked tensors as they are: each channel of the result
+# depends on that channel only, so the block layout means nothing to them. A padded channel
+# may stop being zero (sigmoid(0) = 0.5) but stays finite, and every consumer is fine with
+# that: a convolution multiplies it by a zero weight and writes its own padded channels as
+# zeros, a concat takes whole blocks only, from_nchwc drops it.
+_CHANNELWISE_MODULES = (nn.ReLU, nn.ReLU6, nn.Hardswish, nn.Hardsigmoid, nn.Sigmoid, nn.SiLU,
+                        nn.Dropout, nn.Identity)
+_CHANNELWISE_FUNCTIONS = {F.relu, torch.relu, F.relu6, F.hardswish, F.hardsigmoid,
+                          torch.sigmoid, F.sigmoid, F.silu, F.dropout}
 _ADDS = {operator.add, torch.add, operator.iadd}
+# Binary ops of two images with the same channels (broadcasting over space allowed, as in
+# squeeze-excitation's x * scale).
+_BINARY = _ADDS | {operator.mul, torch.mul, operator.imul}
 _POOLS = (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d)
 
 
@@ -110,6 +122,30 @@ class NchwcDepthwise(nn.Module):
         return (f"channels={self.channels}, block={self.block}, kernel="
                 f"{tuple(self.weight.shape[1:3])}, stride={self.stride}, padding={self.padding}, "
                 f"activation={self.activation!r}")
+
+
+class NchwcBatchNorm(nn.Module):
+    """An eval-mode BatchNorm2d that no convolution absorbed (DenseNet's pre-activation
+    order: concat -> BN -> ReLU -> conv) as one per-channel multiply-add on the blocked
+    tensor; the padded channels' scale and shift are zero, so they stay zero."""
+
+    def __init__(self, bn: nn.BatchNorm2d, block: int):
+        super().__init__()
+        with torch.no_grad():
+            f64 = dict(dtype=torch.float64)
+            var, mean = bn.running_var.to(**f64), bn.running_mean.to(**f64)
+            gamma = bn.weight.to(**f64) if bn.weight is not None else torch.ones_like(var)
+            beta = bn.bias.to(**f64) if bn.bias is not None else torch.zeros_like(var)
+            scale = gamma / torch.sqrt(var + bn.eps)
+            shift = beta - mean * scale
+            c = bn.num_features
+            cb = -(-c // block)
+            pad = (0, cb * block - c)
+            self.register_buffer("scale", F.pad(scale.float(), pad).reshape(1, cb, 1, 1, block))
+            self.register_buffer("shift", F.pad(shift.float(), pad).reshape(1, cb, 1, 1, block))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.addcmul(self.shift, x, self.scale)
 
 
 class NchwcPool(nn.Module):
@@ -176,6 +212,18 @@ def _conv_reason(conv: nn.Conv2d, x: fx.Node) -> str | None:
     if not _is_image(x):
         return "input is not a 4-D image batch"
     return None
+
+
+def _same_channels(a: fx.Node, b: fx.Node) -> bool:
+    """Two 4-D images with the same channels whose shapes broadcast."""
+    sa, sb = _shape(a), _shape(b)
+    if sa is None or sb is None or len(sa) != 4 or len(sb) != 4 or sa[1] != sb[1]:
+        return False
+    try:
+        torch.broadcast_shapes(sa, sb)
+    except RuntimeError:
+        return False
+    return True
 
 
 def _is_residual_add(user: fx.Node | None, conv: fx.Node) -> bool:
@@ -334,6 +382,14 @@ def convert_blocked(model: nn.Module, example_inputs: Sequence[Any], report, blo
                     emit_conv(node, module)
                 continue
             report.skipped.append(Skipped(node.target, reason))
+        # An eval-mode BatchNorm left unfolded, on a blocked tensor.
+        if (type(module) is nn.BatchNorm2d and not module.training and len(args) == 1
+                and not node.kwargs and env[args[0]].blocked
+                and module.running_mean is not None and module.running_var is not None):
+            target = add_module(node.target, NchwcBatchNorm(module, block))
+            env[node] = _Value(new.call_module(target, (env[args[0]].node,)), True,
+                               env[args[0]].channels)
+            continue
         # Pooling on a blocked tensor.
         if isinstance(module, _POOLS) and len(args) == 1 and env[args[0]].blocked:
             target = add_module(node.target, NchwcPool(module))
@@ -343,13 +399,12 @@ def convert_blocked(model: nn.Module, example_inputs: Sequence[Any], report, blo
         # Ops that run on blocked tensors unchanged.
         inputs = [a for a in node.all_input_nodes]
         all_blocked = inputs and all(env[a].blocked for a in inputs)
-        keeps = ((module is not None and type(module) in _ZERO_PRESERVING_MODULES
+        keeps = ((module is not None and type(module) in _CHANNELWISE_MODULES
                   and len(args) == 1 and not node.kwargs)
-                 or (node.op == "call_function" and node.target in _ZERO_PRESERVING_FUNCTIONS
+                 or (node.op == "call_function" and node.target in _CHANNELWISE_FUNCTIONS
                      and len(inputs) == 1 and args and args[0] is inputs[0])
-                 or (node.op == "call_function" and node.target in _ADDS and len(args) == 2
-                     and len(inputs) == 2 and _shape(args[0]) == _shape(args[1])
-                     and not node.kwargs))
+                 or (node.op == "call_function" and node.target in _BINARY and len(args) == 2
+                     and len(inputs) == 2 and not node.kwargs and _same_channels(*args)))
         if all_blocked and keeps:
             new_args = fx.map_arg(node.args, lambda a: env[a].node)
             new_kwargs = fx.map_arg(node.kwargs, lambda a: env[a].node)
