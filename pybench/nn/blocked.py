@@ -41,6 +41,7 @@ from torch import nn
 from torch.fx.passes.shape_prop import ShapeProp
 
 import pybench.ops as ops
+from pybench.nn.report import Converted, Skipped, _Tracer
 from pybench.ops.nchwc import as_channels_last, from_channels_last
 
 __all__ = ["NchwcBatchNorm", "NchwcConv2d", "NchwcDepthwise", "NchwcPool", "convert_blocked"]
@@ -239,8 +240,6 @@ def convert_blocked(model: nn.Module, example_inputs: Sequence[Any], report, blo
                     ) -> fx.GraphModule:
     """The blocked-layout version of ``model`` (already a copy, BatchNorms folded); appends
     what it did to ``report`` (``converted``, ``skipped``, ``layout``)."""
-    from pybench.nn.convert import Converted, Skipped, _Tracer
-
     block = ops.block_size() if block is None else block
     tracer = _Tracer()
     graph = tracer.trace(model)

@@ -22,17 +22,19 @@ from __future__ import annotations
 
 import copy
 import math
-from dataclasses import dataclass, field
-from typing import Any, Callable, NamedTuple, Sequence
+from dataclasses import dataclass
+from typing import Any, Callable, Sequence
 
 import torch
 import torch.fx as fx
 from torch import nn
 from torch.utils._pytree import tree_flatten
 
-from pybench.nn.choose import Chooser, LayerChoice
+from pybench.nn.blocked import convert_blocked
+from pybench.nn.choose import Chooser
 from pybench.nn.conv import Conv2d, conv2d_unsupported_reason
 from pybench.nn.lstm import LSTM, LSTMCell, lstm_cell_unsupported_reason, lstm_unsupported_reason
+from pybench.nn.report import ConversionReport, Converted, Folded, Skipped, _Tracer
 
 __all__ = ["Rule", "RULES", "register_rule", "ConversionReport", "ConversionMismatch", "Converted", "Folded",
            "Skipped", "convert", "fold_batchnorm"]
@@ -93,56 +95,6 @@ def register_rule(rule: Rule) -> Rule:
         raise ValueError(f"conversion rule {rule.name!r} registered twice")
     RULES.insert(0, rule)
     return rule
-
-
-class Converted(NamedTuple):
-    """A module replaced by pybench's: its path in the model and the rule that did it."""
-    path: str
-    rule: str
-
-
-class Folded(NamedTuple):
-    """A BatchNorm2d (``bn``, now ``nn.Identity``) folded into the convolution ``conv``."""
-    conv: str
-    bn: str
-
-
-class Skipped(NamedTuple):
-    """A module left as PyTorch (a layer a rule matched, or a BatchNorm not folded), and why."""
-    path: str
-    reason: str
-
-
-@dataclass
-class ConversionReport:
-    """What :func:`convert` did; also stored on the result as ``model.pybench_report``."""
-
-    converted: list[Converted] = field(default_factory=list)
-    folded: list[Folded] = field(default_factory=list)
-    skipped: list[Skipped] = field(default_factory=list)
-    #: Why no BatchNorm was folded although the model is in eval mode (it could not be
-    #: traced, so no edge is proven), or None.
-    not_folded: str | None = None
-    #: The largest relative error of the converted model's outputs on ``example_inputs``
-    #: (None when :func:`convert` was given none).
-    verified_error: float | None = None
-    #: Per swappable layer, pybench's and PyTorch's measured times and the one kept
-    #: (``choose="measure"``); empty when the heuristic decided.
-    choices: list[LayerChoice] = field(default_factory=list)
-    #: ``layout="nchwc"``: every reorder between NCHW and the blocked layout, where and why.
-    layout: list[str] = field(default_factory=list)
-
-    def __str__(self) -> str:
-        lines = [f"pybench.nn.convert: {len(self.converted)} converted, "
-                 f"{len(self.folded)} BatchNorm folded, {len(self.skipped)} left as PyTorch"]
-        if self.not_folded is not None:
-            lines.append(f"  no BatchNorm folded: {self.not_folded}")
-        lines += [f"  kept {s.path or '<root>'}: {s.reason}" for s in self.skipped]
-        lines += [f"  chose {c}" for c in self.choices]
-        lines += [f"  layout: {entry}" for entry in self.layout]
-        if self.verified_error is not None:
-            lines.append(f"  checked on example_inputs: relative error {self.verified_error:.3g}")
-        return "\n".join(lines)
 
 
 class ConversionMismatch(RuntimeError):
@@ -234,8 +186,6 @@ def convert(model: nn.Module, *, inplace: bool = False, rules: Sequence[Rule] | 
 
 
 def _convert_nchwc(model: nn.Module, example_inputs: Sequence[Any] | None, rtol: float) -> nn.Module:
-    from pybench.nn.blocked import convert_blocked
-
     if example_inputs is None:
         raise ValueError("pybench.nn.convert: layout='nchwc' needs example_inputs (the graph's "
                          "shapes come from one run)")
@@ -352,14 +302,6 @@ def _swap(module: nn.Module, path: str, rules: Sequence[Rule], report: Conversio
 
 
 # --- BatchNorm folding -----------------------------------------------------------------------
-
-class _Tracer(fx.Tracer):
-    # pybench's own layers branch on their input's dtype and device, which a Proxy cannot
-    # answer; like torch.nn layers they are single calls in the graph.
-    def is_leaf_module(self, m: nn.Module, qualname: str) -> bool:
-        return (type(m).__module__.startswith("pybench.nn.")
-                or super().is_leaf_module(m, qualname))
-
 
 def _conv_bn_pairs(module: nn.Module) -> list[tuple[str, str]]:
     """(conv path, bn path) of every BatchNorm2d whose only input is a Conv2d's only use,

@@ -131,6 +131,13 @@ template <class Isa, int OCB, int P, int BI, bool Border>
 void nchwc_tile(const NchwcTileArgs& a) {
   using Vec = typename Isa::Vec;
   constexpr int64_t B = Isa::kLanes;
+  // The full interior tile of a blocked input runs the ISA's hand-scheduled tap (Isa::tap,
+  // inline assembly): GCC's allocation of this loop spilled accumulators to the stack --
+  // 2 of AVX2's 12 and 8 FMAs of AVX-512's 384 read one from memory, a store-forwarding
+  // chain through a 4-cycle FMA -- since 12 + 3 + 1 (AVX2) and 24 + 6 + 1 (AVX-512) vector
+  // registers leave it no slack. Tails, borders and NCHW inputs keep the C++ loop.
+  constexpr bool kAsmTap = Isa::kAsmTap && BI == B && OCB == Isa::kOcBlocks &&
+                           P == Isa::kPixels && !Border;
   Vec acc[OCB][P];
 #pragma GCC unroll 8
   for (int j = 0; j < OCB; ++j) {
@@ -155,6 +162,10 @@ void nchwc_tile(const NchwcTileArgs& a) {
     for (int s = 0; s < a.kernel_w; ++s) {
       const float* x = row + a.ix0 * a.in_px + s * a.dil_col;
       const float* w = a.w + g * a.w_group + (r * a.kernel_w + s) * BI * B;
+      if constexpr (kAsmTap) {
+        Isa::tap(acc, x, a.px_step, w, a.w_block);
+        continue;
+      }
       const float* xq[P];
       bool inside[P];
       if constexpr (Border) {
