@@ -117,6 +117,9 @@ const Shape kShapes[] = {
     {1, 8, 3, 300, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, true},
     {2, 17, 5, 4, 5, 3, 2, 2, 1, 0, 0, 1, 1, 1, 2, true},
     {1, 32, 2, 2, 24, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, true},
+    // Full register tiles (the ISAs' assembly): 4 output blocks x 3 / 6 interior pixels.
+    {1, 40, 9, 14, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, true},
+    {2, 48, 6, 7, 80, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, true},
 };
 
 class Conv2dNchwcIsaTest : public ::testing::TestWithParam<std::tuple<CpuIsa, int64_t>> {};

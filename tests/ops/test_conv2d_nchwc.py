@@ -55,6 +55,10 @@ CASES = [
     Case(1, 8, 3, 300, 16, 3, 3, 1, 1),                        # rows wider than a chunk
     Case(2, 17, 5, 4, 5, 3, 2, (2, 1), (0, 1), (1, 2)),        # mixed strides / dilations
     Case(1, 32, 2, 2, 24, 3, 3, 1, 1),                         # every pixel a border pixel
+    # Full register tiles (4 output blocks x 3 / 6 pixels of a blocked input: the ISA's
+    # assembly), as a 3x3 with several input groups and as a 1x1 line.
+    Case(1, 40, 9, 14, 64, 3, 3, 1, 1),
+    Case(2, 48, 6, 7, 80, 1, 1),
 ]
 
 SCALE_OF_ACTIVATION = {"none": 1.0, "relu": 1.0, "relu6": 1.0, "hardswish": 1.5, "sigmoid": 0.25}
