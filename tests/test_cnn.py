@@ -347,11 +347,12 @@ def test_pybench_backend_nchwc_one_model_for_every_batch():
 
 
 def test_pybench_backend_falls_back_to_nchw_when_the_graph_cannot_be_blocked(monkeypatch):
-    import pybench.nn.blocked as blocked
+    import importlib
+    convert = importlib.import_module("pybench.nn.convert")
 
     def refuse(*args, **kwargs):
         raise RuntimeError("no graph")
-    monkeypatch.setattr(blocked, "convert_blocked", refuse)
+    monkeypatch.setattr(convert, "convert_blocked", refuse)
     bench = cnn.ModelBench("lenet5", "cpu", (1,), threads=2, choose="all", layout="nchwc")
     bench.module("pybench", 1)
     assert bench.conversion["layout"] == "nchw"

@@ -91,6 +91,14 @@ class _LeavesAndReenters(nn.Module):
         return torch.relu(self.conv3(z) + z)                  # re-enters; residual fused
 
 
+def test_googlenet_fuses_its_inplace_relus():
+    spec = models.get("googlenet")
+    converted = pnn.convert(spec.build(), example_inputs=(spec.example_input(1, size=32),),
+                            layout="nchwc")
+    rules = [c.rule for c in converted.pybench_report.converted]
+    assert len(rules) == 57 and all(r.endswith("+ relu") for r in rules), rules
+
+
 def test_model_that_leaves_and_reenters(cpu_isa):
     model = _LeavesAndReenters().eval()
     with torch.no_grad():

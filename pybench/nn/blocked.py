@@ -193,7 +193,9 @@ def _is_image(node: Any) -> bool:
 def _activation_of(node: fx.Node, modules: dict[str, nn.Module]) -> str | None:
     if node.op == "call_module":
         return _ACTIVATION_MODULES.get(type(modules[node.target]))
-    if node.op == "call_function" and node.target in _ACTIVATION_FUNCTIONS and not node.kwargs:
+    if (node.op == "call_function" and node.target in _ACTIVATION_FUNCTIONS
+            and len(node.args) == 1 and set(node.kwargs) <= {"inplace"}):
+        # inplace=True (GoogLeNet's BasicConv2d) changes nothing once fused.
         return _ACTIVATION_FUNCTIONS[node.target]
     return None
 
