@@ -49,16 +49,18 @@ inline std::pair<int64_t, int64_t> checked_conv_out_size(const char* op, int64_t
           kernels::conv2d_out_size(in_w, kw, stride[1], padding[2], padding[3], dilation[1])};
 }
 
-// The geometry every conv op shares, from the batched input x (N, C, H, W), a weight whose
-// last two sizes are the kernel's, and arguments that passed check_conv_arguments.
-inline void set_conv_geometry(const char* op, kernels::ConvParamsBase& p, const at::Tensor& x,
-                              const at::Tensor& weight, at::IntArrayRef stride,
-                              at::IntArrayRef padding, at::IntArrayRef dilation) {
-  p.batch = x.size(0);
-  p.in_h = x.size(2);
-  p.in_w = x.size(3);
-  p.kernel_h = weight.size(2);
-  p.kernel_w = weight.size(3);
+// The geometry every conv op shares, from the batch, input and kernel sizes and arguments
+// that passed check_conv_arguments (the blocked ops' (N, Cb, H, W, B) inputs and packed
+// weights keep their sizes at other indices; the NCHW ops use the overload below).
+inline void set_conv_geometry(const char* op, kernels::ConvParamsBase& p, int64_t batch,
+                              int64_t in_h, int64_t in_w, int64_t kernel_h, int64_t kernel_w,
+                              at::IntArrayRef stride, at::IntArrayRef padding,
+                              at::IntArrayRef dilation) {
+  p.batch = batch;
+  p.in_h = in_h;
+  p.in_w = in_w;
+  p.kernel_h = kernel_h;
+  p.kernel_w = kernel_w;
   p.stride_h = stride[0];
   p.stride_w = stride[1];
   p.pad_h = padding[0];
@@ -67,6 +69,15 @@ inline void set_conv_geometry(const char* op, kernels::ConvParamsBase& p, const 
   p.dilation_w = dilation[1];
   std::tie(p.out_h, p.out_w) =
       checked_conv_out_size(op, p.in_h, p.in_w, p.kernel_h, p.kernel_w, stride, padding, dilation);
+}
+
+// ... from the batched input x (N, C, H, W) and a weight whose last two sizes are the
+// kernel's.
+inline void set_conv_geometry(const char* op, kernels::ConvParamsBase& p, const at::Tensor& x,
+                              const at::Tensor& weight, at::IntArrayRef stride,
+                              at::IntArrayRef padding, at::IntArrayRef dilation) {
+  set_conv_geometry(op, p, x.size(0), x.size(2), x.size(3), weight.size(2), weight.size(3),
+                    stride, padding, dilation);
 }
 
 // Points the params at the contiguous operands (bias: undefined means none).

@@ -8,21 +8,11 @@
 #include "aten_parallel.h"
 #include "conv2d_args.h"
 #include "conv2d_nchwc/conv2d_nchwc.h"
+#include "nchwc_args.h"
 #include "tensor_checks.h"
 
 namespace pybench::ops {
 namespace {
-
-kernels::Activation parse_nchwc_activation(const char* op, const std::string& act) {
-  if (act == "none") return kernels::Activation::none;
-  if (act == "relu") return kernels::Activation::relu;
-  if (act == "relu6") return kernels::Activation::relu6;
-  if (act == "hardswish") return kernels::Activation::hardswish;
-  if (act == "sigmoid") return kernels::Activation::sigmoid;
-  TORCH_CHECK_VALUE(false, op, ": unknown activation '", act,
-                    "'; expected one of none, relu, relu6, hardswish, sigmoid");
-  return kernels::Activation::none;
-}
 
 struct NchwcCall {
   at::Tensor input, weight, bias, residual;
@@ -66,8 +56,8 @@ NchwcCall prepare_conv2d_nchwc(const char* op, const at::Tensor& input, const at
                     " blocks of ", block);
   NchwcCall c;
   kernels::Conv2dNchwcParams& p = c.p;
-  const at::Tensor x4 = blocked ? input.select(4, 0) : input;  // (N, C or Cg, H, W) sizes
-  set_conv_geometry(op, p, x4, weight, stride, padding, dilation);
+  set_conv_geometry(op, p, input.size(0), input.size(2), input.size(3), weight.size(2),
+                    weight.size(3), stride, padding, dilation);
   p.block = block;
   p.input_blocked = blocked;
   p.in_channels = blocked ? groups * block : groups;

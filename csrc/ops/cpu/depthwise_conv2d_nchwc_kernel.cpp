@@ -10,23 +10,13 @@
 #include "aten_parallel.h"
 #include "conv2d_args.h"
 #include "depthwise_conv2d_nchwc/depthwise_conv2d_nchwc.h"
+#include "nchwc_args.h"
 #include "tensor_checks.h"
 
 namespace pybench::ops {
 namespace {
 
 constexpr const char* kOp = "pybench.depthwise_conv2d_nchwc";
-
-kernels::Activation parse_nchwc_activation(const std::string& act) {
-  if (act == "none") return kernels::Activation::none;
-  if (act == "relu") return kernels::Activation::relu;
-  if (act == "relu6") return kernels::Activation::relu6;
-  if (act == "hardswish") return kernels::Activation::hardswish;
-  if (act == "sigmoid") return kernels::Activation::sigmoid;
-  TORCH_CHECK_VALUE(false, kOp, ": unknown activation '", act,
-                    "'; expected one of none, relu, relu6, hardswish, sigmoid");
-  return kernels::Activation::none;
-}
 
 at::Tensor depthwise_conv2d_nchwc_cpu(const at::Tensor& input, const at::Tensor& weight,
                                       const std::optional<at::Tensor>& bias,
@@ -54,22 +44,11 @@ at::Tensor depthwise_conv2d_nchwc_cpu(const at::Tensor& input, const at::Tensor&
                     kOp, ": expected weight packed by pack_depthwise_nchwc, of shape (", cb,
                     ", kH, kW, ", B, "), got ", weight.sizes());
   check_conv_arguments(kOp, stride, padding, dilation);
-  const kernels::Activation act = parse_nchwc_activation(activation);
+  const kernels::Activation act = parse_nchwc_activation(kOp, std::string(activation));
 
   kernels::DepthwiseConv2dNchwcParams p;
-  p.batch = input.size(0);
-  p.in_h = input.size(2);
-  p.in_w = input.size(3);
-  p.kernel_h = weight.size(1);
-  p.kernel_w = weight.size(2);
-  p.stride_h = stride[0];
-  p.stride_w = stride[1];
-  p.pad_h = padding[0];
-  p.pad_w = padding[2];
-  p.dilation_h = dilation[0];
-  p.dilation_w = dilation[1];
-  std::tie(p.out_h, p.out_w) = checked_conv_out_size(kOp, p.in_h, p.in_w, p.kernel_h,
-                                                     p.kernel_w, stride, padding, dilation);
+  set_conv_geometry(kOp, p, input.size(0), input.size(2), input.size(3), weight.size(1),
+                    weight.size(2), stride, padding, dilation);
   p.channels = channels;
   p.block = B;
   p.activation = act;
