@@ -157,3 +157,21 @@ def test_blocked_layers_report_block():
     converted = pnn.convert(model, example_inputs=(torch.randn(2, 3, 32, 32),), layout="nchwc")
     blocks = {m.block for m in converted.modules() if isinstance(m, NchwcConv2d)}
     assert blocks == {ops.block_size()}
+
+
+def test_auto_layout_keeps_the_faster_conversion():
+    spec = models.get("cifar10_cnn")
+    model = spec.build()
+    x = spec.example_input(2)
+    converted = pnn.convert(model, example_inputs=(x,), layout="auto")
+    choice = converted.pybench_report.layout_choice
+    assert choice["chosen"] == ("nchwc" if choice["nchwc_s"] <= choice["nchw_s"] else "nchw")
+    assert isinstance(converted, torch.fx.GraphModule) == (choice["chosen"] == "nchwc")
+    assert converted.pybench_report.verified_error <= 1e-4
+
+
+def test_auto_layout_falls_back_to_nchw_with_the_reason():
+    model = models.get("cifar10_cnn").build().train()
+    converted = pnn.convert(model, example_inputs=(torch.randn(2, 3, 32, 32),), layout="auto")
+    choice = converted.pybench_report.layout_choice
+    assert choice["chosen"] == "nchw" and "for inference" in choice["nchwc_error"]

@@ -62,10 +62,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="which layers the pybench backend swaps: measure (default: per layer "
                         "and batch, the faster of pybench and PyTorch, timed on this machine "
                         "and cached on disk) or all (every layer pybench supports)")
-    g.add_argument("--layout", choices=("nchwc", "nchw"),
-                   help="how the pybench backend converts models on the CPU: nchwc (default: "
-                        "activations kept in channel blocks between pybench layers, epilogues "
-                        "fused; --choose does not apply) or nchw (layers swapped in place)")
+    g.add_argument("--layout", choices=("auto", "nchwc", "nchw"),
+                   help="how the pybench backend converts models on the CPU: auto (default: "
+                        "both of the others, per batch, timed against each other, the faster "
+                        "kept), nchwc (activations kept in channel blocks between pybench "
+                        "layers, epilogues fused; --choose does not apply) or nchw (layers "
+                        "swapped in place)")
     g.add_argument("--size", type=image_size,
                    help="input H = W for the models that take other sizes (raised to each "
                         "model's minimum; default: the native 224, 64 with --quick)")

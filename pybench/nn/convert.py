@@ -32,6 +32,7 @@ from torch.utils._pytree import tree_flatten
 
 from pybench.nn.blocked import convert_blocked
 from pybench.nn.choose import Chooser
+from pybench.nn.choose import _time as choose_time
 from pybench.nn.conv import Conv2d, conv2d_unsupported_reason
 from pybench.nn.lstm import LSTM, LSTMCell, lstm_cell_unsupported_reason, lstm_unsupported_reason
 from pybench.nn.report import ConversionReport, Converted, Folded, Skipped, _Tracer
@@ -136,6 +137,10 @@ def convert(model: nn.Module, *, inplace: bool = False, rules: Sequence[Rule] | 
             (:mod:`pybench.nn.blocked`); CPU inference only: needs eval mode and
             ``example_inputs`` (for the shapes), ignores ``rules`` and ``choose``, and lists
             every reorder in ``pybench_report.layout``. Returns a ``torch.fx.GraphModule``.
+            ``"auto"``: both, timed against each other on ``example_inputs`` (interleaved
+            medians), the faster kept; the times are in ``pybench_report.layout_choice``. A
+            model the blocked rewrite cannot take (training mode, untraceable) gets the NCHW
+            conversion, with the reason there.
 
     Returns:
         The converted model. Its ``pybench_report`` attribute is a :class:`ConversionReport`
@@ -147,10 +152,38 @@ def convert(model: nn.Module, *, inplace: bool = False, rules: Sequence[Rule] | 
             the message names the output, the element with the largest difference and both
             values.
     """
-    if layout not in ("nchw", "nchwc"):
-        raise ValueError(f"pybench.nn.convert: layout must be 'nchw' or 'nchwc', got {layout!r}")
+    if layout not in ("nchw", "nchwc", "auto"):
+        raise ValueError(f"pybench.nn.convert: layout must be 'nchw', 'nchwc' or 'auto', got "
+                         f"{layout!r}")
     if layout == "nchwc":
         return _convert_nchwc(model, example_inputs, rtol)
+    if layout == "auto":
+        if example_inputs is None:
+            raise ValueError("pybench.nn.convert: layout='auto' needs example_inputs to time")
+        # The blocked rewrite first: it copies the model, which an in-place NCHW conversion
+        # would already have changed.
+        try:
+            nchwc, error = _convert_nchwc(model, example_inputs, rtol), None
+        except ConversionMismatch:
+            raise
+        except Exception as exc:  # noqa: BLE001 -- untraceable, training mode: say why
+            nchwc, error = None, f"{type(exc).__name__}: {(str(exc).splitlines() or [''])[0]}"
+        nchw = convert(model, inplace=inplace, rules=rules, example_inputs=example_inputs,
+                       rtol=rtol, choose=choose, layout="nchw")
+        if nchwc is None:
+            nchw.pybench_report.layout_choice = {"nchwc_error": error, "chosen": "nchw"}
+            return nchw
+        inputs = tuple(example_inputs)
+        device = next((t.device for t in tree_flatten(inputs)[0] if isinstance(t, torch.Tensor)),
+                      torch.device("cpu"))
+        with torch.inference_mode():
+            times = choose_time({"nchwc": lambda: nchwc(*inputs), "nchw": lambda: nchw(*inputs)},
+                                device)
+        chosen = nchwc if times["nchwc"] <= times["nchw"] else nchw
+        chosen.pybench_report.layout_choice = {
+            "nchwc_s": times["nchwc"], "nchw_s": times["nchw"],
+            "chosen": "nchwc" if chosen is nchwc else "nchw"}
+        return chosen
     original = model
     if not inplace:
         model = copy.deepcopy(model)

@@ -50,6 +50,10 @@ class ConversionReport:
     choices: list[LayerChoice] = field(default_factory=list)
     #: ``layout="nchwc"``: every reorder between NCHW and the blocked layout, where and why.
     layout: list[str] = field(default_factory=list)
+    #: ``layout="auto"``: both conversions' measured seconds per call on ``example_inputs``
+    #: and the one kept, e.g. ``{"nchwc_s": 0.012, "nchw_s": 0.015, "chosen": "nchwc"}``, with
+    #: ``"nchwc_error"`` instead of ``"nchwc_s"`` when the blocked conversion was impossible.
+    layout_choice: dict | None = None
 
     def __str__(self) -> str:
         lines = [f"pybench.nn.convert: {len(self.converted)} converted, "
@@ -59,6 +63,8 @@ class ConversionReport:
         lines += [f"  kept {s.path or '<root>'}: {s.reason}" for s in self.skipped]
         lines += [f"  chose {c}" for c in self.choices]
         lines += [f"  layout: {entry}" for entry in self.layout]
+        if self.layout_choice is not None:
+            lines.append(f"  layout chosen by measurement: {self.layout_choice}")
         if self.verified_error is not None:
             lines.append(f"  checked on example_inputs: relative error {self.verified_error:.3g}")
         return "\n".join(lines)

@@ -3,8 +3,10 @@
 A case is one model (``pybench.models``) at one batch and input size on one device. Backends:
 
 - ``torch``: the eager model (oneDNN on the CPU, cuDNN on the GPU);
-- ``pybench``: ``pybench.nn.convert(model)`` -- BatchNorm folded, every layer pybench has a
-  kernel for swapped in; whatever it does not convert runs as PyTorch and is labelled so;
+- ``pybench``: ``pybench.nn.convert(model, layout="auto")`` on the CPU -- per batch, the
+  blocked-layout rewrite (activations in channel blocks, epilogues fused) and the in-place
+  layer swap (measured per-layer choices) timed against each other, the faster kept; on the
+  GPU the layer swap. BatchNorm folded; whatever is not converted runs as PyTorch;
 - ``compile``: ``torch.compile(model)`` (inductor), the choice many users would make instead;
 - ``onnxruntime`` / ``openvino``: the model exported once with ``torch.onnx.export`` and run
   by the inference engines users deploy instead (:mod:`pybench.engines`: FP32, ``--threads``
@@ -85,10 +87,11 @@ class Settings:
     #: ``pybench.nn.convert``'s ``choose``: "measure" keeps, per layer and batch, the faster
     #: of pybench and PyTorch; "all" swaps every supported layer.
     choose: str = "measure"
-    #: ``pybench.nn.convert``'s ``layout`` on the CPU: "nchwc" keeps activations blocked
-    #: between pybench layers with fused epilogues (``choose`` does not apply there);
-    #: "nchw" swaps layers in place. GPU runs always use "nchw".
-    layout: str = "nchwc"
+    #: ``pybench.nn.convert``'s ``layout`` on the CPU: "auto" converts both ways per batch and
+    #: keeps the faster on this machine; "nchwc" keeps activations blocked between pybench
+    #: layers with fused epilogues (``choose`` does not apply there); "nchw" swaps layers in
+    #: place. GPU runs always use "nchw".
+    layout: str = "auto"
 
     @classmethod
     def resolve(cls, *, quick: bool = False, **given: Any) -> "Settings":
@@ -190,7 +193,8 @@ class ModelBench:
     def module(self, backend: str, batch: int | None = None) -> nn.Module | Callable:
         """The model as ``backend`` runs it at ``batch``. One copy serves every batch, except
         pybench's with measured choices: those are made per batch (default: the largest)."""
-        if backend != "pybench" or self.choose == "all" or self.layout == "nchwc":
+        if backend != "pybench" or self.layout == "nchwc" or (
+                self.choose == "all" and self.layout == "nchw"):
             return self._module(backend, None)
         return self._module(backend, batch or max(self.batches))
 
@@ -218,14 +222,18 @@ class ModelBench:
             from pybench.nn.choose import as_dicts
             example = None if batch is None else (self.inputs[batch],)
             converted = pybench.nn.convert(self.eager, example_inputs=example,
-                                           choose=self.choose)
+                                           choose=self.choose, layout=self.layout)
             r = converted.pybench_report
             choices = (self.conversion or {}).get("choices", {})
             if r.choices:
                 choices[str(batch)] = as_dicts(r.choices)
-            self.conversion = {"layout": "nchw", "converted": [list(c) for c in r.converted],
+            layout_choice = (self.conversion or {}).get("layout_choice", {})
+            if r.layout_choice is not None:
+                layout_choice[str(batch)] = r.layout_choice
+            self.conversion = {"layout": self.layout, "converted": [list(c) for c in r.converted],
                                "folded": [list(f) for f in r.folded],
-                               "skipped": [list(s) for s in r.skipped], "choices": choices}
+                               "skipped": [list(s) for s in r.skipped], "choices": choices,
+                               "layout_choice": layout_choice, "reorders": list(r.layout)}
             if self.layout_error is not None:
                 self.conversion["nchwc_error"] = self.layout_error
             return converted
