@@ -95,8 +95,12 @@ def test_googlenet_fuses_its_inplace_relus():
     spec = models.get("googlenet")
     converted = pnn.convert(spec.build(), example_inputs=(spec.example_input(1, size=32),),
                             layout="nchwc")
-    rules = [c.rule for c in converted.pybench_report.converted]
+    rules = [c.rule for c in converted.pybench_report.converted if "conv2d" in c.rule]
     assert len(rules) == 57 and all(r.endswith("+ relu") for r in rules), rules
+    # Each inception block's 4 branches end in a convolution that writes its slice of the
+    # block's output.
+    concats = [c.rule for c in converted.pybench_report.converted if "concat" in c.rule]
+    assert concats == ["nchwc concat, 4 of 4 inputs written in place"] * 9, concats
 
 
 def test_model_that_leaves_and_reenters(cpu_isa):
@@ -140,6 +144,42 @@ def test_channels_off_the_block_and_concat():
     layout = converted.pybench_report.layout
     assert any(e.startswith("from_nchwc after a:") for e in layout), layout
     assert not any(e.startswith(("from_nchwc after c:", "from_nchwc after d:")) for e in layout), layout
+
+
+class _Inception(nn.Module):
+    """Concat branches that are convolutions (with activation, with a residual add, one of
+    them after a pool), one that is not (the pool itself), one convolution whose output
+    has a second user, and a last branch off the block."""
+
+    def __init__(self):
+        super().__init__()
+        self.a = nn.Conv2d(16, 16, 1)
+        self.b = nn.Conv2d(16, 32, 3, padding=1)
+        self.c = nn.Conv2d(16, 16, 3, padding=1)
+        self.d = nn.Conv2d(16, 16, 1)
+        self.e = nn.Conv2d(16, 13, 1)
+        self.head = nn.Conv2d(16 + 32 + 16 + 16 + 16 + 13, 7, 1)
+
+    def forward(self, x):
+        pooled = nn.functional.max_pool2d(x, 3, 1, 1)
+        c = self.c(x) + x
+        d = self.d(x)
+        cat = torch.cat([torch.relu(self.a(x)), self.b(x), c, pooled, d, self.e(pooled)], 1)
+        return self.head(cat) + d.sum()
+
+
+def test_concat_branches_write_in_place(cpu_isa):
+    model = _Inception().eval()
+    x = torch.randn(2, 16, 9, 10)
+    converted = pnn.convert(model, example_inputs=(x,), layout="nchwc")
+    report = converted.pybench_report
+    # a, b, c (+ residual) and e write in place; d has a second user, the pool is copied.
+    assert "nchwc concat, 4 of 6 inputs written in place" in [c.rule for c in report.converted]
+    calls = [n for n in converted.graph.nodes if n.op == "call_module" and "out" in n.kwargs]
+    assert sorted(n.target for n in calls) == ["a", "b", "c", "e"]
+    with torch.no_grad():
+        for y in (torch.randn(1, 16, 9, 10), torch.randn(3, 16, 9, 10)):  # other batches
+            assert _relative_error(converted(y), model(y)) <= 1e-4
 
 
 def test_refuses_training_mode_and_missing_inputs():

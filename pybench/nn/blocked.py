@@ -16,11 +16,13 @@ rewritten once, on its ``torch.fx`` graph:
   ``relu(bn2(conv2(x)) + identity)``).
 - An eval-mode BatchNorm no convolution absorbed (DenseNet's BN -> ReLU -> conv) is one
   multiply-add on the blocked tensor.
-- Pooling (max, average, adaptive average) runs on the blocked tensor as a channels-last
-  view, which ATen's pooling kernels read natively; channel-wise ops (ReLU, ReLU6,
+- Pooling (max, average, adaptive average; modules or their functions) runs on the blocked
+  tensor (:mod:`pybench.ops.pool_nchwc`); channel-wise ops (ReLU, ReLU6,
   Hardswish, Hardsigmoid, Sigmoid, SiLU, eval-mode Dropout, add and multiply of two images
   with the same channels, squeeze-excitation's broadcast included) and a channel concat of
-  whole blocks run on it unchanged.
+  whole blocks run on it unchanged. A convolution whose only user is such a concat writes
+  its slice of the concat's buffer (``conv2d_nchwc_out``): GoogLeNet's inception
+  outputs cost no copy.
 - The model's first convolution reads its NCHW input directly (fewer channels than a
   block); every other place where a blocked tensor meets an operation that is not one of
   the above gets a reorder back to NCHW (``from_nchwc``), once per tensor, and the report
@@ -42,7 +44,6 @@ from torch.fx.passes.shape_prop import ShapeProp
 
 import pybench.ops as ops
 from pybench.nn.report import Converted, Skipped, _Tracer
-from pybench.ops.nchwc import as_channels_last, from_channels_last
 
 __all__ = ["NchwcBatchNorm", "NchwcConv2d", "NchwcDepthwise", "NchwcPool", "convert_blocked"]
 
@@ -64,7 +65,6 @@ _ADDS = {operator.add, torch.add, operator.iadd}
 # Binary ops of two images with the same channels (broadcasting over space allowed, as in
 # squeeze-excitation's x * scale).
 _BINARY = _ADDS | {operator.mul, torch.mul, operator.imul}
-_POOLS = (nn.MaxPool2d, nn.AvgPool2d, nn.AdaptiveAvgPool2d)
 
 
 class NchwcConv2d(nn.Module):
@@ -88,7 +88,15 @@ class NchwcConv2d(nn.Module):
             bias = None if conv.bias is None else conv.bias.detach().float()
             self.register_buffer("bias", ops.pad_bias_nchwc(bias, conv.out_channels, block))
 
-    def forward(self, x: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, residual: torch.Tensor | None = None,
+                out: torch.Tensor | None = None, out_block_offset: int = 0) -> torch.Tensor:
+        """The blocked output; with ``out``, written into its channel blocks
+        ``[out_block_offset, + ceil(out_channels / block))`` (a concat's slice), returning
+        ``out``."""
+        if out is not None:
+            return ops.conv2d_nchwc_out(x, self.weight, out, out_block_offset, self.bias,
+                                        residual, self.out_channels, self.stride, self.padding,
+                                        self.dilation, self.activation)
         return ops.conv2d_nchwc(x, self.weight, self.bias, residual, self.out_channels,
                                 self.stride, self.padding, self.dilation, self.activation)
 
@@ -150,14 +158,51 @@ class NchwcBatchNorm(nn.Module):
 
 
 class NchwcPool(nn.Module):
-    """A pooling module run on a blocked tensor through ATen's channels-last kernels."""
+    """A max, average or adaptive average pooling module run on a blocked tensor by
+    pybench's blocked pooling kernels (:mod:`pybench.ops.pool_nchwc`)."""
 
     def __init__(self, pool: nn.Module):
         super().__init__()
+        if not _blocked_pool(pool):
+            raise ValueError(f"NchwcPool: no blocked kernel for {pool}")
         self.pool = pool
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return from_channels_last(self.pool(as_channels_last(x)), x.shape[0])
+        p = self.pool
+        if isinstance(p, nn.MaxPool2d):
+            return ops.max_pool2d_nchwc(x, p.kernel_size, p.stride, p.padding, p.dilation,
+                                        p.ceil_mode)
+        if isinstance(p, nn.AvgPool2d):
+            return ops.avg_pool2d_nchwc(x, p.kernel_size, p.stride, p.padding, p.ceil_mode,
+                                        p.count_include_pad, p.divisor_override)
+        return ops.adaptive_avg_pool2d_nchwc(x, p.output_size)
+
+
+def _blocked_pool(pool: nn.Module) -> bool:
+    return (isinstance(pool, (nn.AvgPool2d, nn.AdaptiveAvgPool2d))
+            or (isinstance(pool, nn.MaxPool2d) and not pool.return_indices))
+
+
+# Functional pooling as the module that does the same, so it runs blocked too
+# (torchvision's MobileNet and DenseNet call F.adaptive_avg_pool2d in forward).
+_POOL_FUNCTIONS = {F.max_pool2d: nn.MaxPool2d, F.avg_pool2d: nn.AvgPool2d,
+                   F.adaptive_avg_pool2d: nn.AdaptiveAvgPool2d}
+
+
+def _pool_module_of(node: fx.Node) -> nn.Module | None:
+    """The pooling module a functional pooling node amounts to, or None (a tensor-valued
+    argument, return_indices, an argument the module does not take)."""
+    if node.op != "call_function" or node.target not in _POOL_FUNCTIONS or not node.args:
+        return None
+    tensors: list[fx.Node] = []
+    fx.map_arg((node.args[1:], node.kwargs), tensors.append)
+    if tensors:
+        return None
+    try:
+        pool = _POOL_FUNCTIONS[node.target](*node.args[1:], **node.kwargs)
+    except TypeError:
+        return None
+    return pool if _blocked_pool(pool) else None
 
 
 def _to_nchwc(x: torch.Tensor, block: int) -> torch.Tensor:
@@ -170,6 +215,25 @@ def _from_nchwc(x: torch.Tensor, channels: int) -> torch.Tensor:
 
 def _cat_blocks(tensors: Sequence[torch.Tensor]) -> torch.Tensor:
     return torch.cat(tensors, 1)
+
+
+def _concat_buffer(like: torch.Tensor, blocks: int, height: int, width: int,
+                   block: int) -> torch.Tensor:
+    """The output of a concat whose convolutions write their slices in place (batch from
+    ``like``, any tensor of the concat's batch)."""
+    return like.new_empty((like.shape[0], blocks, height, width, block))
+
+
+def _write_blocks(buffer: torch.Tensor, offset: int, x: torch.Tensor) -> torch.Tensor:
+    """A concat input no convolution wrote in place, copied into its slice."""
+    buffer[:, offset:offset + x.shape[1]].copy_(x)
+    return buffer
+
+
+def _concat_done(buffer: torch.Tensor, *writes: torch.Tensor) -> torch.Tensor:
+    """The concat's result, once every input is written: ``writes`` only orders the graph
+    (and keeps the in-place writers alive for dead-code elimination)."""
+    return buffer
 
 
 class _Value:
@@ -238,6 +302,18 @@ def _is_residual_add(user: fx.Node | None, conv: fx.Node) -> bool:
             and _shape(user.args[0]) == _shape(user.args[1]))
 
 
+def _blocked_concat(node: fx.Node | None, block: int) -> bool:
+    """``node`` is a channel concat of 4-D images whose inputs but the last fill whole
+    blocks: concatenating their blocks is concatenating their channels."""
+    if (node is None or node.op != "call_function" or node.target is not torch.cat
+            or not node.args or not isinstance(node.args[0], (list, tuple))):
+        return False
+    dim = node.args[1] if len(node.args) > 1 else node.kwargs.get("dim", 0)
+    shapes = [_shape(a) if isinstance(a, fx.Node) else None for a in node.args[0]]
+    return (dim in (1, -3) and all(s is not None and len(s) == 4 for s in shapes)
+            and all(s[1] % block == 0 for s in shapes[:-1]))
+
+
 def convert_blocked(model: nn.Module, example_inputs: Sequence[Any], report, block: int | None = None
                     ) -> fx.GraphModule:
     """The blocked-layout version of ``model`` (already a copy, BatchNorms folded); appends
@@ -297,6 +373,8 @@ def convert_blocked(model: nn.Module, example_inputs: Sequence[Any], report, blo
         return next(iter(node.users)) if len(node.users) == 1 else None
 
     deferred: dict[fx.Node, fx.Node] = {}  # residual add -> the convolution it will run
+    # concat -> its buffer and the inputs whose convolutions wrote their slices in place
+    concat_buffers: dict[fx.Node, tuple[fx.Node, set[fx.Node]]] = {}
 
     def emit_conv(node: fx.Node, module: nn.Conv2d, activation_node: fx.Node | None = None,
                   residual_add: fx.Node | None = None, other: fx.Node | None = None) -> None:
@@ -322,7 +400,20 @@ def convert_blocked(model: nn.Module, example_inputs: Sequence[Any], report, blo
         layer = (NchwcDepthwise(module, block, activation) if depthwise
                  else NchwcConv2d(module, block, blocked_input, activation))
         target = add_module(node.target, layer)
-        out = new.call_module(target, (x,) if residual is None else (x, residual))
+        kwargs = {}
+        cat = only_user(last)
+        if not depthwise and _blocked_concat(cat, block) and list(cat.args[0]).count(last) == 1:
+            # A concat branch: write the concat's slice, so the concat copies nothing.
+            inputs = list(cat.args[0])
+            blocks = [-(-_shape(a)[1] // block) for a in inputs]
+            if cat not in concat_buffers:
+                shape = _shape(cat)
+                concat_buffers[cat] = (new.call_function(
+                    _concat_buffer, (x, sum(blocks), shape[2], shape[3], block)), set())
+            buffer, written = concat_buffers[cat]
+            written.add(last)
+            kwargs = {"out": buffer, "out_block_offset": sum(blocks[:inputs.index(last)])}
+        out = new.call_module(target, (x,) if residual is None else (x, residual), kwargs)
         value = _Value(out, True, module.out_channels)
         env[node] = value
         env[last] = value
@@ -391,9 +482,12 @@ def convert_blocked(model: nn.Module, example_inputs: Sequence[Any], report, blo
             env[node] = _Value(new.call_module(target, (env[args[0]].node,)), True,
                                env[args[0]].channels)
             continue
-        # Pooling on a blocked tensor.
-        if isinstance(module, _POOLS) and len(args) == 1 and env[args[0]].blocked:
-            target = add_module(node.target, NchwcPool(module))
+        # Pooling on a blocked tensor, as a module or a function.
+        pool = module if module is not None and _blocked_pool(module) else _pool_module_of(node)
+        if (pool is not None and args and isinstance(args[0], fx.Node) and env[args[0]].blocked
+                and (module is None or (len(args) == 1 and not node.kwargs))):
+            target = add_module(node.target if module is not None else f"{node.name}_pool",
+                                NchwcPool(pool))
             env[node] = _Value(new.call_module(target, (env[args[0]].node,)), True,
                                env[args[0]].channels)
             continue
@@ -416,12 +510,23 @@ def convert_blocked(model: nn.Module, example_inputs: Sequence[Any], report, blo
                 out = new.call_function(node.target, new_args, new_kwargs)
             env[node] = _Value(out, True, env[inputs[0]].channels)
             continue
-        if (node.op == "call_function" and node.target is torch.cat and len(args) >= 1
-                and isinstance(args[0], (list, tuple)) and all_blocked
-                and (args[1] if len(args) > 1 else node.kwargs.get("dim", 0)) in (1, -3)
-                and all(env[a].channels % block == 0 for a in args[0][:-1])):
-            # Whole blocks (every input but the last fills its blocks): concatenating the
-            # blocks is concatenating the channels.
+        if node in concat_buffers:
+            # Some convolutions wrote their slices of this concat in place; copy the rest.
+            buffer, written = concat_buffers.pop(node)
+            offset, writes = 0, []
+            for a in args[0]:
+                if a in written:
+                    writes.append(env[a].node)
+                else:
+                    x = blocked(a, f"an input of {node.name}, a blocked concat")
+                    writes.append(new.call_function(_write_blocks, (buffer, offset, x)))
+                offset += -(-_shape(a)[1] // block)
+            out = new.call_function(_concat_done, (buffer, *writes))
+            env[node] = _Value(out, True, _shape(node)[1])
+            report.converted.append(Converted(node.name, f"nchwc concat, {len(written)} of "
+                                              f"{len(args[0])} inputs written in place"))
+            continue
+        if all_blocked and _blocked_concat(node, block):
             out = new.call_function(_cat_blocks, ([env[a].node for a in args[0]],))
             env[node] = _Value(out, True, sum(env[a].channels for a in args[0]))
             continue

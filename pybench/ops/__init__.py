@@ -11,7 +11,8 @@ autograd-free inference, ``torch.compile`` (each module's fake kernels) and
   :mod:`~pybench.ops.depthwise_ops` (depthwise and separable), :mod:`~pybench.ops.lstm_ops`.
 - :mod:`~pybench.ops.nchwc`: the blocked activation layout of converted models;
   :mod:`~pybench.ops.conv2d_nchwc_op`, :mod:`~pybench.ops.depthwise_nchwc`: its dense and
-  depthwise convolutions with fused epilogues.
+  depthwise convolutions with fused epilogues; :mod:`~pybench.ops.pool_nchwc`: its max,
+  average and adaptive average pooling.
 - :mod:`~pybench.ops.pack_cache`: the raw ops' cache of packed weights
   (``clear_pack_cache``, ``pack_cache_info``).
 """
@@ -31,13 +32,15 @@ from pybench.ops.isa import (CPU_ISAS, cpu_isa, detected_cpu_isa, has_cuda_kerne
 from pybench.ops.lstm_ops import lstm, lstm_cell, lstm_pack_weights
 from pybench.ops.nchwc import block_size, from_nchwc, to_nchwc
 from pybench.ops.pack_cache import clear_pack_cache, pack_cache_info
+from pybench.ops.pool_nchwc import adaptive_avg_pool2d_nchwc, avg_pool2d_nchwc, max_pool2d_nchwc
 
 __all__ = ["gram", "conv2d", "conv2d_padding", "cpu_isa", "detected_cpu_isa", "use_cpu_isa",
            "set_cpu_isa", "CPU_ISAS", "has_cuda_kernels", "check_operands", "depthwise_conv2d",
            "separable_conv2d", "ACTIVATIONS", "lstm_cell", "lstm", "lstm_pack_weights",
            "clear_pack_cache", "pack_cache_info", "cpu_caches", "CPU_CACHE_FIELDS", "conv2d_nchwc",
            "conv2d_nchwc_out", "pack_conv2d_nchwc", "pad_bias_nchwc", "NCHWC_ACTIVATIONS",
-           "block_size", "to_nchwc", "from_nchwc", "depthwise_conv2d_nchwc", "pack_depthwise_nchwc"]
+           "block_size", "to_nchwc", "from_nchwc", "depthwise_conv2d_nchwc", "pack_depthwise_nchwc",
+           "max_pool2d_nchwc", "avg_pool2d_nchwc", "adaptive_avg_pool2d_nchwc"]
 
 # Read the cache description now, as isa.py checks PYBENCH_MAX_CPU_ISA: a malformed
 # PYBENCH_CPU_CACHES raises ValueError at import rather than at the first kernel call.

@@ -12,8 +12,7 @@ hold zeros, so a kernel may read them as inputs (they meet zero weights) and mus
 zeros there as outputs.
 
 Because a blocked tensor is a plain tensor, element-wise PyTorch ops (add, relu) run on it
-unchanged, and pooling runs on it as ``(N * Cb, B, H, W)`` in channels-last strides
-(:func:`as_channels_last`), which ATen's pooling kernels read natively.
+unchanged; pooling has kernels of its own (:mod:`pybench.ops.pool_nchwc`).
 """
 from __future__ import annotations
 
@@ -69,15 +68,3 @@ def check_nchwc(op: str, xb: torch.Tensor, channels: int, name: str = "input") -
         raise ValueError(f"{op}: {name} of shape {tuple(xb.shape)} does not hold {channels} "
                          f"channels in blocks of {xb.shape[-1]}")
 
-
-def as_channels_last(xb: torch.Tensor) -> torch.Tensor:
-    """A view of blocked ``xb`` (N, Cb, H, W, B) as (N * Cb, B, H, W) with channels-last
-    strides, no copy: what ATen's channels-last pooling kernels read."""
-    n, cb, h, w, block = xb.shape
-    return xb.reshape(n * cb, h, w, block).permute(0, 3, 1, 2)
-
-
-def from_channels_last(y: torch.Tensor, batch: int) -> torch.Tensor:
-    """Inverse of :func:`as_channels_last` for an (N * Cb, B, H', W') result."""
-    ncb, block, h, w = y.shape
-    return y.permute(0, 2, 3, 1).contiguous().reshape(batch, ncb // batch, h, w, block)

@@ -1,0 +1,128 @@
+// The SIMD blocked pooling, written once over a vector-traits type and instantiated by
+// pool2d_nchwc_avx2.cpp (PoolYmm) and pool2d_nchwc_avx512.cpp (PoolZmm, PoolYmm). NOT a
+// normal header: it is included INSIDE an ISA target region (isa/*_begin.h), so its
+// functions are compiled for that ISA and land in the including file's anonymous
+// namespace; it includes nothing itself.
+//
+// A work item is one output row of one channel block of one image, pooled in two passes
+// over a row buffer of in_w pixels: first every input column's window rows (max or sum of
+// rows.taps input rows, column by column), then every output's window columns in that
+// buffer. Each pass's innermost loop runs over pixels, whose results are independent: a
+// window-at-a-time loop chains its 9 taps through one register and ran at the vector
+// max's latency (4 cycles a tap, 130 us for GoogLeNet's 28x28x192 3x3 pooling on one
+// thread).
+namespace {
+
+template <class Isa>
+void pool2d_nchwc_simd(const Pool2dNchwcParams& p) {
+  using Vec = typename Isa::Vec;
+  constexpr int64_t L = Isa::kLanes;
+  const int64_t rows = p.batch * p.blocks * p.out_h;
+  // About 16 KiB of output per task, so a 7x7 pooling is not split across threads.
+  const int64_t grain = std::max<int64_t>(1, 4096 / std::max<int64_t>(1, p.out_w * p.block));
+  run_parallel(p.exec, 0, rows, grain, [&p](int64_t begin, int64_t end) {
+    // Everything the loops read, as locals: a vector store (_mm*_storeu_ps writes through a
+    // may_alias type) could alias any field of `p` or of a window, so the compiler would
+    // reload each one after every store -- half the loop's instructions, 2x the time.
+    const int64_t B = p.block, out_h = p.out_h, out_w = p.out_w;
+    const int64_t row_floats = p.in_w * B, in_plane = p.in_h * row_floats;
+    const int64_t dil_row = p.dilation_h * row_floats, dil_col = p.dilation_w * B;
+    const float* const input = p.input;
+    float* const output = p.output;
+    const PoolWindow* const row_windows = p.rows;
+    const PoolWindow* const col_windows = p.cols;
+    const bool max = p.mode == PoolMode::max;
+    const auto combine = [max](Vec a, Vec b) { return max ? Isa::max_nan(a, b) : Isa::add(a, b); };
+    // (a . b) . c: the same order as the general loop, so a sum does not depend on which
+    // path ran it.
+    const auto combine3 = [&combine](Vec a, Vec b, Vec c) { return combine(combine(a, b), c); };
+    std::vector<float> buffer(static_cast<size_t>(row_floats));
+    float* const col = buffer.data();
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t oy = item % out_h;
+      const float* const in = input + item / out_h * in_plane;
+      float* const out = output + item * out_w * B;
+      const PoolWindow rw = row_windows[oy];
+      // Pass 1: the window's rows, per input column. Every output window holds at least
+      // one tap (padding is at most half the window). Fixed tap counts get straight-line
+      // code: a loop over taps inside the loop over pixels ran 2x slower.
+      const float* const r0 = in + rw.first * row_floats;
+      const float* const r1 = r0 + dil_row;
+      const float* const r2 = r1 + dil_row;
+      if (rw.taps == 3) {
+        for (int64_t i = 0; i < row_floats; i += L) {
+          Isa::store(col + i, combine3(Isa::load(r0 + i), Isa::load(r1 + i), Isa::load(r2 + i)));
+        }
+      } else if (rw.taps == 2) {
+        for (int64_t i = 0; i < row_floats; i += L) {
+          Isa::store(col + i, combine(Isa::load(r0 + i), Isa::load(r1 + i)));
+        }
+      } else {
+        for (int64_t i = 0; i < row_floats; i += L) Isa::store(col + i, Isa::load(r0 + i));
+        for (int64_t r = 1; r < rw.taps; ++r) {
+          const float* const row = r0 + r * dil_row;
+          for (int64_t i = 0; i < row_floats; i += L) {
+            Isa::store(col + i, combine(Isa::load(col + i), Isa::load(row + i)));
+          }
+        }
+      }
+      // Pass 2: the window's columns, per output pixel.
+      for (int64_t ox = 0; ox < out_w; ++ox) {
+        const PoolWindow cw = col_windows[ox];
+        const float* const c0 = col + cw.first * B;
+        const Vec scale =
+            max ? Isa::set1(1.0f) : Isa::set1(1.0f / static_cast<float>(p.divisor(rw, cw)));
+        for (int64_t c = 0; c < B; c += L) {
+          const float* const x = c0 + c;
+          Vec acc;
+          if (cw.taps == 3) {
+            acc = combine3(Isa::load(x), Isa::load(x + dil_col), Isa::load(x + 2 * dil_col));
+          } else {
+            acc = Isa::load(x);
+            for (int64_t s = 1; s < cw.taps; ++s) acc = combine(acc, Isa::load(x + s * dil_col));
+          }
+          Isa::store(out + ox * B + c, max ? acc : Isa::mul(acc, scale));
+        }
+      }
+    }
+  });
+}
+
+
+// One pixel's 8 channels; the AVX-512 region has the same instructions (and 32 ymm).
+struct PoolYmm {
+  using Vec = __m256;
+  static constexpr int64_t kLanes = 8;
+  static Vec set1(float v) { return _mm256_set1_ps(v); }
+  static Vec load(const float* p) { return _mm256_loadu_ps(p); }
+  static void store(float* p, Vec v) { _mm256_storeu_ps(p, v); }
+  static Vec add(Vec a, Vec b) { return _mm256_add_ps(a, b); }
+  static Vec mul(Vec a, Vec b) { return _mm256_mul_ps(a, b); }
+  // ATen's max pooling returns a NaN it meets; vmaxps returns its second operand when
+  // either is NaN, so `acc` stays NaN once it is, and a NaN `v` is blended in.
+  static Vec max_nan(Vec acc, Vec v) {
+    return _mm256_blendv_ps(_mm256_max_ps(v, acc), v, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+  }
+};
+
+#if defined(PYBENCH_POOL_NCHWC_AVX512)
+struct PoolZmm {
+  using Vec = __m512;
+  static constexpr int64_t kLanes = 16;
+  static Vec set1(float v) { return _mm512_set1_ps(v); }
+  static Vec load(const float* p) { return _mm512_loadu_ps(p); }
+  static void store(float* p, Vec v) { _mm512_storeu_ps(p, v); }
+  static Vec add(Vec a, Vec b) { return _mm512_add_ps(a, b); }
+  static Vec mul(Vec a, Vec b) { return _mm512_mul_ps(a, b); }
+  // The maskz form: GCC 12's plain _mm512_* forms trip -Wmaybe-uninitialized on their own
+  // _mm512_undefined_ps (GCC bug 105593); an all-ones mask is the same instruction.
+  // As PoolYmm's (vrangeps, which looks like one instruction for this, returns the
+  // number when one operand is a quiet NaN).
+  static Vec max_nan(Vec acc, Vec v) {
+    const Vec m = _mm512_maskz_max_ps(static_cast<__mmask16>(-1), v, acc);
+    return _mm512_mask_mov_ps(m, _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), v);
+  }
+};
+#endif
+
+}  // namespace

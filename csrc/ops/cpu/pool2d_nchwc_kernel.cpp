@@ -1,0 +1,129 @@
+// CPU backend of pybench::pool2d_nchwc and pybench::adaptive_avg_pool2d_nchwc: PyTorch's
+// argument checks (same conditions, messages naming the op), the windows of
+// pool2d_nchwc.h, then the ISA-dispatched kernel threaded with at::parallel_for.
+#include <torch/library.h>
+
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "aten_parallel.h"
+#include "pool2d_nchwc/pool2d_nchwc.h"
+#include "tensor_checks.h"
+
+namespace pybench::ops {
+namespace {
+
+using kernels::PoolWindow;
+
+struct Blocked {
+  at::Tensor x;
+  kernels::Pool2dNchwcParams p;
+};
+
+Blocked blocked_input(const char* op, const at::Tensor& input) {
+  check_input_tensor(op, "input", input, c10::DeviceType::CPU);
+  TORCH_CHECK_VALUE(input.dim() == 5, op,
+                    ": expected input in the blocked layout (N, C/B, H, W, B), got rank ",
+                    input.dim(), " with shape ", input.sizes());
+  const int64_t B = input.size(4);
+  TORCH_CHECK_VALUE(B == 8 || B == 16, op, ": expected input block B (the last size) of 8 or "
+                    "16, got ", B, " (input shape ", input.sizes(), ")");
+  TORCH_CHECK_VALUE(input.size(1) > 0 && input.size(2) > 0 && input.size(3) > 0, op,
+                    ": expected non-empty channel blocks and spatial sizes (only the batch may "
+                    "be empty), got input of shape ", input.sizes());
+  Blocked b;
+  b.x = input.contiguous();
+  b.p.batch = input.size(0);
+  b.p.blocks = input.size(1);
+  b.p.in_h = input.size(2);
+  b.p.in_w = input.size(3);
+  b.p.block = B;
+  return b;
+}
+
+at::Tensor run_pool(Blocked& b, const std::vector<PoolWindow>& rows,
+                    const std::vector<PoolWindow>& cols) {
+  kernels::Pool2dNchwcParams& p = b.p;
+  p.out_h = static_cast<int64_t>(rows.size());
+  p.out_w = static_cast<int64_t>(cols.size());
+  at::Tensor out = at::empty({p.batch, p.blocks, p.out_h, p.out_w, p.block}, b.x.options());
+  if (out.numel() == 0) return out;
+  p.input = b.x.data_ptr<float>();
+  p.output = out.data_ptr<float>();
+  p.rows = rows.data();
+  p.cols = cols.data();
+  p.exec = aten_cpu_execution();
+  kernels::cpu::pool2d_nchwc(p);
+  return out;
+}
+
+at::Tensor pool2d_nchwc_cpu(const at::Tensor& input, c10::string_view mode,
+                            at::IntArrayRef kernel_size, at::IntArrayRef stride,
+                            at::IntArrayRef padding, at::IntArrayRef dilation, bool ceil_mode,
+                            bool count_include_pad, std::optional<int64_t> divisor_override) {
+  constexpr const char* op = "pybench.pool2d_nchwc";
+  TORCH_CHECK_VALUE(mode == "max" || mode == "avg", op, ": unknown mode '", std::string(mode),
+                    "'; expected 'max' or 'avg'");
+  const bool max = mode == "max";
+  TORCH_CHECK_VALUE(kernel_size.size() == 2 && stride.size() == 2 && padding.size() == 2 &&
+                        dilation.size() == 2,
+                    op, ": expected 2 kernel sizes, strides, paddings and dilations, got ",
+                    kernel_size.size(), ", ", stride.size(), ", ", padding.size(), " and ",
+                    dilation.size());
+  for (int i = 0; i < 2; ++i) {
+    TORCH_CHECK_VALUE(kernel_size[i] > 0, op, ": kernel_size must be greater than zero, got ",
+                      kernel_size);
+    TORCH_CHECK_VALUE(stride[i] > 0, op, ": stride must be greater than zero, got ", stride);
+    TORCH_CHECK_VALUE(dilation[i] > 0, op, ": dilation must be greater than zero, got ",
+                      dilation);
+    TORCH_CHECK_VALUE(max || dilation[i] == 1, op, ": average pooling has no dilation, got ",
+                      dilation);
+    TORCH_CHECK_VALUE(padding[i] >= 0, op, ": padding must be non-negative, got ", padding);
+    // PyTorch's bound: at most half the (dilated) window, so every window holds an input.
+    const int64_t window = (kernel_size[i] - 1) * dilation[i] + 1;
+    TORCH_CHECK_VALUE(padding[i] <= window / 2, op, ": pad should be at most half of the "
+                      "effective kernel size, got padding ", padding, ", kernel_size ",
+                      kernel_size, " and dilation ", dilation);
+  }
+  TORCH_CHECK_VALUE(!divisor_override.has_value() || *divisor_override != 0, op,
+                    ": divisor_override must be non-zero");
+  Blocked b = blocked_input(op, input);
+  kernels::Pool2dNchwcParams& p = b.p;
+  const int64_t oh = kernels::pool_output_size(p.in_h, kernel_size[0], stride[0], padding[0],
+                                               dilation[0], ceil_mode);
+  const int64_t ow = kernels::pool_output_size(p.in_w, kernel_size[1], stride[1], padding[1],
+                                               dilation[1], ceil_mode);
+  TORCH_CHECK_VALUE(oh > 0 && ow > 0, op, ": input of spatial size (", p.in_h, ", ", p.in_w,
+                    ") is too small: the output would be (", oh, ", ", ow, ")");
+  p.mode = max ? kernels::PoolMode::max : kernels::PoolMode::avg;
+  p.dilation_h = dilation[0];
+  p.dilation_w = dilation[1];
+  p.count_include_pad = count_include_pad;
+  p.divisor_override = divisor_override.value_or(0);
+  return run_pool(b,
+                  kernels::pool_windows(p.in_h, oh, kernel_size[0], stride[0], padding[0],
+                                        dilation[0]),
+                  kernels::pool_windows(p.in_w, ow, kernel_size[1], stride[1], padding[1],
+                                        dilation[1]));
+}
+
+at::Tensor adaptive_avg_pool2d_nchwc_cpu(const at::Tensor& input, at::IntArrayRef output_size) {
+  constexpr const char* op = "pybench.adaptive_avg_pool2d_nchwc";
+  TORCH_CHECK_VALUE(output_size.size() == 2 && output_size[0] > 0 && output_size[1] > 0, op,
+                    ": expected a positive output_size (H, W), got ", output_size);
+  Blocked b = blocked_input(op, input);
+  b.p.mode = kernels::PoolMode::avg;
+  b.p.count_include_pad = false;
+  return run_pool(b, kernels::adaptive_pool_windows(b.p.in_h, output_size[0]),
+                  kernels::adaptive_pool_windows(b.p.in_w, output_size[1]));
+}
+
+}  // namespace
+
+TORCH_LIBRARY_IMPL(pybench, CPU, m) {
+  m.impl("pool2d_nchwc", &pool2d_nchwc_cpu);
+  m.impl("adaptive_avg_pool2d_nchwc", &adaptive_avg_pool2d_nchwc_cpu);
+}
+
+}  // namespace pybench::ops
