@@ -65,6 +65,17 @@ NchwcPlan make_nchwc_plan(const Conv2dNchwcParams& p) {
   d.chunk = std::min(d.width,
                      nchwc_chunk_positions(cpu_caches(), Isa::kOcBlocks, B, p.kernel_h,
                                            p.stride_w, d.bi * d.group_batch, Isa::kPixels));
+  // At least 4 work items per thread where the row allows: a 1x1 layer at 7x7 is one line
+  // of 49 positions, and its few output block groups alone left one of two threads idle
+  // for a third of the layer (MobileNet-v2's 960 -> 160 projection: 3 items).
+  const int64_t want = 4 * std::max<int64_t>(1, p.exec.max_threads);
+  const int64_t per_chunk = p.batch * d.kgroups * d.rows;
+  if (p.exec.max_threads > 1 && per_chunk * ((d.width + d.chunk - 1) / d.chunk) < want) {
+    const int64_t chunks = (want + per_chunk - 1) / per_chunk;
+    const int64_t split = (d.width + chunks - 1) / chunks;
+    d.chunk = std::min(d.chunk, std::max<int64_t>(
+        Isa::kPixels, (split + Isa::kPixels - 1) / Isa::kPixels * Isa::kPixels));
+  }
   d.chunks = (d.width + d.chunk - 1) / d.chunk;
   return d;
 }
@@ -203,22 +214,59 @@ void nchwc_tile(const NchwcTileArgs& a) {
     }
   }
   }
+  // The epilogue reads every argument into a local first: a vector store writes through
+  // a may_alias type, so the compiler would otherwise reload and re-test a.last, a.act,
+  // a.residual ... after each of the tile's stores (a 1x1 layer with 16 input channels
+  // spent a third of its time there).
+  float* const out = a.out;
+  const int64_t out_plane = a.out_plane;
+  if (a.last) {
+    const float* const residual = a.residual;
+    const Activation act = a.act;
+    const int tail_block = a.tail_block;
+    const int64_t tail_lanes = a.tail_lanes;
+    if (residual) {
+#pragma GCC unroll 8
+      for (int j = 0; j < OCB; ++j) {
+#pragma GCC unroll 16
+        for (int q = 0; q < P; ++q) {
+          acc[j][q] = Isa::add(acc[j][q], Isa::load(residual + j * out_plane + q * B));
+        }
+      }
+    }
+    if (act != Activation::none && act != Activation::sigmoid) {
+#pragma GCC unroll 8
+      for (int j = 0; j < OCB; ++j) {
+#pragma GCC unroll 16
+        for (int q = 0; q < P; ++q) acc[j][q] = nchwc_activate<Isa>(acc[j][q], act);
+      }
+    }
+    if (tail_block >= 0) {
+#pragma GCC unroll 8
+      for (int j = 0; j < OCB; ++j) {
+        if (j != tail_block) continue;
+#pragma GCC unroll 16
+        for (int q = 0; q < P; ++q) acc[j][q] = Isa::keep_lanes(acc[j][q], tail_lanes);
+      }
+    }
+#pragma GCC unroll 8
+    for (int j = 0; j < OCB; ++j) {
+#pragma GCC unroll 16
+      for (int q = 0; q < P; ++q) Isa::store(out + j * out_plane + q * B, acc[j][q]);
+    }
+    if (act == Activation::sigmoid) {
+      for (int j = 0; j < OCB; ++j) {
+        for (int q = 0; q < P; ++q) {
+          nchwc_sigmoid(out + j * out_plane + q * B, j == tail_block ? tail_lanes : B);
+        }
+      }
+    }
+    return;
+  }
 #pragma GCC unroll 8
   for (int j = 0; j < OCB; ++j) {
 #pragma GCC unroll 16
-    for (int q = 0; q < P; ++q) {
-      Vec v = acc[j][q];
-      float* o = a.out + j * a.out_plane + q * B;
-      if (a.last) {
-        if (a.residual) v = Isa::add(v, Isa::load(a.residual + j * a.out_plane + q * B));
-        v = nchwc_activate<Isa>(v, a.act);
-        if (j == a.tail_block) v = Isa::keep_lanes(v, a.tail_lanes);
-      }
-      Isa::store(o, v);
-      if (a.last && a.act == Activation::sigmoid) {
-        nchwc_sigmoid(o, j == a.tail_block ? a.tail_lanes : B);
-      }
-    }
+    for (int q = 0; q < P; ++q) Isa::store(out + j * out_plane + q * B, acc[j][q]);
   }
 }
 
