@@ -24,18 +24,9 @@ at::Tensor depthwise_conv2d_nchwc_cpu(const at::Tensor& input, const at::Tensor&
                                       int64_t channels, at::IntArrayRef stride,
                                       at::IntArrayRef padding, at::IntArrayRef dilation,
                                       const std::string& activation) {
-  check_input_tensor(kOp, "input", input, c10::DeviceType::CPU);
+  const int64_t B = check_blocked_input(kOp, input);
   check_operand(kOp, "weight", weight, input);
-  TORCH_CHECK_VALUE(input.dim() == 5, kOp,
-                    ": expected input in the blocked layout (N, C/B, H, W, B), got rank ",
-                    input.dim(), " with shape ", input.sizes());
-  const int64_t B = input.size(4);
-  TORCH_CHECK_VALUE(B == 8 || B == 16, kOp, ": expected input block B (the last size) of 8 or "
-                    "16, got ", B, " (input shape ", input.sizes(), ")");
   const int64_t cb = input.size(1);
-  TORCH_CHECK_VALUE(cb > 0 && input.size(2) > 0 && input.size(3) > 0, kOp,
-                    ": expected non-empty channel blocks and spatial sizes (only the batch may "
-                    "be empty), got input of shape ", input.sizes());
   TORCH_CHECK_VALUE(channels > (cb - 1) * B && channels <= cb * B, kOp, ": channels = ",
                     channels, " does not fit input of shape ", input.sizes(), " (", cb,
                     " blocks of ", B, " hold ", (cb - 1) * B + 1, " to ", cb * B, " channels)");

@@ -8,8 +8,8 @@
 #include <vector>
 
 #include "aten_parallel.h"
+#include "nchwc_args.h"
 #include "pool2d_nchwc/pool2d_nchwc.h"
-#include "tensor_checks.h"
 
 namespace pybench::ops {
 namespace {
@@ -22,16 +22,7 @@ struct Blocked {
 };
 
 Blocked blocked_input(const char* op, const at::Tensor& input) {
-  check_input_tensor(op, "input", input, c10::DeviceType::CPU);
-  TORCH_CHECK_VALUE(input.dim() == 5, op,
-                    ": expected input in the blocked layout (N, C/B, H, W, B), got rank ",
-                    input.dim(), " with shape ", input.sizes());
-  const int64_t B = input.size(4);
-  TORCH_CHECK_VALUE(B == 8 || B == 16, op, ": expected input block B (the last size) of 8 or "
-                    "16, got ", B, " (input shape ", input.sizes(), ")");
-  TORCH_CHECK_VALUE(input.size(1) > 0 && input.size(2) > 0 && input.size(3) > 0, op,
-                    ": expected non-empty channel blocks and spatial sizes (only the batch may "
-                    "be empty), got input of shape ", input.sizes());
+  const int64_t B = check_blocked_input(op, input);
   Blocked b;
   b.x = input.contiguous();
   b.p.batch = input.size(0);
