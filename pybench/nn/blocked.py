@@ -133,6 +133,17 @@ class NchwcDepthwise(nn.Module):
                 f"activation={self.activation!r}")
 
 
+def batchnorm_affine(bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
+    """An eval-mode BatchNorm as y = x * scale + shift per channel, in float64 (so what is
+    folded from it is rounded once more than the original, not twice)."""
+    f64 = dict(dtype=torch.float64)
+    var, mean = bn.running_var.to(**f64), bn.running_mean.to(**f64)
+    gamma = bn.weight.detach().to(**f64) if bn.weight is not None else torch.ones_like(var)
+    beta = bn.bias.detach().to(**f64) if bn.bias is not None else torch.zeros_like(var)
+    scale = gamma / torch.sqrt(var + bn.eps)
+    return scale, beta - mean * scale
+
+
 class NchwcBatchNorm(nn.Module):
     """An eval-mode BatchNorm2d that no convolution absorbed (DenseNet's pre-activation
     order: concat -> BN -> ReLU -> conv) as one per-channel multiply-add on the blocked
@@ -141,12 +152,7 @@ class NchwcBatchNorm(nn.Module):
     def __init__(self, bn: nn.BatchNorm2d, block: int):
         super().__init__()
         with torch.no_grad():
-            f64 = dict(dtype=torch.float64)
-            var, mean = bn.running_var.to(**f64), bn.running_mean.to(**f64)
-            gamma = bn.weight.to(**f64) if bn.weight is not None else torch.ones_like(var)
-            beta = bn.bias.to(**f64) if bn.bias is not None else torch.zeros_like(var)
-            scale = gamma / torch.sqrt(var + bn.eps)
-            shift = beta - mean * scale
+            scale, shift = batchnorm_affine(bn)
             c = bn.num_features
             cb = -(-c // block)
             pad = (0, cb * block - c)

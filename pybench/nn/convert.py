@@ -30,7 +30,7 @@ import torch.fx as fx
 from torch import nn
 from torch.utils._pytree import tree_flatten
 
-from pybench.nn.blocked import convert_blocked
+from pybench.nn.blocked import batchnorm_affine, convert_blocked
 from pybench.nn.choose import Chooser
 from pybench.nn.choose import _time as choose_time
 from pybench.nn.conv import Conv2d, conv2d_unsupported_reason
@@ -416,13 +416,10 @@ def fold_batchnorm(model: nn.Module, report: ConversionReport | None = None) -> 
 def _fold_into(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> None:
     # Per-channel terms in float64, so the folded weight and bias are each rounded once more
     # than the original's; the weight itself is scaled in its own dtype (it dominates the time).
-    f64 = dict(dtype=torch.float64, device=conv.weight.device)
-    var, mean = bn.running_var.to(**f64), bn.running_mean.to(**f64)
-    gamma = bn.weight.to(**f64) if bn.weight is not None else torch.ones_like(var)
-    beta = bn.bias.to(**f64) if bn.bias is not None else torch.zeros_like(var)
-    scale = gamma / torch.sqrt(var + bn.eps)
-    bias = conv.bias.to(**f64) if conv.bias is not None else torch.zeros_like(var)
+    scale, shift = batchnorm_affine(bn)
+    bias = (conv.bias.detach().to(torch.float64) if conv.bias is not None
+            else torch.zeros_like(scale))
     dtype, requires_grad = conv.weight.dtype, conv.weight.requires_grad
     weight = conv.weight * scale.to(dtype).reshape(-1, *([1] * (conv.weight.dim() - 1)))
     conv.weight = nn.Parameter(weight, requires_grad=requires_grad)
-    conv.bias = nn.Parameter(((bias - mean) * scale + beta).to(dtype), requires_grad=requires_grad)
+    conv.bias = nn.Parameter((bias * scale + shift).to(dtype), requires_grad=requires_grad)
