@@ -11,7 +11,7 @@ from torch import nn
 import pybench.models as models
 import pybench.nn as pnn
 import pybench.ops as ops
-from pybench.nn.blocked import NchwcConv2d, NchwcDepthwise, NchwcPool
+from pybench.nn.blocked import NchwcBatchNorm, NchwcConv2d, NchwcDepthwise, NchwcPool
 
 # Every family at a small input (the scalar ISA runs the double-accumulating reference).
 MODELS = [("lenet5", None), ("alexnet", 63), ("vgg11", 32), ("nin", 67), ("googlenet", 32),
@@ -101,6 +101,21 @@ def test_googlenet_fuses_its_inplace_relus():
     # block's output.
     concats = [c.rule for c in converted.pybench_report.converted if "concat" in c.rule]
     assert concats == ["nchwc concat, 4 of 4 inputs written in place"] * 9, concats
+
+
+def test_densenet_bn_relu_is_one_module(cpu_isa):
+    """DenseNet's unfolded BN -> ReLU pairs (after each concat) run as one NchwcBatchNorm with
+    its ReLU applied in place; no ReLU module is left in the converted graph."""
+    spec = models.get("densenet121")
+    model = spec.build()
+    converted = pnn.convert(model, example_inputs=(spec.example_input(1, size=32),),
+                            layout="nchwc")
+    bns = [m for m in converted.modules() if isinstance(m, NchwcBatchNorm)]
+    assert len(bns) == 62 and all(b.activation == "relu" for b in bns)
+    assert not any(isinstance(m, nn.ReLU) for m in converted.modules())
+    with torch.no_grad():
+        y = spec.example_input(2, seed=3, size=32)
+        assert _relative_error(converted(y), model(y)) <= 1e-4
 
 
 def test_model_that_leaves_and_reenters(cpu_isa):

@@ -15,7 +15,7 @@ rewritten once, on its ``torch.fx`` graph:
   operand becomes the kernel's ``residual`` -- followed by the add's own activation (ResNet's
   ``relu(bn2(conv2(x)) + identity)``).
 - An eval-mode BatchNorm no convolution absorbed (DenseNet's BN -> ReLU -> conv) is one
-  multiply-add on the blocked tensor.
+  multiply-add on the blocked tensor, its activation applied in place after it.
 - Pooling (max, average, adaptive average; modules or their functions) runs on the blocked
   tensor (:mod:`pybench.ops.pool_nchwc`); channel-wise ops (ReLU, ReLU6,
   Hardswish, Hardsigmoid, Sigmoid, SiLU, eval-mode Dropout, add and multiply of two images
@@ -149,8 +149,9 @@ class NchwcBatchNorm(nn.Module):
     order: concat -> BN -> ReLU -> conv) as one per-channel multiply-add on the blocked
     tensor; the padded channels' scale and shift are zero, so they stay zero."""
 
-    def __init__(self, bn: nn.BatchNorm2d, block: int):
+    def __init__(self, bn: nn.BatchNorm2d, block: int, activation: str = "none"):
         super().__init__()
+        self.activation = activation
         with torch.no_grad():
             scale, shift = batchnorm_affine(bn)
             c = bn.num_features
@@ -160,7 +161,20 @@ class NchwcBatchNorm(nn.Module):
             self.register_buffer("shift", F.pad(shift.float(), pad).reshape(1, cb, 1, 1, block))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.addcmul(self.shift, x, self.scale)
+        y = torch.addcmul(self.shift, x, self.scale)
+        # In place: y is this module's own fresh tensor, still in cache.
+        if self.activation == "relu":
+            return y.relu_()
+        if self.activation == "relu6":
+            return F.hardtanh(y, 0.0, 6.0, inplace=True)
+        if self.activation == "hardswish":
+            return F.hardswish(y, inplace=True)
+        if self.activation == "sigmoid":
+            return y.sigmoid_()
+        return y
+
+    def extra_repr(self) -> str:
+        return f"activation={self.activation!r}"
 
 
 class NchwcPool(nn.Module):
@@ -484,9 +498,16 @@ def convert_blocked(model: nn.Module, example_inputs: Sequence[Any], report, blo
         if (type(module) is nn.BatchNorm2d and not module.training and len(args) == 1
                 and not node.kwargs and env[args[0]].blocked
                 and module.running_mean is not None and module.running_var is not None):
-            target = add_module(node.target, NchwcBatchNorm(module, block))
-            env[node] = _Value(new.call_module(target, (env[args[0]].node,)), True,
-                               env[args[0]].channels)
+            # Its activation (DenseNet's BN -> ReLU) runs in place on the fresh output.
+            user = only_user(node)
+            activation = _activation_of(user, modules) if user is not None else None
+            target = add_module(node.target, NchwcBatchNorm(module, block, activation or "none"))
+            value = _Value(new.call_module(target, (env[args[0]].node,)), True,
+                           env[args[0]].channels)
+            env[node] = value
+            if activation is not None:
+                fused.add(user)
+                env[user] = value
             continue
         # Pooling on a blocked tensor, as a module or a function.
         pool = module if module is not None and _blocked_pool(module) else _pool_module_of(node)
