@@ -393,8 +393,9 @@ def convert_blocked(model: nn.Module, example_inputs: Sequence[Any], report, blo
         return next(iter(node.users)) if len(node.users) == 1 else None
 
     deferred: dict[fx.Node, fx.Node] = {}  # residual add -> the convolution it will run
-    # concat -> its buffer and the inputs whose convolutions wrote their slices in place
-    concat_buffers: dict[fx.Node, tuple[fx.Node, set[fx.Node]]] = {}
+    # concat -> its buffer, each input's first block in it, and the inputs whose
+    # convolutions wrote their slices in place
+    concat_buffers: dict[fx.Node, tuple[fx.Node, list[int], set[fx.Node]]] = {}
 
     def emit_conv(node: fx.Node, module: nn.Conv2d, activation_node: fx.Node | None = None,
                   residual_add: fx.Node | None = None, other: fx.Node | None = None) -> None:
@@ -424,15 +425,17 @@ def convert_blocked(model: nn.Module, example_inputs: Sequence[Any], report, blo
         cat = only_user(last)
         if not depthwise and _blocked_concat(cat, block) and list(cat.args[0]).count(last) == 1:
             # A concat branch: write the concat's slice, so the concat copies nothing.
-            inputs = list(cat.args[0])
-            blocks = [-(-_shape(a)[1] // block) for a in inputs]
             if cat not in concat_buffers:
+                offsets = [0]
+                for a in cat.args[0]:
+                    offsets.append(offsets[-1] + -(-_shape(a)[1] // block))
                 shape = _shape(cat)
                 concat_buffers[cat] = (new.call_function(
-                    _concat_buffer, (x, sum(blocks), shape[2], shape[3], block)), set())
-            buffer, written = concat_buffers[cat]
+                    _concat_buffer, (x, offsets[-1], shape[2], shape[3], block)), offsets, set())
+            buffer, offsets, written = concat_buffers[cat]
             written.add(last)
-            kwargs = {"out": buffer, "out_block_offset": sum(blocks[:inputs.index(last)])}
+            kwargs = {"out": buffer,
+                      "out_block_offset": offsets[list(cat.args[0]).index(last)]}
         out = new.call_module(target, (x,) if residual is None else (x, residual), kwargs)
         value = _Value(out, True, module.out_channels)
         env[node] = value
@@ -539,15 +542,14 @@ def convert_blocked(model: nn.Module, example_inputs: Sequence[Any], report, blo
             continue
         if node in concat_buffers:
             # Some convolutions wrote their slices of this concat in place; copy the rest.
-            buffer, written = concat_buffers.pop(node)
-            offset, writes = 0, []
-            for a in args[0]:
+            buffer, offsets, written = concat_buffers.pop(node)
+            writes = []
+            for a, offset in zip(args[0], offsets):
                 if a in written:
                     writes.append(env[a].node)
                 else:
                     x = blocked(a, f"an input of {node.name}, a blocked concat")
                     writes.append(new.call_function(_write_blocks, (buffer, offset, x)))
-                offset += -(-_shape(a)[1] // block)
             out = new.call_function(_concat_done, (buffer, *writes))
             env[node] = _Value(out, True, _shape(node)[1])
             report.converted.append(Converted(node.name, f"nchwc concat, {len(written)} of "

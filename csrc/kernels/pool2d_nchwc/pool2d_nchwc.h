@@ -40,7 +40,7 @@ struct Pool2dNchwcParams {
   float* output = nullptr;
   int64_t batch = 0, blocks = 0, block = 8;
   int64_t in_h = 0, in_w = 0, out_h = 0, out_w = 0;
-  int64_t dilation_h = 1, dilation_w = 1;
+  int64_t dilation_h = 1, dilation_w = 1;  // 1 for average pooling (its windows are dense)
   PoolMode mode = PoolMode::max;
   const PoolWindow* rows = nullptr;  // out_h windows
   const PoolWindow* cols = nullptr;  // out_w windows

@@ -20,9 +20,9 @@ void pool2d_nchwc_ref(const Pool2dNchwcParams& p) {
         for (int64_t c = 0; c < B; ++c) {
           double acc = p.mode == PoolMode::max ? -std::numeric_limits<double>::infinity() : 0.0;
           for (int64_t r = 0; r < rw.taps; ++r) {
-            const int64_t iy = rw.first + r * (p.mode == PoolMode::max ? p.dilation_h : 1);
+            const int64_t iy = rw.first + r * p.dilation_h;
             for (int64_t s = 0; s < cw.taps; ++s) {
-              const int64_t ix = cw.first + s * (p.mode == PoolMode::max ? p.dilation_w : 1);
+              const int64_t ix = cw.first + s * p.dilation_w;
               const double v = in[(iy * p.in_w + ix) * B + c];
               if (p.mode == PoolMode::avg) {
                 acc += v;
