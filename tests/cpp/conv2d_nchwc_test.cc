@@ -120,6 +120,13 @@ const Shape kShapes[] = {
     // Full register tiles (the ISAs' assembly): 4 output blocks x 3 / 6 interior pixels.
     {1, 40, 9, 14, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, true},
     {2, 48, 6, 7, 80, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, true},
+    // Rows split into near-equal tiles whose border pixels miss some taps: 13 = 5 + 4 + 4
+    // (AVX-512) or 3 + 3 + 3 + 2 + 2 (AVX2); a 7x7 kernel with padding 3 on a 5-wide row,
+    // where one tile holds both borders and every pixel skips a different set of taps;
+    // stride 2 with the left border inside a wide tile.
+    {1, 32, 5, 13, 64, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, true},
+    {1, 16, 4, 5, 64, 7, 7, 1, 1, 3, 3, 3, 3, 1, 1, true},
+    {1, 24, 6, 29, 40, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, true},
 };
 
 class Conv2dNchwcIsaTest : public ::testing::TestWithParam<std::tuple<CpuIsa, int64_t>> {};

@@ -133,10 +133,40 @@ inline void nchwc_sigmoid(float* out, int64_t lanes) {
 
 constexpr int64_t kPrefetchTiles = 3;
 
+// Zeros a border tile's pixel reads for its taps in the padding: a broadcast from memory
+// like the others (a load port), where selecting the value per channel would put a
+// register broadcast on port 5, shared with AVX-512's second FMA.
+alignas(64) constexpr float kNchwcZeros[16] = {};
+
+// One tap of a tile: for each of the input group's BI channels, P broadcasts (pixel q's
+// input at px[q]) and OCB weight vectors into the OCB x P accumulators.
+template <class Isa, int OCB, int P, int BI>
+[[gnu::always_inline]] inline void nchwc_tap(typename Isa::Vec (&acc)[OCB][P],
+                                             const float* const (&px)[P], const float* w,
+                                             int64_t w_block) {
+  using Vec = typename Isa::Vec;
+  constexpr int64_t B = Isa::kLanes;
+#pragma GCC unroll 16
+  for (int i = 0; i < BI; ++i) {
+    Vec xv[P];
+#pragma GCC unroll 16
+    for (int q = 0; q < P; ++q) xv[q] = Isa::set1(px[q][i]);
+    // The broadcasts and the weight vector stay in registers (see conv2d_direct.h: GCC
+    // otherwise re-reads operands per use to free registers for the accumulators).
+#pragma GCC unroll 16
+    for (int q = 0; q < P; ++q) asm("" : "+v"(xv[q]));
+#pragma GCC unroll 8
+    for (int j = 0; j < OCB; ++j) {
+      Vec wv = Isa::load(w + j * w_block + i * B);
+      asm("" : "+v"(wv));
+#pragma GCC unroll 16
+      for (int q = 0; q < P; ++q) acc[j][q] = Isa::fmadd(wv, xv[q], acc[j][q]);
+    }
+  }
+}
+
 // Border tiles (Border = true) hold pixels some of whose taps fall into the left or right
-// padding: per tap, each pixel reads its input only where the column is inside the row
-// (always from a valid address) and zero elsewhere. One tile covers all of a row's left
-// (or right) border pixels -- one for a 3x3 with padding 1, three for a 7x7 with 3.
+// padding: per tap, such a pixel reads kNchwcZeros instead of its input.
 template <class Isa, int OCB, int P, int BI, bool Border>
 void nchwc_tile(const NchwcTileArgs& a) {
   using Vec = typename Isa::Vec;
@@ -146,9 +176,9 @@ void nchwc_tile(const NchwcTileArgs& a) {
   // 2 of AVX2's 12 and 8 FMAs of AVX-512's 384 read one from memory, a store-forwarding
   // chain through a 4-cycle FMA -- since 12 + 3 + 1 (AVX2) and 24 + 6 + 1 (AVX-512) vector
   // registers leave it no slack. A/B, 1 thread, AVX2: 1x1 layers 1.20-1.30x (63-68 ->
-  // 80-85 GFLOP/s), 3x3 within noise. Tails, borders and NCHW inputs keep the C++ loop.
+  // 80-85 GFLOP/s), 3x3 within noise. Tails, border taps and NCHW inputs keep the C++ loop.
   constexpr bool kAsmTap = Isa::kAsmTap && BI == B && OCB == Isa::kOcBlocks &&
-                           P == Isa::kPixels && !Border;
+                           P == Isa::kPixels;
   Vec acc[OCB][P];
 #pragma GCC unroll 8
   for (int j = 0; j < OCB; ++j) {
@@ -173,44 +203,26 @@ void nchwc_tile(const NchwcTileArgs& a) {
     for (int s = 0; s < a.kernel_w; ++s) {
       const float* x = row + a.ix0 * a.in_px + s * a.dil_col;
       const float* w = a.w + g * a.w_group + (r * a.kernel_w + s) * BI * B;
-      if constexpr (kAsmTap) {
-        Isa::tap(acc, x, a.px_step, w, a.w_block);
-        continue;
-      }
-      const float* xq[P];
-      bool inside[P];
-      if constexpr (Border) {
+      const float* px[P];
+      bool full = true;  // every pixel's column of this tap inside the row
 #pragma GCC unroll 16
-        for (int q = 0; q < P; ++q) {
+      for (int q = 0; q < P; ++q) {
+        if constexpr (Border) {
           const int64_t ix = a.ix0 + q * a.stride_w + s * a.dilation_w;
-          inside[q] = ix >= 0 && ix < a.in_w;
-          xq[q] = row + std::clamp<int64_t>(ix, 0, a.in_w - 1) * a.in_px;
+          const bool inside = ix >= 0 && ix < a.in_w;
+          full = full && inside;
+          px[q] = inside ? row + ix * a.in_px : kNchwcZeros;
+        } else {
+          px[q] = x + q * a.px_step;
         }
       }
-#pragma GCC unroll 16
-      for (int i = 0; i < BI; ++i) {
-        Vec xv[P];
-#pragma GCC unroll 16
-        for (int q = 0; q < P; ++q) {
-          if constexpr (Border) {
-            const float v = xq[q][i];
-            xv[q] = Isa::set1(inside[q] ? v : 0.0f);
-          } else {
-            xv[q] = Isa::set1(x[q * a.px_step + i]);
-          }
-        }
-        // The broadcasts and the weight vector stay in registers (see conv2d_direct.h: GCC
-        // otherwise re-reads operands per use to free registers for the accumulators).
-#pragma GCC unroll 16
-        for (int q = 0; q < P; ++q) asm("" : "+v"(xv[q]));
-#pragma GCC unroll 8
-        for (int j = 0; j < OCB; ++j) {
-          Vec wv = Isa::load(w + j * a.w_block + i * B);
-          asm("" : "+v"(wv));
-#pragma GCC unroll 16
-          for (int q = 0; q < P; ++q) acc[j][q] = Isa::fmadd(wv, xv[q], acc[j][q]);
+      if constexpr (kAsmTap) {
+        if (full) {
+          Isa::tap(acc, x, a.px_step, w, a.w_block);
+          continue;
         }
       }
+      nchwc_tap<Isa, OCB, P, BI>(acc, px, w, a.w_block);
     }
   }
   }
@@ -350,15 +362,18 @@ void conv2d_nchwc_simd(const Conv2dNchwcParams& p) {
         a.bias = p.bias && g == 0 ? p.bias + kb0 * B : nullptr;
         a.first = g == 0;
         a.last = g + a.groups == d.groups;
-        // The chunk's left border pixels, its interior, its right border pixels: interior
-        // tiles start at the first interior pixel, so only the few pixels whose taps
-        // leave the row run the border variant.
+        // The chunk's pixels in tiles of near-equal size (7 = 4 + 3 at kPixels = 6), not
+        // kPixels-wide tiles and a remainder: a tile of 1 or 2 pixels has too few
+        // accumulators to cover the FMA latency (4 on AVX-512's 4 x 1, at half the
+        // throughput), and the rows of the late layers are 7 or 14 wide. A tile runs
+        // the border variant when one of its pixels has taps outside the row.
         const int64_t lo = std::clamp(d.ox_lo, x_begin, x_end);
         const int64_t hi = std::clamp(d.ox_hi, lo, x_end);
-        for (int64_t ox = x_begin; ox < x_end;) {
-          const int64_t segment_end = ox < lo ? lo : (ox < hi ? hi : x_end);
-          const int64_t count = std::min<int64_t>(Isa::kPixels, segment_end - ox);
-          const bool border = ox < lo || ox >= hi;
+        const int64_t n_tiles = (x_end - x_begin + Isa::kPixels - 1) / Isa::kPixels;
+        const int64_t base = (x_end - x_begin) / n_tiles, wider = (x_end - x_begin) % n_tiles;
+        for (int64_t t = 0, ox = x_begin; t < n_tiles; ++t) {
+          const int64_t count = base + (t < wider ? 1 : 0);
+          const bool border = ox < lo || ox + count > hi;
           a.ix0 = ox * p.stride_w - p.pad_w;
           a.out = out_row + ox * B;
           a.residual = res_row ? res_row + ox * B : nullptr;
