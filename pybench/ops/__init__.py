@@ -22,9 +22,12 @@ from pybench import _C  # noqa: F401  (loads the library, registering torch.ops.
 from pybench.ops.caches import CPU_CACHE_FIELDS, cpu_caches
 from pybench.ops.checks import _pair, check_operands, conv2d_padding  # noqa: F401 (_pair: nn, tests)
 from pybench.ops.conv2d_nchwc_op import (NCHWC_ACTIVATIONS, conv2d_nchwc, conv2d_nchwc_out,
-                                         pack_conv2d_nchwc, pad_bias_nchwc)
+                                         conv2d_nchwc_schema_args, pack_conv2d_nchwc,
+                                         pad_bias_nchwc)
 from pybench.ops.conv2d_op import conv2d
-from pybench.ops.depthwise_nchwc import depthwise_conv2d_nchwc, pack_depthwise_nchwc
+from pybench.ops.depthwise_nchwc import (depthwise_conv2d_nchwc,
+                                         depthwise_conv2d_nchwc_schema_args,
+                                         pack_depthwise_nchwc)
 from pybench.ops.depthwise_ops import ACTIVATIONS, depthwise_conv2d, separable_conv2d
 from pybench.ops.gram_op import gram
 from pybench.ops.isa import (CPU_ISAS, cpu_isa, detected_cpu_isa, has_cuda_kernels, set_cpu_isa,
@@ -38,7 +41,8 @@ __all__ = ["gram", "conv2d", "conv2d_padding", "cpu_isa", "detected_cpu_isa", "u
            "set_cpu_isa", "CPU_ISAS", "has_cuda_kernels", "check_operands", "depthwise_conv2d",
            "separable_conv2d", "ACTIVATIONS", "lstm_cell", "lstm", "lstm_pack_weights",
            "clear_pack_cache", "pack_cache_info", "cpu_caches", "CPU_CACHE_FIELDS", "conv2d_nchwc",
-           "conv2d_nchwc_out", "pack_conv2d_nchwc", "pad_bias_nchwc", "NCHWC_ACTIVATIONS",
+           "conv2d_nchwc_out", "conv2d_nchwc_schema_args", "depthwise_conv2d_nchwc_schema_args",
+           "pack_conv2d_nchwc", "pad_bias_nchwc", "NCHWC_ACTIVATIONS",
            "block_size", "to_nchwc", "from_nchwc", "depthwise_conv2d_nchwc", "pack_depthwise_nchwc",
            "max_pool2d_nchwc", "avg_pool2d_nchwc", "adaptive_avg_pool2d_nchwc"]
 

@@ -57,6 +57,15 @@ def _check_cpu(op, input):
                          f"{input.device} (on a GPU, use pybench.ops.conv2d on NCHW)")
 
 
+def conv2d_nchwc_schema_args(weight: torch.Tensor, out_channels: int | None, stride=1,
+                             padding=0, dilation=1, activation: str = "none") -> tuple:
+    """``(out_channels, stride, padding, dilation, activation)`` checked and normalised as
+    ``torch.ops.pybench.conv2d_nchwc`` takes them after ``(input, weight, bias, residual)``:
+    for a caller that makes the same call many times (a converted model's layer)."""
+    return (*_args("pybench.conv2d_nchwc", None, weight, out_channels, stride, padding,
+                   dilation, activation), activation)
+
+
 def _args(op, input, weight, out_channels, stride, padding, dilation, activation):
     if not isinstance(weight, torch.Tensor) or weight.dim() != 6:
         raise ValueError(f"{op}: expected a packed weight (Kb, Cg, kH, kW, Bi, B) from "

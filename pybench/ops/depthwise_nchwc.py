@@ -115,11 +115,25 @@ def depthwise_conv2d_nchwc(input: torch.Tensor, weight_packed: torch.Tensor,
                              f"{tuple(bias.shape)}")
         if bias.shape[0] != cb * b:
             bias = torch.nn.functional.pad(bias, (0, cb * b - bias.shape[0]))
-    kernel = tuple(weight_packed.shape[1:3])
-    pads = _nchwc_padding(padding, kernel, stride, dilation)
     return torch.ops.pybench.depthwise_conv2d_nchwc(
-        input, weight_packed, bias, residual, channels, _pair(stride, "stride"), pads,
-        _pair(dilation, "dilation"), activation)
+        input, weight_packed, bias, residual,
+        *depthwise_conv2d_nchwc_schema_args(weight_packed, channels, stride, padding, dilation,
+                                            activation))
+
+
+def depthwise_conv2d_nchwc_schema_args(weight_packed: torch.Tensor, channels: int, stride=1,
+                                       padding=0, dilation=1, activation: str = "none"
+                                       ) -> tuple:
+    """``(channels, stride, padding, dilation, activation)`` normalised as
+    ``torch.ops.pybench.depthwise_conv2d_nchwc`` takes them after ``(input, weight, bias,
+    residual)``: for a caller that makes the same call many times (a converted model's
+    layer), whose bias is already padded to whole blocks."""
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"{_OP}: unknown activation {activation!r}; expected one of "
+                         f"{', '.join(ACTIVATIONS)}")
+    pads = _nchwc_padding(padding, tuple(weight_packed.shape[1:3]), stride, dilation)
+    return (int(channels), _pair(stride, "stride"), pads, _pair(dilation, "dilation"),
+            activation)
 
 
 @torch.library.register_fake("pybench::depthwise_conv2d_nchwc")
