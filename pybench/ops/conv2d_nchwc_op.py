@@ -143,7 +143,9 @@ def _fake_out_shape(op, input, weight, bias, residual, out_channels, stride, pad
 
 @torch.library.register_fake("pybench::conv2d_nchwc")
 def _conv2d_nchwc_fake(input, weight, bias, residual, out_channels, stride, padding, dilation,
-                       activation):
+                       activation="none"):
+    # activation's default: the dispatcher drops an argument equal to the schema's default
+    # before it calls a Python kernel.
     shape = _fake_out_shape("pybench.conv2d_nchwc", input, weight, bias, residual,
                             out_channels, stride, padding, dilation, activation)
     return input.new_empty(shape)

@@ -162,11 +162,22 @@ def test_opcheck():
     w = ops.pack_conv2d_nchwc(torch.randn(10, 12, 3, 3), 8)
     b = ops.pad_bias_nchwc(torch.randn(10), 10, 8)
     res = torch.randn(2, 2, 6, 7, 8)
-    torch.library.opcheck(torch.ops.pybench.conv2d_nchwc,
-                          (x, w, b, res, 10, [1, 1], [1, 1, 1, 1], [1, 1], "relu6"))
+    for activation in ("relu6", "none"):  # "none", the schema's default, too: see below
+        torch.library.opcheck(torch.ops.pybench.conv2d_nchwc,
+                              (x, w, b, res, 10, [1, 1], [1, 1, 1, 1], [1, 1], activation))
     out = torch.zeros(2, 4, 6, 7, 8)
     torch.library.opcheck(torch.ops.pybench.conv2d_nchwc_out,
                           (x, w, b, None, 10, [1, 1], [1, 1, 1, 1], [1, 1], "none", out, 1))
+
+
+def test_fake_kernel_takes_the_default_activation():
+    # The dispatcher drops an argument equal to the schema's default before it calls a
+    # Python kernel: activation="none" reaches the fake kernel as no argument at all.
+    x = torch.empty(1, 2, 5, 5, 16, device="meta")
+    w = torch.empty(1, 2, 3, 3, 16, 16, device="meta")
+    out = torch.ops.pybench.conv2d_nchwc(x, w, None, None, 16, [1, 1], [1, 1, 1, 1], [1, 1],
+                                         "none")
+    assert out.shape == (1, 1, 5, 5, 16)
 
 
 def _bad(**changes):
