@@ -13,6 +13,7 @@ autograd-free inference, ``torch.compile`` (each module's fake kernels) and
   :mod:`~pybench.ops.conv2d_nchwc_op`, :mod:`~pybench.ops.depthwise_nchwc`: its dense and
   depthwise convolutions with fused epilogues; :mod:`~pybench.ops.pool_nchwc`: its max,
   average and adaptive average pooling.
+- :mod:`~pybench.ops.linear_op`: a packed fully connected layer for small inference batches.
 - :mod:`~pybench.ops.pack_cache`: the raw ops' cache of packed weights
   (``clear_pack_cache``, ``pack_cache_info``).
 """
@@ -34,6 +35,7 @@ from pybench.ops.isa import (CPU_ISAS, cpu_isa, detected_cpu_isa, has_cuda_kerne
                              use_cpu_isa)
 from pybench.ops.lstm_ops import lstm, lstm_cell, lstm_pack_weights
 from pybench.ops.nchwc import block_size, from_nchwc, to_nchwc
+from pybench.ops.linear_op import LINEAR_ACTIVATIONS, LINEAR_PANEL, linear, pack_linear
 from pybench.ops.pack_cache import clear_pack_cache, pack_cache_info
 from pybench.ops.pool_nchwc import adaptive_avg_pool2d_nchwc, avg_pool2d_nchwc, max_pool2d_nchwc
 
@@ -42,7 +44,8 @@ __all__ = ["gram", "conv2d", "conv2d_padding", "cpu_isa", "detected_cpu_isa", "u
            "separable_conv2d", "ACTIVATIONS", "lstm_cell", "lstm", "lstm_pack_weights",
            "clear_pack_cache", "pack_cache_info", "cpu_caches", "CPU_CACHE_FIELDS", "conv2d_nchwc",
            "conv2d_nchwc_out", "conv2d_nchwc_schema_args", "depthwise_conv2d_nchwc_schema_args",
-           "pack_conv2d_nchwc", "pad_bias_nchwc", "NCHWC_ACTIVATIONS",
+           "pack_conv2d_nchwc", "pad_bias_nchwc", "NCHWC_ACTIVATIONS", "linear", "pack_linear",
+           "LINEAR_PANEL", "LINEAR_ACTIVATIONS",
            "block_size", "to_nchwc", "from_nchwc", "depthwise_conv2d_nchwc", "pack_depthwise_nchwc",
            "max_pool2d_nchwc", "avg_pool2d_nchwc", "adaptive_avg_pool2d_nchwc"]
 
