@@ -230,3 +230,84 @@ def test_auto_layout_falls_back_to_nchw_with_the_reason():
     converted = pnn.convert(model, example_inputs=(torch.randn(2, 3, 32, 32),), layout="auto")
     choice = converted.pybench_report.layout_choice
     assert choice["chosen"] == "nchw" and "for inference" in choice["nchwc_error"]
+
+
+class _Classifier(nn.Module):
+    """A conv trunk and an AlexNet-style classifier: Linear -> ReLU -> Linear."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(3, 20, 3)
+        self.fc1 = nn.Linear(20 * 5 * 5, 97)
+        self.fc2 = nn.Linear(97, 10)
+
+    def forward(self, x):
+        x = torch.flatten(torch.relu(self.conv(x)), 1)
+        return self.fc2(torch.relu(self.fc1(x)))
+
+
+def test_linear_choice_is_measured_then_recalled(tmp_path, monkeypatch):
+    monkeypatch.setenv("PYBENCH_CACHE_DIR", str(tmp_path))
+    model = _Classifier().eval()
+    x = torch.randn(3, 3, 7, 7)
+    first = pnn.convert(model, example_inputs=(x,), layout="nchwc").pybench_report
+    assert [c.path for c in first.choices] == ["fc1", "fc2"]
+    for c in first.choices:
+        assert c.source == "measured" and c.rule == "linear"
+        assert c.chosen == ("pybench" if c.pybench_s <= c.torch_s else "torch")
+    second = pnn.convert(model, example_inputs=(x,), layout="nchwc")
+    assert [c.source for c in second.pybench_report.choices] == ["cache", "cache"]
+    assert ([c.chosen for c in second.pybench_report.choices]
+            == [c.chosen for c in first.choices])
+    kept = {m for m, c in zip(("fc1", "fc2"), first.choices) if c.chosen == "torch"}
+    assert {s.path for s in second.pybench_report.skipped if "measured faster" in s.reason} == kept
+    with torch.no_grad():
+        assert _relative_error(second(x), model(x)) <= 1e-5
+
+
+def test_linear_runs_packed_with_its_relu_fused(cpu_isa, monkeypatch):
+    # Whatever the timings say, the pybench side of the choice: its graph and its numbers.
+    from pybench.nn import blocked
+    from pybench.nn.choose import LayerChoice
+
+    class AlwaysPybench:
+        def choose(self, path, rule, layer, replacement, args):
+            return LayerChoice(path, rule, "", 1.0, 2.0, "pybench", "measured")
+
+        def save(self):
+            pass
+
+    monkeypatch.setattr(blocked, "Chooser", AlwaysPybench)
+    model = _Classifier().eval()
+    converted = pnn.convert(model, example_inputs=(torch.randn(2, 3, 7, 7),), layout="nchwc")
+    fc1, fc2 = converted.get_submodule("fc1"), converted.get_submodule("fc2")
+    assert isinstance(fc1, pnn.Linear) and fc1.activation == "relu"
+    assert isinstance(fc2, pnn.Linear) and fc2.activation == "none"
+    # The ReLU between them ran inside fc1: no node of the graph applies it any more.
+    assert [n.target for n in converted.graph.nodes if n.op == "call_function"
+            and n.target is torch.relu] == []
+    assert {"linear + relu", "linear"} <= {c.rule for c in converted.pybench_report.converted}
+    with torch.no_grad():
+        for y in (torch.randn(1, 3, 7, 7), torch.randn(11, 3, 7, 7)):  # other batches
+            assert _relative_error(converted(y), model(y)) <= 1e-5
+
+
+@pytest.mark.parametrize("name", ["googlenet", "mobilenet_v2", "densenet121"])
+def test_converted_model_counts_the_eager_flops(name):
+    # The per-layer breakdown and the suite's GFLOP/s read layer_flops: the blocked layers
+    # (concat slices, depthwise, padded channels) must count what the originals did.
+    spec = models.get(name)
+    model = spec.build()
+    x = spec.example_input(2, size=32)
+    converted = pnn.convert(model, example_inputs=(x,), layout="nchwc")
+    assert models.count_flops(converted, x) == models.count_flops(model, x) > 0
+
+
+def test_linear_module_refuses_what_it_cannot_run():
+    lin = nn.Linear(5, 3)
+    with pytest.raises(ValueError, match="unknown activation 'gelu'"):
+        pnn.Linear(lin, "gelu")
+    assert pnn.linear_unsupported_reason(lin) is None
+    assert "float32 on the CPU" in pnn.linear_unsupported_reason(nn.Linear(5, 3).double())
+    assert "not a plain Linear" in pnn.linear_unsupported_reason(nn.LazyLinear(3))
+    assert "empty" in pnn.linear_unsupported_reason(nn.Linear(0, 3))

@@ -41,9 +41,10 @@ def count_flops(model: nn.Module, *inputs: torch.Tensor) -> int:
     """FLOPs of one forward pass of ``model`` on ``inputs`` (see :func:`layer_flops`).
 
     Runs the model once under ``torch.no_grad`` with forward hooks on every ``nn.Conv2d``
-    and ``nn.Linear`` (subclasses included, so a :func:`pybench.nn.convert`-ed model counts
-    the same), so a layer called twice counts twice. Inputs on the ``meta`` device give the
-    count without doing the arithmetic.
+    and ``nn.Linear`` (subclasses included) and every fused layer with a ``layer_flops``
+    method (the blocked layers of a :func:`pybench.nn.convert`-ed model), so converted and
+    eager models count the same, and a layer called twice counts twice. Inputs on the
+    ``meta`` device give the count without doing the arithmetic.
     """
     total = 0
 
@@ -52,7 +53,7 @@ def count_flops(model: nn.Module, *inputs: torch.Tensor) -> int:
         total += layer_flops(module, output)
 
     handles = [m.register_forward_hook(hook) for m in model.modules()
-               if isinstance(m, (nn.Conv2d, nn.Linear))]
+               if isinstance(m, (nn.Conv2d, nn.Linear)) or callable(getattr(m, "layer_flops", None))]
     try:
         with torch.no_grad():
             model(*inputs)

@@ -11,6 +11,7 @@ have no backward); run converted models under ``torch.inference_mode()`` or
 ``torch.no_grad()``.
 """
 from pybench.nn.conv import Conv2d, conv2d_unsupported_reason
+from pybench.nn.linear import Linear, linear_unsupported_reason
 from pybench.nn.lstm import LSTM, LSTMCell, lstm_cell_unsupported_reason, lstm_unsupported_reason
 from pybench.nn.convert import (RULES, ConversionMismatch, ConversionReport, Converted, Folded,
                                 Rule, Skipped, convert, fold_batchnorm, register_rule)
@@ -18,5 +19,5 @@ from pybench.nn.separable import InvertedResidual, SeparableConv2d
 
 __all__ = ["Conv2d", "conv2d_unsupported_reason", "convert", "fold_batchnorm", "Rule", "RULES", "register_rule",
            "ConversionReport", "ConversionMismatch", "Converted", "Folded", "Skipped",
-           "SeparableConv2d", "InvertedResidual",
+           "SeparableConv2d", "InvertedResidual", "Linear", "linear_unsupported_reason",
            "LSTM", "LSTMCell", "lstm_unsupported_reason", "lstm_cell_unsupported_reason"]

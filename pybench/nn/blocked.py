@@ -43,6 +43,8 @@ from torch import nn
 from torch.fx.passes.shape_prop import ShapeProp
 
 import pybench.ops as ops
+from pybench.nn.choose import Chooser
+from pybench.nn.linear import Linear, linear_unsupported_reason
 from pybench.nn.report import Converted, Skipped, _Tracer
 
 __all__ = ["NchwcBatchNorm", "NchwcConv2d", "NchwcDepthwise", "NchwcPool", "convert_blocked"]
@@ -52,6 +54,9 @@ _ACTIVATION_MODULES = {nn.ReLU: "relu", nn.ReLU6: "relu6", nn.Hardswish: "hardsw
 _ACTIVATION_FUNCTIONS = {F.relu: "relu", torch.relu: "relu", F.relu6: "relu6",
                          F.hardswish: "hardswish", torch.sigmoid: "sigmoid",
                          F.sigmoid: "sigmoid"}
+# The modules that compute each fused activation, for timing a Linear against PyTorch's.
+_ACTIVATION_REFERENCE = {"relu": nn.ReLU, "relu6": nn.ReLU6, "hardswish": nn.Hardswish,
+                         "sigmoid": nn.Sigmoid}
 # Channel-wise ops, which run on blocked tensors as they are: each channel of the result
 # depends on that channel only, so the block layout means nothing to them. A padded channel
 # may stop being zero (sigmoid(0) = 0.5) but stays finite, and every consumer is fine with
@@ -76,7 +81,7 @@ class NchwcConv2d(nn.Module):
 
     def __init__(self, conv: nn.Conv2d, block: int, blocked_input: bool, activation: str = "none"):
         super().__init__()
-        self.out_channels = conv.out_channels
+        self.in_channels, self.out_channels = conv.in_channels, conv.out_channels
         self.block = block
         self.blocked_input = blocked_input
         self.activation = activation
@@ -115,6 +120,14 @@ class NchwcConv2d(nn.Module):
         return ops.conv2d_nchwc(x, self.weight, self.bias, residual, self.out_channels,
                                 self.stride, self.padding, self.dilation, self.activation)
 
+    def layer_flops(self, output: torch.Tensor) -> int:
+        """FLOPs of the call that produced ``output`` (blocked, or the concat buffer it
+        wrote a slice of), counted as for the ``nn.Conv2d`` it replaces
+        (:func:`pybench.models.layer_flops`): the padded channels are not counted."""
+        kh, kw = self.weight.shape[2:4]
+        positions = output.shape[0] * output.shape[2] * output.shape[3]
+        return 2 * positions * self.out_channels * self.in_channels * kh * kw
+
     def extra_repr(self) -> str:
         return (f"out_channels={self.out_channels}, block={self.block}, kernel="
                 f"{tuple(self.weight.shape[2:4])}, stride={self.stride}, padding={self.padding}, "
@@ -143,6 +156,13 @@ class NchwcDepthwise(nn.Module):
     def forward(self, x: torch.Tensor, residual: torch.Tensor | None = None) -> torch.Tensor:
         return torch.ops.pybench.depthwise_conv2d_nchwc.default(
             x, self.weight, self.bias, residual, *self._schema_args)
+
+    def layer_flops(self, output: torch.Tensor) -> int:
+        """FLOPs of the call that produced the blocked ``output``, as for the depthwise
+        ``nn.Conv2d`` it replaces."""
+        kh, kw = self.weight.shape[1:3]
+        positions = output.shape[0] * output.shape[2] * output.shape[3]
+        return 2 * positions * self.channels * kh * kw
 
     def extra_repr(self) -> str:
         return (f"channels={self.channels}, block={self.block}, kernel="
@@ -286,6 +306,11 @@ def _shape(node: fx.Node):
     return tuple(meta.shape) if meta is not None and hasattr(meta, "shape") else None
 
 
+def _is_tensor(node: fx.Node) -> bool:
+    shape = _shape(node)
+    return shape is not None and len(shape) >= 1
+
+
 def _is_image(node: Any) -> bool:
     shape = _shape(node) if isinstance(node, fx.Node) else None
     return shape is not None and len(shape) == 4
@@ -409,6 +434,7 @@ def convert_blocked(model: nn.Module, example_inputs: Sequence[Any], report, blo
     def only_user(node: fx.Node) -> fx.Node | None:
         return next(iter(node.users)) if len(node.users) == 1 else None
 
+    chooser: Chooser | None = None  # times Linear layers against PyTorch's
     deferred: dict[fx.Node, fx.Node] = {}  # residual add -> the convolution it will run
     # concat -> its buffer, each input's first block in it, and the inputs whose
     # convolutions wrote their slices in place
@@ -576,6 +602,36 @@ def convert_blocked(model: nn.Module, example_inputs: Sequence[Any], report, blo
             out = new.call_function(_cat_blocks, ([env[a].node for a in args[0]],))
             env[node] = _Value(out, True, sum(env[a].channels for a in args[0]))
             continue
+        # A Linear (the classifier) with its activation, on pybench's packed kernel where
+        # that measures faster on this layer's input shape: at batch 1 MKL already streams
+        # the weights at memory speed, at batch 8 it reaches a third of that.
+        if (type(module) is nn.Linear and len(args) == 1 and not node.kwargs
+                and isinstance(args[0], fx.Node) and _is_tensor(args[0])):
+            reason = linear_unsupported_reason(module)
+            if reason is None:
+                user = only_user(node)
+                activation = _activation_of(user, modules) if user is not None else None
+                layer = Linear(module, activation or "none")
+                reference = module if activation is None else nn.Sequential(
+                    module, _ACTIVATION_REFERENCE[activation]())
+                if chooser is None:
+                    chooser = Chooser()
+                choice = chooser.choose(node.target, "linear", reference, layer,
+                                        (torch.randn(_shape(args[0])),))
+                report.choices.append(choice)
+                if choice.chosen == "pybench":
+                    x = plain(args[0], f"{node.target} (Linear) reads NCHW")
+                    out = new.call_module(add_module(node.target, layer), (x,))
+                    env[node] = _Value(out, False, None)
+                    if activation is not None:
+                        fused.add(user)
+                        env[user] = env[node]
+                    report.converted.append(Converted(
+                        node.target, "linear" + (f" + {activation}" if activation else "")))
+                    continue
+                reason = (f"PyTorch's Linear measured faster on {choice.input} "
+                          f"({choice.torch_s * 1e3:.3f} ms vs {choice.pybench_s * 1e3:.3f} ms)")
+            report.skipped.append(Skipped(node.target, reason))
         # Anything else runs on NCHW.
         what = f"{type(module).__name__}" if module is not None else f"{getattr(node.target, '__name__', node.target)}"
         why = f"{node.name} ({what}) runs on NCHW"
@@ -589,6 +645,8 @@ def convert_blocked(model: nn.Module, example_inputs: Sequence[Any], report, blo
         else:
             out = new.call_function(node.target, new_args, new_kwargs)
         env[node] = _Value(out, False, None)
+    if chooser is not None:
+        chooser.save()
     result = fx.GraphModule(root, new, class_name=type(model).__name__ + "Nchwc")
     result.eval()
     return result
