@@ -1,7 +1,7 @@
 // Each SIMD variant of the packed linear layer against linear_ref (double accumulation):
 // batches around the tile rows (AVX-512 8, AVX2 2), out_features around the 48-column
 // panel, in_features 1 / 5 / 300, every activation, bias on and off, serially and with two
-// injected parallel-fors, and K cut into several chunks by a small L2 (the test hook of
+// injected parallel-fors, and K cut into several chunks by a small L1d (the test hook of
 // cpu_caches.h). The weight is packed here from an (N, K) matrix as linear.h describes,
 // and linear_ref itself is checked against a product of the unpacked matrix, so a wrong
 // pack or a wrong reading of it shows.
@@ -199,8 +199,8 @@ TEST_P(LinearIsaTest, MatchesRef) {
   }
 }
 
-// K cut into chunks by a small L2 (linear_k_chunk: l2 / 384 floats, at least 64): 24 KiB
-// gives 64 (300 = 4 x 64 + 44), 64 KiB gives 170 (300 = 170 + 130, 1000 = 5 x 170 + 150).
+// K cut into chunks by the L1d (linear_k_chunk: l1d / 384 floats, at least 16): 6 KiB
+// gives 16 (300 = 18 x 16 + 12), 32 KiB gives 85 (300 = 3 x 85 + 45, 1000 = 11 x 85 + 65).
 // Carrying the partial sums through the scratch between chunks stores and reloads floats,
 // so the result is the unchunked one bit for bit; and it still matches the reference.
 TEST_P(LinearIsaTest, KChunksMatchUnchunked) {
@@ -216,15 +216,15 @@ TEST_P(LinearIsaTest, KChunksMatchUnchunked) {
         run(kcpu::linear_ref, s, o.abs(), Activation::none, true);
     pt::GuardedBuffer whole(1);
     {
-      CacheOverride big("l2=64M");  // one chunk
+      CacheOverride big("l1d=64M");  // one chunk
       ASSERT_GE(kern::linear_k_chunk(kcpu::cpu_caches(), s.k), s.k);
       whole = run(variant_for(isa), s, o, act, true);
     }
-    for (const char* spec : {"l2=24K", "l2=64K"}) {
+    for (const char* spec : {"l1d=6K", "l1d=32K"}) {
       SCOPED_TRACE(spec);
       CacheOverride small(spec);
       const int64_t kc = kern::linear_k_chunk(kcpu::cpu_caches(), s.k);
-      ASSERT_EQ(kc, std::string(spec) == "l2=24K" ? 64 : 170);
+      ASSERT_EQ(kc, std::string(spec) == "l1d=6K" ? 16 : 85);
       const pt::GuardedBuffer chunked =
           run(variant_for(isa), s, o, act, true, pt::std_thread_for(2), 2);
       expect_close(chunked, ref, abs_sum, act, 1e-5);
@@ -313,14 +313,14 @@ TEST(LinearDispatch, FollowsTheActiveIsa) {
   }
 }
 
-TEST(LinearKChunk, HalfTheL2InPanelRows) {
+TEST(LinearKChunk, HalfTheL1dInPanelRows) {
   kcpu::CpuCaches c;
-  c.l2 = 2 * 1024 * 1024;
-  EXPECT_EQ(kern::linear_k_chunk(c, 9216), 2 * 1024 * 1024 / 2 / (4 * kLinearPanel));
+  c.l1d = 48 * 1024;
+  EXPECT_EQ(kern::linear_k_chunk(c, 9216), 48 * 1024 / 2 / (4 * kLinearPanel));
   EXPECT_EQ(kern::linear_k_chunk(c, 100), 100);  // never past K
-  c.l2 = 16 * 1024;
-  EXPECT_EQ(kern::linear_k_chunk(c, 9216), 64);  // at least 64
-  EXPECT_EQ(kern::linear_k_chunk(c, 5), 64);     // (64 > K: one chunk)
+  c.l1d = 4 * 1024;
+  EXPECT_EQ(kern::linear_k_chunk(c, 9216), 16);  // at least 16
+  EXPECT_EQ(kern::linear_k_chunk(c, 5), 16);     // (16 > K: one chunk)
 }
 
 }  // namespace

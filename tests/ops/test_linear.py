@@ -2,9 +2,9 @@
 
 Every case runs under every CPU ISA the machine has: batches around the register tile's rows
 (AVX-512 8, AVX2 2), out_features around the 48-column panel, in_features from 1 to 9216 (the
-last in several K chunks of ``linear_k_chunk``: half the L2 in panel rows), every activation
+last in many K chunks of ``linear_k_chunk``: half the L1d in panel rows), every activation
 with and without bias, (*, in_features) inputs, non-contiguous operands, NaN / inf, 1 to 3
-threads, K cut short by a small L2 (in-process through the test hook, and through
+threads, K cut short by a small L1d (in-process through the test hook, and through
 PYBENCH_CPU_CACHES in a subprocess). Accuracy: conftest.assert_matches_reference at 1e-5,
 the scale being |x| @ |W|^T + |b| times the activation's largest slope (plus |ref| for the
 activations computed on the rounded sum). Then pack_linear's layout, the fake kernel, opcheck
@@ -81,7 +81,7 @@ def cache_override(spec: str):
 
 def k_chunk(k: int) -> int:
     """linear_k_chunk (linear.h) for the caches the kernels see now."""
-    return min(max(ops.cpu_caches()["l2"] // 2 // (4 * P), 64), max(64, k))
+    return min(max(ops.cpu_caches()["l1d"] // 2 // (4 * P), 16), max(16, k))
 
 
 # ---- against float64 --------------------------------------------------------------------
@@ -89,7 +89,7 @@ MS, NS, KS = (1, 2, 3, 7, 8, 9, 17, 33), (1, 47, 48, 49, 100, 1000), (1, 3, 17, 
 SHAPES = [
     (1, 1, 1), (1, 1000, 64), (2, 47, 17), (3, 49, 3), (7, 100, 1), (8, 48, 64), (9, 1, 1000),
     (17, 100, 17), (33, 49, 1000), (17, 1000, 3), (32, 96, 300), (8, 4096, 64),
-    (1, 7, 9216), (9, 50, 9216),  # AlexNet's in_features: 2 K chunks on a 2 MiB L2
+    (1, 7, 9216), (9, 50, 9216),  # AlexNet's in_features: 72 K chunks on a 48 KiB L1d
 ]
 _rng = random.Random(20240611)
 SHAPES += [(_rng.choice(MS), _rng.choice(NS), _rng.choice(KS)) for _ in range(8)]
@@ -108,7 +108,7 @@ def test_epilogues(cpu_isa, shape, activation, bias):
     _run(*shape, activation, bias, seed=1)
 
 
-def test_several_k_chunks_at_the_detected_l2(cpu_isa):
+def test_several_k_chunks_at_the_detected_l1d(cpu_isa):
     """K of two and a half chunks for the detected caches, whatever they are."""
     kc = k_chunk(10**9)
     k = 2 * kc + kc // 2 + 3
@@ -116,12 +116,12 @@ def test_several_k_chunks_at_the_detected_l2(cpu_isa):
     _run(9, 5, k, "relu", seed=2)
 
 
-@pytest.mark.parametrize("spec, chunk", [("l2=24K", 64), ("l2=64K", 170)])
+@pytest.mark.parametrize("spec, chunk", [("l1d=6K", 16), ("l1d=32K", 85)])
 def test_short_k_chunks_match_one_chunk(cpu_isa, spec, chunk):
-    """A small L2 cuts K into many chunks whose partial sums go through the scratch as
+    """A small L1d cuts K into many chunks whose partial sums go through the scratch as
     floats: the same chain of FMAs per output, so the same bits as one chunk."""
     shapes = [(9, 100, 1000), (1, 47, 300), (17, 49, 200), (3, 1, 171)]
-    with cache_override("l2=64M"):
+    with cache_override("l1d=64M"):
         whole = [_run(*s, "hardswish", seed=3) for s in shapes]
     with cache_override(spec):
         assert k_chunk(10**9) == chunk
@@ -144,7 +144,7 @@ torch.save(outs, sys.argv[2])
 
 
 def test_short_k_chunks_from_the_environment(tmp_path):
-    """PYBENCH_CPU_CACHES=l1d=32K,l2=64K,l3=1M: K chunks of 170, in a fresh process (the
+    """PYBENCH_CPU_CACHES=l1d=32K,l2=64K,l3=1M: K chunks of 85, in a fresh process (the
     variable is read once); every ISA there matches float64 and this process's result."""
     x, w, b = _operands(11, 130, 1000, seed=4)
     torch.save((x, w, b), tmp_path / "in.pt")
