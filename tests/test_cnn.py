@@ -74,6 +74,9 @@ def test_case_specs_carry_flops_images_and_params():
         "cnn/resnet18/N:2/HW:32/torch/cpu", "cnn/resnet18/N:2/HW:32/pybench/cpu"]
     assert specs[2].flops == 2 * specs[0].flops == models.get("resnet18").flops(2, size=32)
     assert specs[2].images == 2 and specs[2].params["family"] == "ResNet"
+    # Every backend gets an untimed call per repetition (the previous spec's spinning
+    # threads would otherwise slow its first, often only, timed call).
+    assert all(s.rewarm for s in specs)
     assert cnn.input_size(models.get("alexnet"), 32) == 63  # raised to the model's minimum
     assert cnn.input_size(models.get("lenet5"), 64) == 28  # fixed-size model
 

@@ -40,6 +40,8 @@ class BenchmarkSpec:
     #: steady state is a warm cache a user's loop keeps (the raw ops' packed weights), which
     #: repetitions of other specs, interleaved in between, evict; a slow call gets one or
     #: two iterations per repetition, so otherwise every timed call would be the cold one.
+    #: Also for a spec whose call would be slowed by what the previous spec left running
+    #: (another runtime's spinning thread pool: the cnn suite's backends).
     rewarm: bool = False
 
     @property

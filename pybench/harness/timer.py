@@ -21,6 +21,12 @@ from pybench.results.schema import INTERRUPTED
 
 #: Google Benchmark time units in seconds.
 TIME_UNIT_S = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
+#: Seconds a ``rewarm`` CPU spec waits before its untimed call: the spec run before may
+#: leave a thread pool spinning, and ONNX Runtime's intra-op pool spins for 30-40 ms after
+#: a call (2 threads, MobileNet-v2 through pybench right after ONNX Runtime: 14.9, 10.1,
+#: 10.7, 7.1, then 5.3 ms a call; after a 200 ms pause 7.4, then 5.4). OpenMP's workers
+#: (torch, pybench) spin for about a millisecond.
+SETTLE_S = 0.1
 _ran = False
 _interrupted = False
 
@@ -62,6 +68,8 @@ def register(spec: BenchmarkSpec, run: Callable[[], Any], warmup: float) -> None
             return
         try:
             if spec.rewarm:
+                if not spec.device.startswith("cuda"):
+                    time.sleep(SETTLE_S)
                 run()
             if spec.device.startswith("cuda"):
                 torch.cuda.synchronize(spec.device)

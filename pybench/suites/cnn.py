@@ -312,7 +312,14 @@ def _model_specs(name: str, device: str, size: int, batches: Sequence[int],
                 device=device, threads=threads, flops=flops,
                 bytes=nbytes(batch) if nbytes else 0, images=batch,
                 setup=functools.partial(setup, backend, batch) if setup else _not_built,
-                tolerance=TOLERANCE, params={**params, "backend": backend}))
+                tolerance=TOLERANCE, params={**params, "backend": backend},
+                # A pause and an untimed call per repetition (harness.timer.SETTLE_S):
+                # the spec run before may leave its threads spinning (ONNX Runtime's
+                # intra-op pool, OpenMP's workers), and a model's repetition is one or two
+                # calls. Measured, 2 threads: ResNet-18 through pybench 15.0 ms alone,
+                # 34.3 ms right after an ONNX Runtime call; eager 26.1 -> 53.8 ms. Each
+                # backend is timed in its own steady state, as when it runs alone.
+                rewarm=True))
     return out
 
 
