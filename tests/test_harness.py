@@ -146,9 +146,14 @@ def test_run_rejects_wrong_results_and_writes_google_benchmark_json(tmp_path):
 
 
 _REWARM = textwrap.dedent("""
-    import sys, time
+    import sys, time, types
     import torch
-    from pybench.harness import BenchmarkSpec, run_benchmarks
+    from pybench.harness import BenchmarkSpec, run_benchmarks, timer
+
+    # The settle pauses the timer takes (time.sleep in pybench.harness.timer only).
+    pauses = []
+    timer.time = types.SimpleNamespace(
+        perf_counter=time.perf_counter, sleep=lambda s: (pauses.append(s), time.sleep(s)))
 
     calls = {"cold": 0}
     x = torch.randn(8, 8)
@@ -173,6 +178,7 @@ _REWARM = textwrap.dedent("""
              for name, fn in (("rewarm", ra), ("cold", rb))]
     report = run_benchmarks(specs, repetitions=8, min_time=0.001, warmup=0, output=sys.argv[1])
     got = {m.spec.implementation: m for m in report.measurements}
+    print(pauses.count(timer.SETTLE_S), len(pauses))
     print(max(got["rewarm"].samples), max(got["cold"].samples))
 """)
 
@@ -191,6 +197,9 @@ def test_rewarm_keeps_the_cold_call_out_of_every_repetition(tmp_path):
     assert proc.returncode == 0, proc.stderr
     rewarm_slowest, cold_slowest = map(float, proc.stdout.split()[-2:])
     assert rewarm_slowest < 0.015 < cold_slowest
+    # A pause before each of the rewarm spec's 8 repetitions (another runtime's spinning
+    # threads settle), none for the other spec.
+    assert proc.stdout.split()[-4:-2] == ["8", "8"]
     doc = json.loads(out.read_text())
     flags = {b["pybench"]["implementation"]: b["pybench"]["rewarm"] for b in doc["benchmarks"]}
     assert flags == {"rewarm": True, "cold": False}
