@@ -54,9 +54,8 @@ _ACTIVATION_MODULES = {nn.ReLU: "relu", nn.ReLU6: "relu6", nn.Hardswish: "hardsw
 _ACTIVATION_FUNCTIONS = {F.relu: "relu", torch.relu: "relu", F.relu6: "relu6",
                          F.hardswish: "hardswish", torch.sigmoid: "sigmoid",
                          F.sigmoid: "sigmoid"}
-# The modules that compute each fused activation, for timing a Linear against PyTorch's.
-_ACTIVATION_REFERENCE = {"relu": nn.ReLU, "relu6": nn.ReLU6, "hardswish": nn.Hardswish,
-                         "sigmoid": nn.Sigmoid}
+# The module that computes each fused activation, for timing a Linear against PyTorch's.
+_ACTIVATION_REFERENCE = {name: module for module, name in _ACTIVATION_MODULES.items()}
 # Channel-wise ops, which run on blocked tensors as they are: each channel of the result
 # depends on that channel only, so the block layout means nothing to them. A padded channel
 # may stop being zero (sigmoid(0) = 0.5) but stays finite, and every consumer is fine with
