@@ -22,10 +22,10 @@ from pybench.results.schema import INTERRUPTED
 #: Google Benchmark time units in seconds.
 TIME_UNIT_S = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
 #: Seconds a ``rewarm`` CPU spec waits before its untimed call: the spec run before may
-#: leave a thread pool spinning, and ONNX Runtime's intra-op pool spins for 30-40 ms after
-#: a call (2 threads, MobileNet-v2 through pybench right after ONNX Runtime: 14.9, 10.1,
-#: 10.7, 7.1, then 5.3 ms a call; after a 200 ms pause 7.4, then 5.4). OpenMP's workers
-#: (torch, pybench) spin for about a millisecond.
+#: leave a thread pool spinning, and ONNX Runtime's intra-op pool spins for tens of ms
+#: after a call (2 threads, idle machine, MobileNet-v2 through pybench right after ONNX
+#: Runtime: 16.6, 15.0, 14.8, 10.7, then 6.9 ms a call; after a 200 ms pause a cold 13.5,
+#: then 7.5, 7.0). OpenMP's workers (torch, pybench) spin for about a millisecond.
 SETTLE_S = 0.1
 _ran = False
 _interrupted = False

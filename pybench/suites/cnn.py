@@ -316,9 +316,10 @@ def _model_specs(name: str, device: str, size: int, batches: Sequence[int],
                 # A pause and an untimed call per repetition (harness.timer.SETTLE_S):
                 # the spec run before may leave its threads spinning (ONNX Runtime's
                 # intra-op pool, OpenMP's workers), and a model's repetition is one or two
-                # calls. Measured, 2 threads: ResNet-18 through pybench 15.0 ms alone,
-                # 34.3 ms right after an ONNX Runtime call; eager 26.1 -> 53.8 ms. Each
-                # backend is timed in its own steady state, as when it runs alone.
+                # calls. Measured, 2 threads, idle machine: ResNet-18 through pybench
+                # 16.1 ms alone, 35.7 ms right after an ONNX Runtime call; eager 28.8 ->
+                # 58.4 ms. Each backend is timed in its own steady state, as when it
+                # runs alone.
                 rewarm=True))
     return out
 
