@@ -9,6 +9,9 @@ import pybench.ops as ops
 # convert()'s measured layer choices are cached on disk; tests must neither read a
 # developer's cache nor leave one behind. Set before any test (and any worker it starts).
 os.environ["PYBENCH_CACHE_DIR"] = tempfile.mkdtemp(prefix="pybench-test-cache-")
+# Every block the output cache hands out is NaN first: an output element a blocked kernel
+# leaves unwritten fails its test instead of passing on a stale or fresh-zero page.
+os.environ["PYBENCH_OUTPUT_CACHE_POISON"] = "1"
 
 
 def available_cpu_isas():

@@ -277,7 +277,7 @@ def _concat_buffer(like: torch.Tensor, blocks: int, height: int, width: int,
                    block: int) -> torch.Tensor:
     """The output of a concat whose convolutions write their slices in place (batch from
     ``like``, any tensor of the concat's batch)."""
-    return like.new_empty((like.shape[0], blocks, height, width, block))
+    return ops.empty_output((like.shape[0], blocks, height, width, block))
 
 
 def _write_blocks(buffer: torch.Tensor, offset: int, x: torch.Tensor) -> torch.Tensor:

@@ -35,6 +35,8 @@ from pybench.ops.isa import (CPU_ISAS, cpu_isa, detected_cpu_isa, has_cuda_kerne
                              use_cpu_isa)
 from pybench.ops.lstm_ops import lstm, lstm_cell, lstm_pack_weights
 from pybench.ops.nchwc import block_size, from_nchwc, to_nchwc
+from pybench.ops.output_cache import (OutputCacheInfo, empty_output, empty_output_cache,
+                                      output_cache_info, set_output_cache)
 from pybench.ops.linear_op import LINEAR_ACTIVATIONS, LINEAR_PANEL, linear, pack_linear
 from pybench.ops.pack_cache import clear_pack_cache, pack_cache_info
 from pybench.ops.pool_nchwc import adaptive_avg_pool2d_nchwc, avg_pool2d_nchwc, max_pool2d_nchwc
@@ -47,7 +49,9 @@ __all__ = ["gram", "conv2d", "conv2d_padding", "cpu_isa", "detected_cpu_isa", "u
            "pack_conv2d_nchwc", "pad_bias_nchwc", "NCHWC_ACTIVATIONS", "linear", "pack_linear",
            "LINEAR_PANEL", "LINEAR_ACTIVATIONS",
            "block_size", "to_nchwc", "from_nchwc", "depthwise_conv2d_nchwc", "pack_depthwise_nchwc",
-           "max_pool2d_nchwc", "avg_pool2d_nchwc", "adaptive_avg_pool2d_nchwc"]
+           "max_pool2d_nchwc", "avg_pool2d_nchwc", "adaptive_avg_pool2d_nchwc",
+           "OutputCacheInfo", "output_cache_info", "empty_output_cache", "set_output_cache",
+           "empty_output"]
 
 # Read the cache description now, as isa.py checks PYBENCH_MAX_CPU_ISA: a malformed
 # PYBENCH_CPU_CACHES raises ValueError at import rather than at the first kernel call.

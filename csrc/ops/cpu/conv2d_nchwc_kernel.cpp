@@ -9,6 +9,7 @@
 #include "conv2d_args.h"
 #include "conv2d_nchwc/conv2d_nchwc.h"
 #include "nchwc_args.h"
+#include "output_cache.h"
 #include "tensor_checks.h"
 
 namespace pybench::ops {
@@ -106,8 +107,8 @@ at::Tensor conv2d_nchwc_cpu(const at::Tensor& input, const at::Tensor& weight,
                                      out_channels, stride, padding, dilation,
                                      std::string(activation));
   const kernels::Conv2dNchwcParams& p = c.p;
-  at::Tensor out = at::empty({p.batch, weight.size(0), p.out_h, p.out_w, p.block},
-                             input.options());
+  at::Tensor out = empty_output({p.batch, weight.size(0), p.out_h, p.out_w, p.block},
+                                input.options());
   run_conv2d_nchwc(c, out, 0);
   return out;
 }

@@ -11,6 +11,7 @@
 #include "conv2d_args.h"
 #include "depthwise_conv2d_nchwc/depthwise_conv2d_nchwc.h"
 #include "nchwc_args.h"
+#include "output_cache.h"
 #include "tensor_checks.h"
 
 namespace pybench::ops {
@@ -63,7 +64,7 @@ at::Tensor depthwise_conv2d_nchwc_cpu(const at::Tensor& input, const at::Tensor&
   }
   const at::Tensor x = input.contiguous();
   const at::Tensor w = weight.contiguous();
-  at::Tensor out = at::empty({p.batch, cb, p.out_h, p.out_w, B}, x.options());
+  at::Tensor out = empty_output({p.batch, cb, p.out_h, p.out_w, B}, x.options());
   if (out.numel() == 0) return out;
   p.input = x.data_ptr<float>();
   p.weight = w.data_ptr<float>();

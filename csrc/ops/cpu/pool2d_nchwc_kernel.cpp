@@ -9,6 +9,7 @@
 
 #include "aten_parallel.h"
 #include "nchwc_args.h"
+#include "output_cache.h"
 #include "pool2d_nchwc/pool2d_nchwc.h"
 
 namespace pybench::ops {
@@ -38,7 +39,8 @@ at::Tensor run_pool(Blocked& b, const std::vector<PoolWindow>& rows,
   kernels::Pool2dNchwcParams& p = b.p;
   p.out_h = static_cast<int64_t>(rows.size());
   p.out_w = static_cast<int64_t>(cols.size());
-  at::Tensor out = at::empty({p.batch, p.blocks, p.out_h, p.out_w, p.block}, b.x.options());
+  at::Tensor out =
+      empty_output({p.batch, p.blocks, p.out_h, p.out_w, p.block}, b.x.options());
   if (out.numel() == 0) return out;
   p.input = b.x.data_ptr<float>();
   p.output = out.data_ptr<float>();
