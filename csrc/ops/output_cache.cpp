@@ -135,6 +135,9 @@ class OutputCache final : public c10::Allocator {
       ++misses_;
       return nullptr;
     }
+    // The most recently freed of the blocks of that size: its lines are the likeliest
+    // still in cache, where the oldest would make every store of the output miss.
+    it = std::prev(free_.upper_bound(it->first));
     Block* b = it->second;
     free_.erase(it);
     cached_bytes_ -= b->bytes;

@@ -21,7 +21,7 @@ namespace {
 
 struct NchwcPlan {
   int64_t kb_count = 0, groups = 0, bi = 0;
-  int64_t kgroups = 0;      // ceil(kb_count / kOcBlocks)
+  int64_t kgroups = 0;      // ceil(kb_count / kOcBlocks) groups of near-equal size
   int64_t rows = 0;         // output rows as the kernel walks them (1 for a 1x1 line)
   int64_t width = 0;        // output positions per row (out_h * out_w for a 1x1 line)
   int64_t in_h = 0, in_w = 0;  // input rows / row width as walked
@@ -312,20 +312,55 @@ void conv2d_nchwc_simd(const Conv2dNchwcParams& p) {
   const auto& tiles = kTiles[p.input_blocked ? 1 : 0];
   const int64_t in_image = d.groups * d.in_group;
   const int64_t items = p.batch * d.kgroups * d.rows * d.chunks;
+  if (items == 0) return;
   const int64_t tail = p.out_channels - (d.kb_count - 1) * B;  // lanes of the last block
-  // Items in (image, output block group, row, chunk) order: a thread's consecutive items
-  // share their weights and input rows.
-  run_parallel(p.exec, 0, items, 1, [&](int64_t begin, int64_t end) {
+  // Output block groups of near-equal size: 6 blocks as 3 + 3, not 4 + 2, whose two
+  // groups of items would cost 2:1 (and a 2-block tile covers the FMA latency worse).
+  const int64_t kg_base = d.kb_count / d.kgroups, kg_wider = d.kb_count % d.kgroups;
+  auto group_blocks = [&](int64_t kg, int64_t& kb0) {
+    kb0 = kg * kg_base + std::min(kg, kg_wider);
+    return static_cast<int>(kg_base + (kg < kg_wider ? 1 : 0));
+  };
+  // Item order. Channel-major, (image, output block group, row, chunk): a thread's
+  // consecutive items share their weights and input rows, and with fewer images than
+  // threads each thread reads only its share of the weights. Spatial-major, (image, row,
+  // chunk, output block group), when an image's activations outweigh the layer's weights:
+  // a thread then reads and writes one band of the image, all channels, so the next layer
+  // (split the same way, as the blocked depthwise is) finds its input in its own core's
+  // L2; split by channels, half of every layer's input was in the other core's.
+  const int64_t act_bytes = 4 * (d.groups * d.in_group + d.kb_count * d.out_plane);
+  const bool spatial = p.batch < p.exec.max_threads && act_bytes >= 4 * d.kb_count * d.w_block;
+  auto decode = [&](int64_t item, int64_t& n, int64_t& kg, int64_t& y, int64_t& chunk) {
+    if (spatial) {
+      kg = item % d.kgroups;
+      item /= d.kgroups;
+      chunk = item % d.chunks;
+      item /= d.chunks;
+      y = item % d.rows;
+      n = item / d.rows;
+    } else {
+      chunk = item % d.chunks;
+      item /= d.chunks;
+      y = item % d.rows;
+      item /= d.rows;
+      kg = item % d.kgroups;
+      n = item / d.kgroups;
+    }
+  };
+  // Threads take contiguous runs of equal cost (blocks x positions), not of equal count.
+  std::vector<int64_t> cost(items + 1, 0);
+  for (int64_t item = 0; item < items; ++item) {
+    int64_t n, kg, y, chunk, kb0;
+    decode(item, n, kg, y, chunk);
+    const int64_t positions = std::min(d.width, (chunk + 1) * d.chunk) - chunk * d.chunk;
+    cost[item + 1] = cost[item] + group_blocks(kg, kb0) * positions;
+  }
+  run_parallel_balanced(p.exec, cost, [&](int64_t begin, int64_t end) {
     for (int64_t item = begin; item < end; ++item) {
-      int64_t rest = item;
-      const int64_t chunk = rest % d.chunks;
-      rest /= d.chunks;
-      const int64_t y = rest % d.rows;
-      rest /= d.rows;
-      const int64_t kg = rest % d.kgroups;
-      const int64_t n = rest / d.kgroups;
-      const int64_t kb0 = kg * Isa::kOcBlocks;
-      const int ocb = static_cast<int>(std::min<int64_t>(Isa::kOcBlocks, d.kb_count - kb0));
+      int64_t n, kg, y, chunk;
+      decode(item, n, kg, y, chunk);
+      int64_t kb0;
+      const int ocb = group_blocks(kg, kb0);
       const int64_t x_begin = chunk * d.chunk, x_end = std::min(d.width, x_begin + d.chunk);
       // Taps whose rows fall inside the input.
       const int64_t iy0 = y * p.stride_h - p.pad_h;

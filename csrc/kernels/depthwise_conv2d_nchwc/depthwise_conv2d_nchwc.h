@@ -30,7 +30,10 @@
 //
 // Threads: work items are (n, channel block, chunk of output rows), in that order, so a
 // thread's contiguous range of items stays in one channel plane; planes are split into
-// row chunks only when there are too few planes to give every thread several items.
+// row chunks only when there are too few planes to give every thread several items. With
+// fewer images than threads the SIMD kernels split each image into one band of rows per
+// thread instead, every channel block of a band on the same thread (see
+// depthwise_conv2d_nchwc_simd.h).
 #include <cstdint>
 
 #include "common/activation.h"

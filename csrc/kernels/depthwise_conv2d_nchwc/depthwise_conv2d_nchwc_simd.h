@@ -198,7 +198,16 @@ void depthwise_conv2d_nchwc_simd(const DepthwiseConv2dNchwcParams& p) {
   using Vec = typename V::Vec;
   constexpr int64_t B = V::kLanes;
   const int64_t cb_count = p.channel_blocks();
-  const int64_t rows = depthwise_nchwc_rows_per_item(p);
+  // With fewer images than threads, each thread takes one band of rows of every channel
+  // block (items in (image, band, block) order), as the blocked 1x1 convolutions around
+  // it split such layers (conv2d_nchwc_tile.h): each layer then reads what the same core
+  // wrote. Split by channel blocks, the projection after it read half its input from the
+  // other core's L2.
+  const int64_t threads = p.exec.max_threads;
+  const bool spatial = p.exec.parallel_for && threads > 1 && p.batch < threads &&
+                       p.out_h >= threads;
+  const int64_t rows =
+      spatial ? ceil_div(p.out_h, threads) : depthwise_nchwc_rows_per_item(p);
   const int64_t chunks = ceil_div(p.out_h, rows);
   const int64_t in_plane = p.in_h * p.in_w * B;
   const int64_t out_plane = p.out_h * p.out_w * B;
@@ -210,9 +219,11 @@ void depthwise_conv2d_nchwc_simd(const DepthwiseConv2dNchwcParams& p) {
       ox_lo, p.out_w);
   run_parallel(p.exec, 0, p.batch * cb_count * chunks, 1, [&](int64_t begin, int64_t end) {
     for (int64_t item = begin; item < end; ++item) {
-      const int64_t plane = item / chunks;  // n * Cb + cb
+      const int64_t chunk = spatial ? item / cb_count % chunks : item % chunks;
+      const int64_t plane =  // n * Cb + cb
+          spatial ? item / (cb_count * chunks) * cb_count + item % cb_count : item / chunks;
       const int64_t cb = plane % cb_count;
-      const int64_t y0 = (item % chunks) * rows;
+      const int64_t y0 = chunk * rows;
       const int64_t y1 = std::min(y0 + rows, p.out_h);
       const bool masked = cb == cb_count - 1 && tail < B;
       const Vec mask = V::lane_mask(masked ? tail : B);
