@@ -43,6 +43,7 @@ from torch import nn
 from torch.fx.passes.shape_prop import ShapeProp
 
 import pybench.ops as ops
+from pybench.nn.blocked_module import BlockedGraphModule
 from pybench.nn.choose import Chooser
 from pybench.nn.linear import Linear, linear_unsupported_reason
 from pybench.nn.report import Converted, Skipped, _Tracer
@@ -376,7 +377,7 @@ def _blocked_concat(node: fx.Node | None, block: int) -> bool:
 
 
 def convert_blocked(model: nn.Module, example_inputs: Sequence[Any], report, block: int | None = None
-                    ) -> fx.GraphModule:
+                    ) -> BlockedGraphModule:
     """The blocked-layout version of ``model`` (already a copy, BatchNorms folded); appends
     what it did to ``report`` (``converted``, ``skipped``, ``layout``)."""
     block = ops.block_size() if block is None else block
@@ -646,6 +647,6 @@ def convert_blocked(model: nn.Module, example_inputs: Sequence[Any], report, blo
         env[node] = _Value(out, False, None)
     if chooser is not None:
         chooser.save()
-    result = fx.GraphModule(root, new, class_name=type(model).__name__ + "Nchwc")
+    result = BlockedGraphModule(root, new, class_name=type(model).__name__ + "Nchwc")
     result.eval()
     return result
