@@ -98,6 +98,31 @@ def extension():
     return ext, cuda_home
 
 
+def write_build_info(package_dir: Path, cuda_home):
+    """pybench/build_info.json beside the library: what `pybench --version` prints without
+    loading torch or the extension."""
+    import json
+    import platform
+    import subprocess
+
+    import torch
+
+    try:
+        commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT,
+                                capture_output=True, text=True, timeout=10).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        commit = ""
+    info = {
+        "torch": torch.__version__,
+        "cuda_kernels": cuda_home is not None,
+        "cuda_archs": [f"sm_{a}" for a in CUDA_ARCHS] if cuda_home is not None else [],
+        "python": platform.python_version(),
+        "machine": platform.machine(),
+        "commit": commit,
+    }
+    (package_dir / "build_info.json").write_text(json.dumps(info, indent=1) + "\n")
+
+
 def main():
     ext, cuda_home = extension()  # first: it sets CUDA_HOME before cpp_extension is imported
     from torch.utils.cpp_extension import BuildExtension
@@ -105,6 +130,7 @@ def main():
     class Build(BuildExtension):
         def run(self):
             super().run()
+            write_build_info(Path(self.get_ext_fullpath("pybench._C")).parent, cuda_home)
             if cuda_home is None:
                 return
             # ptxas -v of every torch-free kernel source, for sm_80 and sm_90, kept next to

@@ -12,14 +12,14 @@ import os
 from dataclasses import replace
 from pathlib import Path
 
+from pybench.commands import SUMMARY
 from pybench.analysis import compare as cmp
 from pybench.commands.common_args import effect, fail, open_fraction, path_text, writable_file
 from pybench.results import schema
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("compare", help="compare two result sets; exit 1 on a "
-                              "significant regression", description=__doc__,
+    p = subparsers.add_parser("compare", help=SUMMARY["compare"], description=__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("base", metavar="BASE", type=path_text,
                    help="result JSON file or history directory")

@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import argparse
 
+from pybench.commands import SUMMARY
 from pybench.commands.common_args import effect, fail, path_text, writable_dir
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("dashboard", help="write a static HTML dashboard of a history",
+    p = subparsers.add_parser("dashboard", help=SUMMARY["dashboard"],
                               description=__doc__)
     p.add_argument("history", metavar="HISTORY", type=path_text, help="history directory")
     p.add_argument("-o", "--output", default="dashboard", type=path_text,

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import argparse
 
+from pybench.commands import SUMMARY
 from pybench.commands.common_args import commit, fail, machine_name, path_text, writable_dir
 from pybench.results import store as history
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("history", help="add result files to the history, merge, list",
+    p = subparsers.add_parser("history", help=SUMMARY["history"],
                               description=__doc__)
     sub = p.add_subparsers(dest="action", required=True, metavar="ACTION")
     common = argparse.ArgumentParser(add_help=False)

@@ -4,11 +4,12 @@ from __future__ import annotations
 import argparse
 import json
 
+from pybench.commands import SUMMARY
 from pybench.machine import machine_info
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("info", help="print the machine fingerprint",
+    p = subparsers.add_parser("info", help=SUMMARY["info"],
                               description=__doc__)
     p.add_argument("--json", action="store_true", help="print JSON instead of a list")
     p.set_defaults(func=run)

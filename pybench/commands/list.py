@@ -3,11 +3,12 @@ from __future__ import annotations
 
 import argparse
 
+from pybench.commands import SUMMARY
 from pybench.commands.common_args import fail, path_text
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("list", help="list suites, models and shapes", description=__doc__)
+    p = subparsers.add_parser("list", help=SUMMARY["list"], description=__doc__)
     p.add_argument("what", nargs="?", choices=("suites", "models", "shapes", "all"), default="all",
                    help="what to list (default all)")
     p.add_argument("--shapes-file", default=None, metavar="NAME", type=path_text,

@@ -6,12 +6,13 @@ import argparse
 import json
 import os
 
+from pybench.commands import SUMMARY
 from pybench import peak
 from pybench.commands.common_args import threads, warn_threads
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("peak", help="measure FP32 FMA peak and memory bandwidth",
+    p = subparsers.add_parser("peak", help=SUMMARY["peak"],
                               description=__doc__)
     p.add_argument("--threads", type=threads, help="threads for the all-core numbers "
                    "(default: all cores; at most 4 per core)")

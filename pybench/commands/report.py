@@ -6,6 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from pybench.commands import SUMMARY
 from pybench.commands.common_args import fail, path_text, writable_dir
 
 
@@ -22,7 +23,7 @@ def _result_file(text: str) -> Path:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("report", help="write the CSV / Markdown / HTML report of results",
+    p = subparsers.add_parser("report", help=SUMMARY["report"],
                               description=__doc__)
     p.add_argument("results", type=_result_file, metavar="RESULTS",
                    help="a cnn result JSON (or a directory: its newest cnn-*.json)")

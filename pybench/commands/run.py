@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from pybench.commands import SUMMARY
 from pybench import harness, models, peak, suites
 from pybench.commands.common_args import (batch, csv_of, fail, image_size, path_text, regex,
                                           repetitions, seconds, threads, warn_threads,
@@ -26,7 +27,7 @@ QUICK_CASES = 3
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    p = subparsers.add_parser("run", help="benchmark a suite against PyTorch", description=__doc__,
+    p = subparsers.add_parser("run", help=SUMMARY["run"], description=__doc__,
                               formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--suite", required=True, choices=suites.names())
     p.add_argument("--device", choices=("cpu", "cuda", "all"),
