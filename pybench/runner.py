@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, TextIO
 
-from pybench import harness, models
+from pybench import harness, models, noise
 from pybench.results import schema
 from pybench.suites import cnn
 
@@ -169,6 +169,7 @@ def run(plan: Plan, output: str | Path, *, context: dict[str, Any] | None = None
             out = Path(tmp) / f"{i}.json"
             logfile = Path(tmp) / f"{i}.log"
             started = time.monotonic()
+            clock = noise.snapshot()
             bar.show(f"{work.model} {work.device}")
             proc = _mp_context().Process(
                 target=target, args=(work.to_json(), str(out), str(logfile), *plan.worker_args),
@@ -190,9 +191,12 @@ def run(plan: Plan, output: str | Path, *, context: dict[str, Any] | None = None
                     proc.join()
             returncode = proc.exitcode
             wall = time.monotonic() - started
+            other = noise.other_busy_cpus(clock, noise.snapshot())
             output_text = logfile.read_text(errors="replace") if logfile.is_file() else ""
             case = {"model": work.model, "device": work.device, "returncode": returncode,
-                    "wall_s": wall}
+                    "wall_s": wall,
+                    "other_busy_cpus": None if other is None else round(other, 3),
+                    "busy": other is not None and other >= noise.BUSY_OTHER_CPUS}
             worker_doc = None
             if out.is_file():
                 try:

@@ -141,6 +141,8 @@ def test_run_survives_wrong_results_and_crashed_worker(faulty_run):
     extra = disk["context"]["pybench"]
     assert extra["complete"] and [c["model"] for c in extra["cases"]] == [
         "lenet5", "cifar10_cnn", "mnist_mlp"]
+    # What other processes did while each model ran (pybench.noise), the crashed one too.
+    assert all(isinstance(c["busy"], bool) and c["other_busy_cpus"] >= 0 for c in extra["cases"])
     assert disk["context"]["library_version"] == "1.9.5"
     fails = {(f["params"]["model"], f["params"]["batch"], f["implementation"]): f
              for f in extra["failures"]}
@@ -311,6 +313,22 @@ def test_report_warns_when_the_peak_was_measured_low(faulty_run):
     assert not any(line.startswith("WARNING") for line in report.build(doc).headline())
     doc["context"]["pybench"]["peak"] = {"fma_flops": 1.0, "triad_bytes_per_s": 1.0}
     assert any(line.startswith("WARNING: a case reached") for line in report.build(doc).headline())
+
+
+def test_report_marks_a_run_on_a_busy_machine(faulty_run):
+    out, _, _ = faulty_run
+    doc = results.read(out)
+    extra = doc["context"]["pybench"]
+    extra["noise"] = {"before": {"loadavg": [2.1, 2.0, 1.9], "busy": True,
+                                 "why": ["1-minute load average 2.10"]}}
+    for c in extra["cases"]:  # as measured, these depend on what else ran meanwhile
+        c.update(busy=False, other_busy_cpus=0.0)
+    extra["cases"][0].update(busy=True, other_busy_cpus=1.2)
+    lines = report.build(doc).headline()
+    assert any(line.startswith("BUSY MACHINE before the run") for line in lines)
+    assert any("BUSY during 1 of 3 models" in line and "lenet5 (1.20 CPUs)" in line
+               for line in lines)
+    assert "BUSY MACHINE before the run" in report.console_summary(doc)
 
 
 def test_settings_resolved_once_and_carried_to_every_worker():

@@ -28,7 +28,7 @@ import markupsafe
 import numpy as np
 import pandas as pd
 
-from pybench import harness, results
+from pybench import harness, noise, results
 from pybench.results import schema
 
 __all__ = ["Tables", "build", "write", "console_summary", "NO_CUDA"]
@@ -227,6 +227,7 @@ class Tables:
         lines.append(f"timing: {self.extra.get('repetitions')} interleaved repetitions, min time "
                      f"{self.extra.get('min_time_s')} s, median reported; validation: relative "
                      f"error <= {self.extra.get('tolerance')} vs float64 / float32 eager")
+        lines += noise.run_summary(self.extra.get("noise"), self.extra.get("cases"))
         if self.extra.get("interrupted") or not self.extra.get("complete", True):
             done = len(self.extra.get("cases", []))
             lines.append(f"PARTIAL RESULTS: the run was interrupted after {done} of "

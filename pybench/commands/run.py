@@ -14,7 +14,7 @@ from typing import Any
 import torch
 
 from pybench.commands import SUMMARY
-from pybench import harness, models, peak, suites
+from pybench import harness, models, noise, peak, suites
 from pybench.commands.common_args import (batch, csv_of, fail, image_size, path_text, regex,
                                           repetitions, seconds, threads, warn_threads,
                                           writable_dir)
@@ -134,11 +134,12 @@ def run(args: argparse.Namespace) -> int:
         print("pybench run: no benchmark matches the filter", file=sys.stderr)
         return 2
 
+    before = _sample_before()
     roofline = peak.measure(threads, gpu="cuda" in devices)
     context = {"suite": suite.name, "devices": devices, "threads": threads, "quick": args.quick,
                "filter": args.filter.pattern if args.filter else None,
                "command": ["pybench", *sys.argv[1:]], "fingerprint": machine_info(),
-               "peak": roofline}
+               "peak": roofline, "noise": {"before": before, **noise.thresholds()}}
     print(f"pybench: validating {len(specs)} benchmarks of suite {suite.name!r} "
           f"({', '.join(devices)}, {threads} threads)", flush=True)
     try:
@@ -148,13 +149,36 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:  # the output vanished during the run; saved elsewhere
         return fail("run", exc)
     # The results are on disk: what follows may fail and say so, but loses nothing.
+    _sample_after(report.path, report.document)
     print()
     print(report.format_table())
+    for line in noise.run_summary(report.document["context"]["pybench"]["noise"]):
+        print(line)
     print(f"\nresults: {report.path}")
     status = 1 if report.failures else 0
     if args.history:
         status = _record_history(report.document, args.history, status)
     return status
+
+
+def _sample_before() -> dict[str, Any]:
+    """The machine just before a run (pybench idle), warned about on stderr if busy."""
+    s = noise.sample(0.5)
+    text = noise.warning("before the run", s)
+    if text:
+        print(text, file=sys.stderr, flush=True)
+    return s
+
+
+def _sample_after(path, doc: dict[str, Any]) -> None:
+    """Adds the machine right after the run to the result file (its load average still
+    holds pybench's own threads, so only the other processes' CPUs count)."""
+    s = noise.sample(0.3, use_load=False)
+    doc["context"]["pybench"].setdefault("noise", {})["after"] = s
+    schema.write(path, doc)
+    text = noise.warning("after the run", s)
+    if text:
+        print(text, file=sys.stderr, flush=True)
 
 
 def _record_history(doc: dict[str, Any], history: str, status: int) -> int:
@@ -195,8 +219,10 @@ def run_cnn(args: argparse.Namespace, devices: list[str]) -> int:
     print(f"pybench: suite 'cnn': {len(plan.models)} models x batch "
           f"{','.join(map(str, settings.batches))} x {','.join(settings.backends)} on "
           f"{', '.join(devices)} ({threads} threads); measuring the roofline", flush=True)
+    before = _sample_before()
     context = {"quick": args.quick, "command": ["pybench", *sys.argv[1:]],
-               "fingerprint": machine_info(), "peak": peak.measure(threads, gpu="cuda" in devices)}
+               "fingerprint": machine_info(), "peak": peak.measure(threads, gpu="cuda" in devices),
+               "noise": {"before": before, **noise.thresholds()}}
     path = schema.result_path(args.output, "cnn")
     doc, interrupted = runner.run(plan, path, context=context)
     if not interrupted:
@@ -207,6 +233,11 @@ def run_cnn(args: argparse.Namespace, devices: list[str]) -> int:
         extra["peak_runs"] = [context["peak"], end]
         extra["peak"] = _best_peak(context["peak"], end)
         schema.write(path, doc)
+    _sample_after(path, doc)
+    busy = [c["model"] for c in doc["context"]["pybench"]["cases"] if c.get("busy")]
+    if busy:
+        print(f"pybench: warning: other processes kept CPUs busy while {', '.join(busy)} "
+              f"ran; those timings are marked busy in the report", file=sys.stderr)
     print(f"\nresults: {path}" + ("  (interrupted: partial)" if interrupted else ""))
     status = 130 if interrupted else 1 if doc["context"]["pybench"]["failures"] else 0
     # The results are on disk: a failing report or history says so and loses nothing.

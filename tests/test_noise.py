@@ -1,0 +1,103 @@
+"""pybench.noise: what other processes did to the CPUs while pybench measured, and how the
+result files and reports say so."""
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+from pybench import noise
+
+
+def _proc_tree(tmp_path, busy_ticks, idle_ticks=1000):
+    (tmp_path / "stat").write_text(
+        f"cpu  {busy_ticks} 0 0 {idle_ticks} 0 0 0 0 0 0\ncpu0 1 2 3 4 5 6 7 8 0 0\n")
+    return str(tmp_path)
+
+
+def test_machine_time_counts_user_system_irq_and_steal(tmp_path):
+    (tmp_path / "stat").write_text("cpu  100 20 30 999 50 5 5 40 7 0\n")
+    hz = noise.os.sysconf("SC_CLK_TCK")
+    assert noise._machine_busy_s(str(tmp_path)) == pytest.approx((100 + 20 + 30 + 5 + 5 + 40) / hz)
+    (tmp_path / "stat").write_text("intr 1 2 3\n")
+    assert noise._machine_busy_s(str(tmp_path)) is None
+    assert noise._machine_busy_s(str(tmp_path / "missing")) is None
+
+
+def test_other_busy_cpus_subtracts_pybench_own_time():
+    a = noise.Snapshot(machine_busy_s=10.0, own_s=1.0, wall=100.0)
+    b = noise.Snapshot(machine_busy_s=13.0, own_s=3.0, wall=102.0)  # 3 s busy, 2 s ours
+    assert noise.other_busy_cpus(a, b) == pytest.approx(0.5)
+    assert noise.other_busy_cpus(a, noise.Snapshot(11.0, 3.0, 102.0)) == 0.0  # never negative
+    assert noise.other_busy_cpus(a, noise.Snapshot(None, 3.0, 102.0)) is None
+    assert noise.other_busy_cpus(a, a) is None
+
+
+def test_a_busy_process_marks_the_sample_busy():
+    hog = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        time.sleep(0.3)
+        s = noise.sample(0.5, use_load=False)
+    finally:
+        hog.kill()
+        hog.wait()
+    assert s["other_busy_cpus"] >= 0.5 and s["busy"], s
+    assert "other processes used" in s["why"][0]
+    assert noise.warning("before the run", s).startswith("pybench: warning: the machine was busy")
+
+
+def test_pybench_own_threads_do_not_count():
+    stop = threading.Event()
+
+    def spin():
+        while not stop.is_set():
+            pass
+
+    t = threading.Thread(target=spin)
+    t.start()
+    try:
+        s = noise.sample(0.5, use_load=False)
+    finally:
+        stop.set()
+        t.join()
+    # The spinning thread is this process: at most what else ran on the machine meanwhile.
+    assert s["other_busy_cpus"] is not None and s["other_busy_cpus"] < 0.5, s
+
+
+def test_static_proc_reads_quiet_and_frequencies_from_sysfs(tmp_path):
+    proc = _proc_tree(tmp_path, 500)
+    sys_root = tmp_path / "sys"
+    for cpu, khz in ((0, 2600000), (1, 2400000)):
+        d = sys_root / f"devices/system/cpu/cpu{cpu}/cpufreq"
+        d.mkdir(parents=True)
+        (d / "scaling_cur_freq").write_text(f"{khz}\n")
+    s = noise.sample(0.05, proc=proc, sys_root=str(sys_root), use_load=False)
+    # A frozen /proc/stat: the machine did nothing, and this process's own time is
+    # subtracted from nothing -- clamped at zero.
+    assert s["other_busy_cpus"] == 0.0 and not s["busy"] and s["why"] == []
+    assert s["cpu_mhz"] == [2600.0, 2400.0]
+    assert noise.cpu_mhz(str(tmp_path / "nosys")) is None
+    assert noise.warning("before the run", s) is None
+
+
+def test_load_average_before_a_run_counts():
+    assert noise.assess(0.0, [0.6, 0.1, 0.1]) == ["1-minute load average 0.60"]
+    assert noise.assess(0.0, [0.4, 3.0, 3.0]) == []
+    assert noise.assess(None, None) == []
+
+
+def test_run_summary_marks_busy_models_and_says_quiet_otherwise():
+    quiet = {"loadavg": [0.1, 0.2, 0.3], "busy": False, "why": []}
+    busy = {"loadavg": [2.1, 2.0, 2.0], "busy": True, "why": ["1-minute load average 2.10"]}
+    cases = [{"model": "lenet5", "other_busy_cpus": 0.01, "busy": False},
+             {"model": "vgg16", "other_busy_cpus": 0.9, "busy": True}]
+    lines = noise.run_summary({"before": busy, "after": quiet}, cases)
+    assert lines[0].startswith("BUSY MACHINE before the run (1-minute load average 2.10)")
+    assert "BUSY during 1 of 2 models" in lines[1] and "vgg16 (0.90 CPUs)" in lines[1]
+    lines = noise.run_summary({"before": quiet, "after": quiet}, cases[:1])
+    assert lines == ["machine quiet: 1-minute load average 0.1 before the run, other "
+                     "processes at most 0.01 CPUs during any model"]
+    assert noise.run_summary(None) == [] and noise.run_summary({}) == []
