@@ -378,3 +378,23 @@ def test_pybench_backend_falls_back_to_nchw_when_the_graph_cannot_be_blocked(mon
     bench.module("pybench", 1)
     assert bench.conversion["layout"] == "nchw"
     assert bench.conversion["nchwc_error"] == "RuntimeError: no graph"
+
+
+def test_console_summary_explains_the_noise_mark(faulty_run):
+    out, _, _ = faulty_run
+    doc = results.read(out)
+    legend = "† = CV over"
+    # Every timed case steady: no mark, no legend.
+    for b in doc["benchmarks"]:
+        if b.get("pybench", {}).get("samples_s"):
+            b["pybench"]["samples_s"] = [0.01] * len(b["pybench"]["samples_s"])
+    assert legend not in report.console_summary(doc)
+    # One case's repetitions spread 1 -> 3x: marked, and the legend printed.
+    # (each repetition's entry carries the samples and reads its own)
+    case = next(b["pybench"]["case"] for b in doc["benchmarks"] if b.get("pybench", {}).get("samples_s"))
+    for b in doc["benchmarks"]:
+        if b.get("pybench", {}).get("case") == case and b["pybench"].get("samples_s"):
+            n = len(b["pybench"]["samples_s"])
+            b["pybench"]["samples_s"] = [0.01 * (1 + 2 * i / max(1, n - 1)) for i in range(n)]
+    text = report.console_summary(doc)
+    assert "†" in text.split(legend)[0] and legend in text

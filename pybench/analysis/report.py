@@ -542,7 +542,11 @@ def console_summary(path: str | Path | Mapping[str, Any] | Tables) -> str:
     """The summary and family tables as plain text for the terminal."""
     t = build(path)
     lines = [w for line in t.headline() for w in textwrap.wrap(line, 120) or [""]]
-    lines += ["", t.summary(ran_only=True).to_string(index=False, line_width=120)]
+    summary = t.summary(ran_only=True).to_string(index=False, line_width=120)
+    lines += ["", summary]
+    if DAGGER in summary:
+        lines.append(f"{DAGGER} = CV over {results.CV_FLAG:.0%} across repetitions (noisy: "
+                     f"rerun on an idle machine, or with more --repetitions)")
     missing = [d for d in DEVICES if d not in t.devices]
     if missing:
         lines.append(f"(not run: {', '.join(missing)}"
