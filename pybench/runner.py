@@ -196,7 +196,7 @@ def run(plan: Plan, output: str | Path, *, context: dict[str, Any] | None = None
             case = {"model": work.model, "device": work.device, "returncode": returncode,
                     "wall_s": wall,
                     "other_busy_cpus": None if other is None else round(other, 3),
-                    "busy": other is not None and other >= noise.BUSY_OTHER_CPUS}
+                    "busy": bool(noise.assess(other))}
             worker_doc = None
             if out.is_file():
                 try:

@@ -134,12 +134,12 @@ def run(args: argparse.Namespace) -> int:
         print("pybench run: no benchmark matches the filter", file=sys.stderr)
         return 2
 
-    before = _sample_before()
+    machine = _sample_before()
     roofline = peak.measure(threads, gpu="cuda" in devices)
     context = {"suite": suite.name, "devices": devices, "threads": threads, "quick": args.quick,
                "filter": args.filter.pattern if args.filter else None,
                "command": ["pybench", *sys.argv[1:]], "fingerprint": machine_info(),
-               "peak": roofline, "noise": {"before": before, **noise.thresholds()}}
+               "peak": roofline, "noise": machine}
     print(f"pybench: validating {len(specs)} benchmarks of suite {suite.name!r} "
           f"({', '.join(devices)}, {threads} threads)", flush=True)
     try:
@@ -149,7 +149,8 @@ def run(args: argparse.Namespace) -> int:
     except OSError as exc:  # the output vanished during the run; saved elsewhere
         return fail("run", exc)
     # The results are on disk: what follows may fail and say so, but loses nothing.
-    _sample_after(report.path, report.document)
+    _sample_after(report.document)
+    schema.write(report.path, report.document)
     print()
     print(report.format_table())
     for line in noise.run_summary(report.document["context"]["pybench"]["noise"]):
@@ -162,20 +163,20 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _sample_before() -> dict[str, Any]:
-    """The machine just before a run (pybench idle), warned about on stderr if busy."""
+    """The result file's ``noise`` record, holding the machine just before a run
+    (pybench idle), warned about on stderr if busy."""
     s = noise.sample(0.5)
     text = noise.warning("before the run", s)
     if text:
         print(text, file=sys.stderr, flush=True)
-    return s
+    return {"before": s, **noise.thresholds()}
 
 
-def _sample_after(path, doc: dict[str, Any]) -> None:
-    """Adds the machine right after the run to the result file (its load average still
-    holds pybench's own threads, so only the other processes' CPUs count)."""
+def _sample_after(doc: dict[str, Any]) -> None:
+    """Adds the machine right after the run to ``doc`` (the caller writes it; the load
+    average still holds pybench's own threads, so only the other processes' CPUs count)."""
     s = noise.sample(0.3, use_load=False)
     doc["context"]["pybench"].setdefault("noise", {})["after"] = s
-    schema.write(path, doc)
     text = noise.warning("after the run", s)
     if text:
         print(text, file=sys.stderr, flush=True)
@@ -219,12 +220,13 @@ def run_cnn(args: argparse.Namespace, devices: list[str]) -> int:
     print(f"pybench: suite 'cnn': {len(plan.models)} models x batch "
           f"{','.join(map(str, settings.batches))} x {','.join(settings.backends)} on "
           f"{', '.join(devices)} ({threads} threads); measuring the roofline", flush=True)
-    before = _sample_before()
+    machine = _sample_before()
     context = {"quick": args.quick, "command": ["pybench", *sys.argv[1:]],
                "fingerprint": machine_info(), "peak": peak.measure(threads, gpu="cuda" in devices),
-               "noise": {"before": before, **noise.thresholds()}}
+               "noise": machine}
     path = schema.result_path(args.output, "cnn")
     doc, interrupted = runner.run(plan, path, context=context)
+    _sample_after(doc)
     if not interrupted:
         # Measured again at the end, best of both kept: on a shared machine one measurement
         # can land in a busy phase and make "% of peak" exceed 100.
@@ -232,8 +234,7 @@ def run_cnn(args: argparse.Namespace, devices: list[str]) -> int:
         extra = doc["context"]["pybench"]
         extra["peak_runs"] = [context["peak"], end]
         extra["peak"] = _best_peak(context["peak"], end)
-        schema.write(path, doc)
-    _sample_after(path, doc)
+    schema.write(path, doc)
     busy = [c["model"] for c in doc["context"]["pybench"]["cases"] if c.get("busy")]
     if busy:
         print(f"pybench: warning: other processes kept CPUs busy while {', '.join(busy)} "
