@@ -12,4 +12,13 @@ TORCH_LIBRARY_FRAGMENT(pybench, m) {
       "conv2d_nchwc_out(Tensor input, Tensor weight, Tensor? bias, Tensor? residual, "
       "int out_channels, int[2] stride, int[4] padding, int[2] dilation, str activation, "
       "Tensor(a!) out, int out_block_offset) -> ()");
+  // Winograd F(4x4, 3x3) of a 3x3, stride-1, undilated convolution on a blocked input, the
+  // weight packed by pybench.ops.pack_conv2d_winograd_nchwc.
+  m.def(
+      "conv2d_nchwc_winograd(Tensor input, Tensor weight, Tensor? bias, Tensor? residual, "
+      "int out_channels, int[4] padding, str activation=\"none\") -> Tensor");
+  m.def(
+      "conv2d_nchwc_winograd_out(Tensor input, Tensor weight, Tensor? bias, Tensor? residual, "
+      "int out_channels, int[4] padding, str activation, Tensor(a!) out, "
+      "int out_block_offset) -> ()");
 }

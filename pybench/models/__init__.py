@@ -11,10 +11,10 @@ Every family lives in its own module and contributes a ``SPECS`` list of
 """
 from __future__ import annotations
 
-from pybench.models.base import ModelSpec, count_flops, layer_flops
+from pybench.models.base import ModelSpec, count_flops, layer_flops, preserve_signal
 from pybench.registry import Registry
 
-__all__ = ["ModelSpec", "count_flops", "layer_flops", "register", "get", "names", "families",
+__all__ = ["ModelSpec", "count_flops", "layer_flops", "preserve_signal", "register", "get", "names", "families",
            "specs"]
 
 _MODELS: Registry[ModelSpec] = Registry("model")

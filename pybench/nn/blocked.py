@@ -9,6 +9,9 @@ rewritten once, on its ``torch.fx`` graph:
 
 - BatchNorms are folded into their convolutions (``fold_batchnorm``), and each convolution's
   weight is packed once (:func:`pybench.ops.pack_conv2d_nchwc`).
+- A 3x3, stride-1 convolution of a blocked input runs Winograd F(4x4, 3x3)
+  (:func:`pybench.ops.conv2d_winograd_nchwc`) where that measures faster than the direct
+  kernel on its shapes (``winograd="auto"``), with the same epilogues.
 - A convolution runs :func:`pybench.ops.conv2d_nchwc` with its epilogue fused: the
   activation that is its only user (ReLU, ReLU6, Hardswish, Sigmoid, as a module or
   ``F.relu`` / ``torch.relu``), or a residual add that is its only user -- the add's other
@@ -79,32 +82,58 @@ class NchwcConv2d(nn.Module):
     False: a first layer) and returns a blocked output of ``out_channels`` channels.
     """
 
-    def __init__(self, conv: nn.Conv2d, block: int, blocked_input: bool, activation: str = "none"):
+    def __init__(self, conv: nn.Conv2d, block: int, blocked_input: bool, activation: str = "none",
+                 algorithm: str = "direct"):
         super().__init__()
+        if algorithm not in ("direct", "winograd"):
+            raise ValueError(f"NchwcConv2d: algorithm must be 'direct' or 'winograd', got "
+                             f"{algorithm!r}")
+        if algorithm == "winograd":
+            reason = ops.winograd_unsupported_reason(conv.kernel_size, conv.stride,
+                                                     conv.dilation, conv.groups)
+            if reason is not None or not blocked_input:
+                raise ValueError(f"NchwcConv2d: Winograd needs a 3x3, stride-1, undilated "
+                                 f"convolution of a blocked input: "
+                                 f"{reason or 'the input is NCHW'}")
         self.in_channels, self.out_channels = conv.in_channels, conv.out_channels
         self.block = block
         self.blocked_input = blocked_input
         self.activation = activation
+        self.algorithm = algorithm
         self.stride, self.dilation = conv.stride, conv.dilation
         self.padding = conv.padding
         with torch.no_grad():
-            self.register_buffer("weight", ops.pack_conv2d_nchwc(
-                conv.weight.detach().float(), block, blocked_input=blocked_input))
+            weight = conv.weight.detach().float()
+            self.register_buffer("weight", ops.pack_conv2d_winograd_nchwc(weight, block)
+                                 if algorithm == "winograd" else
+                                 ops.pack_conv2d_nchwc(weight, block, blocked_input=blocked_input))
             bias = None if conv.bias is None else conv.bias.detach().float()
             self.register_buffer("bias", ops.pad_bias_nchwc(bias, conv.out_channels, block))
         # The op's arguments in its schema's form, normalised once: a blocked input comes
         # from the layer before, so the op's own C++ checks suffice and the Python ones
         # (5 of its 11 us per call on a small layer: MobileNet-v2 makes 52 such calls) are
         # left to the first layer, which sees the user's tensor.
-        self._schema_args = ops.conv2d_nchwc_schema_args(
-            self.weight, conv.out_channels, self.stride, self.padding, self.dilation,
-            activation)
+        if algorithm == "winograd":
+            self._schema_args = ops.winograd_nchwc_schema_args(
+                self.weight, conv.out_channels, self.padding, activation)
+        else:
+            self._schema_args = ops.conv2d_nchwc_schema_args(
+                self.weight, conv.out_channels, self.stride, self.padding, self.dilation,
+                activation)
 
     def forward(self, x: torch.Tensor, residual: torch.Tensor | None = None,
                 out: torch.Tensor | None = None, out_block_offset: int = 0) -> torch.Tensor:
         """The blocked output; with ``out``, written into its channel blocks
         ``[out_block_offset, + ceil(out_channels / block))`` (a concat's slice), returning
         ``out``."""
+        if self.algorithm == "winograd":
+            if out is not None:
+                torch.ops.pybench.conv2d_nchwc_winograd_out.default(
+                    x, self.weight, self.bias, residual, *self._schema_args, out,
+                    out_block_offset)
+                return out
+            return torch.ops.pybench.conv2d_nchwc_winograd.default(
+                x, self.weight, self.bias, residual, *self._schema_args)
         if self.blocked_input:
             if out is not None:
                 torch.ops.pybench.conv2d_nchwc_out.default(
@@ -124,14 +153,16 @@ class NchwcConv2d(nn.Module):
         """FLOPs of the call that produced ``output`` (blocked, or the concat buffer it
         wrote a slice of), counted as for the ``nn.Conv2d`` it replaces
         (:func:`pybench.models.layer_flops`): the padded channels are not counted."""
-        kh, kw = self.weight.shape[2:4]
+        kh, kw = (3, 3) if self.algorithm == "winograd" else self.weight.shape[2:4]
         positions = output.shape[0] * output.shape[2] * output.shape[3]
         return 2 * positions * self.out_channels * self.in_channels * kh * kw
 
     def extra_repr(self) -> str:
+        kernel = (3, 3) if self.algorithm == "winograd" else tuple(self.weight.shape[2:4])
         return (f"out_channels={self.out_channels}, block={self.block}, kernel="
-                f"{tuple(self.weight.shape[2:4])}, stride={self.stride}, padding={self.padding}, "
-                f"activation={self.activation!r}, blocked_input={self.blocked_input}")
+                f"{kernel}, stride={self.stride}, padding={self.padding}, "
+                f"activation={self.activation!r}, blocked_input={self.blocked_input}"
+                + (", algorithm='winograd'" if self.algorithm == "winograd" else ""))
 
 
 class NchwcDepthwise(nn.Module):
@@ -376,10 +407,18 @@ def _blocked_concat(node: fx.Node | None, block: int) -> bool:
             and all(s[1] % block == 0 for s in shapes[:-1]))
 
 
-def convert_blocked(model: nn.Module, example_inputs: Sequence[Any], report, block: int | None = None
-                    ) -> BlockedGraphModule:
+def convert_blocked(model: nn.Module, example_inputs: Sequence[Any], report, block: int | None = None,
+                    winograd: str = "auto") -> BlockedGraphModule:
     """The blocked-layout version of ``model`` (already a copy, BatchNorms folded); appends
-    what it did to ``report`` (``converted``, ``skipped``, ``layout``)."""
+    what it did to ``report`` (``converted``, ``skipped``, ``layout``, ``choices``).
+
+    ``winograd``: for each 3x3, stride-1 convolution of a blocked input, ``"auto"`` times
+    the Winograd F(4x4, 3x3) kernel against the direct one on the layer's shapes and keeps
+    the faster (recorded in ``report.choices``; cached like every measured choice),
+    ``"always"`` / ``"never"`` take or leave it without timing."""
+    if winograd not in ("auto", "always", "never"):
+        raise ValueError(f"pybench.nn.convert: winograd must be 'auto', 'always' or 'never', "
+                         f"got {winograd!r}")
     block = ops.block_size() if block is None else block
     tracer = _Tracer()
     graph = tracer.trace(model)
@@ -434,7 +473,14 @@ def convert_blocked(model: nn.Module, example_inputs: Sequence[Any], report, blo
     def only_user(node: fx.Node) -> fx.Node | None:
         return next(iter(node.users)) if len(node.users) == 1 else None
 
-    chooser: Chooser | None = None  # times Linear layers against PyTorch's
+    chooser: Chooser | None = None  # times Linear layers against PyTorch's, Winograd
+
+    def get_chooser() -> Chooser:
+        nonlocal chooser
+        if chooser is None:
+            chooser = Chooser()
+        return chooser
+
     deferred: dict[fx.Node, fx.Node] = {}  # residual add -> the convolution it will run
     # concat -> its buffer, each input's first block in it, and the inputs whose
     # convolutions wrote their slices in place
@@ -463,6 +509,29 @@ def convert_blocked(model: nn.Module, example_inputs: Sequence[Any], report, blo
                 fused.add(after)
         layer = (NchwcDepthwise(module, block, activation) if depthwise
                  else NchwcConv2d(module, block, blocked_input, activation))
+        algorithm = ""
+        if (not depthwise and blocked_input and winograd != "never"
+                and ops.winograd_unsupported_reason(module.kernel_size, module.stride,
+                                                    module.dilation, module.groups) is None):
+            wino = NchwcConv2d(module, block, True, activation, algorithm="winograd")
+            if winograd == "always":
+                layer = wino
+            else:
+                # Winograd does a quarter of the direct FLOPs plus the tile transforms,
+                # which cost most where the image is small and the channels few: time both.
+                n, c, h, w = _shape(node.args[0])
+                args = (torch.randn(n, -(-c // block), h, w, block),)
+                if residual is not None:
+                    oshape = _shape(node)
+                    args += (torch.randn(n, -(-oshape[1] // block), oshape[2], oshape[3],
+                                         block),)
+                choice = get_chooser().choose(node.target, "conv3x3 winograd", layer, wino,
+                                              args, names=("winograd", "direct"))
+                report.choices.append(choice)
+                if choice.chosen == "winograd":
+                    layer = wino
+            if layer is wino:
+                algorithm = " (winograd)"
         target = add_module(node.target, layer)
         kwargs = {}
         cat = only_user(last)
@@ -484,7 +553,7 @@ def convert_blocked(model: nn.Module, example_inputs: Sequence[Any], report, blo
         env[node] = value
         env[last] = value
         report.converted.append(Converted(
-            node.target, ("nchwc depthwise" if depthwise else "nchwc conv2d")
+            node.target, ("nchwc depthwise" if depthwise else "nchwc conv2d") + algorithm
             + (" + residual" if residual is not None else "")
             + (f" + {activation}" if activation != "none" else "")))
 
@@ -614,9 +683,7 @@ def convert_blocked(model: nn.Module, example_inputs: Sequence[Any], report, blo
                 layer = Linear(module, activation or "none")
                 reference = module if activation is None else nn.Sequential(
                     module, _ACTIVATION_REFERENCE[activation]())
-                if chooser is None:
-                    chooser = Chooser()
-                choice = chooser.choose(node.target, "linear", reference, layer,
+                choice = get_chooser().choose(node.target, "linear", reference, layer,
                                         (torch.randn(_shape(args[0])),))
                 report.choices.append(choice)
                 if choice.chosen == "pybench":

@@ -50,14 +50,18 @@ class LayerChoice:
     torch_s: float
     chosen: str
     source: str
+    #: What the two times are of: the replacement and the layer it would replace (for
+    #: pybench's Winograd convolution against its direct one: ("winograd", "direct")).
+    names: tuple[str, str] = ("pybench", "torch")
 
     @property
     def speedup(self) -> float:
         return self.torch_s / self.pybench_s if self.pybench_s > 0 else math.inf
 
     def __str__(self) -> str:
-        return (f"{self.path or '<root>'} [{self.rule}, {self.input}]: pybench "
-                f"{self.pybench_s * 1e3:.3f} ms, PyTorch {self.torch_s * 1e3:.3f} ms -> "
+        first, second = ({"torch": "PyTorch"}.get(n, n) for n in self.names)
+        return (f"{self.path or '<root>'} [{self.rule}, {self.input}]: {first} "
+                f"{self.pybench_s * 1e3:.3f} ms, {second} {self.torch_s * 1e3:.3f} ms -> "
                 f"{self.chosen} ({self.source})")
 
 
@@ -141,23 +145,25 @@ class Chooser:
         return hashlib.sha256(what.encode()).hexdigest()
 
     def choose(self, path: str, rule: str, layer: nn.Module, replacement: nn.Module,
-               args: tuple) -> LayerChoice:
+               args: tuple, names: tuple[str, str] = ("pybench", "torch")) -> LayerChoice:
+        """Time ``replacement`` (``names[0]``) against ``layer`` (``names[1]``) on ``args``;
+        ``chosen`` is the faster one's name."""
         key = self._key(rule, layer, args)
         known = self.table.get(key)
-        if known is not None:
+        if known is not None and known["chosen"] in names:
             return LayerChoice(path, rule, _signature(args), known["pybench_s"],
-                               known["torch_s"], known["chosen"], "cache")
+                               known["torch_s"], known["chosen"], "cache", names)
         device = next((a.device for a in args if isinstance(a, torch.Tensor)),
                       torch.device("cpu"))
         with torch.inference_mode():
             times = _time({"pybench": lambda: replacement(*args),
                            "torch": lambda: layer(*args)}, device)
-        chosen = "pybench" if times["pybench"] <= times["torch"] else "torch"
+        chosen = names[0] if times["pybench"] <= times["torch"] else names[1]
         self.table[key] = {"pybench_s": times["pybench"], "torch_s": times["torch"],
                            "chosen": chosen, "rule": rule, "input": _signature(args)}
         self.dirty = True
         return LayerChoice(path, rule, _signature(args), times["pybench"], times["torch"],
-                           chosen, "measured")
+                           chosen, "measured", names)
 
     def save(self) -> None:
         """Write the table atomically (a concurrent convert loses at worst its own entries)."""

@@ -104,7 +104,7 @@ class ConversionMismatch(RuntimeError):
 
 def convert(model: nn.Module, *, inplace: bool = False, rules: Sequence[Rule] | None = None,
             example_inputs: Sequence[Any] | None = None, rtol: float = 1e-4,
-            choose: str | None = None, layout: str = "nchw") -> nn.Module:
+            choose: str | None = None, layout: str = "nchw", winograd: str = "auto") -> nn.Module:
     """A copy of ``model`` with its supported layers swapped for pybench's.
 
     Every ``nn.Conv2d`` whose configuration pybench supports (float32, ``padding_mode='zeros'``)
@@ -141,6 +141,11 @@ def convert(model: nn.Module, *, inplace: bool = False, rules: Sequence[Rule] | 
             medians), the faster kept; the times are in ``pybench_report.layout_choice``. A
             model the blocked rewrite cannot take (training mode, untraceable) gets the NCHW
             conversion, with the reason there.
+        winograd: the blocked layout's 3x3, stride-1 convolutions: ``"auto"`` (default)
+            times pybench's Winograd F(4x4, 3x3) kernel against its direct one per layer
+            shape and keeps the faster (``pybench_report.choices``), ``"always"`` /
+            ``"never"`` take or leave it. Winograd's float32 error is about 10x the direct
+            kernel's (:mod:`pybench.ops.winograd_nchwc`), still within ``rtol``'s default.
 
     Returns:
         The converted model. Its ``pybench_report`` attribute is a :class:`ConversionReport`
@@ -156,14 +161,14 @@ def convert(model: nn.Module, *, inplace: bool = False, rules: Sequence[Rule] | 
         raise ValueError(f"pybench.nn.convert: layout must be 'nchw', 'nchwc' or 'auto', got "
                          f"{layout!r}")
     if layout == "nchwc":
-        return _convert_nchwc(model, example_inputs, rtol)
+        return _convert_nchwc(model, example_inputs, rtol, winograd)
     if layout == "auto":
         if example_inputs is None:
             raise ValueError("pybench.nn.convert: layout='auto' needs example_inputs to time")
         # The blocked rewrite first: it copies the model, which an in-place NCHW conversion
         # would already have changed.
         try:
-            nchwc, error = _convert_nchwc(model, example_inputs, rtol), None
+            nchwc, error = _convert_nchwc(model, example_inputs, rtol, winograd), None
         except ConversionMismatch:
             raise
         except Exception as exc:  # noqa: BLE001 -- untraceable, training mode: say why
@@ -218,7 +223,8 @@ def convert(model: nn.Module, *, inplace: bool = False, rules: Sequence[Rule] | 
     return model
 
 
-def _convert_nchwc(model: nn.Module, example_inputs: Sequence[Any] | None, rtol: float) -> nn.Module:
+def _convert_nchwc(model: nn.Module, example_inputs: Sequence[Any] | None, rtol: float,
+                   winograd: str = "auto") -> nn.Module:
     if example_inputs is None:
         raise ValueError("pybench.nn.convert: layout='nchwc' needs example_inputs (the graph's "
                          "shapes come from one run)")
@@ -231,7 +237,7 @@ def _convert_nchwc(model: nn.Module, example_inputs: Sequence[Any] | None, rtol:
         raise ValueError(f"pybench.nn.convert: layout='nchwc' needs a torch.fx graph of the "
                          f"model: {report.not_folded}")
     with torch.no_grad():
-        converted = convert_blocked(folded, tuple(example_inputs), report)
+        converted = convert_blocked(folded, tuple(example_inputs), report, winograd=winograd)
     converted.pybench_report = report
     report.verified_error = _verify(model, converted, tuple(example_inputs), rtol)
     return converted

@@ -11,7 +11,8 @@ autograd-free inference, ``torch.compile`` (each module's fake kernels) and
   :mod:`~pybench.ops.depthwise_ops` (depthwise and separable), :mod:`~pybench.ops.lstm_ops`.
 - :mod:`~pybench.ops.nchwc`: the blocked activation layout of converted models;
   :mod:`~pybench.ops.conv2d_nchwc_op`, :mod:`~pybench.ops.depthwise_nchwc`: its dense and
-  depthwise convolutions with fused epilogues; :mod:`~pybench.ops.pool_nchwc`: its max,
+  depthwise convolutions with fused epilogues; :mod:`~pybench.ops.winograd_nchwc`: its
+  3x3 stride-1 convolution by Winograd F(4x4, 3x3); :mod:`~pybench.ops.pool_nchwc`: its max,
   average and adaptive average pooling.
 - :mod:`~pybench.ops.linear_op`: a packed fully connected layer for small inference batches.
 - :mod:`~pybench.ops.pack_cache`: the raw ops' cache of packed weights
@@ -40,6 +41,9 @@ from pybench.ops.output_cache import (OutputCacheInfo, empty_output, empty_outpu
 from pybench.ops.linear_op import LINEAR_ACTIVATIONS, LINEAR_PANEL, linear, pack_linear
 from pybench.ops.pack_cache import clear_pack_cache, pack_cache_info
 from pybench.ops.pool_nchwc import adaptive_avg_pool2d_nchwc, avg_pool2d_nchwc, max_pool2d_nchwc
+from pybench.ops.winograd_nchwc import (WINOGRAD_RTOL, conv2d_winograd_nchwc,
+                                        conv2d_winograd_nchwc_out, pack_conv2d_winograd_nchwc,
+                                        winograd_nchwc_schema_args, winograd_unsupported_reason)
 
 __all__ = ["gram", "conv2d", "conv2d_padding", "cpu_isa", "detected_cpu_isa", "use_cpu_isa",
            "set_cpu_isa", "CPU_ISAS", "has_cuda_kernels", "check_operands", "depthwise_conv2d",
@@ -51,7 +55,9 @@ __all__ = ["gram", "conv2d", "conv2d_padding", "cpu_isa", "detected_cpu_isa", "u
            "block_size", "to_nchwc", "from_nchwc", "depthwise_conv2d_nchwc", "pack_depthwise_nchwc",
            "max_pool2d_nchwc", "avg_pool2d_nchwc", "adaptive_avg_pool2d_nchwc",
            "OutputCacheInfo", "output_cache_info", "empty_output_cache", "set_output_cache",
-           "empty_output"]
+           "empty_output", "conv2d_winograd_nchwc", "conv2d_winograd_nchwc_out",
+           "pack_conv2d_winograd_nchwc", "winograd_nchwc_schema_args",
+           "winograd_unsupported_reason", "WINOGRAD_RTOL"]
 
 # Read the cache description now, as isa.py checks PYBENCH_MAX_CPU_ISA: a malformed
 # PYBENCH_CPU_CACHES raises ValueError at import rather than at the first kernel call.

@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "common/cpu_caches.h"
 #include "common/cpu_isa.h"
 #include "test_util.h"
 
@@ -184,6 +185,117 @@ TEST_P(Conv2dNchwcIsaTest, MatchesReference) {
     }
   }
 }
+
+// Winograd F(4x4, 3x3): U = G g G^T of the direct kernel's packed weight, in double.
+std::vector<float> winograd_weight(const Shape& s, int64_t B, const std::vector<float>& direct) {
+  static constexpr double G[6][3] = {{0.25, 0, 0},
+                                     {-1.0 / 6, -1.0 / 6, -1.0 / 6},
+                                     {-1.0 / 6, 1.0 / 6, -1.0 / 6},
+                                     {1.0 / 24, 1.0 / 12, 1.0 / 6},
+                                     {1.0 / 24, -1.0 / 12, 1.0 / 6},
+                                     {0, 0, 1}};
+  const int64_t kb = (s.k + B - 1) / B, cb = (s.c + B - 1) / B;
+  std::vector<float> u(36 * kb * cb * B * B);
+  for (int64_t k = 0; k < kb; ++k) {
+    for (int64_t g = 0; g < cb; ++g) {
+      for (int64_t i = 0; i < B; ++i) {
+        for (int64_t o = 0; o < B; ++o) {
+          // direct: [kb][g][r][s][i][o]
+          auto w = [&](int r, int c) {
+            return static_cast<double>(direct[((((k * cb + g) * 3 + r) * 3 + c) * B + i) * B + o]);
+          };
+          for (int xi = 0; xi < 6; ++xi) {
+            for (int nu = 0; nu < 6; ++nu) {
+              double v = 0;
+              for (int r = 0; r < 3; ++r) {
+                for (int c = 0; c < 3; ++c) v += G[xi][r] * w(r, c) * G[nu][c];
+              }
+              u[((((xi * 6 + nu) * kb + k) * cb + g) * B + i) * B + o] = static_cast<float>(v);
+            }
+          }
+        }
+      }
+    }
+  }
+  return u;
+}
+
+class Conv2dNchwcWinogradTest
+    : public ::testing::TestWithParam<std::tuple<CpuIsa, int64_t, const char*>> {};
+
+// The Winograd kernel of every ISA against the direct reference, under a 512 KiB and a
+// 2 MiB L2 (different tile blocks) and threads that split blocks or output groups.
+// Bound: 1e-5 of the absolute operands' convolution (Winograd's WINOGRAD_RTOL).
+TEST_P(Conv2dNchwcWinogradTest, MatchesDirectReference) {
+  const auto [isa, B, caches] = GetParam();
+  if (!cpu_supports(isa)) GTEST_SKIP() << "this CPU lacks " << kcpu::cpu_isa_name(isa);
+  pt::ActiveIsaGuard guard;
+  const Shape shapes[] = {
+      {1, 16, 8, 8, 16, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, true},
+      {2, 19, 13, 11, 37, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, true},
+      {3, 33, 4, 5, 17, 3, 3, 1, 1, 2, 2, 2, 2, 1, 1, true},
+      {1, 40, 9, 7, 72, 3, 3, 1, 1, 0, 2, 1, 0, 1, 1, true},
+      {1, 96, 30, 30, 40, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, true},
+      {1, 8, 1, 30, 8, 3, 3, 1, 1, 1, 1, 1, 1, 1, 1, true},
+  };
+  const Activation acts[] = {Activation::none, Activation::relu, Activation::relu6,
+                             Activation::hardswish};
+  kcpu::set_cpu_caches_for_testing(caches);
+  int case_index = 0;
+  for (const Shape& s : shapes) {
+    for (int variant = 0; variant < 4; ++variant, ++case_index) {
+      const Activation act = acts[(case_index + variant) % 4];
+      const bool bias = variant != 1, residual = variant >= 2;
+      const Buffers b = make_operands(s, B, 300 + case_index);
+      Conv2dNchwcParams p = params(s, B, act, bias, residual, b);
+      const int64_t kb = p.out_blocks(), plane = p.out_h * p.out_w * B;
+      std::vector<float> ref(s.n * kb * plane), scale(ref.size());
+      kcpu::set_active_cpu_isa(CpuIsa::scalar);
+      p.output = ref.data();
+      kcpu::conv2d_nchwc(p);
+      Buffers abs_b = b;
+      for (auto* v : {&abs_b.input, &abs_b.weight, &abs_b.bias, &abs_b.residual}) {
+        for (float& x : *v) x = std::fabs(x);
+      }
+      Conv2dNchwcParams pa = params(s, B, Activation::none, bias, residual, abs_b);
+      pa.output = scale.data();
+      kcpu::conv2d_nchwc(pa);
+      kcpu::set_active_cpu_isa(isa);
+      const std::vector<float> u = winograd_weight(s, B, b.weight);
+      std::vector<float> out(s.n * (kb + 2) * plane, pt::kNaN);
+      p.weight = u.data();
+      p.output = out.data() + plane;
+      p.output_blocks = kb + 2;
+      p.exec.parallel_for = variant % 2 ? pt::std_thread_for(2) : pt::reverse_uneven_chunks;
+      p.exec.max_threads = 2;
+      kcpu::conv2d_nchwc_winograd(p);
+      for (int64_t n = 0; n < s.n; ++n) {
+        for (int64_t i = 0; i < (kb + 2) * plane; ++i) {
+          const float got = out[n * (kb + 2) * plane + i];
+          const int64_t blk = i / plane - 1;
+          if (blk < 0 || blk >= kb) {
+            ASSERT_TRUE(std::isnan(got)) << "write outside the output slice, case " << case_index;
+            continue;
+          }
+          const int64_t j = n * kb * plane + blk * plane + i % plane;
+          if (blk * B + i % B >= s.k) {
+            ASSERT_EQ(got, 0.0f) << "padded channel not zero, case " << case_index;
+            continue;
+          }
+          ASSERT_LE(std::fabs(got - ref[j]), 1.5e-5 * scale[j] + 1e-30)
+              << "case " << case_index << " element " << j << ": " << got << " vs " << ref[j];
+        }
+      }
+    }
+  }
+  kcpu::set_cpu_caches_for_testing("");
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Variants, Conv2dNchwcWinogradTest,
+    ::testing::Combine(::testing::Values(CpuIsa::scalar, CpuIsa::avx2, CpuIsa::avx512),
+                       ::testing::Values<int64_t>(8, 16),
+                       ::testing::Values("l1d=32K,l2=512K", "l1d=48K,l2=2M")));
 
 INSTANTIATE_TEST_SUITE_P(Variants, Conv2dNchwcIsaTest,
                          ::testing::Combine(::testing::Values(CpuIsa::avx2, CpuIsa::avx512),

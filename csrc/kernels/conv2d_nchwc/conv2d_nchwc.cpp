@@ -22,4 +22,19 @@ void conv2d_nchwc(const Conv2dNchwcParams& p) {
   conv2d_nchwc_ref(p);
 }
 
+void conv2d_nchwc_winograd(const Conv2dNchwcParams& p) {
+  switch (active_cpu_isa()) {
+    case CpuIsa::avx512:
+      if (p.block == 16) return conv2d_nchwc_winograd_avx512(p);
+      if (p.block == 8) return conv2d_nchwc_winograd_avx2(p);
+      break;
+    case CpuIsa::avx2:
+      if (p.block == 8) return conv2d_nchwc_winograd_avx2(p);
+      break;
+    case CpuIsa::scalar:
+      break;
+  }
+  conv2d_nchwc_winograd_ref(p);
+}
+
 }  // namespace pybench::kernels::cpu

@@ -86,11 +86,80 @@ inline int64_t nchwc_chunk_positions(const cpu::CpuCaches& c, int64_t oc_blocks,
   return std::max<int64_t>(tile_positions, n / tile_positions * tile_positions);
 }
 
+// Winograd F(4x4, 3x3) on the blocked layout (conv2d_nchwc_winograd): a 3x3, stride-1,
+// undilated convolution of a blocked input computed per 4x4 output tile from its 6x6
+// input tile, with 36 multiplies per (input, output) channel pair where the direct
+// kernel has 144 (Lavin & Gray, "Fast Algorithms for Convolutional Neural Networks").
+//   weight  packed once (pybench.ops.pack_conv2d_winograd_nchwc): U = G g G^T in float64,
+//           rounded to float32, as (36, Kb, Cb, Bi, B): element [xi*6 + nu][kb][g][i][o] is
+//           U[xi][nu] of PyTorch's weight[kb*B + o][g*B + i], zero for padded channels.
+// A work item is a block of tiles (any image's) and a share of the output block groups:
+// it transforms the block's input tiles for every input channel (V, 36 x C x T floats),
+// runs per (xi, nu) the 1x1 convolution's register tile over the tiles (V as the
+// "pixels", U as the weights, partial sums in M: 36 x kOcBlocks x B x T floats), then
+// transforms M back into the output with the epilogue. Everything else (bias, residual,
+// activation, output_blocks, padded channels) is as conv2d_nchwc.
+struct WinogradPlan {
+  int64_t tiles_h = 0, tiles_w = 0, tiles = 0;  // 4x4 output tiles per image / in all
+  int64_t tile_block = 0, blocks = 0;  // tiles per work item's block, blocks
+  int64_t parts = 1;                   // output block group shares per block
+  int64_t kgroups = 0;                 // output block groups (kOcBlocks blocks each)
+  int64_t group_batch = 0;             // input channel blocks per partial-sum pass
+  int64_t v_floats = 0, m_floats = 0;  // a thread's scratch
+};
+
+// The tile block T: the block's V and M (4 x 36 x (C + kOcBlocks x B) bytes a tile) within
+// half the L2, so the 36 per-(xi, nu) passes over them hit it; but where the packed weights
+// (4 x 36 x C x K bytes) outgrow the L2 and would be re-read from L3 / memory once per
+// block, T grows up to K tiles (weight bytes per block <= V bytes) or 4 MiB of V and M,
+// streamed in order, which the prefetchers follow. Fewer blocks than threads split each
+// block's output block groups instead (each part transforms the block's input itself:
+// 1 / (2 K / 9) of its FLOPs).
+inline WinogradPlan winograd_plan(const Conv2dNchwcParams& p, const cpu::CpuCaches& c,
+                                  int64_t oc_blocks, int64_t pixels) {
+  WinogradPlan d;
+  const int64_t B = p.block, cb = p.in_blocks(), kb = p.out_blocks();
+  d.tiles_h = (p.out_h + 3) / 4;
+  d.tiles_w = (p.out_w + 3) / 4;
+  d.tiles = p.batch * d.tiles_h * d.tiles_w;
+  d.kgroups = (kb + oc_blocks - 1) / oc_blocks;
+  d.group_batch = nchwc_group_batch(c, oc_blocks, B, 1, B, cb);
+  if (d.tiles == 0) return d;
+  const int64_t per_tile = 4 * 36 * (cb * B + oc_blocks * B);
+  int64_t t = std::max<int64_t>(pixels, c.l2 / 2 / per_tile / pixels * pixels);
+  const int64_t u_bytes = 4 * 36 * cb * B * kb * B;
+  if (u_bytes > c.l2 / 2) {
+    t = std::max(t, std::min<int64_t>(kb * B, (int64_t{4} << 20) / per_tile));
+  }
+  t = std::min(t, d.tiles);
+  d.blocks = (d.tiles + t - 1) / t;
+  const int64_t threads = std::max<int64_t>(1, p.exec.max_threads);
+  if (d.blocks > 1 && d.blocks % threads != 0) {
+    // Whole rounds of blocks: 3 blocks on 2 threads would cost 2 block-times.
+    d.blocks = std::min((d.blocks + threads - 1) / threads * threads,
+                        (d.tiles + pixels - 1) / pixels);
+  }
+  d.tile_block = (d.tiles + d.blocks - 1) / d.blocks;
+  d.blocks = (d.tiles + d.tile_block - 1) / d.tile_block;
+  if (d.blocks < threads) {
+    d.parts = std::min(d.kgroups, (threads + d.blocks - 1) / d.blocks);
+  }
+  d.v_floats = 36 * cb * B * d.tile_block;
+  d.m_floats = 36 * oc_blocks * B * d.tile_block;
+  return d;
+}
+
 namespace cpu {
 void conv2d_nchwc(const Conv2dNchwcParams& p);  // ISA-dispatched
 void conv2d_nchwc_ref(const Conv2dNchwcParams& p);
 void conv2d_nchwc_avx2(const Conv2dNchwcParams& p);
 void conv2d_nchwc_avx512(const Conv2dNchwcParams& p);
+// Winograd F(4x4, 3x3): p.weight packed by pack_conv2d_winograd_nchwc, p.input blocked,
+// kernel 3x3, stride 1, dilation 1 (the adapter checks).
+void conv2d_nchwc_winograd(const Conv2dNchwcParams& p);  // ISA-dispatched
+void conv2d_nchwc_winograd_ref(const Conv2dNchwcParams& p);
+void conv2d_nchwc_winograd_avx2(const Conv2dNchwcParams& p);
+void conv2d_nchwc_winograd_avx512(const Conv2dNchwcParams& p);
 }  // namespace cpu
 
 }  // namespace pybench::kernels

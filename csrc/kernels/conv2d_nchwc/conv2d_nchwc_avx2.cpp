@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdint>
 #include <utility>
+#include <vector>
 
 #include "conv2d_nchwc/conv2d_nchwc.h"
 
@@ -25,6 +26,7 @@ struct Avx2 {
   static void store(float* p, Vec v) { _mm256_storeu_ps(p, v); }
   static Vec fmadd(Vec a, Vec b, Vec c) { return _mm256_fmadd_ps(a, b, c); }
   static Vec add(Vec a, Vec b) { return _mm256_add_ps(a, b); }
+  static Vec sub(Vec a, Vec b) { return _mm256_sub_ps(a, b); }
   static Vec mul(Vec a, Vec b) { return _mm256_mul_ps(a, b); }
   static Vec min(Vec a, Vec b) { return _mm256_min_ps(a, b); }
   static Vec max(Vec a, Vec b) { return _mm256_max_ps(a, b); }
@@ -77,8 +79,12 @@ struct Avx2 {
 }  // namespace
 
 #include "conv2d_nchwc/conv2d_nchwc_tile.h"
+#include "conv2d_nchwc/conv2d_nchwc_winograd.h"
 
 void conv2d_nchwc_avx2(const Conv2dNchwcParams& p) { conv2d_nchwc_simd<Avx2>(p); }
+void conv2d_nchwc_winograd_avx2(const Conv2dNchwcParams& p) {
+  conv2d_nchwc_winograd_simd<Avx2>(p);
+}
 
 }  // namespace pybench::kernels::cpu
 

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdint>
 #include <utility>
+#include <vector>
 
 #include "conv2d_nchwc/conv2d_nchwc.h"
 
@@ -24,6 +25,7 @@ struct Avx512 {
   static void store(float* p, Vec v) { _mm512_storeu_ps(p, v); }
   static Vec fmadd(Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a, b, c); }
   static Vec add(Vec a, Vec b) { return _mm512_add_ps(a, b); }
+  static Vec sub(Vec a, Vec b) { return _mm512_sub_ps(a, b); }
   static Vec mul(Vec a, Vec b) { return _mm512_mul_ps(a, b); }
   static Vec min(Vec a, Vec b) { return _mm512_min_ps(a, b); }
   static Vec max(Vec a, Vec b) { return _mm512_max_ps(a, b); }
@@ -41,8 +43,12 @@ struct Avx512 {
 }  // namespace
 
 #include "conv2d_nchwc/conv2d_nchwc_tile.h"
+#include "conv2d_nchwc/conv2d_nchwc_winograd.h"
 
 void conv2d_nchwc_avx512(const Conv2dNchwcParams& p) { conv2d_nchwc_simd<Avx512>(p); }
+void conv2d_nchwc_winograd_avx512(const Conv2dNchwcParams& p) {
+  conv2d_nchwc_winograd_simd<Avx512>(p);
+}
 
 }  // namespace pybench::kernels::cpu
 

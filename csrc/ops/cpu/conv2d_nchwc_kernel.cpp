@@ -20,24 +20,45 @@ struct NchwcCall {
   kernels::Conv2dNchwcParams p;
 };
 
+// The packed weight's geometry: the direct kernel's (Kb, Cg, kH, kW, Bi, B), or with
+// winograd the F(4x4, 3x3) transform's (36, Kb, Cb, B, B) of a 3x3 stride-1 convolution.
+struct PackedWeight {
+  int64_t kb, groups, bi, block, kernel_h, kernel_w;
+};
+
+PackedWeight check_packed_weight(const char* op, const at::Tensor& weight, bool winograd) {
+  if (winograd) {
+    TORCH_CHECK_VALUE(weight.dim() == 5 && weight.size(0) == 36 && weight.size(3) == weight.size(4),
+                      op, ": expected a packed Winograd weight (36, Kb, Cb, B, B) from "
+                      "pybench.ops.pack_conv2d_winograd_nchwc, got shape ", weight.sizes());
+    return {weight.size(1), weight.size(2), weight.size(3), weight.size(4), 3, 3};
+  }
+  TORCH_CHECK_VALUE(weight.dim() == 6, op,
+                    ": expected a packed weight (Kb, Cg, kH, kW, Bi, B) from "
+                    "pybench.ops.pack_conv2d_nchwc, got shape ", weight.sizes());
+  return {weight.size(0), weight.size(1), weight.size(4), weight.size(5), weight.size(2),
+          weight.size(3)};
+}
+
 NchwcCall prepare_conv2d_nchwc(const char* op, const at::Tensor& input, const at::Tensor& weight,
                                const std::optional<at::Tensor>& bias,
                                const std::optional<at::Tensor>& residual, int64_t out_channels,
                                at::IntArrayRef stride, at::IntArrayRef padding,
-                               at::IntArrayRef dilation, const std::string& activation) {
+                               at::IntArrayRef dilation, const std::string& activation,
+                               bool winograd = false) {
   check_input_tensor(op, "input", input, c10::DeviceType::CPU);
   check_operand(op, "weight", weight, input);
   check_conv_arguments(op, stride, padding, dilation);
-  TORCH_CHECK_VALUE(weight.dim() == 6, op,
-                    ": expected a packed weight (Kb, Cg, kH, kW, Bi, B) from "
-                    "pybench.ops.pack_conv2d_nchwc, got shape ", weight.sizes());
-  const int64_t block = weight.size(5), groups = weight.size(1), bi = weight.size(4);
+  const PackedWeight pw = check_packed_weight(op, weight, winograd);
+  const int64_t block = pw.block, groups = pw.groups, bi = pw.bi;
   TORCH_CHECK_VALUE(block == 8 || block == 16, op, ": expected a block of 8 or 16 channels, "
                     "got a packed weight of shape ", weight.sizes());
   const bool blocked = input.dim() == 5;
-  TORCH_CHECK_VALUE(blocked || input.dim() == 4, op,
-                    ": expected input in the blocked layout (N, C/B, H, W, B) or NCHW for a "
-                    "first layer, got shape ", input.sizes());
+  TORCH_CHECK_VALUE(blocked || (input.dim() == 4 && !winograd), op,
+                    winograd ? ": expected input in the blocked layout (N, C/B, H, W, B)"
+                             : ": expected input in the blocked layout (N, C/B, H, W, B) or "
+                               "NCHW for a first layer",
+                    ", got shape ", input.sizes());
   if (blocked) {
     TORCH_CHECK_VALUE(input.size(4) == block && bi == block && input.size(1) == groups, op,
                       ": input of shape ", input.sizes(), " does not match the packed weight ",
@@ -48,17 +69,17 @@ NchwcCall prepare_conv2d_nchwc(const char* op, const at::Tensor& input, const at
                       input.sizes(), " does not match the packed weight ", weight.sizes(),
                       " (packed for an NCHW input: (Kb, C, kH, kW, 1, B) with the input's C)");
   }
-  TORCH_CHECK_VALUE(input.size(2) > 0 && input.size(3) > 0 && weight.size(0) > 0 && groups > 0,
+  TORCH_CHECK_VALUE(input.size(2) > 0 && input.size(3) > 0 && pw.kb > 0 && groups > 0,
                     op, ": expected non-empty channels and spatial sizes, got input ",
                     input.sizes(), " and weight ", weight.sizes());
-  const int64_t kb = weight.size(0);
+  const int64_t kb = pw.kb;
   TORCH_CHECK_VALUE(out_channels > (kb - 1) * block && out_channels <= kb * block, op,
                     ": out_channels=", out_channels, " does not fill the weight's ", kb,
                     " blocks of ", block);
   NchwcCall c;
   kernels::Conv2dNchwcParams& p = c.p;
-  set_conv_geometry(op, p, input.size(0), input.size(2), input.size(3), weight.size(2),
-                    weight.size(3), stride, padding, dilation);
+  set_conv_geometry(op, p, input.size(0), input.size(2), input.size(3), pw.kernel_h,
+                    pw.kernel_w, stride, padding, dilation);
   p.block = block;
   p.input_blocked = blocked;
   p.in_channels = blocked ? groups * block : groups;
@@ -85,7 +106,8 @@ NchwcCall prepare_conv2d_nchwc(const char* op, const at::Tensor& input, const at
   return c;
 }
 
-void run_conv2d_nchwc(NchwcCall& c, at::Tensor& out, int64_t block_offset) {
+void run_conv2d_nchwc(NchwcCall& c, at::Tensor& out, int64_t block_offset,
+                      bool winograd = false) {
   kernels::Conv2dNchwcParams& p = c.p;
   p.input = c.input.data_ptr<float>();
   p.weight = c.weight.data_ptr<float>();
@@ -95,7 +117,54 @@ void run_conv2d_nchwc(NchwcCall& c, at::Tensor& out, int64_t block_offset) {
   p.output = out.data_ptr<float>() + block_offset * p.out_h * p.out_w * p.block;
   if (p.batch == 0) return;
   p.exec = aten_cpu_execution();
-  kernels::cpu::conv2d_nchwc(p);
+  if (winograd) {
+    kernels::cpu::conv2d_nchwc_winograd(p);
+  } else {
+    kernels::cpu::conv2d_nchwc(p);
+  }
+}
+
+at::Tensor conv2d_nchwc_common(const char* op, const at::Tensor& input,
+                               const at::Tensor& weight, const std::optional<at::Tensor>& bias,
+                               const std::optional<at::Tensor>& residual, int64_t out_channels,
+                               at::IntArrayRef stride, at::IntArrayRef padding,
+                               at::IntArrayRef dilation, c10::string_view activation,
+                               bool winograd) {
+  NchwcCall c = prepare_conv2d_nchwc(op, input, weight, bias, residual, out_channels, stride,
+                                     padding, dilation, std::string(activation), winograd);
+  const kernels::Conv2dNchwcParams& p = c.p;
+  at::Tensor out = empty_output({p.batch, p.out_blocks(), p.out_h, p.out_w, p.block},
+                                input.options());
+  run_conv2d_nchwc(c, out, 0, winograd);
+  return out;
+}
+
+void conv2d_nchwc_out_common(const char* op, const at::Tensor& input, const at::Tensor& weight,
+                             const std::optional<at::Tensor>& bias,
+                             const std::optional<at::Tensor>& residual, int64_t out_channels,
+                             at::IntArrayRef stride, at::IntArrayRef padding,
+                             at::IntArrayRef dilation, c10::string_view activation,
+                             const at::Tensor& out, int64_t out_block_offset, bool winograd) {
+  NchwcCall c = prepare_conv2d_nchwc(op, input, weight, bias, residual, out_channels, stride,
+                                     padding, dilation, std::string(activation), winograd);
+  const kernels::Conv2dNchwcParams& p = c.p;
+  const int64_t kb = p.out_blocks();
+  check_operand(op, "out", out, input);
+  TORCH_CHECK_VALUE(out.dim() == 5 && out.is_contiguous() && out.size(0) == p.batch &&
+                        out.size(2) == p.out_h && out.size(3) == p.out_w &&
+                        out.size(4) == p.block,
+                    op, ": expected a contiguous out of shape (", p.batch, ", Kt, ", p.out_h,
+                    ", ", p.out_w, ", ", p.block, "), got ", out.sizes(),
+                    out.is_contiguous() ? "" : " (not contiguous)");
+  TORCH_CHECK_VALUE(out_block_offset >= 0 && out_block_offset + kb <= out.size(1),
+                    op, ": blocks [", out_block_offset, ", ", out_block_offset + kb,
+                    ") do not fit in out's ", out.size(1), " channel blocks");
+  // The kernel stores partial sums into out before it reads the whole input or residual.
+  TORCH_CHECK_VALUE(!out.is_alias_of(c.input) && !(c.residual.defined() &&
+                                                   out.is_alias_of(c.residual)),
+                    op, ": out must not share memory with input or residual");
+  at::Tensor o = out;
+  run_conv2d_nchwc(c, o, out_block_offset, winograd);
 }
 
 at::Tensor conv2d_nchwc_cpu(const at::Tensor& input, const at::Tensor& weight,
@@ -103,14 +172,8 @@ at::Tensor conv2d_nchwc_cpu(const at::Tensor& input, const at::Tensor& weight,
                             const std::optional<at::Tensor>& residual, int64_t out_channels,
                             at::IntArrayRef stride, at::IntArrayRef padding,
                             at::IntArrayRef dilation, c10::string_view activation) {
-  NchwcCall c = prepare_conv2d_nchwc("pybench.conv2d_nchwc", input, weight, bias, residual,
-                                     out_channels, stride, padding, dilation,
-                                     std::string(activation));
-  const kernels::Conv2dNchwcParams& p = c.p;
-  at::Tensor out = empty_output({p.batch, weight.size(0), p.out_h, p.out_w, p.block},
-                                input.options());
-  run_conv2d_nchwc(c, out, 0);
-  return out;
+  return conv2d_nchwc_common("pybench.conv2d_nchwc", input, weight, bias, residual,
+                             out_channels, stride, padding, dilation, activation, false);
 }
 
 void conv2d_nchwc_out_cpu(const at::Tensor& input, const at::Tensor& weight,
@@ -119,26 +182,32 @@ void conv2d_nchwc_out_cpu(const at::Tensor& input, const at::Tensor& weight,
                           at::IntArrayRef stride, at::IntArrayRef padding,
                           at::IntArrayRef dilation, c10::string_view activation,
                           const at::Tensor& out, int64_t out_block_offset) {
-  const char* op = "pybench.conv2d_nchwc_out";
-  NchwcCall c = prepare_conv2d_nchwc(op, input, weight, bias, residual, out_channels, stride,
-                                     padding, dilation, std::string(activation));
-  const kernels::Conv2dNchwcParams& p = c.p;
-  check_operand(op, "out", out, input);
-  TORCH_CHECK_VALUE(out.dim() == 5 && out.is_contiguous() && out.size(0) == p.batch &&
-                        out.size(2) == p.out_h && out.size(3) == p.out_w &&
-                        out.size(4) == p.block,
-                    op, ": expected a contiguous out of shape (", p.batch, ", Kt, ", p.out_h,
-                    ", ", p.out_w, ", ", p.block, "), got ", out.sizes(),
-                    out.is_contiguous() ? "" : " (not contiguous)");
-  TORCH_CHECK_VALUE(out_block_offset >= 0 && out_block_offset + weight.size(0) <= out.size(1),
-                    op, ": blocks [", out_block_offset, ", ", out_block_offset + weight.size(0),
-                    ") do not fit in out's ", out.size(1), " channel blocks");
-  // The kernel stores partial sums into out before it reads the whole input or residual.
-  TORCH_CHECK_VALUE(!out.is_alias_of(c.input) && !(c.residual.defined() &&
-                                                   out.is_alias_of(c.residual)),
-                    op, ": out must not share memory with input or residual");
-  at::Tensor o = out;
-  run_conv2d_nchwc(c, o, out_block_offset);
+  conv2d_nchwc_out_common("pybench.conv2d_nchwc_out", input, weight, bias, residual,
+                          out_channels, stride, padding, dilation, activation, out,
+                          out_block_offset, false);
+}
+
+// Winograd F(4x4, 3x3): stride and dilation 1 by construction.
+constexpr int64_t kUnit[2] = {1, 1};
+
+at::Tensor conv2d_nchwc_winograd_cpu(const at::Tensor& input, const at::Tensor& weight,
+                                     const std::optional<at::Tensor>& bias,
+                                     const std::optional<at::Tensor>& residual,
+                                     int64_t out_channels, at::IntArrayRef padding,
+                                     c10::string_view activation) {
+  return conv2d_nchwc_common("pybench.conv2d_nchwc_winograd", input, weight, bias, residual,
+                             out_channels, kUnit, padding, kUnit, activation, true);
+}
+
+void conv2d_nchwc_winograd_out_cpu(const at::Tensor& input, const at::Tensor& weight,
+                                   const std::optional<at::Tensor>& bias,
+                                   const std::optional<at::Tensor>& residual,
+                                   int64_t out_channels, at::IntArrayRef padding,
+                                   c10::string_view activation, const at::Tensor& out,
+                                   int64_t out_block_offset) {
+  conv2d_nchwc_out_common("pybench.conv2d_nchwc_winograd_out", input, weight, bias, residual,
+                          out_channels, kUnit, padding, kUnit, activation, out,
+                          out_block_offset, true);
 }
 
 }  // namespace
@@ -146,6 +215,8 @@ void conv2d_nchwc_out_cpu(const at::Tensor& input, const at::Tensor& weight,
 TORCH_LIBRARY_IMPL(pybench, CPU, m) {
   m.impl("conv2d_nchwc", &conv2d_nchwc_cpu);
   m.impl("conv2d_nchwc_out", &conv2d_nchwc_out_cpu);
+  m.impl("conv2d_nchwc_winograd", &conv2d_nchwc_winograd_cpu);
+  m.impl("conv2d_nchwc_winograd_out", &conv2d_nchwc_winograd_out_cpu);
 }
 
 }  // namespace pybench::ops
