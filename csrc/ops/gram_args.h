@@ -34,6 +34,12 @@ inline GramInput prepare_gram_input(const at::Tensor& features, c10::DeviceType 
   return in;
 }
 
+// 1 / (C * L) for a normalised Gram matrix, else 1.
+inline float gram_scale(bool normalize, int64_t channels, int64_t length) {
+  const double count = static_cast<double>(channels) * static_cast<double>(length);
+  return normalize && count > 0 ? static_cast<float>(1.0 / count) : 1.0f;
+}
+
 inline kernels::GramParams make_gram_params(const GramInput& in, at::Tensor& gram,
                                             bool normalize) {
   const at::Tensor& f = in.features;
@@ -45,8 +51,7 @@ inline kernels::GramParams make_gram_params(const GramInput& in, at::Tensor& gra
   p.length = f.size(2);
   p.batch_stride = f.stride(0);
   p.row_stride = f.stride(1);
-  const double count = static_cast<double>(p.channels) * static_cast<double>(p.length);
-  p.scale = normalize && count > 0 ? static_cast<float>(1.0 / count) : 1.0f;
+  p.scale = gram_scale(normalize, p.channels, p.length);
   return p;
 }
 
@@ -58,6 +63,46 @@ inline at::Tensor empty_gram_output(const GramInput& in) {
 
 inline at::Tensor finish_gram_output(const GramInput& in, at::Tensor gram) {
   return in.batched ? gram : gram.squeeze(0);
+}
+
+// One call of pybench::gram_backward: the checked operands, the output (dF, contiguous,
+// features' shape) and the kernel parameters, all but p.exec.
+struct GramBackwardCall {
+  GramInput in;
+  at::Tensor grad;  // dG, contiguous (batch, C, C)
+  at::Tensor out;   // dF, contiguous, of the features' shape
+  kernels::GramBackwardParams p;
+};
+
+inline GramBackwardCall prepare_gram_backward(const at::Tensor& grad, const at::Tensor& features,
+                                              bool normalize, c10::DeviceType device,
+                                              const char* op) {
+  GramBackwardCall c;
+  c.in = prepare_gram_input(features, device, op);
+  check_operand(op, "grad", grad, features);
+  const at::Tensor& f = c.in.features;
+  const int64_t channels = f.size(1);
+  const bool shape_ok = c.in.batched
+                            ? grad.dim() == 3 && grad.size(0) == f.size(0) &&
+                                  grad.size(1) == channels && grad.size(2) == channels
+                            : grad.dim() == 2 && grad.size(0) == channels && grad.size(1) == channels;
+  TORCH_CHECK_VALUE(shape_ok, op, ": expected grad of the Gram matrix's shape ",
+                    c.in.batched ? at::IntArrayRef({f.size(0), channels, channels})
+                                 : at::IntArrayRef({channels, channels}),
+                    " for features of shape ", features.sizes(), ", got ", grad.sizes());
+  c.grad = grad.contiguous();
+  c.out = at::empty(features.sizes(), f.options());
+  kernels::GramBackwardParams& p = c.p;
+  p.grad = c.grad.data_ptr<float>();
+  p.features = f.data_ptr<float>();
+  p.grad_features = c.out.data_ptr<float>();
+  p.batch = f.size(0);
+  p.channels = channels;
+  p.length = f.size(2);
+  p.batch_stride = f.stride(0);
+  p.row_stride = f.stride(1);
+  p.scale = gram_scale(normalize, p.channels, p.length);
+  return c;
 }
 
 }  // namespace pybench::ops

@@ -6,9 +6,10 @@
 >>> with torch.inference_mode():
 ...     y = fast(x)
 
-The pybench layers run their kernels only where no autograd graph is recorded (the ops
-have no backward); run converted models under ``torch.inference_mode()`` or
-``torch.no_grad()``.
+The pybench layers run their kernels only where no autograd graph is recorded; where one
+is, they run PyTorch's layer (every pybench op has a backward, but those of the LSTM and
+separable ops recompute the forward in ATen ops and are not faster than PyTorch's). Run
+converted models under ``torch.inference_mode()`` or ``torch.no_grad()`` for their speed.
 """
 from pybench.nn.conv import Conv2d, conv2d_unsupported_reason
 from pybench.nn.linear import Linear, linear_unsupported_reason

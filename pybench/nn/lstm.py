@@ -65,7 +65,9 @@ def _call_reason(module: nn.Module, static: str | None, *tensors: torch.Tensor) 
         return f"device {device.type!r} (pybench runs on cpu and cuda)"
     if torch.is_grad_enabled() and (any(p.requires_grad for p in module.parameters())
                                     or any(t is not None and t.requires_grad for t in tensors)):
-        return "autograd is recording (the pybench LSTM ops have no backward)"
+        # The ops' backward recomputes the forward in ATen ops (pybench.ops.lstm_ops):
+        # correct, but slower than nn.LSTM's own backward, so training runs PyTorch's.
+        return "autograd is recording (the pybench LSTM ops' backward is not faster than PyTorch's)"
     return None
 
 

@@ -90,7 +90,9 @@ class SeparableConv2d(nn.Module):
         if input.device.type not in ("cpu", "cuda"):
             return f"device {input.device.type!r}"
         if torch.is_grad_enabled() and any(t.requires_grad for t in tensors):
-            return "autograd would record (the fused op has no backward)"
+            # The fused op's backward recomputes both convolutions in ATen: correct, not
+            # faster than PyTorch's own, so training runs PyTorch's layers.
+            return "autograd would record (the fused op's backward is not faster than PyTorch's)"
         return None
 
     def layer_flops(self, output: torch.Tensor) -> int:

@@ -80,15 +80,16 @@ def _conv2d_setup_context(ctx, inputs, output):
     ctx.conv = (bias is not None, tuple(stride), tuple(padding), tuple(dilation), groups)
 
 
-def _conv2d_backward(ctx, grad):
-    input, weight = ctx.saved_tensors
-    has_bias, stride, (top, bottom, left, right), dilation, groups = ctx.conv
+def conv_backward(grad, input, weight, has_bias, stride, padding, dilation, groups, need):
+    """(grad_input, grad_weight, grad_bias) of ``F.conv2d`` through ATen's
+    convolution_backward, for the padding (top, bottom, left, right) the pybench ops take and
+    a batched or unbatched input; ``need`` says which of the three to compute."""
+    top, bottom, left, right = padding
     batched = input.dim() == 4
     x, grad = (input, grad) if batched else (input.unsqueeze(0), grad.unsqueeze(0))
     symmetric = top == bottom and left == right
     if not symmetric:
         x = torch.nn.functional.pad(x, (left, right, top, bottom))
-    need = ctx.needs_input_grad
     grad_input, grad_weight, grad_bias = torch.ops.aten.convolution_backward(
         grad.contiguous(), x, weight, [weight.shape[0]] if has_bias else None, list(stride),
         [top, left] if symmetric else [0, 0], list(dilation), False, [0, 0], groups,
@@ -98,7 +99,15 @@ def _conv2d_backward(ctx, grad):
             grad_input = grad_input[..., top:top + input.shape[-2], left:left + input.shape[-1]]
         if not batched:
             grad_input = grad_input.squeeze(0)
-    return grad_input, grad_weight, grad_bias, None, None, None, None
+    return grad_input, grad_weight, grad_bias
+
+
+def _conv2d_backward(ctx, grad):
+    input, weight = ctx.saved_tensors
+    has_bias, stride, padding, dilation, groups = ctx.conv
+    grads = conv_backward(grad, input, weight, has_bias, stride, padding, dilation, groups,
+                          ctx.needs_input_grad[:3])
+    return (*grads, None, None, None, None)
 
 
 torch.library.register_autograd("pybench::conv2d", _conv2d_backward,

@@ -139,3 +139,70 @@ def _separable_conv2d_fake(input, dw_weight, pw_weight, dw_bias, pw_bias, stride
         torch._check_value(pw_bias.dim() == 1 and pw_bias.shape[0] == k,
                            lambda: f"{op}: expected pw_bias of shape ({k})")
     return input.new_empty((input.shape[0], k, oh, ow) if input.dim() == 4 else (k, oh, ow))
+
+
+# Backward of depthwise_conv2d: ATen's convolution_backward with groups = C (oneDNN's
+# depthwise backward kernels on the CPU, cuDNN's on the GPU); the forward is pybench's
+# product, the backward makes the op trainable. A hand-written one is future work: it would
+# have to beat oneDNN's jit depthwise backward, which this issue did not measure.
+def _depthwise_setup_context(ctx, inputs, output):
+    input, weight, bias, stride, padding, dilation = inputs
+    ctx.save_for_backward(input, weight)
+    ctx.conv = (bias is not None, tuple(stride), tuple(padding), tuple(dilation))
+
+
+def _depthwise_backward(ctx, grad):
+    from pybench.ops.conv2d_op import conv_backward
+    input, weight = ctx.saved_tensors
+    has_bias, stride, padding, dilation = ctx.conv
+    grads = conv_backward(grad, input, weight, has_bias, stride, padding, dilation,
+                          input.shape[-3], ctx.needs_input_grad[:3])
+    return (*grads, None, None, None)
+
+
+torch.library.register_autograd("pybench::depthwise_conv2d", _depthwise_backward,
+                                setup_context=_depthwise_setup_context)
+
+
+_ACTIVATION_FNS = {"none": lambda t: t, "relu": torch.relu,
+                   "relu6": lambda t: torch.clamp(t, 0.0, 6.0)}
+
+
+def _separable_reference(input, dw_weight, pw_weight, dw_bias, pw_bias, stride, padding,
+                         dilation, activation, pw_activation):
+    """The separable op in ATen ops: what its backward differentiates."""
+    top, bottom, left, right = padding
+    x = input if input.dim() == 4 else input.unsqueeze(0)
+    x = torch.nn.functional.pad(x, (left, right, top, bottom))
+    mid = _ACTIVATION_FNS[activation](torch.nn.functional.conv2d(
+        x, dw_weight, dw_bias, stride, 0, dilation, groups=x.shape[1]))
+    out = _ACTIVATION_FNS[pw_activation](torch.nn.functional.conv2d(mid, pw_weight, pw_bias))
+    return out if input.dim() == 4 else out.squeeze(0)
+
+
+# Backward of separable_conv2d: the fused forward never materialises the depthwise output,
+# so the backward recomputes the pair in ATen ops (oneDNN / cuDNN) and differentiates that
+# (create_graph when a double backward is being recorded). Through ATen because the two
+# convolution backwards plus the activation masks are what a hand-written one would also
+# run; its gain would be the fusion, not measured yet.
+def _separable_setup_context(ctx, inputs, output):
+    ctx.save_for_backward(*inputs[:5])  # the biases may be None
+    ctx.args = inputs[5:]
+
+
+def _separable_backward(ctx, grad):
+    tensors = ctx.saved_tensors
+    need = ctx.needs_input_grad[:5]
+    with torch.enable_grad():
+        leaves = [t.detach().requires_grad_(n) if t is not None else None
+                  for t, n in zip(tensors, need)]
+        out = _separable_reference(*leaves, *ctx.args)
+        wanted = [t for t, n in zip(leaves, need) if t is not None and n]
+        got = iter(torch.autograd.grad(out, wanted, grad, create_graph=torch.is_grad_enabled())
+                   if wanted else ())
+    grads = [next(got) if t is not None and n else None for t, n in zip(leaves, need)]
+    return (*grads, None, None, None, None, None)
+
+
+torch.library.register_autograd("pybench::separable_conv2d", _separable_backward,
+                                setup_context=_separable_setup_context)

@@ -176,3 +176,81 @@ def _lstm_pack_weights_fake(w_ih, w_hh):
     panels = (h + block - 1) // block
     return (w_ih.new_empty((panels, w_ih.shape[1], 4 * block)),
             w_hh.new_empty((panels, h, 4 * block)))
+
+
+def _cell_reference(input, hx, cx, w_ih, w_hh, b_ih, b_hh):
+    """One LSTM step in ATen ops (gates i, f, g, o, as nn.LSTMCell)."""
+    gates = input @ w_ih.t() + hx @ w_hh.t()
+    if b_ih is not None:
+        gates = gates + b_ih
+    if b_hh is not None:
+        gates = gates + b_hh
+    i, f, g, o = gates.chunk(4, dim=1)
+    cy = torch.sigmoid(f) * cx + torch.sigmoid(i) * torch.tanh(g)
+    return torch.sigmoid(o) * torch.tanh(cy), cy
+
+
+def _sequence_reference(input, hx, cx, w_ih, w_hh, b_ih, b_hh, batch_first):
+    x = input.transpose(0, 1) if batch_first else input
+    outs, h, c = [], hx, cx
+    for t in range(x.shape[0]):
+        h, c = _cell_reference(x[t], h, c, w_ih, w_hh, b_ih, b_hh)
+        outs.append(h)
+    out = torch.stack(outs) if outs else x.new_empty((0, hx.shape[0], hx.shape[1]))
+    return (out.transpose(0, 1) if batch_first else out), h, c
+
+
+def _recompute_grads(ctx, reference, grads_out, extra):
+    """Gradients of the op's 7 differentiable inputs (input, hx, cx, w_ih, w_hh, b_ih,
+    b_hh): the forward recomputed in ATen ops and differentiated (create_graph when a
+    double backward is being recorded). The packed weights are caches of w_ih / w_hh, not
+    inputs of their own: they get no gradient."""
+    tensors = ctx.saved_tensors
+    need = (*ctx.needs_input_grad[:7], *[False] * (7 - len(ctx.needs_input_grad[:7])))
+    with torch.enable_grad():
+        leaves = [t.detach().requires_grad_(n) if t is not None else None
+                  for t, n in zip(tensors, need)]
+        outs = reference(*leaves, *extra)
+        pairs = [(o, g) for o, g in zip(outs, grads_out) if g is not None]
+        wanted = [t for t, n in zip(leaves, need) if t is not None and n]
+        got = iter(torch.autograd.grad([o for o, _ in pairs], wanted, [g for _, g in pairs],
+                                       create_graph=torch.is_grad_enabled(), allow_unused=True)
+                   if wanted and pairs else [None] * len(wanted))
+    return [next(got) if t is not None and n else None for t, n in zip(leaves, need)]
+
+
+# Backward of lstm_cell / lstm: back-propagation through time on the forward recomputed in
+# ATen ops (the gates are not saved by pybench's fused forward kernels), so gradients are
+# nn.LSTM's. A fused backward kernel (the gates kept by the forward) is the faster design
+# and not built yet; this makes pybench.nn's LSTM layers trainable instead of silently
+# returning no gradient.
+def _seven(inputs):
+    """The 7 differentiable inputs; a call that left the biases at their default passes
+    fewer."""
+    return (*inputs[:7], *[None] * (7 - len(inputs[:7])))
+
+
+def _lstm_cell_setup_context(ctx, inputs, output):
+    ctx.save_for_backward(*_seven(inputs))
+
+
+def _lstm_cell_backward(ctx, grad_hy, grad_cy):
+    grads = _recompute_grads(ctx, _cell_reference, (grad_hy, grad_cy), ())
+    return (*grads, None, None)[:len(ctx.needs_input_grad)]
+
+
+def _lstm_setup_context(ctx, inputs, output):
+    ctx.save_for_backward(*_seven(inputs))
+    ctx.batch_first = inputs[7] if len(inputs) > 7 else False
+
+
+def _lstm_backward(ctx, grad_out, grad_h, grad_c):
+    grads = _recompute_grads(ctx, _sequence_reference, (grad_out, grad_h, grad_c),
+                             (ctx.batch_first,))
+    return (*grads, None, None, None)[:len(ctx.needs_input_grad)]
+
+
+torch.library.register_autograd("pybench::lstm_cell", _lstm_cell_backward,
+                                setup_context=_lstm_cell_setup_context)
+torch.library.register_autograd("pybench::lstm", _lstm_backward,
+                                setup_context=_lstm_setup_context)

@@ -136,3 +136,70 @@ class GramSuite(Suite):
 
 register(GramSuite("gram", "gram", "Gram matrices over C x H*W (shapes/gram.txt)"))
 register(GramSuite("style", "gram_style", "VGG-19 style-loss Gram matrices (shapes/gram_style.txt)"))
+
+
+class _GramBackwardInput(_GramInput):
+    """A case's features F and upstream gradient dG (both seeded randn), and the float64
+    reference of the backward, dF = (dG + dG^T) F."""
+
+    @functools.cached_property
+    def grad(self) -> torch.Tensor:
+        gen = torch.Generator().manual_seed(zlib.crc32(self.label.encode()) + 1)
+        shape = (self.c, self.c) if self.two_d else (self.n, self.c, self.c)
+        return torch.randn(shape, generator=gen).to(self.device)
+
+    @functools.cached_property
+    def reference(self) -> torch.Tensor:
+        f64 = self.x.double().reshape(self.n, self.c, self.l)
+        g64 = self.grad.double().reshape(self.n, self.c, self.c)
+        return ((g64 + g64.transpose(-1, -2)) @ f64).reshape(self.dims)
+
+    def error(self, out: torch.Tensor) -> float:
+        if tuple(out.shape) != tuple(self.dims) or out.dtype != torch.float32:
+            raise ValueError(f"expected float32 output of shape {tuple(self.dims)}, "
+                             f"got {out.dtype} {tuple(out.shape)}")
+        ref = self.reference
+        diff = out.double() - ref
+        return (torch.linalg.vector_norm(diff) / torch.linalg.vector_norm(ref)).item()
+
+
+def _pybench_backward(inp: _GramBackwardInput):
+    x, grad = inp.x, inp.grad
+    return lambda: torch.ops.pybench.gram_backward(grad, x, False)
+
+
+def _torch_backward(inp: _GramBackwardInput):
+    """What training code gets from autograd of ``F @ F^T``: the recorded graph's backward
+    (dG F + dG^T F, two products and a sum), the forward recorded once outside the timing."""
+    v = inp.x.detach().requires_grad_(True)
+    m = v if inp.two_d else v.reshape(inp.n, inp.c, inp.l)
+    out = m @ m.transpose(-1, -2)
+    grad = inp.grad
+    return lambda: torch.autograd.grad(out, v, grad, retain_graph=True)[0]
+
+
+class GramBackwardSuite(GramSuite):
+    """The Gram matrix's backward: pybench.ops.gram's (one (C x C) x (C x L) product on
+    dG + dG^T) against autograd of ``F @ F^T``. Both are credited with pybench's FLOP count
+    2 N C^2 L (autograd's two products are twice that), so GFLOP/s ratios equal time ratios."""
+
+    _make = {"pybench": _pybench_backward, "torch": _torch_backward}
+
+    def specs(self, case: Shape, *, device: str, threads: int) -> list[BenchmarkSpec]:
+        inp = _GramBackwardInput(case, device)
+        flops = 2 * inp.n * inp.c * inp.c * inp.l
+        nbytes = 4 * (2 * inp.n * inp.c * inp.l + inp.n * inp.c * inp.c)
+        return [
+            BenchmarkSpec(
+                suite=self.name, case=case.label, implementation=impl, device=device,
+                threads=threads, flops=flops, bytes=nbytes,
+                setup=functools.partial(self._setup, impl, inp), tolerance=1e-5,
+                params=case.as_dict())
+            for impl in self.implementations
+        ]
+
+
+register(GramBackwardSuite("gram_backward", "gram",
+                           "Gram matrix backward over C x H*W (shapes/gram.txt)"))
+register(GramBackwardSuite("style_backward", "gram_style",
+                           "VGG-19 style-loss Gram backward (shapes/gram_style.txt)"))

@@ -19,6 +19,7 @@
 #include <tuple>
 #include <vector>
 
+#include "common/cpu_caches.h"
 #include "common/cpu_isa.h"
 #include "test_util.h"
 
@@ -283,6 +284,64 @@ TEST(GramDispatch, FollowsActiveCpuIsa) {
     EXPECT_EQ(std::memcmp(direct.data(), dispatched.data(), direct.size * sizeof(float)), 0)
         << "gram() did not run gram_" << (isa == CpuIsa::scalar ? "ref" : cpu_isa_name(isa));
   }
+}
+
+// The backward, dF = scale (dG + dG^T) F, of each SIMD variant against gram_backward_ref
+// (double sums): tails in C (rows of a register tile) and L (vectors, panels, slices),
+// padded strides, a non-symmetric dG, under a 512 KiB and a 2 MiB L2 (different panels),
+// threads that split panels or row tiles. Elementwise bound: 1e-5 of scale sum |S||F|.
+TEST(GramBackward, VariantsMatchRef) {
+  pt::ActiveIsaGuard guard;
+  const GramCase cases[] = {{1, 1, 1},           {1, 7, 5, 0, 0, 0.5f, 2},
+                            {3, 17, 1001, 3, 5}, {2, 64, 196, 0, 0, 1.0f / 12544, 3},
+                            {1, 130, 49, 1},     {1, 33, 3000, 0, 0, 1.0f, 4}};
+  for (const char* caches : {"l1d=32K,l2=512K", "l1d=48K,l2=2M"}) {
+    kcpu::set_cpu_caches_for_testing(caches);
+    for (const GramCase& c : cases) {
+      SCOPED_TRACE(case_name(c) + std::string(" ") + caches);
+      const Features features(c);
+      std::vector<float> grad(c.batch * c.channels * c.channels);
+      pt::fill_normal(grad.data(), grad.size(), c.seed + 100);
+      pybench::kernels::GramBackwardParams p;
+      p.grad = grad.data();
+      p.features = features.data();
+      p.batch = c.batch;
+      p.channels = c.channels;
+      p.length = c.length;
+      p.batch_stride = c.batch_stride();
+      p.row_stride = c.row_stride();
+      p.scale = c.scale;
+      const size_t n = c.batch * c.channels * c.length;
+      std::vector<float> ref(n), bound(n);
+      p.grad_features = ref.data();
+      kcpu::gram_backward_ref(p);
+      // The bound: the reference on |dG| and |F|.
+      std::vector<float> abs_grad(grad), abs_f(features.storage);
+      for (float& v : abs_grad) v = std::fabs(v);
+      for (float& v : abs_f) v = std::fabs(v);  // the NaN padding stays NaN
+      pybench::kernels::GramBackwardParams pa = p;
+      pa.grad = abs_grad.data();
+      pa.features = abs_f.data() + kGuard;
+      pa.grad_features = bound.data();
+      kcpu::gram_backward_ref(pa);
+      for (CpuIsa isa : {CpuIsa::avx2, CpuIsa::avx512}) {
+        if (!cpu_supports(isa)) continue;
+        SCOPED_TRACE(cpu_isa_name(isa));
+        for (int threads : {1, 2}) {
+          std::vector<float> out(n, pt::kNaN);
+          p.grad_features = out.data();
+          p.exec.parallel_for = threads == 2 ? pt::std_thread_for(2) : pt::reverse_uneven_chunks;
+          p.exec.max_threads = threads;
+          (isa == CpuIsa::avx2 ? kcpu::gram_backward_avx2 : kcpu::gram_backward_avx512)(p);
+          for (size_t i = 0; i < n; ++i) {
+            ASSERT_LE(std::fabs(out[i] - ref[i]), 1e-5 * bound[i] + 1e-30)
+                << "element " << i << ": " << out[i] << " vs " << ref[i];
+          }
+        }
+      }
+    }
+  }
+  kcpu::set_cpu_caches_for_testing("");
 }
 
 TEST(GramFlops, IsTheSsyrkCount) {

@@ -37,9 +37,39 @@ inline double gram_flops(int64_t batch, int64_t channels, int64_t length) {
          static_cast<double>(channels + 1) * static_cast<double>(length);
 }
 
+// Backward of G = scale * F F^T: dF = scale * (dG + dG^T) F. dG + dG^T is symmetric and is
+// formed once, so the backward is ONE (C x C) x (C x L) product, where autograd of
+// F @ F.T runs two (dG F and dG^T F).
+//
+// Layout: grad (dG) is a dense (batch, C, C) array; features as GramParams (rows
+// contiguous, batch_stride / row_stride apart); grad_features (dF) a dense (batch, C, L)
+// array.
+struct GramBackwardParams {
+  const float* grad = nullptr;
+  const float* features = nullptr;
+  float* grad_features = nullptr;
+  int64_t batch = 0;
+  int64_t channels = 0;
+  int64_t length = 0;
+  int64_t batch_stride = 0;
+  int64_t row_stride = 0;
+  float scale = 1.0f;
+  CpuExecution exec;  // threading of the CPU kernels; CUDA ignores it
+};
+
+// FLOPs of the backward as computed: one C x C x L product, 2 FLOPs per term.
+inline double gram_backward_flops(int64_t batch, int64_t channels, int64_t length) {
+  return 2.0 * static_cast<double>(batch) * static_cast<double>(channels) *
+         static_cast<double>(channels) * static_cast<double>(length);
+}
+
 namespace cpu {
 // Dispatches on active_cpu_isa().
 void gram(const GramParams& p);
+void gram_backward(const GramBackwardParams& p);
+void gram_backward_ref(const GramBackwardParams& p);
+void gram_backward_avx2(const GramBackwardParams& p);
+void gram_backward_avx512(const GramBackwardParams& p);
 // The variants, callable directly by tests and benchmarks. The caller makes sure the
 // CPU supports the ISA (cpu_supports()).
 void gram_ref(const GramParams& p);

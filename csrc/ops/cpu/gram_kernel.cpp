@@ -1,4 +1,4 @@
-// CPU backend of pybench::gram: argument checks, then the ISA-dispatched kernel threaded
+// CPU backend of pybench::gram and pybench::gram_backward: argument checks, then the ISA-dispatched kernel threaded
 // with at::parallel_for.
 #include <torch/library.h>
 
@@ -19,8 +19,21 @@ at::Tensor gram_cpu(const at::Tensor& features, bool normalize) {
   return finish_gram_output(in, gram);
 }
 
+at::Tensor gram_backward_cpu(const at::Tensor& grad, const at::Tensor& features, bool normalize) {
+  GramBackwardCall c = prepare_gram_backward(grad, features, normalize, c10::DeviceType::CPU,
+                                             "pybench.gram_backward");
+  if (c.p.batch > 0 && c.p.channels > 0 && c.p.length > 0) {
+    c.p.exec = aten_cpu_execution();
+    kernels::cpu::gram_backward(c.p);
+  }
+  return c.out;
+}
+
 }  // namespace
 
-TORCH_LIBRARY_IMPL(pybench, CPU, m) { m.impl("gram", &gram_cpu); }
+TORCH_LIBRARY_IMPL(pybench, CPU, m) {
+  m.impl("gram", &gram_cpu);
+  m.impl("gram_backward", &gram_backward_cpu);
+}
 
 }  // namespace pybench::ops
