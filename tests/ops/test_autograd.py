@@ -220,3 +220,19 @@ def test_inference_only_ops_raise_at_backward():
             out.sum().backward()
     with torch.no_grad():  # and nothing changes where no graph is recorded
         assert not ops.conv2d_nchwc(xb, w, padding=1).requires_grad
+
+
+@pytest.mark.skipif(not torch.cuda.is_available() or not ops.has_cuda_kernels(),
+                    reason="needs a CUDA device and pybench built with its CUDA kernels "
+                           "(tests/simt runs the CUDA backward kernel on the CPU)")
+@pytest.mark.parametrize("shape", [(3, 70, 9, 11), (130, 49)], ids=str)
+def test_gram_backward_cuda_matches_float64(shape):
+    f = torch.randn(shape, device="cuda")
+    grad = torch.randn(ops.gram(f).shape, device="cuda")
+    x = f.clone().requires_grad_(True)
+    ops.gram(x, True).backward(grad)
+    x64 = f.double().requires_grad_(True)
+    m = x64.flatten(-2) if x64.dim() == 4 else x64
+    c, length = m.shape[-2], m.shape[-1]
+    ((m @ m.transpose(-1, -2)) / (c * length)).backward(grad.double())
+    assert _rel(x.grad, x64.grad) <= 1e-5
