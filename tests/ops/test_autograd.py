@@ -236,3 +236,23 @@ def test_gram_backward_cuda_matches_float64(shape):
     c, length = m.shape[-2], m.shape[-1]
     ((m @ m.transpose(-1, -2)) / (c * length)).backward(grad.double())
     assert _rel(x.grad, x64.grad) <= 1e-5
+
+
+def test_opcheck_autograd_of_every_differentiable_op():
+    g = torch.Generator().manual_seed(11)
+    x = torch.randn(2, 4, 7, 6, generator=g, requires_grad=True)
+    dw = torch.randn(8, 1, 3, 3, generator=g, requires_grad=True)
+    db = torch.randn(8, generator=g, requires_grad=True)
+    pw = torch.randn(5, 8, 1, 1, generator=g, requires_grad=True)
+    torch.library.opcheck(torch.ops.pybench.depthwise_conv2d,
+                          (x, dw, db, [1, 2], [1, 1, 0, 1], [1, 1]))
+    torch.library.opcheck(torch.ops.pybench.separable_conv2d,
+                          (x, dw, pw, db, None, [2, 1], [1, 1, 1, 1], [1, 1], "relu6", "none"))
+    inp, h, c = (torch.randn(3, 6, generator=g, requires_grad=True),
+                 torch.randn(3, 5, generator=g), torch.randn(3, 5, generator=g, requires_grad=True))
+    wi = torch.randn(20, 6, generator=g, requires_grad=True)
+    wh = torch.randn(20, 5, generator=g, requires_grad=True)
+    b = torch.randn(20, generator=g, requires_grad=True)
+    torch.library.opcheck(torch.ops.pybench.lstm_cell, (inp, h, c, wi, wh, b, None))
+    seq = torch.randn(4, 3, 6, generator=g, requires_grad=True)
+    torch.library.opcheck(torch.ops.pybench.lstm, (seq, h, c, wi, wh, b, b, False))
