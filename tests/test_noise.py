@@ -50,6 +50,12 @@ def test_a_busy_process_marks_the_sample_busy():
 
 
 def test_pybench_own_threads_do_not_count():
+    # What else runs meanwhile counts; measure it first, so a build beside the tests does
+    # not fail the check (it did: 1.38 other CPUs during a 2-job compile).
+    before = noise.sample(0.3, use_load=False)["other_busy_cpus"]
+    if before is None or before > 1.0:
+        pytest.skip(f"other processes keep {before} CPUs busy: the spinning thread's share "
+                    "cannot be told from theirs")
     stop = threading.Event()
 
     def spin():
@@ -63,8 +69,9 @@ def test_pybench_own_threads_do_not_count():
     finally:
         stop.set()
         t.join()
-    # The spinning thread is this process: at most what else ran on the machine meanwhile.
-    assert s["other_busy_cpus"] is not None and s["other_busy_cpus"] < 0.5, s
+    # The spinning thread is this process: at most what else ran on the machine meanwhile
+    # (counted, it would add a whole CPU).
+    assert s["other_busy_cpus"] is not None and s["other_busy_cpus"] < before + 0.5, (before, s)
 
 
 def test_static_proc_reads_quiet_and_frequencies_from_sysfs(tmp_path):
