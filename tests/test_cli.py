@@ -60,6 +60,18 @@ def test_run_style_quick_end_to_end(tmp_path):
     assert not any(impl == "torch" for _, impl in failed), extra["failures"]
     assert proc.returncode == (1 if failed else 0), proc.stderr
     assert "vs torch" in proc.stdout and "vgg19:conv1_1/N:1/C:64/H:400/W:400" in proc.stdout
+    # One output style: Google Benchmark's own rows and header only with --verbose, a
+    # progress bar with an ETA on stderr.
+    assert "manual_time" not in proc.stdout + proc.stderr and "Run on (" not in proc.stderr
+    assert "ETA" in proc.stderr and "18/18" in proc.stderr  # 6 x (validation + 2 repetitions)
+
+
+def test_run_verbose_shows_google_benchmarks_rows(tmp_path):
+    proc = _pybench("run", "--suite", "style", "--quick", "--threads", "2", "--min-time", "0.001s",
+                    "--repetitions", "1", "--warmup", "0", "--filter", "conv1_1", "--verbose",
+                    "--output", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    assert "manual_time" in proc.stdout and "vs torch" in proc.stdout
 
 
 def test_run_filter_matching_nothing(tmp_path):

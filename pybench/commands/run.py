@@ -46,6 +46,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="directory for the JSON (and the cnn report) (default results/)")
     p.add_argument("--filter", type=regex,
                    help="only benchmarks whose name <suite>/<case>/<impl>/<device> matches")
+    p.add_argument("--verbose", action="store_true",
+                   help="also print Google Benchmark's own console rows (kernel suites); "
+                        "pybench's table and the progress bar are printed either way")
     p.add_argument("--quick", action="store_true",
                    help=f"the first {QUICK_CASES} cases (cnn: one model per family at "
                         f"{cnn.QUICK_SIZE}x{cnn.QUICK_SIZE} where the model allows), fewer "
@@ -142,10 +145,16 @@ def run(args: argparse.Namespace) -> int:
                "peak": roofline, "noise": machine}
     print(f"pybench: validating {len(specs)} benchmarks of suite {suite.name!r} "
           f"({', '.join(devices)}, {threads} threads)", flush=True)
+    from pybench.progress import ProgressBar
+    # One unit per validation and per timed repetition.
+    # On a duplicate of stderr: Google Benchmark's run silences file descriptor 2 itself.
+    bar = ProgressBar(len(specs) * (1 + repetitions), len(specs) * (1 + repetitions),
+                      stream=os.fdopen(os.dup(2), "w", closefd=True))
     try:
         report = harness.run_benchmarks(
             specs, repetitions=repetitions, min_time=min_time, warmup=warmup,
-            output=schema.result_path(args.output, suite.name), context=context)
+            output=schema.result_path(args.output, suite.name), context=context,
+            console=args.verbose, progress=bar)
     except OSError as exc:  # the output vanished during the run; saved elsewhere
         return fail("run", exc)
     # The results are on disk: what follows may fail and say so, but loses nothing.

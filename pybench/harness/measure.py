@@ -158,10 +158,21 @@ def _write(output: str | Path, document: Mapping[str, Any]) -> Path:
                       f"saved to {rescue}") from exc
 
 
+def _on_repetition(progress):
+    if progress is None:
+        return None
+
+    def done(spec: BenchmarkSpec) -> None:
+        progress.advance(1)
+        progress.show(f"timing {spec.case} {spec.implementation}")
+    return done
+
+
 def run_benchmarks(specs: Sequence[BenchmarkSpec], *, repetitions: int = 5,
                    min_time: float = 0.1, warmup: float = 0.05,
                    output: str | Path | None = None, context: Mapping[str, Any] | None = None,
-                   log: Callable[[str], None] = print) -> Report:
+                   log: Callable[[str], None] = print, console: bool = True,
+                   progress: Any = None) -> Report:
     """Validate ``specs``, time the valid ones in one Google Benchmark run, write the JSON.
 
     Args:
@@ -173,6 +184,9 @@ def run_benchmarks(specs: Sequence[BenchmarkSpec], *, repetitions: int = 5,
             taking seconds per call is not warmed any further by a second one.
         output: JSON file to write (directories created); None writes nothing.
         context: extras stored in ``context["pybench"]`` (suite, fingerprint, ...).
+        console: show Google Benchmark's own console rows (``pybench run --verbose``).
+        progress: a :class:`pybench.progress.ProgressBar` counting one unit per validation
+            and per timed repetition, or None.
     """
     names = [s.name for s in specs]
     if len(set(names)) != len(names):
@@ -180,15 +194,20 @@ def run_benchmarks(specs: Sequence[BenchmarkSpec], *, repetitions: int = 5,
     valid: dict[str, tuple[BenchmarkSpec, float]] = {}
     warmups: dict[str, dict[str, float]] = {}
     failures: list[Failure] = []
+    if progress is not None:
+        progress.show(f"validating {specs[0].suite}" if specs else "")
     for spec in specs:
         outcome = _validate(spec)
+        if progress is not None:
+            progress.advance(1)
+            progress.show(f"validated {spec.case} {spec.implementation}")
         if isinstance(outcome, Failure):
             log(f"FAILED {spec.name}: {outcome.error.splitlines()[0] if outcome.error else ''}")
             failures.append(outcome)
         else:
             run, error, call_s = outcome
             spec_warmup = 0.0 if call_s >= warmup else warmup
-            timer.register(spec, run, spec_warmup)
+            timer.register(spec, run, spec_warmup, _on_repetition(progress), min_time)
             valid[spec.name] = (spec, error)
             warmups[spec.name] = {"warmup_s": spec_warmup, "validation_call_s": call_s}
 
@@ -197,7 +216,9 @@ def run_benchmarks(specs: Sequence[BenchmarkSpec], *, repetitions: int = 5,
                        "--benchmark_enable_random_interleaving=true",
                        f"--benchmark_min_time={min_time:.6g}s",
                        "--benchmark_min_warmup_time=0",  # per benchmark, see _register
-                       "--benchmark_display_aggregates_only=true"])
+                       "--benchmark_display_aggregates_only=true"], console=console)
+        if progress is not None:
+            progress.show("timed", final=True)
     else:
         raw = {"context": timer._bare_context(), "benchmarks": []}
 

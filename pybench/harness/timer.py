@@ -54,7 +54,13 @@ def _timer(device: str) -> Callable[[Callable[[], Any]], float]:
     return time_cuda
 
 
-def register(spec: BenchmarkSpec, run: Callable[[], Any], warmup: float) -> None:
+def register(spec: BenchmarkSpec, run: Callable[[], Any], warmup: float,
+             on_repetition: Callable[[BenchmarkSpec], None] | None = None,
+             min_time: float = 0.0) -> None:
+    """Register ``run`` as ``spec``'s benchmark. ``on_repetition(spec)`` is called after
+    each call of the benchmark that reached ``min_time`` of timed calls: Google Benchmark
+    also calls it with fewer iterations while it sizes a repetition, and those runs are
+    not repetitions."""
     time_call = _timer(spec.device)
     rate = benchmark.Counter.kIsIterationInvariantRate
 
@@ -73,8 +79,11 @@ def register(spec: BenchmarkSpec, run: Callable[[], Any], warmup: float) -> None
                 run()
             if spec.device.startswith("cuda"):
                 torch.cuda.synchronize(spec.device)
+            timed = 0.0
             while state:
-                state.set_iteration_time(time_call(run))
+                t = time_call(run)
+                timed += t
+                state.set_iteration_time(t)
         except KeyboardInterrupt:
             _interrupted = True
             state.skip_with_error(INTERRUPTED)
@@ -86,6 +95,8 @@ def register(spec: BenchmarkSpec, run: Callable[[], Any], warmup: float) -> None
         state.counters["bytes/s"] = benchmark.Counter(spec.bytes, rate)
         if spec.images:
             state.counters["images/s"] = benchmark.Counter(spec.images, rate)
+        if on_repetition is not None and timed >= min_time:
+            on_repetition(spec)
 
     options = benchmark.option.use_manual_time()(benchmark.option.unit(benchmark.kMillisecond)(bench))
     if warmup > 0:
@@ -93,7 +104,11 @@ def register(spec: BenchmarkSpec, run: Callable[[], Any], warmup: float) -> None
     benchmark.register(options, name=spec.name)
 
 
-def gb_run(argv: list[str]) -> dict[str, Any]:
+def gb_run(argv: list[str], console: bool = True) -> dict[str, Any]:
+    """One Google Benchmark run; its JSON goes to a file and is returned. ``console=False``
+    silences its console reporter (the context header and the raw mean / median / stddev /
+    cv rows, written by C++ straight to file descriptors 2 and 1): pybench prints its own
+    table."""
     global _ran
     if _ran:
         raise RuntimeError("google_benchmark runs once per process; use a subprocess")
@@ -105,8 +120,24 @@ def gb_run(argv: list[str]) -> dict[str, Any]:
         unparsed = benchmark.initialize(argv)
         if len(unparsed) > 1:
             raise ValueError(f"google_benchmark did not accept {unparsed[1:]}")
-        benchmark.run_benchmarks()
         sys.stdout.flush()
+        sys.stderr.flush()
+        saved = []
+        if not console:
+            # Its context header goes to stderr, its rows to stdout: both silenced, so a
+            # progress bar must write to its own duplicate of stderr (pybench run's does).
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            for fd in (1, 2):
+                saved.append((fd, os.dup(fd)))
+                os.dup2(devnull, fd)
+            os.close(devnull)
+        try:
+            benchmark.run_benchmarks()
+            sys.stdout.flush()
+        finally:
+            for fd, copy in saved:
+                os.dup2(copy, fd)
+                os.close(copy)
         return json.loads(raw.read_text())  # Google Benchmark may write bare NaN
 
 
