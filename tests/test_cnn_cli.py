@@ -64,7 +64,40 @@ def test_report_of_missing_file(capsys, tmp_path):
     other = tmp_path / "gram.json"
     other.write_text('{"context": {"pybench": {"api_version": 1, "suite": "gram"}}, "benchmarks": []}')
     assert cli.main(["report", str(other)]) == 2
-    assert "reports are written for the cnn suite" in capsys.readouterr().err
+    assert "a 'gram' result with no benchmark" in capsys.readouterr().err
+
+
+def test_report_of_a_kernel_suite(tmp_path, capsys):
+    """Every suite's result gets a report: its table, the geomean over torch and a plot."""
+    import subprocess
+    import sys
+    import textwrap
+    script = tmp_path / "run.py"
+    script.write_text(textwrap.dedent(f"""
+        import torch
+        from pybench.harness import BenchmarkSpec
+        from pybench.harness.measure import run_benchmarks
+        x = torch.randn(64, 64)
+        def make(impl, slow):
+            def setup():
+                def run():
+                    for _ in range(slow):
+                        y = x @ x
+                    return y
+                return run, lambda out: 0.0
+            return BenchmarkSpec(suite="gram", case="c64", implementation=impl, device="cpu",
+                                 threads=1, flops=2 * 64 ** 3, bytes=0, setup=setup)
+        run_benchmarks([make("pybench", 1), make("torch", 2)], repetitions=2, min_time=0.001,
+                       warmup=0, output={str(tmp_path / 'gram-1.json')!r},
+                       context={{"suite": "gram"}}, console=False)
+        """))
+    subprocess.run([sys.executable, str(script)], check=True, capture_output=True)
+    assert cli.main(["report", str(tmp_path / "gram-1.json")]) == 0
+    out = capsys.readouterr().out
+    assert "pybench on cpu: geomean" in out and "html:" in out
+    report = tmp_path / "gram-1-report"
+    assert "data:image/png;base64," in (report / "report.html").read_text()
+    assert "c64" in (report / "summary.csv").read_text()
 
 
 @pytest.mark.parametrize("command", ["run", "list", "report", "info", "peak"])

@@ -21,7 +21,7 @@ def _spec(case, impl):
                 if s.implementation == impl)
 
 
-@pytest.mark.parametrize("impl", ["eager", "pybench"])
+@pytest.mark.parametrize("impl", ["torch", "pybench"])
 @pytest.mark.parametrize("case", train.CASES[:3], ids=lambda c: c.name)
 def test_small_workloads_validate(case, impl):
     outcome = validate(_spec(case, impl))
@@ -39,7 +39,7 @@ def test_style_step_runs_pybench_gram(monkeypatch):
     real = ops.gram
     monkeypatch.setattr(ops, "gram", lambda *a, **k: calls.append(1) or real(*a, **k))
     case = Shape("style_vgg19", (("N", 1), ("HW", 32)))
-    for impl in ("eager", "pybench"):
+    for impl in ("torch", "pybench"):
         outcome = validate(_spec(case, impl))
         assert isinstance(outcome, tuple), outcome
     assert calls, "the pybench style step did not use pybench.ops.gram"
@@ -58,7 +58,7 @@ def test_check_fails_on_a_wrong_gradient():
 
 def test_registered_with_every_implementation():
     suite = get("train")
-    assert suite.implementations == ("eager", "pybench", "compile")
+    assert suite.implementations == ("torch", "pybench", "compile")
     assert [c.name for c in suite.cases()] == ["mnist_mlp", "cifar10_cnn", "sentiment_lstm",
                                                 "style_vgg19", "resnet18"]
 
@@ -66,12 +66,12 @@ def test_registered_with_every_implementation():
 def test_cli_quick_run(tmp_path):
     proc = subprocess.run(
         [sys.executable, "-m", "pybench", "run", "--suite", "train", "--quick", "--threads",
-         "2", "--repetitions", "1", "--min-time", "0.001s", "--filter", "(eager|pybench)/",
+         "2", "--repetitions", "1", "--min-time", "0.001s", "--filter", "(torch|pybench)/",
          "--out", str(tmp_path)], capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     (path,) = tmp_path.glob("train-*.json")
     doc = json.loads(path.read_text())
     names = {b["run_name"] if "run_name" in b else b["name"] for b in doc["benchmarks"]}
     for case in ("mnist_mlp", "cifar10_cnn", "sentiment_lstm"):
-        for impl in ("eager", "pybench"):
+        for impl in ("torch", "pybench"):
             assert any(n.startswith(f"train/{case}") and f"/{impl}/" in n for n in names), names

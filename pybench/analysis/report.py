@@ -47,8 +47,8 @@ class Tables:
         self.doc = results.read(path)
         self.extra = self.doc["context"]["pybench"]
         if self.extra.get("suite") != "cnn":
-            raise ValueError(f"a {self.extra.get('suite')!r} result; reports are written for "
-                             f"the cnn suite (the other suites print their table when they run)")
+            raise ValueError(f"a {self.extra.get('suite')!r} result: this report is the cnn "
+                             f"suite's (pybench.analysis.kernel_report writes the others')")
         self.frame = results.load(self.doc)
         self.cases = results.cases(self.frame)
         self.layers = results.layers(self.doc)

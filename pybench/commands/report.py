@@ -1,6 +1,8 @@
 """``pybench report RESULTS``: CSV, Markdown and a self-contained HTML page (plots embedded)
-from a cnn result file, written to ``<results stem>-report/`` unless ``--out`` says where.
-``run --suite cnn`` writes the same report when it ends."""
+from a result file of any suite, written to ``<results stem>-report/`` unless ``--out`` says
+where. ``run --suite cnn`` writes its report when it ends; the other suites' reports
+(:mod:`pybench.analysis.kernel_report`) are the table they print, a speedup plot and the
+geomean of every implementation over torch."""
 from __future__ import annotations
 
 import argparse
@@ -13,9 +15,9 @@ from pybench.commands.common_args import fail, path_text, writable_dir
 def _result_file(text: str) -> Path:
     path = Path(path_text(text))
     if path.is_dir():  # a results directory: its newest cnn result
-        found = sorted(path.glob("cnn-*.json"), key=lambda p: p.stat().st_mtime)
+        found = sorted(path.glob("*-*.json"), key=lambda p: p.stat().st_mtime)
         if not found:
-            raise argparse.ArgumentTypeError(f"no cnn-*.json result file in {text}")
+            raise argparse.ArgumentTypeError(f"no <suite>-*.json result file in {text}")
         return found[-1]
     if not path.is_file():
         raise argparse.ArgumentTypeError(f"no such result file: {text}")
@@ -26,15 +28,44 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("report", help=SUMMARY["report"],
                               description=__doc__)
     p.add_argument("results", type=_result_file, metavar="RESULTS",
-                   help="a cnn result JSON (or a directory: its newest cnn-*.json)")
+                   help="a result JSON of any suite (or a directory: its newest one)")
     p.add_argument("--out", metavar="DIR", type=path_text,
                    help="report directory (default: next to RESULTS)")
     p.add_argument("--quiet", action="store_true", help="do not print the summary")
     p.set_defaults(func=run)
 
 
+def _suite(path: Path) -> str | None:
+    import json
+    try:
+        return json.loads(path.read_text()).get("context", {}).get("pybench", {}).get("suite")
+    except (OSError, ValueError, AttributeError):
+        return None  # the cnn report's reader names the problem
+
+
+def _kernel_report(args: argparse.Namespace, suite: str) -> int:
+    from pybench.analysis import kernel_report
+    try:
+        writable_dir(args.out or args.results.with_name(args.results.stem + "-report"), "--out")
+        files = kernel_report.write(args.results, args.out)
+        summary = kernel_report.console_summary(kernel_report.frame(args.results), suite)
+    except (ValueError, KeyError, TypeError) as exc:
+        return fail("report", f"{args.results}: not a readable {suite} result "
+                              f"({type(exc).__name__}: {exc})")
+    except OSError as exc:
+        return fail("report", f"cannot write the report: {exc}")
+    if not args.quiet:
+        print(summary)
+    for kind in ("html", "md", "csv"):
+        print(f"{kind}: {files[kind]}")
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     from pybench.analysis import report
+    suite = _suite(args.results)
+    if suite is not None and suite != "cnn":
+        return _kernel_report(args, suite)
     try:
         writable_dir(args.out or report.report_dir(args.results), "--out")
         tables = report.build(args.results)

@@ -16,7 +16,7 @@ Cases (smallest first, so ``--quick`` runs the first three):
 A step is zero_grad, forward, loss, backward and the optimizer's update; the timed call
 returns the loss. Implementations:
 
-- ``eager``: the PyTorch model and loss;
+- ``torch``: eager PyTorch, the model and loss as written (the baseline);
 - ``pybench``: the model from :func:`pybench.nn.convert` in training mode (no BatchNorm
   folded; convolutions run pybench's forward kernel and ATen's backward; LSTM layers run
   PyTorch's where autograd records, see :mod:`pybench.nn`), and the style losses' Gram
@@ -55,7 +55,7 @@ TOLERANCE = 1e-4
 #: by Softplus both 2.6e-7. A wrong kernel is off by O(1).
 KINKED_TOLERANCE = 1e-2
 CASE_TOLERANCE = {"style_vgg19": KINKED_TOLERANCE, "resnet18": KINKED_TOLERANCE}
-IMPLEMENTATIONS = ("eager", "pybench", "compile")
+IMPLEMENTATIONS = ("torch", "pybench", "compile")
 
 CASES = [
     Shape("mnist_mlp", (("N", 64),)),
@@ -246,7 +246,7 @@ class _Workload:
         """The first step's loss and gradients in float64 (eager, on the CPU)."""
         device, self.device = self.device, "cpu"
         try:
-            step, params = self.make_step("eager", torch.float64)
+            step, params = self.make_step("torch", torch.float64)
             loss = float(step())
             return loss, {name: p.grad.detach().clone() for name, p in params}
         finally:
