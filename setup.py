@@ -149,7 +149,10 @@ def main():
             if spills:
                 sys.exit(f"CUDA kernels spill registers: {spills}")
 
-    setup(ext_modules=[ext], cmdclass={"build_ext": Build.with_options(use_ninja=True)})
+    # One wheel for every CPython >= 3.10: the extension uses only the limited API
+    # (py_limited_api above; torch compiles it with Py_LIMITED_API), so tag it abi3.
+    setup(ext_modules=[ext], cmdclass={"build_ext": Build.with_options(use_ninja=True)},
+          options={"bdist_wheel": {"py_limited_api": "cp310"}})
 
 
 main()
