@@ -75,6 +75,21 @@ def test_site_content(site):
     assert "https://" not in index + suite and "http://" not in index + suite  # no CDN
 
 
+def test_commit_links_and_readable_charts(site, tmp_path):
+    """--commit-url links the regression's commits; charts are 1000 px wide (were 512 x 288
+    with unreadable legends)."""
+    hist = site.parent / "history"
+    out = tmp_path / "linked"
+    assert cli.main(["dashboard", str(hist), "-o", str(out), "--commit-url",
+                     "https://example.org/pybench/commit/{}"]) == 0
+    index = (out / "index.html").read_text()
+    assert f'<a href="https://example.org/pybench/commit/{"5" * 40}">{"5" * 12}</a>' in index
+    import matplotlib.image as mpimg
+    suite = (out / "suite-gram.html").read_text()
+    chart = re.findall(r'<img class="chart-img" src="([^"]+)"', suite)[0]
+    assert mpimg.imread(out / chart).shape[1] >= 1000
+
+
 def _chromium(url, *extra, timeout=60):
     return subprocess.run([CHROMIUM, *CHROMIUM_FLAGS, "--enable-logging=stderr", "--v=0",
                            "--virtual-time-budget=5000", *extra, url],

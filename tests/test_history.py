@@ -170,3 +170,15 @@ def test_committed_baseline_picks_newest_tracked_commit(tmp_path):
     assert sorted(p.resolve() for p in got) == sorted(p.resolve() for p in new)
     assert untracked.exists()
     assert history.committed_baseline("perf/history", "other-kind", cwd=repo) == []
+
+
+def test_family_is_the_model_registrys():
+    """The dashboard's per-family table groups ResNet-18 and -50 as ResNet (it listed the
+    case prefix, i.e. the model, as its family)."""
+    from pybench.results.store import Record
+    rec = lambda case, suite="conv": Record("n", suite, case, "pybench", "cpu", (1.0,))
+    assert rec("resnet18:layer1.0.conv1/N:1").family == "ResNet"
+    assert rec("resnet50:layer2.0.conv2/N:8").family == "ResNet"
+    assert rec("resnet18/N:1/HW:224", "cnn").family == "ResNet"
+    assert rec("grid:c64_hw784", "gram").family == "grid"
+    assert rec("c64", "gram").family == "gram"

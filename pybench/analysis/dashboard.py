@@ -133,6 +133,8 @@ class Series:
     device: str
     commits: list[str]
     time_s: list[float]
+    lo_s: list[float]          # per commit, the p10 / p90 of the runs' samples: the spread
+    hi_s: list[float]
     rel: list[float]           # NaN where there is no baseline
     steps: list[Step]
     on: str                    # "rel" or "time": what the steps were detected on
@@ -144,14 +146,16 @@ def _series(df: pd.DataFrame, min_effect: float) -> list[Series]:
         commits = _commit_order(part)
         rank = {c: i for i, c in enumerate(commits)}
         for name, g in part.groupby("name", sort=True):
-            per = g.groupby("commit").agg(t=("median_s", "median"), rel=("rel", "median"))
+            per = g.groupby("commit").agg(t=("median_s", "median"), rel=("rel", "median"),
+                                          lo=("p10_s", "min"), hi=("p90_s", "max"))
             per = per.loc[sorted(per.index, key=rank.get)]
             rel = per["rel"].tolist()
             use_rel = bool(np.isfinite(rel).all())
             values = rel if use_rel else per["t"].tolist()
             first = g.iloc[0]
             out.append(Series(machine, suite, first["case"], name, first["implementation"],
-                              first["device"], list(per.index), per["t"].tolist(), rel,
+                              first["device"], list(per.index), per["t"].tolist(),
+                              per["lo"].tolist(), per["hi"].tolist(), rel,
                               detect_steps(values, min_effect), "rel" if use_rel else "time"))
     return out
 
@@ -208,6 +212,20 @@ def _family_summary(df: pd.DataFrame) -> pd.DataFrame:
 
 # --- charts ----------------------------------------------------------------------------------
 
+#: One colour per implementation, in every chart (matplotlib's tab10 order).
+_COLORS = {BASELINE: "#1f77b4", "pybench": "#ff7f0e", "compile": "#2ca02c",
+           "onnxruntime": "#d62728", "openvino": "#9467bd", "pybench-op": "#8c564b"}
+
+
+def _color(implementation: str) -> str:
+    return _COLORS.get(implementation, "#7f7f7f")
+
+
+def _commit_link(commit: str, url: str | None) -> str:
+    text = html.escape(commit[:12])
+    return f'<a href="{html.escape(url.format(commit))}">{text}</a>' if url else text
+
+
 def _chart(path: Path, title: str, lines: list[Series]) -> None:
     import matplotlib
     matplotlib.use("Agg")
@@ -216,25 +234,33 @@ def _chart(path: Path, title: str, lines: list[Series]) -> None:
     commits = list(dict.fromkeys(c for s in lines for c in s.commits))
     x = {c: i for i, c in enumerate(commits)}
     rel_lines = [s for s in lines if s.on == "rel"]
-    fig, axes = plt.subplots(2 if rel_lines else 1, 1, figsize=(6.4, 3.6 if rel_lines else 2.4),
+    # Sized to be read at 100% on a laptop (was 512 x 288 px, legends unreadable); the
+    # legend outside the axes so it never hides a line; the p10-p90 band of each commit's
+    # samples shows what a move must exceed to mean anything. Colours follow the
+    # implementation, the same in every chart.
+    fig, axes = plt.subplots(2 if rel_lines else 1, 1, figsize=(10, 5.6 if rel_lines else 3.4),
                              sharex=True, squeeze=False)
     ax = axes[0][0]
     for s in lines:
-        ax.plot([x[c] for c in s.commits], [t * 1e3 for t in s.time_s], marker="o", ms=3,
+        xs = [x[c] for c in s.commits]
+        color = _color(s.implementation)
+        ax.fill_between(xs, [t * 1e3 for t in s.lo_s], [t * 1e3 for t in s.hi_s], color=color,
+                        alpha=0.15, lw=0)
+        ax.plot(xs, [t * 1e3 for t in s.time_s], marker="o", ms=3, color=color,
                 label=f"{s.implementation or s.name.split('/')[-1]} ({s.device})")
         if s.on == "time":
             for st in s.steps:
                 ax.axvline(x[s.commits[st.index]] - 0.5, color="red" if st.ratio > 1 else "green",
                            ls="--", lw=1)
-    ax.set_ylabel("median ms")
-    ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=7, loc="best")
+    ax.set_ylabel("median ms (band: p10-p90)")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.grid(alpha=0.3)
     if rel_lines:
         ax2 = axes[1][0]
         for s in rel_lines:
             ax2.plot([x[c] for c in s.commits], s.rel, marker="o", ms=3,
-                     label=f"{s.implementation} / {BASELINE}")
+                     color=_color(s.implementation), label=f"{s.implementation} / {BASELINE}")
             for st in s.steps:
                 ax2.axvline(x[s.commits[st.index]] - 0.5,
                             color="red" if st.ratio > 1 else "green", ls="--", lw=1)
@@ -242,13 +268,13 @@ def _chart(path: Path, title: str, lines: list[Series]) -> None:
                              st.after), fontsize=7, color="red" if st.ratio > 1 else "green")
         ax2.set_ylabel(f"time / {BASELINE}")
         ax2.grid(alpha=0.3)
-        ax2.legend(fontsize=7, loc="best")
+        ax2.legend(fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     bottom = axes[-1][0]
     bottom.set_xticks(range(len(commits)))
-    bottom.set_xticklabels([c[:7] for c in commits], rotation=45, fontsize=7, ha="right")
+    bottom.set_xticklabels([c[:7] for c in commits], rotation=45, fontsize=8, ha="right")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=80)
+    fig.savefig(path, dpi=100)
     plt.close(fig)
 
 
@@ -340,8 +366,12 @@ def _table(frame: pd.DataFrame, fmt: dict[str, Any] | None = None, cls: str = ""
 
 
 def build(history_dir: str | Path, out_dir: str | Path, *, min_effect: float = 0.05,
-          title: str = "pybench dashboard") -> Path:
-    """Write the site for every run under ``history_dir``; returns the index page."""
+          title: str = "pybench dashboard", commit_url: str | None = None) -> Path:
+    """Write the site for every run under ``history_dir``; returns the index page.
+
+    ``commit_url``: a template with ``{}`` for the full commit hash (e.g.
+    ``https://github.com/ORG/pybench/commit/{}``): commits in the regressions table and
+    under the charts become links."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     runs = history.load(history_dir)
@@ -365,11 +395,12 @@ def build(history_dir: str | Path, out_dir: str | Path, *, min_effect: float = 0
         _chart(out / rel, f"{suite} / {case}", lines)
         marks = [f'<span class="{"bad" if st.ratio > 1 else "good"}">'
                  f"{html.escape(s.implementation)}: {(st.ratio - 1) * 100:+.1f}% at "
-                 f"{s.commits[st.index][:7]}</span>" for s in lines for st in s.steps]
+                 f"{_commit_link(s.commits[st.index], commit_url)}</span>"
+                 for s in lines for st in s.steps]
         caption = html.escape(case) + (" " + "; ".join(marks) if marks else "")
         charts.setdefault((machine, suite), []).append(
             f'<div class="chart"><img class="chart-img" src="{rel.as_posix()}" '
-            f'alt="trend of {html.escape(suite)} / {html.escape(case)}" width="512">'
+            f'alt="trend of {html.escape(suite)} / {html.escape(case)}" width="1000">'
             f"<div>{caption}</div></div>")
 
     for suite in suites:
@@ -396,8 +427,9 @@ def build(history_dir: str | Path, out_dir: str | Path, *, min_effect: float = 0
             rframe = pd.DataFrame(reg)[["suite", "benchmark", "from", "to", "ratio", "on"]]
             rframe["on"] = rframe["on"].map({"rel": f"time / {BASELINE}", "time": "time"})
             reg_html = _table(rframe, {"ratio": lambda v: f'<span class="bad">{v:.3f}x</span>',
-                                       "from": lambda v: html.escape(v[:12]),
-                                       "to": lambda v: html.escape(v[:12])}, "regressions")
+                                       "from": lambda v: _commit_link(v, commit_url),
+                                       "to": lambda v: _commit_link(v, commit_url)},
+                              "regressions")
         else:
             reg_html = '<p class="no-regressions">No regressions detected.</p>'
         fam = family[family["machine"] == machine].drop(columns="machine") if len(family) \

@@ -17,6 +17,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="site directory (default dashboard/)")
     p.add_argument("--min-effect", type=effect, default=0.05,
                    help="smallest step marked as a change (default 5%%)")
+    p.add_argument("--commit-url", metavar="TEMPLATE",
+                   help="link commits: a URL with {} for the hash, e.g. "
+                        "https://github.com/ORG/pybench/commit/{}")
     p.set_defaults(func=run)
 
 
@@ -24,7 +27,8 @@ def run(args: argparse.Namespace) -> int:
     from pybench.analysis import dashboard
     try:
         writable_dir(args.output, "--output")
-        index = dashboard.build(args.history, args.output, min_effect=args.min_effect)
+        index = dashboard.build(args.history, args.output, min_effect=args.min_effect,
+                                commit_url=args.commit_url)
     except (OSError, ValueError) as exc:
         return fail("dashboard", exc)
     print(f"dashboard: {index}")

@@ -28,6 +28,7 @@ benchmark's ``"pybench"`` key), the C++ Google Benchmark binaries' ``--benchmark
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import hashlib
 import json
 import math
@@ -38,7 +39,7 @@ import subprocess
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Sequence
 
 
 from pybench.results import schema
@@ -217,9 +218,23 @@ class Record:
 
     @property
     def family(self) -> str:
-        """The case's family: the part of its label before ":" (conv/CNN suites name cases
-        ``model:layer``), else the suite."""
+        """The model family of the case's model (cases of the cnn, conv and separable suites
+        start with a registry model's name: ``resnet18/N:1/...``, ``resnet18:layer1...``):
+        "ResNet" for ResNet-18 and -50 alike -- it was the model's name, so a "family" table
+        listed models; else the part of the label before ":", else the suite."""
+        family = _model_family(re.split(r"[:/ ]", self.case, maxsplit=1)[0])
+        if family:
+            return family
         return self.case.split(":", 1)[0] if ":" in self.case else self.suite
+
+
+@functools.lru_cache(maxsize=None)
+def _model_family(name: str) -> str | None:
+    from pybench import models
+    try:
+        return models.get(name).family
+    except KeyError:
+        return None
 
 
 def records(doc: Mapping[str, Any], metric: str = "real_time") -> list[Record]:
@@ -560,19 +575,25 @@ def load(paths: str | Path | Iterable[str | Path], metric: str = "real_time") ->
     return runs
 
 
+def _spread(samples: Sequence[float]) -> dict[str, float]:
+    stats = _stats.summarize(samples)
+    return {"p10_s": stats["p10"], "p90_s": stats["p90"]}
+
+
 def records_frame(runs: Iterable[Run]):
     """A pandas DataFrame, one row per benchmark per run: machine, commit, commit_date,
     recorded_at, run (file), suite, family, case, implementation, device, name, median_s,
-    n (samples), flops."""
+    p10_s / p90_s (the samples' spread), n (samples), flops."""
     import pandas as pd
     rows = [{"machine": r.machine, "commit": r.commit, "commit_date": r.commit_date,
              "recorded_at": r.recorded_at, "run": str(r.path), "suite": rec.suite,
              "family": rec.family, "case": rec.case, "implementation": rec.implementation,
              "device": rec.device, "name": rec.name, "median_s": rec.median,
-             "n": len(rec.samples), "flops": rec.flops}
+             **_spread(rec.samples), "n": len(rec.samples), "flops": rec.flops}
             for r in runs for rec in r.records]
     columns = ["machine", "commit", "commit_date", "recorded_at", "run", "suite", "family",
-               "case", "implementation", "device", "name", "median_s", "n", "flops"]
+               "case", "implementation", "device", "name", "median_s", "p10_s", "p90_s", "n",
+               "flops"]
     return pd.DataFrame.from_records(rows, columns=columns)
 
 
