@@ -373,8 +373,14 @@ def plots(t: Tables) -> dict[str, str]:
             h = 0.8 / max(len(t.backends), 1)
             for i, backend in enumerate(t.backends):
                 s = sub[(sub.batch == b) & (sub.backend == backend)].set_index("model")
-                vals = [s.images_per_s.get(m, np.nan) for m in order]
-                ax.barh(y + i * h, vals, height=h, label=backend, color=colors.get(backend))
+                vals = np.array([s.images_per_s.get(m, np.nan) for m in order])
+                # The p10-p90 of the repetitions (images/s = images / time: p90 time gives
+                # the low end).
+                lo = np.array([s.images.get(m, np.nan) / s.p90_s.get(m, np.nan) for m in order])
+                hi = np.array([s.images.get(m, np.nan) / s.p10_s.get(m, np.nan) for m in order])
+                ax.barh(y + i * h, vals, height=h, label=backend, color=colors.get(backend),
+                        xerr=np.nan_to_num([vals - lo, hi - vals]), ecolor="black",
+                        error_kw={"lw": 0.7, "capsize": 1.5})
             ax.set_yticks(y + h * (len(t.backends) - 1) / 2, order)
             ax.invert_yaxis()
             ax.set_xscale("log")
@@ -390,14 +396,26 @@ def plots(t: Tables) -> dict[str, str]:
             y = np.arange(len(order))
             keys = [(b, k) for k in t.backends if k != harness.BASELINE for b in t.batches]
             h = 0.8 / max(len(keys), 1)
+            # A backend keeps its colour of the throughput plot (it was blue for torch
+            # there and for batch 1 here); the batch is the hatch.
+            hatches = {b: ("" if j == 0 else "//" if j == 1 else "..")
+                       for j, b in enumerate(t.batches)}
             for i, (b, k) in enumerate(keys):
                 s = sp[(sp.batch == b) & (sp.backend == k)].set_index("model")
                 ax.barh(y + i * h, [s.speedup.get(m, np.nan) for m in order], height=h,
-                        label=f"{k}, batch {b}")
+                        label=f"{k}, batch {b}", color=colors.get(k), hatch=hatches[b],
+                        edgecolor="white")
             ax.axvline(1.0, color="black", lw=1)
             ax.set_yticks(y + h * (len(keys) - 1) / 2, order)
             ax.invert_yaxis()
             ax.set_xscale("log")
+            # Log axis with readable ticks: matplotlib's default left two (1 and 10).
+            vals = sp.speedup[sp.speedup > 0]
+            lo_v, hi_v = float(vals.min()), float(vals.max())
+            ticks = [v for v in (0.25, 0.5, 0.75, 1, 1.25, 1.5, 2, 3, 4, 6, 8, 12, 16)
+                     if lo_v / 1.3 <= v <= hi_v * 1.3] or [1]
+            ax.set_xticks(ticks, [f"{v:g}x" for v in ticks])
+            ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
             ax.set_xlabel("speedup over torch eager (median time ratio, log; > 1 = faster)")
             ax.set_title(f"{_DEVICE_LABEL[device]}: speedup over torch eager")
             ax.legend(loc="lower right", fontsize=8)
@@ -439,7 +457,16 @@ def plots(t: Tables) -> dict[str, str]:
             labels = [f"{m} / {b}" for m in order if m in set(sub.model) for b in backends]
             fig, ax = plt.subplots(figsize=(9, 0.3 * len(labels) + 1.8))
             left = np.zeros(len(labels))
-            cmap = plt.get_cmap("tab20")
+            # The 8 costliest layer types get distinct colours, the rest one grey "other"
+            # (tab20 gave 20 near-identical shades).
+            palette = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b",
+                       "#e377c2", "#17becf"]
+            if len(types) > len(palette):
+                keep = set(types[:len(palette)])
+                sub = sub.assign(type=sub.type.where(sub.type.isin(keep), "other"))
+                types = types[:len(palette)] + ["other"]
+            color_of = {typ: (palette[i] if i < len(palette) else "#bbbbbb")
+                        for i, typ in enumerate(types)}
             for i, typ in enumerate(types):
                 vals = []
                 for lab in labels:
@@ -448,7 +475,7 @@ def plots(t: Tables) -> dict[str, str]:
                     v = row[f"{b} ms"].sum() if not row.empty else 0.0
                     tot = sub[sub.model == m][f"{b} ms"].sum()
                     vals.append(100 * v / tot if tot else 0.0)
-                ax.barh(labels, vals, left=left, color=cmap(i % 20), label=typ)
+                ax.barh(labels, vals, left=left, color=color_of[typ], label=typ)
                 left += np.nan_to_num(np.array(vals))
             ax.invert_yaxis()
             ax.set_xlabel("% of the model's time (per-layer breakdown)")
