@@ -203,3 +203,24 @@ def test_rewarm_keeps_the_cold_call_out_of_every_repetition(tmp_path):
     doc = json.loads(out.read_text())
     flags = {b["pybench"]["implementation"]: b["pybench"]["rewarm"] for b in doc["benchmarks"]}
     assert flags == {"rewarm": True, "cold": False}
+
+
+def test_hardware_efficiency_column():
+    """'% HW' is the executed FLOPs' share of the peak: twice '% peak' for an implementation
+    executing twice what it is credited with (F @ F.T's full Gram matrix); shown only when
+    some spec declares executed_flops."""
+    from pybench.harness.measure import Report
+    from pybench.harness.spec import Measurement
+    spec = lambda impl, executed: BenchmarkSpec(
+        suite="gram", case="c", implementation=impl, device="cpu", threads=1, flops=1e9,
+        bytes=0, setup=lambda: None, executed_flops=executed)
+    a, b = spec("torch", int(2e9)), spec("pybench", 0)
+    doc = {"context": {"pybench": {"peak": {"fma_flops": 100e9}}}}
+    report = Report([Measurement(a, (0.01,) * 3, (1,) * 3, 0.0),
+                     Measurement(b, (0.01,) * 3, (1,) * 3, 0.0)], [], doc, None, [a, b])
+    frame = report.to_frame().set_index("impl")
+    assert frame.loc["torch", "% HW"] == pytest.approx(2 * frame.loc["torch", "% peak"])
+    assert frame.loc["pybench", "% HW"] == pytest.approx(frame.loc["pybench", "% peak"])
+    assert "% HW" in report.format_table()
+    plain = Report([Measurement(b, (0.01,) * 3, (1,) * 3, 0.0)], [], doc, None, [b])
+    assert "% HW" not in plain.format_table()

@@ -36,6 +36,11 @@ class BenchmarkSpec:
     params: Mapping[str, Any] = field(default_factory=dict, compare=False)
     #: Samples (images) one call processes; > 0 adds an ``images/s`` counter.
     images: int = 0
+    #: FLOPs the implementation actually executes per call, where that differs from the
+    #: credited ``flops`` (PyTorch's ``F @ F.T`` computes the whole Gram matrix, twice the
+    #: useful triangle): the table's "% HW" column, hardware efficiency against the
+    #: measured FMA peak, beside "% peak" of the useful FLOPs. 0: same as ``flops``.
+    executed_flops: int = 0
     #: One untimed call at the start of every repetition. For an implementation whose
     #: steady state is a warm cache a user's loop keeps (the raw ops' packed weights), which
     #: repetitions of other specs, interleaved in between, evict; a slow call gets one or
@@ -52,7 +57,8 @@ class BenchmarkSpec:
     def describe(self) -> dict[str, Any]:
         return {"suite": self.suite, "case": self.case, "implementation": self.implementation,
                 "device": self.device, "threads": self.threads, "flops": self.flops,
-                "bytes": self.bytes, "images": self.images, "tolerance": self.tolerance,
+                "bytes": self.bytes, "images": self.images,
+                "executed_flops": self.executed_flops or self.flops, "tolerance": self.tolerance,
                 "rewarm": self.rewarm, "params": dict(self.params)}
 
 

@@ -121,12 +121,14 @@ class GramSuite(Suite):
         inp = _GramInput(case, device)
         flops = inp.n * inp.c * (inp.c + 1) * inp.l
         nbytes = 4 * (inp.n * inp.c * inp.l + inp.n * inp.c * inp.c)
+        # F @ F.T computes all C x C entries: 2 N C^2 L FLOPs executed for the credited count.
+        executed = {"torch": 2 * inp.n * inp.c * inp.c * inp.l, "pybench": flops}
         return [
             BenchmarkSpec(
                 suite=self.name, case=case.label, implementation=impl, device=device,
                 threads=threads, flops=flops, bytes=nbytes,
                 setup=functools.partial(self._setup, impl, inp), tolerance=1e-5,
-                params=case.as_dict())
+                params=case.as_dict(), executed_flops=executed[impl])
             for impl in self.implementations
         ]
 
@@ -189,12 +191,13 @@ class GramBackwardSuite(GramSuite):
         inp = _GramBackwardInput(case, device)
         flops = 2 * inp.n * inp.c * inp.c * inp.l
         nbytes = 4 * (2 * inp.n * inp.c * inp.l + inp.n * inp.c * inp.c)
+        executed = {"torch": 2 * flops, "pybench": flops}  # autograd: dG F and dG^T F
         return [
             BenchmarkSpec(
                 suite=self.name, case=case.label, implementation=impl, device=device,
                 threads=threads, flops=flops, bytes=nbytes,
                 setup=functools.partial(self._setup, impl, inp), tolerance=1e-5,
-                params=case.as_dict())
+                params=case.as_dict(), executed_flops=executed[impl])
             for impl in self.implementations
         ]
 
