@@ -2,9 +2,10 @@
 // an ISA target region (gram_backward_avx2.cpp, gram_backward_avx512.cpp) after that file's
 // vector traits `Isa`. Includes nothing itself.
 //
-// Isa provides Vec, kLanes, kRows x kVecs (the register tile: kRows rows of dF x kVecs
-// vectors along L, one accumulator each), zero / set1 / load / store / fmadd, and
-// load_first / store_first (lanes [0, n) only: the L tail, never touching memory past it).
+// Isa is the depthwise kernels' vector traits (Ymm / Zmm, depthwise_conv2d_vec.h): Vec,
+// kLanes, the pointwise register tile kPwRows x kPwVecs (rows of dF x vectors along L, one
+// accumulator each: the same product shape), zero / set1 / loadu / storeu / fmadd, and
+// mask / maskstore (lanes [0, n) only: the L tail, never touching memory past it).
 //
 // Blocked as a GEMM (BLIS's scheme): S is formed once per image, packed per tile of kRows
 // rows as [j][r] so the micro-kernel's broadcasts read one sequential stream; a work item
@@ -22,8 +23,8 @@ template <class Isa, int NV, bool Tail>
 void gram_backward_tile(const float* s_packed, int64_t channels, const float* panel,
                         float* out, int64_t out_stride, int rows, int64_t tail) {
   using Vec = typename Isa::Vec;
-  constexpr int R = Isa::kRows;
-  constexpr int64_t L = Isa::kLanes, step = Isa::kVecs * L;
+  constexpr int R = Isa::kPwRows;
+  constexpr int64_t L = Isa::kLanes, step = Isa::kPwVecs * L;
   Vec acc[R][NV];
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r) {
@@ -33,7 +34,7 @@ void gram_backward_tile(const float* s_packed, int64_t channels, const float* pa
   for (int64_t j = 0; j < channels; ++j) {
     Vec x[NV];
 #pragma GCC unroll 4
-    for (int v = 0; v < NV; ++v) x[v] = Isa::load(panel + j * step + v * L);
+    for (int v = 0; v < NV; ++v) x[v] = Isa::loadu(panel + j * step + v * L);
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) {
       const Vec sv = Isa::set1(s_packed[j * R + r]);
@@ -45,9 +46,9 @@ void gram_backward_tile(const float* s_packed, int64_t channels, const float* pa
 #pragma GCC unroll 4
     for (int v = 0; v < NV; ++v) {
       if (Tail && v == NV - 1) {
-        Isa::store_first(out + r * out_stride + v * L, acc[r][v], tail);
+        Isa::maskstore(out + r * out_stride + v * L, Isa::mask(tail), acc[r][v]);
       } else {
-        Isa::store(out + r * out_stride + v * L, acc[r][v]);
+        Isa::storeu(out + r * out_stride + v * L, acc[r][v]);
       }
     }
   }
@@ -64,8 +65,8 @@ constexpr std::array<GramBackwardTileFn, sizeof...(Vs)> gram_backward_tiles(
 
 template <class Isa>
 void gram_backward_simd(const GramBackwardParams& p) {
-  constexpr int R = Isa::kRows;
-  constexpr int V = Isa::kVecs;
+  constexpr int R = Isa::kPwRows;
+  constexpr int V = Isa::kPwVecs;
   constexpr int64_t L = Isa::kLanes, step = V * L;
   // [tail][vectors - 1]
   static constexpr std::array<std::array<GramBackwardTileFn, V>, 2> kTiles = {
