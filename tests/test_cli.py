@@ -59,7 +59,7 @@ def test_run_style_quick_end_to_end(tmp_path):
     assert len(timed | failed) == 6  # the first 3 cases x {pybench, torch}
     assert not any(impl == "torch" for _, impl in failed), extra["failures"]
     assert proc.returncode == (1 if failed else 0), proc.stderr
-    assert "vs torch" in proc.stdout and "vgg19:conv1_1/N:1/C:64/H:400/W:400" in proc.stdout
+    assert "vs torch" in proc.stdout and "vgg19:conv1_1/N:1/C:64/HW:400" in proc.stdout
     # One output style: Google Benchmark's own rows and header only with --verbose, a
     # progress bar with an ETA on stderr.
     assert "manual_time" not in proc.stdout + proc.stderr and "Run on (" not in proc.stderr

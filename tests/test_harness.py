@@ -224,3 +224,20 @@ def test_hardware_efficiency_column():
     assert "% HW" in report.format_table()
     plain = Report([Measurement(b, (0.01,) * 3, (1,) * 3, 0.0)], [], doc, None, [b])
     assert "% HW" not in plain.format_table()
+
+
+def test_table_fits_120_columns():
+    """Long case labels are shortened (default sizes left out, H/W pairs joined) and, if the
+    rows are still too wide, head their rows; one device and thread count go above."""
+    from pybench.harness.measure import Report, _short_case
+    from pybench.harness.spec import Measurement
+    assert _short_case("r18:l1/N:1/C:64/H:56/W:56/K:64/R:3/S:3/SH:1/SW:1/PH:1/PW:1/DH:1/DW:1/G:1") \
+        == "r18:l1/N:1/C:64/HW:56/K:64/RS:3/p:1"
+    label = "mobilenet_v1:features.1.dw[dw+pw]/N:1/C:32/H:112/W:112/M:1/R:3/S:3/" + "X:1/" * 12 + "Y:2"
+    specs = [BenchmarkSpec(suite="s", case=label, implementation=impl, device="cpu", threads=2,
+                           flops=1e9, bytes=1e6, setup=lambda: None) for impl in ("pybench", "torch")]
+    report = Report([Measurement(s, (0.01, 0.011, 0.012), (1, 1, 1), 0.0) for s in specs], [],
+                    {"context": {}}, None, specs)
+    text = report.format_table()
+    assert max(map(len, text.splitlines())) <= 120, text
+    assert text.splitlines()[0] == "cpu, 2 threads" and _short_case(label) in text

@@ -9,6 +9,7 @@ import argparse
 import dataclasses
 import os
 import sys
+import textwrap
 from typing import Any
 
 import torch
@@ -163,7 +164,7 @@ def run(args: argparse.Namespace) -> int:
     print()
     print(report.format_table())
     for line in noise.run_summary(report.document["context"]["pybench"]["noise"]):
-        print(line)
+        print(textwrap.fill(line, 120, subsequent_indent="  "))
     print(f"\nresults: {report.path}")
     status = 1 if report.failures else 0
     if args.history:

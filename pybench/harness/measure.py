@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import math
+import re
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -70,11 +71,48 @@ class Report:
         # "% HW" only where some implementation executes more than it is credited with.
         if not any(s.executed_flops and s.executed_flops != s.flops for s in self.order):
             frame = frame.drop(columns="% HW")
-        return frame.to_string(index=False, formatters={
+        # The table fits 120 columns: one device and one thread count (the usual run) go to
+        # a line above it; case labels, which name every size (the conv suite's ran to 87
+        # characters), leave out the sizes at their defaults; and where a row is still too
+        # wide, each case's label heads its rows instead of filling a column. The result
+        # file keeps the full labels.
+        head = ""
+        frame["case"] = frame["case"].map(_short_case)
+        if frame["device"].nunique() == 1 and frame["threads"].nunique() == 1:
+            head = f"{frame['device'].iloc[0]}, {frame['threads'].iloc[0]} threads\n"
+            frame = frame.drop(columns=["device", "threads"])
+        formatters = {
             "median ms": fmt(".3f", "FAILED"), "GFLOP/s": fmt(".1f"),
             f"vs {BASELINE}": lambda v: "-" if pd.isna(v) else f"{v:.2f}x",
             "% peak": fmt(".0f"), "% HW": fmt(".0f"), "CV %": fmt(".1f"), "GB/s": fmt(".1f"),
-            "% BW": fmt(".0f"), "% roof": fmt(".0f")})
+            "% BW": fmt(".0f"), "% roof": fmt(".0f")}
+        text = frame.to_string(index=False, formatters=formatters)
+        if max(map(len, text.splitlines())) <= TABLE_WIDTH:
+            return head + text
+        lines = frame.drop(columns="case").to_string(index=False, formatters=formatters)
+        lines = lines.splitlines()
+        out, previous = ["  " + lines[0]], None
+        for case, line in zip(frame["case"], lines[1:]):
+            if case != previous:
+                out.append(case)
+                previous = case
+            out.append("  " + line)
+        return head + "\n".join(out)
+
+
+#: Columns the printed table fits in.
+TABLE_WIDTH = 120
+
+
+def _short_case(label: str) -> str:
+    """A case label for the table: sizes at their defaults (stride and dilation 1, no
+    padding, one group) left out, equal height / width pairs joined (H:56/W:56 -> HW:56)."""
+    label = re.sub(r"/(?:SH|SW|DH|DW|G):1(?=/|$)", "", label)
+    label = re.sub(r"/(?:PH|PW):0(?=/|$)", "", label)
+    for h, w, both in (("H", "W", "HW"), ("R", "S", "RS"), ("SH", "SW", "st"),
+                       ("PH", "PW", "p"), ("DH", "DW", "d")):
+        label = re.sub(rf"/{h}:(\d+)/{w}:\1(?=/|$)", rf"/{both}:\1", label)
+    return label
 
 
 def _per_device(roofline: Mapping[str, Any] | None, cpu_key: str,
