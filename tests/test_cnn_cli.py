@@ -145,3 +145,17 @@ def test_run_cnn_end_to_end(tmp_path):
     assert (rep / "report.html").is_file() and (rep / "summary.csv").is_file()
     assert "geomean speedup over torch eager per family" in proc.stdout
     assert "ETA" in proc.stderr
+
+
+def test_report_states_compile_time(tmp_path):
+    """The compile backend's first call (its compilation) is reported, beside eager's."""
+    proc = _pybench("run", "--suite", "cnn", "--models", "lenet5", "--backends", "torch,compile",
+                    "--batch", "1", "--threads", "2", "--repetitions", "1", "--min-time", "0.001",
+                    "--warmup", "0", "--no-layers", "--out", str(tmp_path), timeout=600)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (md,) = tmp_path.glob("cnn-*-report/report.md")
+    text = md.read_text()
+    assert "torch.compile: compilation" in text
+    row = next(line for line in text.splitlines() if line.startswith("| lenet5"))
+    compile_s, torch_s = (float(v) for v in row.strip("| ").split("|")[-2:])
+    assert compile_s > torch_s > 0

@@ -76,6 +76,19 @@ class Tables:
         seen = dict.fromkeys(zip(self.cases.family, self.cases.model))
         return sorted(seen, key=lambda fm: order.get(fm[1], len(order)))
 
+    def compile_times(self) -> pd.DataFrame:
+        """Per model, device and batch: the compile backend's first call (compilation
+        included) and torch eager's, in seconds; empty without a compile backend."""
+        c = self.cases
+        if "first_call_s" not in c or not (c.backend == "compile").any():
+            return pd.DataFrame()
+        keys = ["model", "device", "batch"]
+        comp = c[c.backend == "compile"][keys + ["first_call_s"]].rename(
+            columns={"first_call_s": "compile first call s"})
+        eager = c[c.backend == harness.BASELINE][keys + ["first_call_s"]].rename(
+            columns={"first_call_s": "torch first call s"})
+        return comp.merge(eager, on=keys, how="left").reset_index(drop=True)
+
     def summary(self, ran_only: bool = False) -> pd.DataFrame:
         """Display table (strings): one row per model x backend. The report files keep a
         column for every device, saying why one did not run; ``ran_only`` (the terminal)
@@ -320,6 +333,12 @@ def _sections(t: Tables) -> list[tuple[str, str, pd.DataFrame]]:
                      "list); roof = min(FMA peak, FLOP/byte × STREAM bandwidth); full list in "
                      "conv_shapes.csv.",
                      _fmt_frame(show.head(40), _DIGITS)))
+    ct = t.compile_times()
+    if not ct.empty:
+        secs.append(("torch.compile: compilation",
+                     "Seconds of the compile backend's first (validated) call, which "
+                     "compiles the model, against eager's first call; not in the timings.",
+                     _fmt_frame(ct, {"compile first call s": 2, "torch first call s": 3})))
     fl = t.flagged()
     if not fl.empty:
         secs.append((f"Noisy cases (CV > {results.CV_FLAG:.0%})",

@@ -27,7 +27,8 @@ __all__ = ["read", "load", "cases", "layers", "peak", "COLUMNS", "CV_FLAG"]
 #: for suites that have none of them).
 COLUMNS = ["suite", "case", "model", "family", "batch", "size", "backend", "device", "threads",
            "repetition", "time_s", "iterations", "flops", "bytes", "images", "gflops_per_s",
-           "images_per_s", "validation_error", "status", "stage", "error", "name"]
+           "images_per_s", "validation_error", "first_call_s", "status", "stage", "error",
+           "name"]
 #: A case whose repetitions vary by more than this coefficient of variation is flagged.
 CV_FLAG = 0.10
 
@@ -39,7 +40,9 @@ def _base(d: Mapping[str, Any]) -> dict[str, Any]:
             "batch": params.get("batch", params.get("N", 0)), "size": params.get("size", 0),
             "backend": d.get("implementation"), "device": d.get("device"),
             "threads": d.get("threads"), "flops": d.get("flops", 0), "bytes": d.get("bytes", 0),
-            "images": d.get("images", 0) or params.get("batch", 0)}
+            "images": d.get("images", 0) or params.get("batch", 0),
+            # The validated first call: torch.compile's compilation for the compile backend.
+            "first_call_s": d.get("validation_call_s", np.nan)}
 
 
 def load(path: str | Path | Mapping[str, Any]) -> pd.DataFrame:
@@ -99,7 +102,8 @@ def cases(df: pd.DataFrame) -> pd.DataFrame:
          for key, times in ok.groupby(keys, sort=False)["time_s"]], columns=columns)
     first = ok.groupby(keys, sort=False).agg(flops=("flops", "first"), images=("images", "first"),
                                              threads=("threads", "first"),
-                                             validation_error=("validation_error", "first"))
+                                             validation_error=("validation_error", "first"),
+                                             first_call_s=("first_call_s", "first"))
     stats = stats.merge(first.reset_index(), on=keys)
     stats["gflops_per_s"] = stats["flops"] / stats["median_s"] / 1e9
     stats["images_per_s"] = stats["images"] / stats["median_s"]
