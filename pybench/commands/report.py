@@ -36,9 +36,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def _suite(path: Path) -> str | None:
-    import json
+    from pybench.results.schema import read_json
     try:
-        return json.loads(path.read_text()).get("context", {}).get("pybench", {}).get("suite")
+        return read_json(path).get("context", {}).get("pybench", {}).get("suite")
     except (OSError, ValueError, AttributeError):
         return None  # the cnn report's reader names the problem
 
