@@ -28,8 +28,10 @@ void check_gram_args(const at::Tensor& features, c10::Device device) {
 void check_conv2d_args(const at::Tensor& input, const at::Tensor& weight,
                        const std::optional<at::Tensor>& bias, at::IntArrayRef stride,
                        at::IntArrayRef padding, at::IntArrayRef dilation, int64_t groups,
-                       c10::Device device) {
-  prepare_conv2d(input, weight, bias, stride, padding, dilation, groups, device.type());
+                       c10::Device device, const std::optional<at::Tensor>& residual,
+                       c10::string_view activation) {
+  prepare_conv2d(input, weight, bias, stride, padding, dilation, groups, device.type(),
+                 residual, std::string(activation));
 }
 
 void check_depthwise_conv2d_args(const at::Tensor& input, const at::Tensor& weight,
@@ -67,7 +69,8 @@ TORCH_LIBRARY_FRAGMENT(pybench, m) {
   m.def("_check_gram_args(Tensor features, Device device) -> ()", &check_gram_args);
   m.def(
       "_check_conv2d_args(Tensor input, Tensor weight, Tensor? bias, int[2] stride, "
-      "int[4] padding, int[2] dilation, int groups, Device device) -> ()",
+      "int[4] padding, int[2] dilation, int groups, Device device, Tensor? residual=None, "
+      "str activation=\"none\") -> ()",
       &check_conv2d_args);
   m.def(
       "_check_depthwise_conv2d_args(Tensor input, Tensor weight, Tensor? bias, int[2] stride, "

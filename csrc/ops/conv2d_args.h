@@ -4,11 +4,13 @@
 // own, so users recognise them).
 #include <ATen/ATen.h>
 
+#include <string>
 #include <tuple>
 #include <utility>
 #include <vector>
 
 #include "conv2d/conv2d.h"
+#include "nchwc_args.h"  // parse_nchwc_activation: every epilogue's names, not only blocked ones
 #include "tensor_checks.h"
 
 namespace pybench::ops {
@@ -93,16 +95,20 @@ struct Conv2dInput {
   at::Tensor input;   // 4-D (N, C, H, W), contiguous
   at::Tensor weight;  // 4-D (K, C / groups, R, S), contiguous
   at::Tensor bias;    // undefined, or 1-D (K), contiguous
+  at::Tensor residual;  // undefined, or 4-D (N, K, OH, OW), contiguous
   bool batched = true;  // false: the caller passed an unbatched (C, H, W) input
   kernels::Conv2dParams params;  // sizes only; pointers are filled by make_conv2d_output
 };
 
 // padding is (top, bottom, left, right), as the Python wrapper resolves ints, pairs,
-// "valid" and "same".
+// "valid" and "same". residual (optional) has the output's shape, batched or not as the
+// input is; activation is one of none, relu, relu6, hardswish, sigmoid.
 inline Conv2dInput prepare_conv2d(const at::Tensor& input, const at::Tensor& weight,
                                   const std::optional<at::Tensor>& bias, at::IntArrayRef stride,
                                   at::IntArrayRef padding, at::IntArrayRef dilation,
-                                  int64_t groups, c10::DeviceType device) {
+                                  int64_t groups, c10::DeviceType device,
+                                  const std::optional<at::Tensor>& residual,
+                                  const std::string& activation) {
   constexpr const char* op = "pybench.conv2d";
   TORCH_CHECK_VALUE(input.dim() == 3 || input.dim() == 4, op,
                     ": expected 3-D (unbatched) or 4-D (batched) input, got input of rank ",
@@ -112,6 +118,8 @@ inline Conv2dInput prepare_conv2d(const at::Tensor& input, const at::Tensor& wei
                     "rank ", weight.dim(), " with shape ", weight.sizes());
   check_input_tensor(op, "input", input, device);
   check_operand(op, "weight", weight, input);
+  const bool has_residual = residual.has_value() && residual->defined();
+  if (has_residual) check_operand(op, "residual", *residual, input);
   check_conv_arguments(op, stride, padding, dilation);
   TORCH_CHECK_VALUE(groups > 0, op, ": non-positive groups is not supported, got ", groups);
 
@@ -145,6 +153,15 @@ inline Conv2dInput prepare_conv2d(const at::Tensor& input, const at::Tensor& wei
   p.out_channels = out_channels;
   p.groups = groups;
   set_conv_geometry(op, p, x, weight, stride, padding, dilation);
+  p.activation = parse_nchwc_activation(op, activation);
+  if (has_residual) {
+    std::vector<int64_t> want = {p.batch, p.out_channels, p.out_h, p.out_w};
+    if (!in.batched) want.erase(want.begin());
+    TORCH_CHECK_VALUE(residual->sizes() == at::IntArrayRef(want), op,
+                      ": expected residual of the output's shape ", at::IntArrayRef(want),
+                      ", got ", residual->sizes());
+    in.residual = (in.batched ? *residual : residual->unsqueeze(0)).contiguous();
+  }
   in.input = x.contiguous();
   in.weight = weight.contiguous();
   return in;
@@ -156,6 +173,7 @@ inline at::Tensor make_conv2d_output(Conv2dInput& in) {
   at::Tensor out =
       at::empty({p.batch, p.out_channels, p.out_h, p.out_w}, in.input.options());
   point_conv_operands(p, in.input, in.weight, in.bias);
+  p.residual = in.residual.defined() ? in.residual.data_ptr<float>() : nullptr;
   p.output = out.data_ptr<float>();
   return out;
 }

@@ -26,7 +26,7 @@ from pybench.ops.checks import _pair, check_operands, conv2d_padding  # noqa: F4
 from pybench.ops.conv2d_nchwc_op import (NCHWC_ACTIVATIONS, conv2d_nchwc, conv2d_nchwc_out,
                                          conv2d_nchwc_schema_args, pack_conv2d_nchwc,
                                          pad_bias_nchwc)
-from pybench.ops.conv2d_op import conv2d
+from pybench.ops.conv2d_op import CONV2D_ACTIVATIONS, conv2d
 from pybench.ops.depthwise_nchwc import (depthwise_conv2d_nchwc,
                                          depthwise_conv2d_nchwc_schema_args,
                                          pack_depthwise_nchwc)
@@ -45,9 +45,10 @@ from pybench.ops.winograd_nchwc import (WINOGRAD_RTOL, conv2d_winograd_nchwc,
                                         conv2d_winograd_nchwc_out, pack_conv2d_winograd_nchwc,
                                         winograd_nchwc_schema_args, winograd_unsupported_reason)
 
-__all__ = ["gram", "conv2d", "conv2d_padding", "cpu_isa", "detected_cpu_isa", "use_cpu_isa",
-           "set_cpu_isa", "CPU_ISAS", "has_cuda_kernels", "check_operands", "depthwise_conv2d",
-           "separable_conv2d", "ACTIVATIONS", "lstm_cell", "lstm", "lstm_pack_weights",
+__all__ = ["gram", "conv2d", "CONV2D_ACTIVATIONS", "conv2d_padding", "cpu_isa",
+           "detected_cpu_isa", "use_cpu_isa", "set_cpu_isa", "CPU_ISAS", "has_cuda_kernels",
+           "check_operands", "depthwise_conv2d", "separable_conv2d", "ACTIVATIONS", "lstm_cell",
+           "lstm", "lstm_pack_weights",
            "clear_pack_cache", "pack_cache_info", "cpu_caches", "CPU_CACHE_FIELDS", "conv2d_nchwc",
            "conv2d_nchwc_out", "conv2d_nchwc_schema_args", "depthwise_conv2d_nchwc_schema_args",
            "pack_conv2d_nchwc", "pad_bias_nchwc", "NCHWC_ACTIVATIONS", "linear", "pack_linear",

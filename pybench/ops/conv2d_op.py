@@ -1,14 +1,32 @@
-"""pybench.ops.conv2d: 2-D convolution with F.conv2d's semantics, its fake kernel and backward."""
+"""pybench.ops.conv2d: 2-D convolution with F.conv2d's semantics and a fused epilogue
+(residual add, activation), its fake kernel and backward."""
 from __future__ import annotations
 
 import torch
 
 from pybench.ops.checks import _pair, check_operands, conv2d_padding, fake_conv_out_size
+from pybench.ops.conv2d_nchwc_op import NCHWC_ACTIVATIONS
+
+#: The activations of conv2d's epilogue: the blocked layout's (common/activation.h).
+CONV2D_ACTIVATIONS = NCHWC_ACTIVATIONS
+
+
+def _check_activation(op: str, activation) -> None:
+    if not isinstance(activation, str) or activation not in CONV2D_ACTIVATIONS:
+        raise ValueError(f"{op}: unknown activation {activation!r}; expected one of "
+                         f"{', '.join(CONV2D_ACTIVATIONS)}")
 
 
 def conv2d(input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None = None,
-           stride=1, padding=0, dilation=1, groups: int = 1) -> torch.Tensor:
-    """2-D convolution with exactly the semantics of ``torch.nn.functional.conv2d``.
+           stride=1, padding=0, dilation=1, groups: int = 1,
+           residual: torch.Tensor | None = None, activation: str = "none") -> torch.Tensor:
+    """2-D convolution with exactly the semantics of ``torch.nn.functional.conv2d``, and a
+    fused epilogue: ``act(F.conv2d(input, weight, bias, ...) + residual)``.
+
+    The residual add and the activation are applied as the kernels store each output tile
+    (CPU and CUDA alike), so a ResNet block's ``relu(conv + x)`` makes no pass over the
+    output of its own -- but for CUDA's split-K path, whose activation waits for the
+    splits' sum in a pass after them (csrc/kernels/conv2d/conv2d_cuda.cuh).
 
     Args:
         input: float32 (N, C, H, W) or unbatched (C, H, W); any strides (copied to
@@ -18,32 +36,45 @@ def conv2d(input: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None 
         stride, dilation: int or pair, positive.
         padding: int or pair (non-negative), ``"valid"`` or ``"same"``.
         groups: positive; C and K divisible by it.
+        residual: optional float32 tensor of the output's shape (any strides), added after
+            the bias and before the activation.
+        activation: one of :data:`CONV2D_ACTIVATIONS` -- ``"none"``, ``"relu"``,
+            ``"relu6"``, ``"hardswish"``, ``"sigmoid"`` -- with PyTorch's semantics (a NaN
+            stays NaN through relu and relu6).
 
     Returns:
         float32 (N, K, OH, OW) (or (K, OH, OW)) on the input's device.
 
     Raises:
-        TypeError: an operand is not float32.
+        TypeError: an operand (residual included) is not float32.
         ValueError: wrong rank, channel / group mismatch, a kernel larger than the padded
-            input, non-positive stride or dilation, negative padding, a bad padding string.
-        RuntimeError: operands on different devices.
+            input, non-positive stride or dilation, negative padding, a bad padding string,
+            an unknown activation, a residual whose shape is not the output's.
+        RuntimeError: operands (residual included) on different devices.
     """
-    check_operands("pybench.conv2d", input, weight=weight, bias=bias)
+    op = "pybench.conv2d"
+    check_operands(op, input, weight=weight, bias=bias, residual=residual)
+    _check_activation(op, activation)
     if weight.dim() != 4:
         raise ValueError(f"pybench.conv2d: expected a 4-D weight (out_channels, in_channels / "
                          f"groups, kH, kW), got rank {weight.dim()} with shape "
                          f"{tuple(weight.shape)}")
     pads = conv2d_padding(padding, tuple(weight.shape[2:]), stride, dilation)
     return torch.ops.pybench.conv2d(input, weight, bias, _pair(stride, "stride"), pads,
-                                    _pair(dilation, "dilation"), groups)
+                                    _pair(dilation, "dilation"), groups, residual, activation)
 
 
 @torch.library.register_fake("pybench::conv2d")
-def _conv2d_fake(input, weight, bias, stride, padding, dilation, groups):
+def _conv2d_fake(input, weight, bias, stride, padding, dilation, groups, residual=None,
+                 activation="none"):
     # The same checks as csrc/ops/conv2d_args.h, so meta tensors and torch.compile reject
-    # what the real kernels reject.
+    # what the real kernels reject. (The epilogue's defaults: the dispatcher drops
+    # arguments equal to the schema's defaults.)
     op = "pybench.conv2d"
-    check_operands(op, input, weight=weight, bias=bias)
+    check_operands(op, input, weight=weight, bias=bias, residual=residual)
+    torch._check_value(activation in CONV2D_ACTIVATIONS,
+                       lambda: f"{op}: unknown activation {activation!r}; expected one of "
+                       f"{', '.join(CONV2D_ACTIVATIONS)}")
     torch._check_value(input.dim() in (3, 4),
                        lambda: f"{op}: expected 3-D (unbatched) or 4-D (batched) input, got "
                        f"input of rank {input.dim()}")
@@ -67,16 +98,35 @@ def _conv2d_fake(input, weight, bias, stride, padding, dilation, groups):
                            lambda: f"{op}: expected bias of shape ({k})")
     oh, ow = fake_conv_out_size(op, h, w, kh, kw, stride, padding, dilation)
     shape = (k, oh, ow)
-    return input.new_empty((input.shape[0], *shape) if input.dim() == 4 else shape)
+    shape = (input.shape[0], *shape) if input.dim() == 4 else shape
+    if residual is not None:
+        torch._check_value(tuple(residual.shape) == tuple(shape),
+                           lambda: f"{op}: expected residual of the output's shape "
+                           f"{list(shape)}, got {list(residual.shape)}")
+    return input.new_empty(shape)
 
 
 # Backward of pybench::conv2d, through ATen's convolution_backward (oneDNN / cuDNN): the
 # forward is the product, the backward only makes pybench.nn.Conv2d usable in training
 # code and under autograd-recording inference. Asymmetric padding ("same" with an even
 # kernel) is an explicit pad of the input, whose gradient is then cropped.
+#
+# The epilogue: with z = conv + bias + residual and out = act(z), the gradient reaching
+# the convolution (and the residual, whose gradient it is) is ATen's activation backward
+# of the incoming one. relu, relu6 and sigmoid need only the output (relu6's
+# hardtanh_backward keeps 0 < z < 6, the same set as 0 < out < 6), which is saved;
+# hardswish needs z itself, which the backward recomputes with the unfused op rather
+# than every forward keeping a second output-sized tensor alive.
 def _conv2d_setup_context(ctx, inputs, output):
-    input, weight, bias, stride, padding, dilation, groups = inputs
-    ctx.save_for_backward(input, weight)
+    input, weight, bias, stride, padding, dilation, groups, residual, activation = inputs
+    ctx.activation = activation
+    ctx.has_residual = residual is not None
+    if activation == "hardswish":
+        ctx.save_for_backward(input, weight, bias, residual)
+    elif activation in ("relu", "relu6", "sigmoid"):
+        ctx.save_for_backward(input, weight, output)
+    else:
+        ctx.save_for_backward(input, weight)
     ctx.conv = (bias is not None, tuple(stride), tuple(padding), tuple(dilation), groups)
 
 
@@ -102,12 +152,36 @@ def conv_backward(grad, input, weight, has_bias, stride, padding, dilation, grou
     return grad_input, grad_weight, grad_bias
 
 
+def _activation_backward(ctx, grad):
+    """The gradient with respect to z = conv + bias + residual, from the saved tensors."""
+    act = ctx.activation
+    if act == "none":
+        return grad
+    if act == "hardswish":
+        input, weight, bias, residual = ctx.saved_tensors
+        _, stride, padding, dilation, groups = ctx.conv
+        z = torch.ops.pybench.conv2d(input, weight, bias, stride, padding, dilation, groups,
+                                     residual, "none")
+        return torch.ops.aten.hardswish_backward(grad, z)
+    out = ctx.saved_tensors[2]
+    if act == "relu":
+        return torch.ops.aten.threshold_backward(grad, out, 0)
+    if act == "relu6":
+        return torch.ops.aten.hardtanh_backward(grad, out, 0.0, 6.0)
+    return torch.ops.aten.sigmoid_backward(grad, out)
+
+
 def _conv2d_backward(ctx, grad):
-    input, weight = ctx.saved_tensors
+    input, weight = ctx.saved_tensors[:2]
     has_bias, stride, padding, dilation, groups = ctx.conv
+    grad = _activation_backward(ctx, grad)
     grads = conv_backward(grad, input, weight, has_bias, stride, padding, dilation, groups,
                           ctx.needs_input_grad[:3])
-    return (*grads, None, None, None, None)
+    # needs_input_grad covers the arguments the caller passed: a residual left at its
+    # default is not one of them.
+    needs = ctx.needs_input_grad
+    grad_residual = grad if ctx.has_residual and len(needs) > 7 and needs[7] else None
+    return (*grads, None, None, None, None, grad_residual, None)
 
 
 torch.library.register_autograd("pybench::conv2d", _conv2d_backward,

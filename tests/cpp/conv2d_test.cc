@@ -4,14 +4,16 @@
 // even kernel: the bottom / right padding only shows in out_h / out_w), groups from 1 to
 // depthwise with channel multipliers, bias null and not, channel and position counts
 // around the vector widths and register-tile heights, and row chunks of the per-thread
-// slab.
+// slab; and the fused epilogue (a residual, every activation) on all of them, the depthwise
+// cases through the depthwise kernels' epilogue.
 //
 // Accuracy: relative Frobenius error <= 1e-5 over the whole output, and element-wise
 // |out - ref| <= 1e-5 * (|x| * |w| + |b|) -- the absolute convolution, computed by
 // conv2d_ref on the absolute operands, is the scale of a float32 dot product's rounding
 // error, so one wrong element (a missed border tap, an unwritten tail lane) is not
 // diluted by the many right ones and an element whose sum cancels is not held to an
-// impossible bound.
+// impossible bound. With an epilogue, the residual joins the scale (|x| * |w| + |b| +
+// |residual|) and the activation's own rounding, relative to its value, the bound.
 //
 // Memory the kernels must not touch is NaN: guards around every operand (a stray read
 // that reaches an output turns it NaN) and around the output (a stray write breaks a
@@ -37,6 +39,7 @@
 
 namespace {
 
+using pybench::kernels::Activation;
 using pybench::kernels::Conv2dParams;
 using pybench::kernels::conv2d_flops;
 using pybench::kernels::conv2d_out_size;
@@ -70,6 +73,8 @@ struct Conv2dCase {
   int64_t groups = 1;
   bool bias = true;
   uint64_t seed = 0;
+  bool residual = false;
+  Activation act = Activation::none;
 
   int64_t out_h() const { return conv2d_out_size(h, kh, sh, pt, pb, dh); }
   int64_t out_w() const { return conv2d_out_size(w, kw, sw, pl, pr, dw); }
@@ -92,6 +97,8 @@ std::string case_name(const Conv2dCase& c) {
                      s(c.pt) + "_" + s(c.pb) + "_" + s(c.pl) + "_" + s(c.pr) + "_d" + s(c.dh) +
                      "x" + s(c.dw) + "_g" + s(c.groups);
   if (!c.bias) name += "_nobias";
+  if (c.residual) name += "_residual";
+  if (c.act != Activation::none) name += "_act" + s(static_cast<int64_t>(c.act));
   return name + "_seed" + s(static_cast<int64_t>(c.seed));
 }
 
@@ -118,17 +125,23 @@ struct Buffer {
 };
 
 struct Operands {
-  Buffer input, weight, bias;
+  Buffer input, weight, bias, residual;
   explicit Operands(const Conv2dCase& c)
-      : input(c.input_size()), weight(c.weight_size()), bias(c.bias ? c.k : 0) {
+      : input(c.input_size()), weight(c.weight_size()), bias(c.bias ? c.k : 0),
+        residual(c.residual ? c.output_size() : 0) {
     std::mt19937_64 seeds(c.seed * 7919 + 17);
     pt::fill_normal(input.data(), input.size, seeds());
     pt::fill_normal(weight.data(), weight.size, seeds());
     pt::fill_normal(bias.data(), bias.size, seeds());
+    pt::fill_normal(residual.data(), residual.size, seeds());
+    // Wider than the sums, so relu6's 6 and hardswish's -3 and 3 are crossed.
+    for (size_t i = 0; i < residual.size; ++i) residual.data()[i] *= 4.0f;
   }
-  Operands(Buffer i, Buffer w, Buffer b)
-      : input(std::move(i)), weight(std::move(w)), bias(std::move(b)) {}
-  Operands abs() const { return Operands(input.abs(), weight.abs(), bias.abs()); }
+  Operands(Buffer i, Buffer w, Buffer b, Buffer r)
+      : input(std::move(i)), weight(std::move(w)), bias(std::move(b)), residual(std::move(r)) {}
+  Operands abs() const {
+    return Operands(input.abs(), weight.abs(), bias.abs(), residual.abs());
+  }
 };
 
 Conv2dParams make_params(const Conv2dCase& c, const Operands& ops, Buffer& out) {
@@ -136,6 +149,8 @@ Conv2dParams make_params(const Conv2dCase& c, const Operands& ops, Buffer& out) 
   p.input = ops.input.data();
   p.weight = ops.weight.data();
   p.bias = c.bias ? ops.bias.data() : nullptr;
+  p.residual = c.residual ? ops.residual.data() : nullptr;
+  p.activation = c.act;
   p.output = out.data();
   p.batch = c.n;
   p.in_channels = c.c;
@@ -166,11 +181,14 @@ Buffer run(Conv2dFn fn, const Conv2dCase& c, const Operands& ops,
   p.exec = {parallel_for, max_threads};
   fn(p);
   EXPECT_TRUE(out.guards_intact()) << "the kernel wrote outside the output";
-  EXPECT_TRUE(ops.input.guards_intact() && ops.weight.guards_intact() && ops.bias.guards_intact())
+  EXPECT_TRUE(ops.input.guards_intact() && ops.weight.guards_intact() &&
+              ops.bias.guards_intact() && ops.residual.guards_intact())
       << "the kernel wrote around an operand";
   const Operands after = ops.abs();
   EXPECT_EQ(std::memcmp(before.input.data(), after.input.data(), ops.input.size * 4), 0)
       << "the kernel modified its input";
+  EXPECT_EQ(std::memcmp(before.residual.data(), after.residual.data(), ops.residual.size * 4), 0)
+      << "the kernel modified the residual";
   return out;
 }
 
@@ -183,7 +201,9 @@ void expect_matches_ref(const Conv2dCase& c, const Buffer& actual, const Buffer&
   const int64_t oh = c.out_h(), ow = c.out_w();
   int reported = 0;
   for (size_t i = 0; i < n; ++i) {
-    const double a = actual.data()[i], e = expected.data()[i], s = scale.data()[i];
+    const double a = actual.data()[i], e = expected.data()[i];
+    // The activation rounds once more, relative to its value (sigmoid(0) = 0.5 exactly).
+    const double s = scale.data()[i] + (c.act != Activation::none ? std::fabs(e) : 0.0);
     const double diff = std::fabs(a - e);
     // s == 0: the window lies wholly in the padding and there is no bias: exactly 0.
     if (!(s > 0 ? diff <= kTolerance * s : diff == 0.0) && reported++ < 5) {
@@ -192,7 +212,7 @@ void expect_matches_ref(const Conv2dCase& c, const Buffer& actual, const Buffer&
       const int64_t b = static_cast<int64_t>(i) / (ow * oh * c.k);
       ADD_FAILURE() << "out[" << b << "][" << k << "][" << y << "][" << x << "] = " << a
                     << ", ref " << e << ", |diff| " << diff << " > " << kTolerance
-                    << " * (|x| * |w| + |b|) = " << kTolerance * s;
+                    << " * (|x| * |w| + |b| + |residual| (+ |ref|)) = " << kTolerance * s;
     }
   }
 }
@@ -203,7 +223,9 @@ Buffer check_against_ref(Conv2dFn fn, const Conv2dCase& c, const ParallelFor& pa
   const Operands ops(c);
   const Operands abs_ops = ops.abs();
   const Buffer expected = run(kcpu::conv2d_ref, c, ops);
-  const Buffer scale = run(kcpu::conv2d_ref, c, abs_ops);
+  Conv2dCase linear = c;  // the scale is the sum's: the activations' slopes are at most 1.5
+  linear.act = Activation::none;
+  const Buffer scale = run(kcpu::conv2d_ref, linear, abs_ops);
   Buffer actual = run(fn, c, ops, parallel_for, max_threads);
   expect_matches_ref(c, actual, expected, scale);
   return actual;
@@ -374,6 +396,23 @@ TEST_P(Conv2dVariantTest, ThreadedEqualsSerial) {
     EXPECT_EQ(std::memcmp(serial.data(), threaded.data(), serial.size * sizeof(float)), 0)
         << "the threaded result differs from the serial one";
   }
+}
+
+// The epilogue on every case: an activation and (every other time round the five) a
+// residual, cycled by the case's seed, so each combination meets every path -- direct
+// stores, row tiles, the staging copy, the depthwise kernels -- many times.
+constexpr Activation kActivations[] = {Activation::none, Activation::relu, Activation::relu6,
+                                       Activation::hardswish, Activation::sigmoid};
+
+Conv2dCase with_epilogue(Conv2dCase c) {
+  c.act = kActivations[c.seed % 5];
+  c.residual = c.seed / 5 % 2 == 0;
+  return c;
+}
+
+TEST_P(Conv2dVariantTest, MatchesRefWithEpilogue) {
+  const auto& [isa, c] = GetParam();
+  check_against_ref(variant_for(isa), with_epilogue(c));
 }
 
 TEST_P(Conv2dVariantTest, MatchesRefWithUnevenReverseChunks) {

@@ -44,6 +44,13 @@ CASES = [
            lambda input, weight, bias: ops.conv2d(input, weight, bias, padding=1),
            lambda d, input, weight, bias: torch.ops.pybench._check_conv2d_args(
                input, weight, bias, *_PAD, 1, d)),
+    OpCase("conv2d_epilogue",
+           lambda: {"input": _t(1, 3, 8, 8), "weight": _t(4, 3, 3, 3), "bias": _t(4),
+                    "residual": _t(1, 4, 8, 8)},
+           lambda input, weight, bias, residual: ops.conv2d(
+               input, weight, bias, padding=1, residual=residual, activation="relu"),
+           lambda d, input, weight, bias, residual: torch.ops.pybench._check_conv2d_args(
+               input, weight, bias, *_PAD, 1, d, residual, "relu")),
     OpCase("depthwise_conv2d",
            lambda: {"input": _t(1, 3, 8, 8), "weight": _t(6, 1, 3, 3), "bias": _t(6)},
            lambda input, weight, bias: ops.depthwise_conv2d(input, weight, bias, padding=1),

@@ -4,16 +4,19 @@
 // and 1x7 / 7x1 kernels, strides 1-4, symmetric and top/left-only padding, dilation 2,
 // groups 2 / 3 / depthwise / channel multipliers, bias or none, the pointwise, general,
 // split-K and direct paths, float4 and scalar loads and stores, batch slicing -- each
-// under every scheduling seed, against a float64 reference.
+// under every scheduling seed, against a float64 reference. The epilogue (residual add and
+// every activation) on each path, split-K's activation pass included, and NaN through it.
 //
 // The launch sequence is launch_conv2d's (conv2d_cuda.cu) step for step, with the same
 // conv2d_images_per_launch, conv2d_launch_geometry and make_conv2d_kernel_args: batch
-// slices, the zero fill when K is split, the kernel the geometry picks.
+// slices, the zero fill when K is split, the kernel the geometry picks, the activation
+// pass after a split GEMM.
 #include <gtest/gtest.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <limits>
 #include <random>
 #include <string>
 #include <vector>
@@ -40,6 +43,11 @@ struct ConvShape {
   int64_t weight_offset = 0;  // floats before the weights (1: misaligned, scalar A loads)
   int64_t output_offset = 0;  // floats before the output (1: misaligned, scalar stores)
   int64_t max_pixels = kConv2dMaxPixelsPerLaunch;  // batch slicing
+  // Epilogue: a residual (floats before it: 1 makes it misaligned, scalar stores) and the
+  // activation.
+  bool residual = false;
+  int64_t residual_offset = 0;
+  Activation act = Activation::none;
 };
 
 // Builder helpers keep the shape table readable.
@@ -88,6 +96,14 @@ ConvShape sms(ConvShape s, int count) {
   s.sm_count = count;
   return s;
 }
+ConvShape epilogue(ConvShape s, bool residual, Activation act) {
+  s.residual = residual;
+  s.act = act;
+  return s;
+}
+
+constexpr Activation kActivations[] = {Activation::none, Activation::relu, Activation::relu6,
+                                       Activation::hardswish, Activation::sigmoid};
 
 std::string describe(const ConvShape& s) {
   auto str = [](int64_t v) { return std::to_string(v); };
@@ -98,7 +114,8 @@ std::string describe(const ConvShape& s) {
          str(s.dilation_w) + " groups " + str(s.groups) + (s.bias ? " bias" : " no-bias") +
          " algo " + str(static_cast<int>(s.algo)) + " sm " + str(s.sm_count) + " w+" +
          str(s.weight_offset) + " out+" + str(s.output_offset) + " max_pixels " +
-         str(s.max_pixels);
+         str(s.max_pixels) + (s.residual ? " residual+" + str(s.residual_offset) : "") +
+         " act " + str(static_cast<int>(s.act));
 }
 
 Conv2dParams params_for(const ConvShape& s) {
@@ -119,6 +136,7 @@ Conv2dParams params_for(const ConvShape& s) {
   p.groups = s.groups;
   p.out_h = conv2d_out_size(s.h, s.kh, s.stride_h, s.pad_top, s.pad_bottom, s.dilation_h);
   p.out_w = conv2d_out_size(s.w, s.kw, s.stride_w, s.pad_left, s.pad_right, s.dilation_w);
+  p.activation = s.act;
   return p;
 }
 
@@ -127,6 +145,7 @@ struct Conv2dPaths {
   int launches = 0;
   bool direct = false, pointwise = false, general = false, split = false;
   bool vector_a = false, scalar_a = false, vector_out = false, scalar_out = false;
+  bool finalize = false;  // the activation pass after a split GEMM
 };
 
 // launch_conv2d, with the emulator instead of the CUDA runtime.
@@ -165,13 +184,18 @@ Conv2dPaths emulate_launch_conv2d(const Conv2dParams& p, int sm_count, Conv2dAlg
       simt::launch(config, grid, dim3(g.threads), static_cast<size_t>(g.dynamic_smem_bytes),
                    conv2d_gemm_kernel<false>, args);
     }
+    if (g.finalize) {
+      paths.finalize = true;
+      simt::launch(config, dim3(g.finalize_grid_x), dim3(kConv2dDirectThreads), 0,
+                   conv2d_activation_kernel, args);
+    }
   }
   return paths;
 }
 
 // Host operands of one shape, seeded by its sizes.
 struct Operands {
-  std::vector<float> input, weight, bias;
+  std::vector<float> input, weight, bias, residual;
 };
 
 Operands operands_for(const ConvShape& s) {
@@ -181,20 +205,39 @@ Operands operands_for(const ConvShape& s) {
   o.weight = simt::test::random_vector(
       static_cast<size_t>(s.out_channels * (s.channels / s.groups) * s.kh * s.kw), seed + 1);
   if (s.bias) o.bias = simt::test::random_vector(static_cast<size_t>(s.out_channels), seed + 2);
+  if (s.residual) {
+    const Conv2dParams p = params_for(s);
+    // Wider than the sums (|sum| is a few units here) so the activations' every piece --
+    // relu6's 6, hardswish's -3 and 3 -- is crossed.
+    o.residual = simt::test::random_vector(
+        static_cast<size_t>(p.batch * p.out_channels * p.out_h * p.out_w), seed + 3, -8.0f, 8.0f);
+  }
   return o;
 }
 
-// float64 conv2d plus, per output, sum |w x| + |bias|: a float sum of n terms in any
-// order is within (n - 1) u of that times the unit roundoff u = 2^-24.
+// float64 conv2d plus, per output, sum |w x| + |bias| (+ |residual|): a float sum of n
+// terms in any order is within (n - 1) u of that times the unit roundoff u = 2^-24. The
+// activation scales that error by at most its largest slope (hardswish's 1.5) and adds a
+// few roundings of its own, relative to its value.
 struct Reference {
   std::vector<double> value, magnitude;
-  int64_t terms = 0;  // reduction length + the bias
+  int64_t terms = 0;  // reduction length + the bias (+ the residual)
 };
+
+// The largest |slope| of an activation: how much it can grow an error of its argument.
+double activation_slope(Activation act) {
+  switch (act) {
+    case Activation::hardswish: return 1.5;
+    case Activation::sigmoid: return 0.25;
+    default: return 1.0;
+  }
+}
 
 Reference reference_conv2d(const Conv2dParams& p, const Operands& o) {
   const int64_t cg = p.in_channels / p.groups, kg = p.out_channels / p.groups;
   Reference ref;
-  ref.terms = cg * p.kernel_h * p.kernel_w + 1;
+  ref.terms = cg * p.kernel_h * p.kernel_w + 1 + (o.residual.empty() ? 0 : 1);
+  const double slope = activation_slope(p.activation);
   const size_t n = static_cast<size_t>(p.batch * p.out_channels * p.out_h * p.out_w);
   ref.value.assign(n, 0.0);
   ref.magnitude.assign(n, 0.0);
@@ -221,8 +264,12 @@ Reference reference_conv2d(const Conv2dParams& p, const Operands& o) {
               }
             }
           }
-          ref.value[i] = sum;
-          ref.magnitude[i] = mag;
+          if (!o.residual.empty()) {
+            sum += o.residual[i];
+            mag += std::fabs(o.residual[i]);
+          }
+          ref.value[i] = activate_ref(sum, p.activation);
+          ref.magnitude[i] = mag * slope;
         }
       }
     }
@@ -239,7 +286,8 @@ double expect_matches(const std::vector<float>& got, const Reference& ref) {
   int bad = 0;
   for (size_t i = 0; i < got.size() && i < ref.value.size(); ++i) {
     const double err = std::fabs(static_cast<double>(got[i]) - ref.value[i]);
-    const double tol = static_cast<double>(ref.terms) * u * ref.magnitude[i] + 1e-30;
+    const double tol = static_cast<double>(ref.terms) * u * ref.magnitude[i] +
+                       8 * u * std::fabs(ref.value[i]) + 1e-30;
     if (!(err <= tol)) {
       if (bad++ < 5) {
         ADD_FAILURE() << "out[" << i << "] = " << got[i] << ", want " << ref.value[i] << " +- "
@@ -260,12 +308,16 @@ Conv2dPaths check_conv2d(const ConvShape& s, uint64_t seed, double* worst = null
   Conv2dParams p = params_for(s);
   std::vector<float> weight_host(static_cast<size_t>(s.weight_offset), 0.0f);
   weight_host.insert(weight_host.end(), o.weight.begin(), o.weight.end());
+  std::vector<float> residual_host(static_cast<size_t>(s.residual_offset), 0.0f);
+  residual_host.insert(residual_host.end(), o.residual.begin(), o.residual.end());
   simt::DeviceArray<float> input(o.input), weight(weight_host), bias(o.bias);
+  simt::DeviceArray<float> residual(residual_host);
   const size_t out_count = static_cast<size_t>(p.batch * p.out_channels * p.out_h * p.out_w);
   simt::DeviceArray<float> output(out_count + static_cast<size_t>(s.output_offset));
   p.input = input.data();
   p.weight = weight.data() + s.weight_offset;
   p.bias = s.bias ? bias.data() : nullptr;
+  p.residual = s.residual ? residual.data() + s.residual_offset : nullptr;
   p.output = output.data() + s.output_offset;
   const Conv2dPaths paths = emulate_launch_conv2d(p, s.sm_count, s.algo, s.max_pixels, seed);
 
@@ -404,6 +456,113 @@ TEST(Conv2dSimt, MatchesFloat64OnRandomShapesUnderEverySeed) {
   EXPECT_LT(worst, 1e-5);
 }
 
+// The epilogue on every path: the pointwise and general GEMM's float4 and scalar stores
+// (a misaligned residual takes the scalar ones), split-K -- the residual added by split 0,
+// the activation a pass of its own -- with and without a residual, the direct kernel,
+// batch slices (the residual sliced with the output); every activation on split-K.
+std::vector<ConvShape> epilogue_shapes() {
+  std::vector<ConvShape> v;
+  const ConvShape split = pad(conv(1, 100, 4, 4, 70, 3, 3), 1);
+  for (Activation act : kActivations) v.push_back(epilogue(split, true, act));
+  v.push_back(epilogue(split, false, Activation::relu));
+  v.push_back(epilogue(split, false, Activation::sigmoid));
+  v.push_back(epilogue(group(pad(conv(1, 128, 3, 3, 20, 3, 3), 1), 2), true,
+                       Activation::hardswish));                          // split-K, groups
+  v.push_back(epilogue(sms(split, 1), true, Activation::relu6));         // no split
+  v.push_back(epilogue(conv(2, 37, 6, 6, 70, 1, 1), true, Activation::relu));  // pointwise
+  v.push_back(epilogue(pad(conv(2, 9, 9, 8, 130, 3, 3), 1), true, Activation::relu6));
+  v.push_back(epilogue(no_bias(stride(pad(conv(1, 7, 11, 13, 13, 5, 5), 2), 2, 2)), true,
+                       Activation::sigmoid));                            // scalar stores
+  const ConvShape depthwise = group(stride(pad(conv(2, 24, 10, 10, 24, 3, 3), 1), 2, 2), 24);
+  v.push_back(epilogue(depthwise, true, Activation::hardswish));         // direct
+  v.push_back(epilogue(depthwise, false, Activation::relu));
+  ConvShape misaligned = epilogue(pad(conv(1, 4, 8, 8, 8, 3, 3), 1), true, Activation::relu);
+  v.push_back(misaligned);  // out_hw 64, all aligned: float4 stores
+  misaligned.residual_offset = 1;
+  v.push_back(misaligned);  // the residual alone misaligned: scalar stores
+  ConvShape sliced = epilogue(pad(conv(3, 4, 5, 5, 8, 3, 3), 1), true, Activation::hardswish);
+  sliced.max_pixels = 60;  // 2 + 1 images a launch
+  v.push_back(sliced);
+  sliced.algo = Conv2dAlgo::kDirect;
+  v.push_back(sliced);
+  ConvShape sliced_split = epilogue(pad(conv(2, 100, 4, 4, 70, 3, 3), 1), true,
+                                    Activation::sigmoid);
+  sliced_split.max_pixels = 16;  // one image a launch, each split
+  v.push_back(sliced_split);
+  return v;
+}
+
+TEST(Conv2dSimt, EpilogueMatchesFloat64UnderEverySeed) {
+  Conv2dPaths seen;
+  double worst = 0.0;
+  for (const ConvShape& s : epilogue_shapes()) {
+    for (uint64_t seed : simt::test::seeds()) {
+      const Conv2dPaths p = check_conv2d(s, seed, &worst);
+      seen.direct |= p.direct;
+      seen.pointwise |= p.pointwise;
+      seen.general |= p.general;
+      seen.split |= p.split;
+      seen.vector_out |= p.vector_out;
+      seen.scalar_out |= p.scalar_out;
+      seen.finalize |= p.finalize;
+      EXPECT_EQ(p.finalize, p.split && s.act != Activation::none) << describe(s);
+      if (s.max_pixels < kConv2dMaxPixelsPerLaunch) {
+        EXPECT_GT(p.launches, 1) << describe(s) << ": the batch was not sliced";
+      }
+    }
+  }
+  EXPECT_TRUE(seen.direct && seen.pointwise && seen.general) << "a kernel not run";
+  EXPECT_TRUE(seen.split && seen.finalize) << "split-K's epilogue not run";
+  EXPECT_TRUE(seen.vector_out && seen.scalar_out) << "float4 and scalar stores not both run";
+  RecordProperty("worst_relative_error_x1e9", static_cast<int>(worst * 1e9));
+}
+
+// The random shapes again, each with an activation and (two in three) a residual.
+TEST(Conv2dSimt, EpilogueMatchesFloat64OnRandomShapesUnderEverySeed) {
+  double worst = 0.0;
+  int split = 0;
+  const std::vector<ConvShape> shapes = random_shapes(16);
+  for (size_t i = 0; i < shapes.size(); ++i) {
+    const ConvShape s = epilogue(shapes[i], i % 3 != 0, kActivations[i % 5]);
+    for (uint64_t seed : simt::test::seeds()) split += check_conv2d(s, seed, &worst).split;
+  }
+  EXPECT_GT(split, 0) << "no random shape split K";
+  RecordProperty("worst_relative_error_x1e9", static_cast<int>(worst * 1e9));
+}
+
+// A NaN in the residual stays NaN through relu and relu6 (as torch.relu), and reaches
+// only its own output, on the split and the plain GEMM and the direct kernel.
+TEST(Conv2dSimt, NanInTheResidualStaysNanThroughRelu) {
+  const ConvShape shapes[] = {
+      pad(conv(1, 100, 4, 4, 70, 3, 3), 1),                               // split-K
+      sms(pad(conv(1, 100, 4, 4, 70, 3, 3), 1), 1),                       // no split
+      group(pad(conv(1, 6, 9, 9, 12, 3, 3), 1), 6),                       // direct
+  };
+  for (const ConvShape& shape : shapes) {
+    for (Activation act : {Activation::relu, Activation::relu6}) {
+      const ConvShape s = epilogue(shape, true, act);
+      SCOPED_TRACE(describe(s));
+      Operands o = operands_for(s);
+      for (size_t i = 0; i < o.residual.size(); i += 7) {
+        o.residual[i] = std::numeric_limits<float>::quiet_NaN();
+      }
+      Conv2dParams p = params_for(s);
+      simt::DeviceArray<float> input(o.input), weight(o.weight), bias(o.bias);
+      simt::DeviceArray<float> residual(o.residual), output(o.residual.size());
+      p.input = input.data();
+      p.weight = weight.data();
+      p.bias = bias.data();
+      p.residual = residual.data();
+      p.output = output.data();
+      emulate_launch_conv2d(p, s.sm_count, s.algo, s.max_pixels, 1);
+      const std::vector<float> got = output.to_vector();
+      for (size_t i = 0; i < got.size(); ++i) {
+        ASSERT_EQ(std::isnan(got[i]), i % 7 == 0) << "out[" << i << "] = " << got[i];
+      }
+    }
+  }
+}
+
 // The kernels loop over every grid axis beyond the grid (conv2d_launch_geometry clamps grid
 // x to 2^31 - 1 and y, z to 65535). Clamped grids are too big to emulate, so this runs the
 // launcher's arguments on a 1 x 1 x 1 grid: every block-stride loop then takes many turns
@@ -412,17 +571,21 @@ TEST(Conv2dSimt, BlockStrideLoopsCoverAGridSmallerThanTheWork) {
   const ConvShape shapes[] = {
       group(pad(conv(2, 128, 7, 7, 140, 3, 3), 1), 2),
       group(pad(conv(2, 12, 9, 9, 12, 3, 3), 1), 12),
+      epilogue(group(pad(conv(2, 128, 7, 7, 140, 3, 3), 1), 2), true, Activation::hardswish),
+      epilogue(group(pad(conv(2, 12, 9, 9, 12, 3, 3), 1), 12), true, Activation::sigmoid),
   };
   for (const ConvShape& s : shapes) {
     SCOPED_TRACE(describe(s));
     const Operands o = operands_for(s);
     Conv2dParams p = params_for(s);
     simt::DeviceArray<float> input(o.input), weight(o.weight), bias(o.bias);
+    simt::DeviceArray<float> residual(o.residual);
     simt::DeviceArray<float> output(
         static_cast<size_t>(p.batch * p.out_channels * p.out_h * p.out_w));
     p.input = input.data();
     p.weight = weight.data();
     p.bias = bias.data();
+    p.residual = s.residual ? residual.data() : nullptr;
     p.output = output.data();
     const Conv2dLaunchGeometry g = conv2d_launch_geometry(p);
     const Conv2dKernelArgs args = make_conv2d_kernel_args(p, g);
@@ -438,6 +601,12 @@ TEST(Conv2dSimt, BlockStrideLoopsCoverAGridSmallerThanTheWork) {
       std::fill(p.output, p.output + output.size(), 0.0f);
       simt::launch(simt::test::config_for(2), dim3(1, 1, 1), dim3(g.threads), 0,
                    conv2d_gemm_kernel<false>, args);
+      EXPECT_EQ(g.finalize, s.act != Activation::none);
+      if (g.finalize) {
+        EXPECT_GT(g.finalize_grid_x, 1);
+        simt::launch(simt::test::config_for(2), dim3(1, 1, 1), dim3(kConv2dDirectThreads), 0,
+                     conv2d_activation_kernel, args);
+      }
     }
     expect_matches(output.to_vector(), reference_conv2d(p, o));
   }
@@ -530,6 +699,14 @@ TEST(Conv2dCudaIndex, GeometryClampsTheGridAndSplitsWholeStages) {
   }
   EXPECT_FALSE(conv2d_launch_geometry(p, 1).split());
   EXPECT_TRUE(conv2d_launch_geometry(p, 132).split());
+  // The activation pass: split-K with an activation only, one thread an output.
+  EXPECT_FALSE(conv2d_launch_geometry(p, 132).finalize);
+  p.activation = Activation::relu;
+  g = conv2d_launch_geometry(p, 132);
+  EXPECT_TRUE(g.finalize);
+  EXPECT_EQ(g.finalize_grid_x, (512 * 49 + kConv2dDirectThreads - 1) / kConv2dDirectThreads);
+  EXPECT_FALSE(conv2d_launch_geometry(p, 1).finalize);
+  p.activation = Activation::none;
   // Large outputs fill the GPU without splitting.
   EXPECT_FALSE(conv2d_launch_geometry(big_params(8, 64, 56, 64, 1), 132).split());
 }

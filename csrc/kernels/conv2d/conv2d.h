@@ -10,16 +10,21 @@
 // Output channel k of group g = k / (out_channels / groups) reads input channels
 // [g * in_channels / groups, (g + 1) * in_channels / groups).
 //
-// out(n, k, y, x) = bias[k] + sum_{c, r, s} weight[k][c][r][s] *
-//                   input(n, g*Cg + c, y*stride_h - pad_h + r*dilation_h,
-//                                       x*stride_w - pad_w + s*dilation_w)
-// where input outside [0, in_h) x [0, in_w) reads as zero. pad_h / pad_w are the
+// out(n, k, y, x) = act(bias[k] + sum_{c, r, s} weight[k][c][r][s] *
+//                       input(n, g*Cg + c, y*stride_h - pad_h + r*dilation_h,
+//                                           x*stride_w - pad_w + s*dilation_w)
+//                       + residual(n, k, y, x))
+// where input outside [0, in_h) x [0, in_w) reads as zero, and the epilogue -- residual
+// (the output's shape, contiguous, or nullptr) and act (common/activation.h) -- is
+// applied to each output tile while it is in registers, so a ResNet block's add and ReLU
+// cost no pass over the output of their own. pad_h / pad_w are the
 // top / left padding; the bottom / right padding only shows in out_h / out_w, which the
 // caller computes (conv2d_out_size), so asymmetric padding (padding="same" with an even
 // kernel) needs nothing more.
 #include <algorithm>
 #include <cstdint>
 
+#include "common/activation.h"
 #include "common/conv_params.h"
 #include "common/cpu_caches.h"
 #include "common/index_math.h"
@@ -34,6 +39,8 @@ struct Conv2dParams : ConvParamsBase {
   int64_t in_channels = 0;
   int64_t out_channels = 0;
   int64_t groups = 1;
+  const float* residual = nullptr;  // (batch, out_channels, out_h, out_w) or nullptr
+  Activation activation = Activation::none;
   CpuExecution exec;  // threading of the CPU kernels; the CUDA launcher ignores it
 };
 
@@ -68,6 +75,8 @@ inline DepthwiseConv2dParams as_depthwise(const Conv2dParams& p) {
   static_cast<ConvParamsBase&>(d) = p;
   d.channels = p.in_channels;
   d.multiplier = p.out_channels / p.in_channels;
+  d.residual = p.residual;
+  d.activation = p.activation;
   d.exec = p.exec;
   return d;
 }

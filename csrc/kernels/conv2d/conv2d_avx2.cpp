@@ -4,6 +4,7 @@
 // touches memory past the last valid lane.
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <utility>
@@ -33,6 +34,10 @@ struct Avx2 {
   static void storeu(float* p, Vec v) { _mm256_storeu_ps(p, v); }
   static void maskstore(float* p, Mask m, Vec v) { _mm256_maskstore_ps(p, m, v); }
   static Vec fmadd(Vec a, Vec b, Vec c) { return _mm256_fmadd_ps(a, b, c); }
+  static Vec add(Vec a, Vec b) { return _mm256_add_ps(a, b); }
+  static Vec mul(Vec a, Vec b) { return _mm256_mul_ps(a, b); }
+  static Vec min(Vec a, Vec b) { return _mm256_min_ps(a, b); }
+  static Vec max(Vec a, Vec b) { return _mm256_max_ps(a, b); }
 };
 
 }  // namespace

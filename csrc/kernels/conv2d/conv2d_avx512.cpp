@@ -3,6 +3,7 @@
 // loads and stores, which never touch memory past the last valid lane.
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <utility>
@@ -29,8 +30,14 @@ struct Avx512 {
   static void storeu(float* p, Vec v) { _mm512_storeu_ps(p, v); }
   static void maskstore(float* p, Mask m, Vec v) { _mm512_mask_storeu_ps(p, m, v); }
   static Vec fmadd(Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a, b, c); }
+  static Vec add(Vec a, Vec b) { return _mm512_add_ps(a, b); }
+  static Vec mul(Vec a, Vec b) { return _mm512_mul_ps(a, b); }
+  // The maskz forms: GCC 12's plain _mm512_min_ps / _mm512_max_ps trip
+  // -Wmaybe-uninitialized on their own _mm512_undefined_ps (GCC bug 105593); an all-ones
+  // mask is the same instruction (as in depthwise_conv2d_vec.h).
+  static Vec min(Vec a, Vec b) { return _mm512_maskz_min_ps(static_cast<Mask>(-1), a, b); }
+  static Vec max(Vec a, Vec b) { return _mm512_maskz_max_ps(static_cast<Mask>(-1), a, b); }
 };
-
 
 }  // namespace
 

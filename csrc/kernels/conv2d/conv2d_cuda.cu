@@ -1,7 +1,7 @@
 // Host launcher of the CUDA conv2d kernels: batch slices and geometry from
 // conv2d_images_per_launch / conv2d_launch_geometry (shared with the emulator tests), a
-// zero fill of the output when K is split, an error check after every launch. Torch-free:
-// errors are std::runtime_error.
+// zero fill of the output when K is split and the activation pass after it, an error
+// check after every launch. Torch-free: errors are std::runtime_error.
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -54,6 +54,11 @@ void launch_conv2d(const Conv2dParams& p, cudaStream_t stream) {
       conv2d_gemm_kernel<false><<<grid, dim3(g.threads), g.dynamic_smem_bytes, stream>>>(args);
     }
     check(cudaGetLastError(), "conv2d_gemm_kernel launch");
+    if (g.finalize) {
+      conv2d_activation_kernel<<<dim3(g.finalize_grid_x), dim3(kConv2dDirectThreads), 0,
+                                 stream>>>(args);
+      check(cudaGetLastError(), "conv2d_activation_kernel launch");
+    }
   }
 }
 
@@ -67,6 +72,7 @@ std::string conv2d_cuda_plan(const Conv2dParams& p) {
       conv2d_launch_geometry(conv2d_batch_slice(p, 0, std::min(per_launch, p.batch)), sm_count());
   std::string plan = g.algo == Conv2dAlgo::kDirect ? "direct" : g.pointwise ? "gemm-1x1" : "gemm";
   if (g.split()) plan += " split-K " + std::to_string(g.splits);
+  if (g.finalize) plan += " + activation pass";
   const int64_t launches = ceil_div(p.batch, per_launch);
   if (launches > 1) plan += " x" + std::to_string(launches) + " launches";
   return plan;

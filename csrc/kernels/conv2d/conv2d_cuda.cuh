@@ -43,7 +43,13 @@
 // - Split-K (grid z = groups x splits): when the output tiles cannot fill the GPU (batch 1
 //   at 7x7 has ONE pixel tile) the reduction is cut into ranges of whole stages; the
 //   launcher zero-fills the output and every split atomically adds its partial sums
-//   (split 0 adds the bias). The summation order across splits is then not fixed.
+//   (split 0 adds the bias and the residual). The summation order across splits is then
+//   not fixed.
+// - Epilogue (Conv2dParams: out = act(conv + bias + residual)): on the register tile
+//   before its store. With split-K no split knows when the sum is complete, so the
+//   activation is a pass of its own after the GEMM (conv2d_activation_kernel, launched
+//   only for a split convolution with an activation); it reads and writes an output too
+//   small to fill the GPU with tiles, by the split-K condition.
 // - Grid (pixel tiles, channel tiles, groups x splits) clamped to the CUDA limits; every
 //   axis is a block-stride loop, so any shape runs on a clamped grid.
 // - 128 registers (4 blocks of 128 threads per SM), no spills: the index state is 32-bit
@@ -52,7 +58,7 @@
 // thread one output and loops over its taps: the GEMM tile would be 1/64 useful there.
 // Threads run over one image's flattened (channel, pixel) outputs (grid x; images on
 // grid y), decoded with multiply-high divisions (Conv2dDivisor), so MobileNet's 7x7
-// planes fill whole blocks.
+// planes fill whole blocks. Its epilogue is the GEMM's, per output.
 //
 // Index widths: one input plane, one group's channels of an input image, one output
 // plane, one reduction and the padded extents fit int32 (conv2d_cuda_unsupported); the
@@ -61,6 +67,7 @@
 // weight-row offsets are int64.
 #include <cstdint>
 
+#include "common/activation.h"
 #include "common/index_math.h"
 #include "conv2d/conv2d.h"
 
@@ -247,6 +254,7 @@ inline Conv2dParams conv2d_batch_slice(const Conv2dParams& p, int64_t first, int
   s.batch = count;
   s.input = p.input + first * p.in_channels * p.in_h * p.in_w;
   s.output = p.output + first * p.out_channels * p.out_h * p.out_w;
+  if (p.residual != nullptr) s.residual = p.residual + first * p.out_channels * p.out_h * p.out_w;
   return s;
 }
 
@@ -263,6 +271,10 @@ struct Conv2dLaunchGeometry {
   int grid_z = 0;
   int threads = kConv2dThreads;
   int dynamic_smem_bytes = 0;  // shared memory is static (16 KiB)
+  // Split-K with an activation: conv2d_activation_kernel on finalize_grid_x blocks of
+  // kConv2dDirectThreads after the GEMM.
+  bool finalize = false;
+  int finalize_grid_x = 0;
 
   bool empty() const { return grid_x == 0 || grid_y == 0 || grid_z == 0; }
   // Split-K: the launcher zero-fills the output first, the kernel adds into it.
@@ -320,6 +332,12 @@ inline Conv2dLaunchGeometry conv2d_launch_geometry(const Conv2dParams& p,
   g.grid_x = static_cast<int>(conv2d_min(g.n_tiles, kConv2dMaxGridX));
   g.grid_y = static_cast<int>(conv2d_min(g.m_tiles, kConv2dMaxGridYZ));
   g.grid_z = static_cast<int>(conv2d_min(groups * g.splits, kConv2dMaxGridYZ));
+  g.finalize = g.split() && p.activation != Activation::none;
+  if (g.finalize) {
+    g.finalize_grid_x = static_cast<int>(conv2d_min(
+        ceil_div(p.batch * p.out_channels * p.out_h * p.out_w, kConv2dDirectThreads),
+        kConv2dMaxGridX));
+  }
   return g;
 }
 
@@ -329,6 +347,7 @@ struct Conv2dKernelArgs {
   const float* input;
   const float* weight;
   const float* bias;  // nullptr: none
+  const float* residual;  // the output's shape, or nullptr: none
   float* output;
   int64_t in_image;   // in_channels * in_h * in_w
   int64_t out_image;  // out_channels * out_h * out_w
@@ -348,8 +367,9 @@ struct Conv2dKernelArgs {
   int image_outputs;
   Conv2dDivisor div_out_hw, div_out_w, div_kg;
   int vector_a;    // 1: weight rows 16-byte aligned, float4 weight loads
-  int vector_out;  // 1: out_hw % 4 == 0 and output 16-byte aligned, float4 stores
+  int vector_out;  // 1: out_hw % 4 == 0, output (and residual) 16-byte aligned: float4
   int accumulate;  // 1: split-K, atomicAdd into the zero-filled output
+  int activation;  // Activation (common/activation.h)
 };
 
 // For one batch slice that conv2d_cuda_unsupported accepts.
@@ -359,6 +379,7 @@ inline Conv2dKernelArgs make_conv2d_kernel_args(const Conv2dParams& p,
   a.input = p.input;
   a.weight = p.weight;
   a.bias = p.bias;
+  a.residual = p.residual;
   a.output = p.output;
   const int64_t groups = p.groups > 0 ? p.groups : 1;
   const int64_t cg = p.in_channels / groups;
@@ -406,9 +427,12 @@ inline Conv2dKernelArgs make_conv2d_kernel_args(const Conv2dParams& p,
   // Split starts are multiples of 16 and loads start at multiples of 4 within a stage, so
   // float4 is safe when the base is aligned and every row (kgemm floats) keeps it.
   a.vector_a = reinterpret_cast<uintptr_t>(p.weight) % 16 == 0 && kgemm % 4 == 0;
-  // Pixel groups 4n..4n+3 then share an image and a 16-byte aligned address.
-  a.vector_out = reinterpret_cast<uintptr_t>(p.output) % 16 == 0 && a.out_hw % 4 == 0;
+  // Pixel groups 4n..4n+3 then share an image and a 16-byte aligned address (the residual
+  // is read at the same offsets).
+  a.vector_out = reinterpret_cast<uintptr_t>(p.output) % 16 == 0 &&
+                 reinterpret_cast<uintptr_t>(p.residual) % 16 == 0 && a.out_hw % 4 == 0;
   a.accumulate = g.split() ? 1 : 0;
+  a.activation = static_cast<int>(p.activation);
   return a;
 }
 
@@ -639,8 +663,8 @@ __global__ void PYBENCH_CONV2D_LAUNCH_BOUNDS(kConv2dThreads, kConv2dMinBlocksPer
           }
         }
 
-        // Epilogue: channels m0 + 8*ty + r, pixels n0 + 4*tx + c, plus the bias (split 0);
-        // atomics when split.
+        // Epilogue: channels m0 + 8*ty + r, pixels n0 + 4*tx + c, plus the bias and the
+        // residual (split 0), then the activation; atomics, and no activation, when split.
         const int nc = n0 + kConv2dThreadCols * tx;
         const int m = m0 + kConv2dThreadRows * ty;
         if (nc < args.pixels && m < args.kg) {
@@ -649,6 +673,9 @@ __global__ void PYBENCH_CONV2D_LAUNCH_BOUNDS(kConv2dThreads, kConv2dMinBlocksPer
           const int64_t ch = static_cast<int64_t>(group) * args.kg + m;
           const float* __restrict__ bias =
               args.bias != nullptr && split == 0 ? args.bias + ch : nullptr;
+          // At the output's offsets: residual + (out - args.output).
+          const float* __restrict__ residual = split == 0 ? args.residual : nullptr;
+          const Activation act = static_cast<Activation>(args.activation);
           const int rows = static_cast<int>(conv2d_min(kConv2dThreadRows, args.kg - m));
           if (args.vector_out && !args.accumulate) {
             // The 4 pixels share an image and a 16-byte aligned address (vector_out).
@@ -662,6 +689,18 @@ __global__ void PYBENCH_CONV2D_LAUNCH_BOUNDS(kConv2dThreads, kConv2dMinBlocksPer
               v.y = acc[r][1] + b;
               v.z = acc[r][2] + b;
               v.w = acc[r][3] + b;
+              if (residual != nullptr) {
+                const float4 res =
+                    __ldg(reinterpret_cast<const float4*>(residual + (out - args.output)));
+                v.x += res.x;
+                v.y += res.y;
+                v.z += res.z;
+                v.w += res.w;
+              }
+              v.x = activate(v.x, act);
+              v.y = activate(v.y, act);
+              v.z = activate(v.z, act);
+              v.w = activate(v.w, act);
               *reinterpret_cast<float4*>(out) = v;
               out += args.out_hw;
             }
@@ -675,11 +714,12 @@ __global__ void PYBENCH_CONV2D_LAUNCH_BOUNDS(kConv2dThreads, kConv2dMinBlocksPer
               PYBENCH_CONV2D_UNROLL
               for (int r = 0; r < kConv2dThreadRows; ++r) {
                 if (r >= rows) break;
-                const float v = acc[r][c] + (bias != nullptr ? __ldg(bias + r) : 0.0f);
+                float v = acc[r][c] + (bias != nullptr ? __ldg(bias + r) : 0.0f);
+                if (residual != nullptr) v += __ldg(residual + (out - args.output));
                 if (args.accumulate) {
                   atomicAdd(out, v);
                 } else {
-                  *out = v;
+                  *out = activate(v, act);
                 }
                 out += args.out_hw;
               }
@@ -741,8 +781,23 @@ __global__ void PYBENCH_CONV2D_LAUNCH_BOUNDS(kConv2dDirectThreads, 1)
         w += rs;
       }
       if (args.bias != nullptr) acc += __ldg(args.bias + ch);
-      image_out[j] = acc;
+      if (args.residual != nullptr) acc += __ldg(args.residual + (image_out + j - args.output));
+      image_out[j] = activate(acc, static_cast<Activation>(args.activation));
     }
+  }
+}
+
+// The activation of a split-K convolution, after every split has added its partial sums
+// into the output (conv2d_launch_geometry's finalize): one output per thread, a
+// grid-stride loop over the batch slice. Expects blockDim = (kConv2dDirectThreads, 1, 1).
+__global__ void PYBENCH_CONV2D_LAUNCH_BOUNDS(kConv2dDirectThreads, 1)
+    conv2d_activation_kernel(const Conv2dKernelArgs args) {
+  const int64_t count = static_cast<int64_t>(args.batch) * args.out_image;
+  const int64_t step = static_cast<int64_t>(gridDim.x) * blockDim.x;
+  const Activation act = static_cast<Activation>(args.activation);
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < count;
+       i += step) {
+    args.output[i] = activate(args.output[i], act);
   }
 }
 

@@ -3,8 +3,9 @@
 // Included INSIDE an ISA target region (conv2d_avx2.cpp, conv2d_avx512.cpp), after the
 // region's own vector traits `Isa`, the way simdjson includes its generic/ kernels once
 // per implementation: everything here is in an anonymous namespace, instantiated with
-// that file's traits, so it is compiled for that ISA only. Includes nothing itself; the
-// including file includes <algorithm>, <cstdint>, <cstring>, <vector> above the region.
+// that file's traits, so it is compiled for that ISA only. Includes nothing itself but
+// the epilogue's activations (common/activation_simd.h, a region body too); the including
+// file includes <algorithm>, <cmath>, <cstdint>, <cstring>, <vector> above the region.
 //
 // The idea. For stride 1, a zero-padded input plane of row stride Qw makes every kernel
 // tap a *contiguous* shift of the output: output position v = y * Qw + x reads plane
@@ -43,8 +44,16 @@
 // row, and with fewer items than threads either rows or output channels are split
 // further, whichever costs less -- more row chunks make every thread read every weight,
 // more channel chunks make every thread build every plane.
+// Epilogue (residual add, activation; conv2d.h): applied to the register tile before its
+// store, where the tile stores straight into the output. A tile over plane positions
+// with garbage columns stores into a staging buffer instead, whose positions are not the
+// output's; there the epilogue runs in the copy of its valid columns to the output, from
+// L1, with the same vector code.
 // A depthwise convolution (one input channel per group) never gets here: the ISA
-// entry points hand it to the depthwise kernels (conv2d.h, is_depthwise).
+// entry points hand it to the depthwise kernels (conv2d.h, is_depthwise), whose stores
+// apply the same epilogue.
+#include "common/activation_simd.h"
+
 namespace {
 
 // Sizes of one call, resolved once.
@@ -233,7 +242,9 @@ struct TileArgs {
   int64_t rows;              // valid output channels, 1..Isa::kRows
   const float* bias;         // bias + k0, or nullptr
   float* out;                // where position 0 of channel k0 goes
-  int64_t out_stride;        // floats between output channels at `out`
+  int64_t out_stride;        // floats between output channels at `out` (and `residual`)
+  const float* residual;     // the residual at `out`'s position, or nullptr
+  Activation act;
   int64_t last;              // valid lanes of the last vector, 1..Isa::kLanes
 };
 
@@ -271,7 +282,15 @@ constexpr int64_t kPrefetchChannels = 4;
 // for ports 0 and 5) all but vanishes; taps == 0 is the generic loop for kernel sizes
 // without their own instance. The prefetching 1x1 is a variant of its own because even
 // a predicted branch on a runtime flag cost a strided 1x1 10%: its body is one tap.
-template <class Isa, int V, int Variant, bool Full, int R = Isa::kRows>
+// Epilogue (a residual or an activation) is one too: its code after the reduction made
+// GCC keep one more AVX2 accumulator on the stack through the tap loop (a spill and an
+// FMA from memory per tap), so the plain tile is compiled without it, instruction for
+// instruction the tile it was before. The epilogue tile keeps that spill: moving the
+// epilogue out of line, onto a stack copy of the tile, removed it but cost more (the
+// epilogue's overhead over a plain call, 1 thread, AVX2 and AVX-512 alike: 1x1 stride 2
+// 64->128 at 56 1.01-1.05x in line vs 1.02-1.16x out of line; ResNet's 7x7 stem
+// 1.02-1.09x vs 1.06-1.09x; measured on a loaded machine).
+template <class Isa, int V, int Variant, bool Full, bool Epilogue, int R = Isa::kRows>
 void tile(const TileArgs& a) {
   using Vec = typename Isa::Vec;
   constexpr int Taps = kTapVariants[Variant].taps;
@@ -326,58 +345,125 @@ void tile(const TileArgs& a) {
 #pragma GCC unroll 8
     for (int r = 0; r < R; ++r) wr[r] += taps;
   }
+  if constexpr (!Epilogue) {
 #pragma GCC unroll 8
-  for (int r = 0; r < R; ++r) {
-    if (r >= a.rows) break;
-    float* o = a.out + r * a.out_stride;
+    for (int r = 0; r < R; ++r) {
+      if (r >= a.rows) break;
+      float* o = a.out + r * a.out_stride;
 #pragma GCC unroll 8
-    for (int v = 0; v < V - 1; ++v) Isa::storeu(o + v * L, acc[r][v]);
-    if (Full) {
-      Isa::storeu(o + (V - 1) * L, acc[r][V - 1]);
-    } else {
-      Isa::maskstore(o + (V - 1) * L, mask, acc[r][V - 1]);
+      for (int v = 0; v < V - 1; ++v) Isa::storeu(o + v * L, acc[r][v]);
+      if (Full) {
+        Isa::storeu(o + (V - 1) * L, acc[r][V - 1]);
+      } else {
+        Isa::maskstore(o + (V - 1) * L, mask, acc[r][V - 1]);
+      }
+    }
+  } else {
+    // The epilogue reads the arguments into locals first: a vector store writes through a
+    // may_alias type, so the compiler would otherwise reload a.residual, a.act, ... after
+    // every store (as in conv2d_nchwc_tile.h).
+    float* const out = a.out;
+    const int64_t out_stride = a.out_stride, rows = a.rows, last = a.last;
+    const float* const residual = a.residual;
+    const Activation act = a.act;
+#pragma GCC unroll 8
+    for (int r = 0; r < R; ++r) {
+      if (r >= rows) break;
+      float* o = out + r * out_stride;
+      if (residual) {
+        const float* res = residual + r * out_stride;
+#pragma GCC unroll 8
+        for (int v = 0; v < V - 1; ++v) {
+          acc[r][v] = Isa::add(acc[r][v], Isa::loadu(res + v * L));
+        }
+        const float* tail = res + (V - 1) * L;
+        acc[r][V - 1] =
+            Isa::add(acc[r][V - 1], Full ? Isa::loadu(tail) : Isa::maskload(tail, mask));
+      }
+      if (act != Activation::none && act != Activation::sigmoid) {
+#pragma GCC unroll 8
+        for (int v = 0; v < V; ++v) acc[r][v] = activate_vec<Isa>(acc[r][v], act);
+      }
+#pragma GCC unroll 8
+      for (int v = 0; v < V - 1; ++v) Isa::storeu(o + v * L, acc[r][v]);
+      if (Full) {
+        Isa::storeu(o + (V - 1) * L, acc[r][V - 1]);
+      } else {
+        Isa::maskstore(o + (V - 1) * L, mask, acc[r][V - 1]);
+      }
+      if (act == Activation::sigmoid) sigmoid_in_place(o, (V - 1) * L + last);
     }
   }
 }
 
+// dst[i] = act(src[i] + residual[i]) for i < n (residual may be nullptr): the epilogue of
+// a staged tile's valid columns on their way to the output.
+template <class Isa>
+inline void epilogue_copy(float* dst, const float* src, const float* residual, int64_t n,
+                          Activation act) {
+  using Vec = typename Isa::Vec;
+  constexpr int64_t L = Isa::kLanes;
+  for (int64_t i = 0; i < n; i += L) {
+    const bool full = i + L <= n;
+    const auto m = Isa::mask(full ? L : n - i);
+    Vec v = full ? Isa::loadu(src + i) : Isa::maskload(src + i, m);
+    if (residual) {
+      v = Isa::add(v, full ? Isa::loadu(residual + i) : Isa::maskload(residual + i, m));
+    }
+    v = activate_vec<Isa>(v, act);
+    if (full) {
+      Isa::storeu(dst + i, v);
+    } else {
+      Isa::maskstore(dst + i, m, v);
+    }
+  }
+  if (act == Activation::sigmoid) sigmoid_in_place(dst, n);
+}
+
 using TileFn = void (*)(const TileArgs&);
 
-// kTiles[tap variant][v - 1][full] = tile<Isa, v, variant, full>.
-template <class Isa, int Variant, int... Vs>
+// kTiles[tap variant][v - 1][full] = tile<Isa, v, variant, full, epilogue>.
+template <class Isa, bool Epilogue, int Variant, int... Vs>
 constexpr std::array<std::array<TileFn, 2>, sizeof...(Vs)> tile_row(
     std::integer_sequence<int, Vs...>) {
-  return {std::array<TileFn, 2>{&tile<Isa, Vs + 1, Variant, false>,
-                                &tile<Isa, Vs + 1, Variant, true>}...};
+  return {std::array<TileFn, 2>{&tile<Isa, Vs + 1, Variant, false, Epilogue>,
+                                &tile<Isa, Vs + 1, Variant, true, Epilogue>}...};
 }
-template <class Isa, int... Is>
+template <class Isa, bool Epilogue, int... Is>
 constexpr auto tile_table(std::integer_sequence<int, Is...>) {
   return std::array<std::array<std::array<TileFn, 2>, Isa::kVecs>, sizeof...(Is)>{
-      tile_row<Isa, Is>(std::make_integer_sequence<int, Isa::kVecs>{})...};
+      tile_row<Isa, Epilogue, Is>(std::make_integer_sequence<int, Isa::kVecs>{})...};
 }
 
-// kTailTiles[tap variant][rows - 1] = tile<Isa, kVecs, variant, true, rows>: the full-width
-// tiles of the last rows output channels, where kRows does not divide them.
-template <class Isa, int Variant, int... Rs>
+// kTailTiles[tap variant][rows - 1] = tile<Isa, kVecs, variant, true, epilogue, rows>: the
+// full-width tiles of the last rows output channels, where kRows does not divide them.
+template <class Isa, bool Epilogue, int Variant, int... Rs>
 constexpr std::array<TileFn, sizeof...(Rs)> tail_row(std::integer_sequence<int, Rs...>) {
-  return {&tile<Isa, Isa::kVecs, Variant, true, Rs + 1>...};
+  return {&tile<Isa, Isa::kVecs, Variant, true, Epilogue, Rs + 1>...};
 }
-template <class Isa, int... Is>
+template <class Isa, bool Epilogue, int... Is>
 constexpr auto tail_table(std::integer_sequence<int, Is...>) {
   return std::array<std::array<TileFn, Isa::kRows - 1>, sizeof...(Is)>{
-      tail_row<Isa, Is>(std::make_integer_sequence<int, Isa::kRows - 1>{})...};
+      tail_row<Isa, Epilogue, Is>(std::make_integer_sequence<int, Isa::kRows - 1>{})...};
 }
 
 // Output channels [k, k + rows) over `len` positions from plane data `x`, stored at
 // `out`. A fresh TileArgs per tile: one shared by the tiles of a channel block and
 // updated in place measured 4-6% slower on 3x3/s2 layers.
+// `residual` is the residual at `out` (nullptr: none), `act` the activation: both none for
+// a tile into the staging buffer.
 template <class Isa>
 inline void tile_at(const Conv2dParams& p, const DirectPlan& d, const float* x,
                     int64_t channel_stride, int64_t k, int64_t rows, int64_t len, float* out,
-                    int64_t out_stride, int variant) {
+                    int64_t out_stride, const float* residual, Activation act, int variant) {
   static constexpr auto kTiles =
-      tile_table<Isa>(std::make_integer_sequence<int, kTapVariantCount>{});
+      tile_table<Isa, false>(std::make_integer_sequence<int, kTapVariantCount>{});
   static constexpr auto kTailTiles =
-      tail_table<Isa>(std::make_integer_sequence<int, kTapVariantCount>{});
+      tail_table<Isa, false>(std::make_integer_sequence<int, kTapVariantCount>{});
+  static constexpr auto kEpilogueTiles =
+      tile_table<Isa, true>(std::make_integer_sequence<int, kTapVariantCount>{});
+  static constexpr auto kEpilogueTailTiles =
+      tail_table<Isa, true>(std::make_integer_sequence<int, kTapVariantCount>{});
   constexpr int64_t L = Isa::kLanes;
   const int64_t vecs = ceil_div(len, L);
   TileArgs a;
@@ -392,11 +478,14 @@ inline void tile_at(const Conv2dParams& p, const DirectPlan& d, const float* x,
   a.bias = p.bias ? p.bias + k : nullptr;
   a.out = out;
   a.out_stride = out_stride;
+  a.residual = residual;
+  a.act = act;
   a.last = len - (vecs - 1) * L;
+  const bool epilogue = residual != nullptr || act != Activation::none;
   if (rows < Isa::kRows && vecs == Isa::kVecs && a.last == L) {
-    kTailTiles[variant][rows - 1](a);
+    (epilogue ? kEpilogueTailTiles : kTailTiles)[variant][rows - 1](a);
   } else {
-    kTiles[variant][vecs - 1][a.last == L](a);
+    (epilogue ? kEpilogueTiles : kTiles)[variant][vecs - 1][a.last == L](a);
   }
 }
 
@@ -422,20 +511,31 @@ void run_chunk(const Conv2dParams& p, const DirectPlan& d, const float* planes,
   const bool row_tiles = !direct && ceil_div(p.out_w, L) * L <= d.qw &&
                          d.cg * d.taps <= kRowTilesMaxWork;
   const int64_t out_plane = p.out_h * p.out_w;
-  float* out_chunk = p.output + (n * p.out_channels + g * d.kg) * out_plane + y0 * p.out_w;
+  const int64_t chunk_at = (n * p.out_channels + g * d.kg) * out_plane + y0 * p.out_w;
+  float* out_chunk = p.output + chunk_at;
+  const float* res_chunk = p.residual ? p.residual + chunk_at : nullptr;
+  const Activation act = p.activation;
+  const bool epilogue = res_chunk != nullptr || act != Activation::none;
   for (int64_t k0 = k_begin; k0 < k_end; k0 += Isa::kRows) {
     const int64_t r = std::min<int64_t>(Isa::kRows, k_end - k0);
     const int64_t k = g * d.kg + k0;
-    // The tile of plane positions [pos, pos + len), stored at `out`.
-    const auto run_tile = [&](int64_t pos, int64_t len, float* out, int64_t out_stride) {
-      tile_at<Isa>(p, d, planes + pos, channel_stride, k, r, len, out, out_stride, variant);
-    };
+    // The tile of plane positions [pos, pos + len), stored at output offset `at` from
+    // out_k, or (at < 0) into the staging buffer without the epilogue.
     float* out_k = out_chunk + k0 * out_plane;
+    const float* res_k = res_chunk ? res_chunk + k0 * out_plane : nullptr;
+    const auto run_tile = [&](int64_t pos, int64_t len, int64_t at) {
+      if (at < 0) {
+        tile_at<Isa>(p, d, planes + pos, channel_stride, k, r, len, staging, kTileLen, nullptr,
+                     Activation::none, variant);
+      } else {
+        tile_at<Isa>(p, d, planes + pos, channel_stride, k, r, len, out_k + at, out_plane,
+                     res_k ? res_k + at : nullptr, act, variant);
+      }
+    };
     if (row_tiles) {
       for (int64_t y = 0; y < rows; ++y) {
         for (int64_t x0 = 0; x0 < p.out_w; x0 += kTileLen) {
-          run_tile(y * d.qw + x0, std::min(kTileLen, p.out_w - x0), out_k + y * p.out_w + x0,
-                   out_plane);
+          run_tile(y * d.qw + x0, std::min(kTileLen, p.out_w - x0), y * p.out_w + x0);
         }
       }
       continue;
@@ -443,19 +543,25 @@ void run_chunk(const Conv2dParams& p, const DirectPlan& d, const float* planes,
     for (int64_t v0 = 0; v0 < positions; v0 += kTileLen) {
       const int64_t len = std::min(kTileLen, positions - v0);
       if (direct) {
-        run_tile(v0, len, out_k + v0, out_plane);
+        run_tile(v0, len, v0);
         continue;
       }
-      run_tile(v0, len, staging, kTileLen);
+      run_tile(v0, len, -1);
       // Keep the valid columns of each plane row the tile touched.
       for (int64_t v = v0; v < v0 + len;) {
         const int64_t y = v / d.qw, x = v % d.qw;
         const int64_t run = std::min(v0 + len, v - x + d.qw) - v;
         if (x < p.out_w) {
           const int64_t count = std::min(run, p.out_w - x);
+          const int64_t at = y * p.out_w + x;
           for (int64_t i = 0; i < r; ++i) {
-            std::memcpy(out_k + i * out_plane + y * p.out_w + x,
-                        staging + i * kTileLen + (v - v0), sizeof(float) * count);
+            const float* src = staging + i * kTileLen + (v - v0);
+            if (epilogue) {
+              epilogue_copy<Isa>(out_k + i * out_plane + at, src,
+                                 res_k ? res_k + i * out_plane + at : nullptr, count, act);
+            } else {
+              std::memcpy(out_k + i * out_plane + at, src, sizeof(float) * count);
+            }
           }
         }
         v += run;

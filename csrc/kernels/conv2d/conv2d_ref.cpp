@@ -1,5 +1,6 @@
-// Scalar reference convolution: direct loops, double accumulation. It is the oracle of
-// the C++ tests, the fallback on CPUs without AVX2, and deliberately plain.
+// Scalar reference convolution: direct loops, double accumulation, the epilogue (residual,
+// activation) in double too. It is the oracle of the C++ tests, the fallback on CPUs
+// without AVX2, and deliberately plain.
 #include <algorithm>
 
 #include "conv2d/conv2d.h"
@@ -21,6 +22,7 @@ void conv2d_ref(const Conv2dParams& p) {
       const float* x = p.input + (n * p.in_channels + g * cg) * in_plane;
       const float* w = p.weight + k * cg * taps;
       float* y = p.output + item * out_plane;
+      const float* res = p.residual ? p.residual + item * out_plane : nullptr;
       for (int64_t oy = 0; oy < p.out_h; ++oy) {
         for (int64_t ox = 0; ox < p.out_w; ++ox) {
           double acc = p.bias ? static_cast<double>(p.bias[k]) : 0.0;
@@ -36,7 +38,9 @@ void conv2d_ref(const Conv2dParams& p) {
               }
             }
           }
-          y[oy * p.out_w + ox] = static_cast<float>(acc);
+          const int64_t at = oy * p.out_w + ox;
+          if (res) acc += static_cast<double>(res[at]);
+          y[at] = static_cast<float>(activate_ref(acc, p.activation));
         }
       }
     }

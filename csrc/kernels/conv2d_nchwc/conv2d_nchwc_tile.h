@@ -1,7 +1,8 @@
 // The SIMD body of the blocked convolution (conv2d_nchwc.h), included INSIDE an ISA target
 // region (conv2d_nchwc_avx2.cpp, conv2d_nchwc_avx512.cpp) after that file's vector traits
 // `Isa`, as conv2d_direct.h is: everything is in an anonymous namespace and compiled for
-// that ISA only. Includes nothing itself.
+// that ISA only. Includes nothing itself but the epilogue's activations
+// (common/activation_simd.h, a region body too).
 //
 // Isa provides Vec, kLanes (= the block B), kOcBlocks and kPixels (the register tile:
 // kOcBlocks output channel blocks x kPixels output pixels of one row, one accumulator
@@ -17,6 +18,8 @@
 // Padding never reaches the hot loop: output rows clip their taps' row range, and the
 // tiles holding output columns whose taps leave the input (the first and last few) run a
 // border variant that reads zero for those taps. Everything else is "interior".
+#include "common/activation_simd.h"
+
 namespace {
 
 struct NchwcPlan {
@@ -107,29 +110,6 @@ struct NchwcTileArgs {
   int64_t tail_lanes;     // valid lanes of block `tail_block` (< B), else B
   int tail_block;         // the tile's block holding the last output channels, or -1
 };
-
-template <class Isa>
-inline typename Isa::Vec nchwc_activate(typename Isa::Vec v, Activation act) {
-  switch (act) {
-    // max / min return their second operand where either is NaN: v goes second, so NaN
-    // stays NaN as in PyTorch.
-    case Activation::relu: return Isa::max(Isa::zero(), v);
-    case Activation::relu6: return Isa::min(Isa::set1(6.0f), Isa::max(Isa::zero(), v));
-    case Activation::hardswish: {
-      const auto gate = Isa::min(Isa::set1(6.0f),
-                                 Isa::max(Isa::zero(), Isa::add(v, Isa::set1(3.0f))));
-      return Isa::mul(v, Isa::mul(gate, Isa::set1(1.0f / 6.0f)));
-    }
-    default: return v;  // none; sigmoid runs after the store (nchwc_sigmoid)
-  }
-}
-
-// Sigmoid on the stored tile: exp has no vector instruction, and a sigmoid convolution is
-// rare enough (the MLP's classifier) that a scalar pass over the tile, still in L1, costs
-// less than a vector exp to maintain.
-inline void nchwc_sigmoid(float* out, int64_t lanes) {
-  for (int64_t i = 0; i < lanes; ++i) out[i] = 1.0f / (1.0f + std::exp(-out[i]));
-}
 
 constexpr int64_t kPrefetchTiles = 3;
 
@@ -250,7 +230,7 @@ void nchwc_tile(const NchwcTileArgs& a) {
 #pragma GCC unroll 8
       for (int j = 0; j < OCB; ++j) {
 #pragma GCC unroll 16
-        for (int q = 0; q < P; ++q) acc[j][q] = nchwc_activate<Isa>(acc[j][q], act);
+        for (int q = 0; q < P; ++q) acc[j][q] = activate_vec<Isa>(acc[j][q], act);
       }
     }
     if (tail_block >= 0) {
@@ -269,7 +249,7 @@ void nchwc_tile(const NchwcTileArgs& a) {
     if (act == Activation::sigmoid) {
       for (int j = 0; j < OCB; ++j) {
         for (int q = 0; q < P; ++q) {
-          nchwc_sigmoid(out + j * out_plane + q * B, j == tail_block ? tail_lanes : B);
+          sigmoid_in_place(out + j * out_plane + q * B, j == tail_block ? tail_lanes : B);
         }
       }
     }

@@ -106,10 +106,10 @@ void wino_output_tile(const float* m, int64_t xi_stride, typename Isa::Vec bias,
       const int64_t at = ((y0 + r) * o.out_w + x0 + x) * B;
       Vec v = Isa::add(y[r], bias);
       if (o.residual) v = Isa::add(v, Isa::load(o.residual + at));
-      v = nchwc_activate<Isa>(v, o.act);
+      v = activate_vec<Isa>(v, o.act);
       if (o.lanes < B) v = Isa::keep_lanes(v, o.lanes);
       Isa::store(o.out + at, v);
-      if (o.act == Activation::sigmoid) nchwc_sigmoid(o.out + at, o.lanes);
+      if (o.act == Activation::sigmoid) sigmoid_in_place(o.out + at, o.lanes);
     }
   }
 }

@@ -10,12 +10,16 @@
 // Output channel k reads input channel k / multiplier (PyTorch's grouping: the m outputs
 // of input channel c are k = c*m ... c*m + m-1).
 //
-// out(n, k, y, x) = bias[k] + sum_{r, s} weight[k][r][s] *
-//                   input(n, k / m, y*stride_h - pad_h + r*dilation_h,
-//                                   x*stride_w - pad_w + s*dilation_w)
-// with input outside the image reading as zero. pad_h / pad_w are the top / left padding;
-// the bottom / right padding only shows in out_h / out_w (conv2d_out_size), as in
-// Conv2dParams.
+// out(n, k, y, x) = act(bias[k] + sum_{r, s} weight[k][r][s] *
+//                       input(n, k / m, y*stride_h - pad_h + r*dilation_h,
+//                                       x*stride_w - pad_w + s*dilation_w)
+//                       + residual(n, k, y, x))
+// with input outside the image reading as zero. The epilogue (residual, act) is what
+// conv2d's depthwise layers hand over (conv2d.h, as_depthwise); the CPU kernels apply it
+// in their stores, the CUDA launcher refuses it (conv2d's CUDA path has its own
+// depthwise kernel, and pybench.depthwise_conv2d takes no epilogue). pad_h / pad_w are
+// the top / left padding; the bottom / right padding only shows in out_h / out_w
+// (conv2d_out_size), as in Conv2dParams.
 //
 // A depthwise convolution does 2 * kh * kw FLOPs per output and reads one input and one
 // output element per output: about 2 FLOP/byte for 3x3, so it is memory- (or rather
@@ -36,6 +40,8 @@ namespace pybench::kernels {
 struct DepthwiseConv2dParams : ConvParamsBase {
   int64_t channels = 0;    // input channels C
   int64_t multiplier = 1;  // m >= 1: output channels = C * m
+  const float* residual = nullptr;  // (batch, C * m, out_h, out_w) or nullptr
+  Activation activation = Activation::none;
   CpuExecution exec;  // threading of the CPU kernels; the CUDA launchers ignore it
 
   int64_t out_channels() const { return channels * multiplier; }

@@ -1,6 +1,7 @@
 // AVX2 + FMA depthwise convolution: depthwise_conv2d_direct.h with ymm vectors, 2-row
 // fast-path blocks (9 weights + 2 accumulators + 3 loads fit the 16 registers).
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <vector>

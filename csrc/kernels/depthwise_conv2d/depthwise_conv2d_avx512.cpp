@@ -1,6 +1,7 @@
 // AVX-512 depthwise convolution: depthwise_conv2d_direct.h with zmm vectors and 4-row
 // fast-path blocks; rows of at most 8 columns run on ymm vectors (AVX-512VL masks).
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <vector>

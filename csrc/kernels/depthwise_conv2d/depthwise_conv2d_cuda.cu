@@ -16,6 +16,11 @@ void launch_depthwise_conv2d(const DepthwiseConv2dParams& p, cudaStream_t stream
   if (const char* why = depthwise_cuda_unsupported(p)) {
     throw std::runtime_error(std::string("launch_depthwise_conv2d: unsupported size: ") + why);
   }
+  // The epilogue fields are for conv2d's CPU delegation (depthwise_conv2d.h); refused
+  // here rather than silently dropped.
+  if (p.residual != nullptr || p.activation != Activation::none) {
+    throw std::runtime_error("launch_depthwise_conv2d: no residual or activation epilogue");
+  }
   const DepthwiseLaunchGeometry g = depthwise_launch_geometry(p);
   if (g.empty()) return;
   if (g.dynamic_smem_bytes > kDwMaxSharedBytes) {

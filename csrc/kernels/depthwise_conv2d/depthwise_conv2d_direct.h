@@ -5,7 +5,8 @@
 // Included INSIDE an ISA target region (depthwise_conv2d_avx2.cpp, ..._avx512.cpp,
 // separable_conv2d_avx*.cpp) after that region's vector traits, the way conv2d_direct.h
 // is: everything here is in an anonymous namespace, compiled for that ISA only. Includes
-// nothing; the including file includes <algorithm>, <cstdint>, <cstring>, <vector> above
+// nothing but the epilogue's activations (common/activation_simd.h, a region body too);
+// the including file includes <algorithm>, <cmath>, <cstdint>, <cstring>, <vector> above
 // the region.
 //
 // Planes. One input channel's rows that a chunk of output rows reads are copied, zero
@@ -33,6 +34,14 @@
 // depthwise_plane_bytes(cpu_caches()) (3/4 of the L1d, at most 24 KiB;
 // depthwise_conv2d.h) so they stay in L1 while the m output channels of a multiplier read
 // them.
+//
+// Epilogue (conv2d's depthwise layers, through as_depthwise: a residual, any activation):
+// applied to each output vector before its store, by instances of the row kernels of
+// their own (Epilogue = true). The plain instances -- the depthwise op, the separable
+// kernel -- keep the store they had: a residual pointer tested per store cost them 3-6%
+// (1 thread, MobileNet's 3x3 and 5x5 layers, AVX2 and AVX-512).
+#include "common/activation_simd.h"
+
 namespace {
 
 // Sizes of one call, resolved once.
@@ -244,8 +253,9 @@ struct DwRowsArgs {
   float bias;          // 0 without a bias
   Activation act;
   float* out;          // output row 0, column 0
-  int64_t out_stride;  // floats between output rows
+  int64_t out_stride;  // floats between output rows (of `out` and `residual`)
   int64_t rows, out_w;
+  const float* residual;  // the residual at `out`, or nullptr; epilogue instances only
 };
 
 template <class V>
@@ -269,9 +279,38 @@ inline void dw_store(float* o, typename V::Vec v, bool full, typename V::Mask m,
   }
 }
 
+// dw_store with the epilogue: the residual at `res` (nullptr: none) added, any activation.
+// `left` is the row's columns from o on (sigmoid's scalar pass after the store stops at
+// min(left, lanes)).
+template <class V>
+inline void dw_store_epilogue(float* o, const float* res, typename V::Vec v, bool full,
+                              typename V::Mask m, int64_t left, Activation act) {
+  if (res) v = V::add(v, full ? V::loadu(res) : V::maskload(res, m));
+  v = activate_vec<V>(v, act);
+  if (full) {
+    V::storeu(o, v);
+  } else {
+    V::maskstore(o, m, v);
+  }
+  if (act == Activation::sigmoid) sigmoid_in_place(o, full ? V::kLanes : left);
+}
+
+// The store of a row kernel's output vector at offset `at` from `out` (`left` columns of
+// the row from there on).
+template <class V, bool Epilogue>
+inline void dw_store_at(const DwRowsArgs& a, int64_t at, typename V::Vec v, bool full,
+                        typename V::Mask m, int64_t left) {
+  if constexpr (Epilogue) {
+    dw_store_epilogue<V>(a.out + at, a.residual ? a.residual + at : nullptr, v, full, m,
+                         left, a.act);
+  } else {
+    dw_store<V>(a.out + at, v, full, m, a.act);
+  }
+}
+
 // Fast path: KH x KW, stride SH x SW, dilation 1; RB output rows at once. Weights stay in
 // registers; the row pointers are explicit so equal (plane, row) loads are one load.
-template <class V, int KH, int KW, int SH, int SW, int RB>
+template <class V, int KH, int KW, int SH, int SW, int RB, bool Epilogue>
 void dw_rows_block(const DwRowsArgs& a, int64_t y, const typename V::Vec* wv) {
   using Vec = typename V::Vec;
   constexpr int64_t L = V::kLanes;
@@ -303,31 +342,31 @@ void dw_rows_block(const DwRowsArgs& a, int64_t y, const typename V::Vec* wv) {
                              V::loadu(row[r % SH][s % SW][rb + r / SH] + s / SW + x0), acc[rb]);
 #pragma GCC unroll 8
     for (int rb = 0; rb < RB; ++rb)
-      dw_store<V>(a.out + (y + rb) * a.out_stride + x0, acc[rb], full, m, a.act);
+      dw_store_at<V, Epilogue>(a, (y + rb) * a.out_stride + x0, acc[rb], full, m, a.out_w - x0);
   }
 }
 
-template <class V, int KH, int KW, int SH, int SW>
+template <class V, int KH, int KW, int SH, int SW, bool Epilogue>
 void dw_rows_fast(const DwRowsArgs& a) {
   typename V::Vec wv[KH * KW];
 #pragma GCC unroll 32
   for (int t = 0; t < KH * KW; ++t) wv[t] = V::set1(a.w[t]);
   constexpr int RB = V::kDwRows;
   int64_t y = 0;
-  for (; y + RB <= a.rows; y += RB) dw_rows_block<V, KH, KW, SH, SW, RB>(a, y, wv);
+  for (; y + RB <= a.rows; y += RB) dw_rows_block<V, KH, KW, SH, SW, RB, Epilogue>(a, y, wv);
   // The leftover rows as one block too (a 7-row plane: 4 + 3, not 4 + 1 + 1 + 1, which
   // would reload the shared input rows), for RB up to 4.
   static_assert(RB <= 4, "leftover blocks are instantiated for RB <= 4");
   switch (a.rows - y) {
-    case 3: if constexpr (RB > 3) dw_rows_block<V, KH, KW, SH, SW, 3>(a, y, wv); break;
-    case 2: if constexpr (RB > 2) dw_rows_block<V, KH, KW, SH, SW, 2>(a, y, wv); break;
-    case 1: dw_rows_block<V, KH, KW, SH, SW, 1>(a, y, wv); break;
+    case 3: if constexpr (RB > 3) dw_rows_block<V, KH, KW, SH, SW, 3, Epilogue>(a, y, wv); break;
+    case 2: if constexpr (RB > 2) dw_rows_block<V, KH, KW, SH, SW, 2, Epilogue>(a, y, wv); break;
+    case 1: dw_rows_block<V, KH, KW, SH, SW, 1, Epilogue>(a, y, wv); break;
     default: break;
   }
 }
 
 // Generic path: any kernel size, stride and dilation.
-template <class V>
+template <class V, bool Epilogue>
 void dw_rows_generic(const DwRowsArgs& a) {
   using Vec = typename V::Vec;
   constexpr int64_t L = V::kLanes;
@@ -344,34 +383,37 @@ void dw_rows_generic(const DwRowsArgs& a) {
         acc1 = V::fmadd(V::set1(a.w[t + 1]), V::loadu(base + a.tap_offset[t + 1] + x0), acc1);
       }
       if (t < a.taps) acc0 = V::fmadd(V::set1(a.w[t]), V::loadu(base + a.tap_offset[t] + x0), acc0);
-      dw_store<V>(a.out + y * a.out_stride + x0, V::add(acc0, acc1), full, m, a.act);
+      dw_store_at<V, Epilogue>(a, y * a.out_stride + x0, V::add(acc0, acc1), full, m,
+                               a.out_w - x0);
     }
   }
 }
 
 using DwRowsFn = void (*)(const DwRowsArgs&);
 
-template <class V>
+template <class V, bool Epilogue>
 DwRowsFn select_dw_rows_for(const DepthwiseConv2dParams& p) {
   if (p.dilation_h == 1 && p.dilation_w == 1) {
     const auto is = [&](int64_t k, int64_t s) {
       return p.kernel_h == k && p.kernel_w == k && p.stride_h == s && p.stride_w == s;
     };
-    if (is(3, 1)) return &dw_rows_fast<V, 3, 3, 1, 1>;
-    if (is(3, 2)) return &dw_rows_fast<V, 3, 3, 2, 2>;
-    if (is(5, 1)) return &dw_rows_fast<V, 5, 5, 1, 1>;
-    if (is(5, 2)) return &dw_rows_fast<V, 5, 5, 2, 2>;
+    if (is(3, 1)) return &dw_rows_fast<V, 3, 3, 1, 1, Epilogue>;
+    if (is(3, 2)) return &dw_rows_fast<V, 3, 3, 2, 2, Epilogue>;
+    if (is(5, 1)) return &dw_rows_fast<V, 5, 5, 1, 1, Epilogue>;
+    if (is(5, 2)) return &dw_rows_fast<V, 5, 5, 2, 2, Epilogue>;
   }
-  return &dw_rows_generic<V>;
+  return &dw_rows_generic<V, Epilogue>;
 }
 
 // Wide: the ISA's full vectors; Narrow: half-width ones for rows of at most its lanes.
+// The epilogue instances where p has a residual or an activation.
 template <class Wide, class Narrow>
 DwRowsFn select_dw_rows(const DepthwiseConv2dParams& p) {
+  const bool epilogue = p.residual != nullptr || p.activation != Activation::none;
   if (Narrow::kLanes < Wide::kLanes && p.out_w <= Narrow::kLanes) {
-    return select_dw_rows_for<Narrow>(p);
+    return epilogue ? select_dw_rows_for<Narrow, true>(p) : select_dw_rows_for<Narrow, false>(p);
   }
-  return select_dw_rows_for<Wide>(p);
+  return epilogue ? select_dw_rows_for<Wide, true>(p) : select_dw_rows_for<Wide, false>(p);
 }
 
 inline DwRowsArgs dw_rows_args(const DwPlan& d, const float* planes, const float* w,
@@ -392,6 +434,7 @@ inline DwRowsArgs dw_rows_args(const DwPlan& d, const float* planes, const float
   a.out_stride = out_stride;
   a.rows = rows;
   a.out_w = out_w;
+  a.residual = nullptr;
   return a;
 }
 
@@ -445,10 +488,12 @@ void depthwise_conv2d_direct(const DepthwiseConv2dParams& p) {
       const int64_t rows = std::min(d.rows, p.out_h - y0);
       for (int64_t j = 0; j < m; ++j) {
         const int64_t k = c * m + j;
-        rows_fn(dw_rows_args(d, planes, p.weight + k * taps, p.bias ? p.bias + k : nullptr,
-                             Activation::none,
-                             p.output + (n * k_total + k) * out_plane + y0 * p.out_w,
-                             p.out_w, rows, p.out_w, taps));
+        const int64_t at = (n * k_total + k) * out_plane + y0 * p.out_w;
+        DwRowsArgs args =
+            dw_rows_args(d, planes, p.weight + k * taps, p.bias ? p.bias + k : nullptr,
+                         p.activation, p.output + at, p.out_w, rows, p.out_w, taps);
+        if (p.residual) args.residual = p.residual + at;
+        rows_fn(args);
       }
       if (next.nc != at.nc && ++c == p.channels) {
         c = 0;

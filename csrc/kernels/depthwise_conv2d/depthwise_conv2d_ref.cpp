@@ -1,5 +1,6 @@
-// Scalar reference depthwise convolution: direct loops, double accumulation. The oracle of
-// the C++ tests and the fallback on CPUs without AVX2; deliberately plain.
+// Scalar reference depthwise convolution: direct loops, double accumulation, the epilogue
+// in double too. The oracle of the C++ tests and the fallback on CPUs without AVX2;
+// deliberately plain.
 #include "depthwise_conv2d/depthwise_conv2d.h"
 
 namespace pybench::kernels::cpu {
@@ -17,6 +18,7 @@ void depthwise_conv2d_ref(const DepthwiseConv2dParams& p) {
       const float* x = p.input + (n * p.channels + k / p.multiplier) * in_plane;
       const float* w = p.weight + k * taps;
       float* y = p.output + item * out_plane;
+      const float* res = p.residual ? p.residual + item * out_plane : nullptr;
       for (int64_t oy = 0; oy < p.out_h; ++oy) {
         for (int64_t ox = 0; ox < p.out_w; ++ox) {
           double acc = p.bias ? static_cast<double>(p.bias[k]) : 0.0;
@@ -30,7 +32,9 @@ void depthwise_conv2d_ref(const DepthwiseConv2dParams& p) {
                      static_cast<double>(x[iy * p.in_w + ix]);
             }
           }
-          y[oy * p.out_w + ox] = static_cast<float>(acc);
+          const int64_t at = oy * p.out_w + ox;
+          if (res) acc += static_cast<double>(res[at]);
+          y[at] = static_cast<float>(activate_ref(acc, p.activation));
         }
       }
     }

@@ -2,6 +2,7 @@
 // (depthwise 2-row blocks, pointwise 4 x 3 register tiles).
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <utility>

@@ -2,6 +2,7 @@
 // (depthwise 4-row blocks, ymm rows for widths <= 8; pointwise 6 x 4 register tiles).
 #include <algorithm>
 #include <array>
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <utility>

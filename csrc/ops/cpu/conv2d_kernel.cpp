@@ -2,6 +2,8 @@
 // kernel threaded with at::parallel_for.
 #include <torch/library.h>
 
+#include <string>
+
 #include "aten_parallel.h"
 #include "conv2d_args.h"
 
@@ -10,9 +12,10 @@ namespace {
 
 at::Tensor conv2d_cpu(const at::Tensor& input, const at::Tensor& weight,
                       const std::optional<at::Tensor>& bias, at::IntArrayRef stride,
-                      at::IntArrayRef padding, at::IntArrayRef dilation, int64_t groups) {
+                      at::IntArrayRef padding, at::IntArrayRef dilation, int64_t groups,
+                      const std::optional<at::Tensor>& residual, c10::string_view activation) {
   Conv2dInput in = prepare_conv2d(input, weight, bias, stride, padding, dilation, groups,
-                                  c10::DeviceType::CPU);
+                                  c10::DeviceType::CPU, residual, std::string(activation));
   at::Tensor out = make_conv2d_output(in);
   if (out.numel() > 0) {
     in.params.exec = aten_cpu_execution();

@@ -5,6 +5,7 @@
 #include <torch/library.h>
 
 #include <stdexcept>
+#include <string>
 
 #include "conv2d/conv2d_cuda.h"
 #include "conv2d_args.h"
@@ -14,9 +15,10 @@ namespace {
 
 at::Tensor conv2d_cuda(const at::Tensor& input, const at::Tensor& weight,
                        const std::optional<at::Tensor>& bias, at::IntArrayRef stride,
-                       at::IntArrayRef padding, at::IntArrayRef dilation, int64_t groups) {
+                       at::IntArrayRef padding, at::IntArrayRef dilation, int64_t groups,
+                       const std::optional<at::Tensor>& residual, c10::string_view activation) {
   Conv2dInput in = prepare_conv2d(input, weight, bias, stride, padding, dilation, groups,
-                                  c10::DeviceType::CUDA);
+                                  c10::DeviceType::CUDA, residual, std::string(activation));
   const c10::cuda::CUDAGuard guard(in.input.device());
   at::Tensor out = make_conv2d_output(in);
   if (out.numel() > 0) {
