@@ -120,10 +120,22 @@ def lstm(input: torch.Tensor, hx: torch.Tensor, cx: torch.Tensor, w_ih: torch.Te
     """
     check_operands("pybench.lstm", input, hx=hx, cx=cx, w_ih=w_ih, w_hh=w_hh, b_ih=b_ih,
                    b_hh=b_hh, packed_ih=packed_ih, packed_hh=packed_hh)
-    output, h_n, c_n = _run(torch.ops.pybench.lstm,
-                            (input, hx, cx, w_ih, w_hh, b_ih, b_hh, batch_first),
-                            input, w_ih, w_hh, packed_ih, packed_hh)
+    args = (input, hx, cx, w_ih, w_hh, b_ih, b_hh, batch_first)
+    if _trains(input, hx, cx, w_ih, w_hh, b_ih, b_hh):
+        output, h_n, c_n, _, _ = _run(torch.ops.pybench.lstm_train, args, input, w_ih, w_hh,
+                                      packed_ih, packed_hh)
+    else:
+        output, h_n, c_n = _run(torch.ops.pybench.lstm, args, input, w_ih, w_hh, packed_ih,
+                                packed_hh)
     return output, (h_n, c_n)
+
+
+def _trains(input, *tensors) -> bool:
+    """Whether autograd records this call on the CPU: then the training forward runs, which
+    keeps the gates and cell states for the fused backward (the CUDA kernels have no such
+    forward: there the backward recomputes, see below)."""
+    return (torch.is_grad_enabled() and input.device.type == "cpu"
+            and any(t is not None and t.requires_grad for t in (input, *tensors)))
 
 
 def _lstm_fake_checks(op, input, hx, cx, w_ih, w_hh, b_ih, b_hh, packed_ih, packed_hh, rank,
@@ -168,6 +180,25 @@ def _lstm_fake(input, hx, cx, w_ih, w_hh, b_ih=None, b_hh=None, batch_first=Fals
     return out, input.new_empty((b, h)), input.new_empty((b, h))
 
 
+@torch.library.register_fake("pybench::lstm_train")
+def _lstm_train_fake(input, hx, cx, w_ih, w_hh, b_ih=None, b_hh=None, batch_first=False,
+                     packed_ih=None, packed_hh=None):
+    out, h_n, c_n = _lstm_fake(input, hx, cx, w_ih, w_hh, b_ih, b_hh, batch_first, packed_ih,
+                               packed_hh)
+    t, b, h = input.shape[1 if batch_first else 0], h_n.shape[0], h_n.shape[1]
+    return out, h_n, c_n, input.new_empty((t, b, 4 * h)), input.new_empty((t, b, h))
+
+
+@torch.library.register_fake("pybench::lstm_backward")
+def _lstm_backward_fake(grad_output, grad_h_n, grad_c_n, input, hx, cx, w_ih, w_hh, output,
+                        gates, cells, batch_first, input_grad):
+    b, h = _lstm_fake_checks("pybench.lstm_backward", input, hx, cx, w_ih, w_hh, None, None,
+                             None, None, 3, 0 if batch_first else 1)
+    d_input = input.new_empty(input.shape) if input_grad else input.new_empty((0,))
+    return (d_input, hx.new_empty((b, h)), cx.new_empty((b, h)), w_ih.new_empty(w_ih.shape),
+            w_hh.new_empty(w_hh.shape), w_hh.new_empty((4 * h,)))
+
+
 @torch.library.register_fake("pybench::lstm_pack_weights")
 def _lstm_pack_weights_fake(w_ih, w_hh):
     check_operands("pybench.lstm_pack_weights", w_ih, "w_ih", w_hh=w_hh)
@@ -200,12 +231,12 @@ def _sequence_reference(input, hx, cx, w_ih, w_hh, b_ih, b_hh, batch_first):
     return (out.transpose(0, 1) if batch_first else out), h, c
 
 
-def _recompute_grads(ctx, reference, grads_out, extra):
+def _recompute_grads(ctx, reference, grads_out, extra, tensors=None):
     """Gradients of the op's 7 differentiable inputs (input, hx, cx, w_ih, w_hh, b_ih,
     b_hh): the forward recomputed in ATen ops and differentiated (create_graph when a
     double backward is being recorded). The packed weights are caches of w_ih / w_hh, not
     inputs of their own: they get no gradient."""
-    tensors = ctx.saved_tensors
+    tensors = ctx.saved_tensors if tensors is None else tensors
     need = (*ctx.needs_input_grad[:7], *[False] * (7 - len(ctx.needs_input_grad[:7])))
     with torch.enable_grad():
         leaves = [t.detach().requires_grad_(n) if t is not None else None
@@ -220,10 +251,10 @@ def _recompute_grads(ctx, reference, grads_out, extra):
 
 
 # Backward of lstm_cell / lstm: back-propagation through time on the forward recomputed in
-# ATen ops (the gates are not saved by pybench's fused forward kernels), so gradients are
-# nn.LSTM's. A fused backward kernel (the gates kept by the forward) is the faster design
-# and not built yet; this makes pybench.nn's LSTM layers trainable instead of silently
-# returning no gradient.
+# ATen ops, so gradients are nn.LSTM's. lstm_cell's and the CUDA lstm's forwards keep no
+# gates; on the CPU, pybench.ops.lstm runs lstm_train instead whenever autograd records,
+# whose backward is the fused kernel (below), and this path serves the direct calls of the
+# op and double backward.
 def _seven(inputs):
     """The 7 differentiable inputs; a call that left the biases at their default passes
     fewer."""
@@ -254,3 +285,37 @@ torch.library.register_autograd("pybench::lstm_cell", _lstm_cell_backward,
                                 setup_context=_lstm_cell_setup_context)
 torch.library.register_autograd("pybench::lstm", _lstm_backward,
                                 setup_context=_lstm_setup_context)
+
+
+# Backward of lstm_train: the fused kernel (csrc/kernels/lstm: one step per time step, the
+# gate derivatives in the epilogue of dh = grad + dG W_hh; the weight, bias and input
+# gradients as GEMMs over all steps). A double backward is recorded through the ATen
+# recompute instead: the fused backward is not itself differentiable.
+def _lstm_train_setup_context(ctx, inputs, output):
+    out, _, _, gates, cells = output
+    ctx.mark_non_differentiable(gates, cells)
+    ctx.save_for_backward(*_seven(inputs), out, gates, cells)
+    ctx.batch_first = inputs[7] if len(inputs) > 7 else False
+
+
+def _lstm_train_backward(ctx, grad_out, grad_h, grad_c, _grad_gates, _grad_cells):
+    *seven, out, gates, cells = ctx.saved_tensors
+    need = ctx.needs_input_grad
+    if torch.is_grad_enabled():
+        grads = _recompute_grads(ctx, _sequence_reference, (grad_out, grad_h, grad_c),
+                                 (ctx.batch_first,), tensors=seven)
+        return (*grads, None, None, None)[:len(need)]
+    input, hx, cx, w_ih, w_hh, b_ih, b_hh = seven
+    d_input, d_hx, d_cx, d_w_ih, d_w_hh, d_bias = torch.ops.pybench.lstm_backward(
+        grad_out, grad_h, grad_c, input, hx, cx, w_ih, w_hh, out, gates, cells,
+        ctx.batch_first, bool(need[0]))
+    grads = (d_input if need[0] else None, d_hx if need[1] else None,
+             d_cx if need[2] else None, d_w_ih if need[3] else None,
+             d_w_hh if need[4] else None,
+             d_bias if len(need) > 5 and need[5] and b_ih is not None else None,
+             d_bias if len(need) > 6 and need[6] and b_hh is not None else None)
+    return (*grads, None, None, None)[:len(need)]
+
+
+torch.library.register_autograd("pybench::lstm_train", _lstm_train_backward,
+                                setup_context=_lstm_train_setup_context)

@@ -329,3 +329,149 @@ TEST(LstmActivations, SaturateAndPropagateNaN) {
 }
 
 }  // namespace
+
+// ---- training: the forward's kept gates and cells, and the backward step ---------------
+
+namespace {
+
+using pybench::kernels::LstmBackwardStepParams;
+using BackwardFn = void (*)(const LstmBackwardStepParams&);
+
+BackwardFn backward_for(CpuIsa isa) {
+  return isa == CpuIsa::avx512 ? kcpu::lstm_backward_step_avx512
+         : isa == CpuIsa::avx2 ? kcpu::lstm_backward_step_avx2
+                               : kcpu::lstm_backward_step_ref;
+}
+
+class LstmBackwardTest : public ::testing::TestWithParam<CpuIsa> {};
+
+// One backward step (with and without the next step's dG, with and without an outside
+// gradient, then the dh-only form) against the reference, serial and on 2 threads, on
+// batches of 1 and past the 8-row tile, H below, at and past both vector widths.
+TEST_P(LstmBackwardTest, StepMatchesReference) {
+  const CpuIsa isa = GetParam();
+  if (!cpu_supports(isa)) GTEST_SKIP() << "CPU lacks " << cpu_isa_name(isa);
+  for (auto [B, H] : std::vector<std::array<int64_t, 2>>{
+           {1, 1}, {1, 16}, {3, 17}, {9, 40}, {13, 8}, {8, 33}, {20, 129}}) {
+    for (int variant = 0; variant < 4; ++variant) {
+      const bool has_next = variant & 1, has_grad = variant & 2;
+      for (int threads : {1, 2}) {
+        SCOPED_TRACE("B " + std::to_string(B) + " H " + std::to_string(H) + " next " +
+                     std::to_string(has_next) + " grad " + std::to_string(has_grad) +
+                     " threads " + std::to_string(threads));
+        const uint64_t seed = static_cast<uint64_t>(B * 31 + H * 7 + variant);
+        const int64_t G = 4 * H;
+        auto gates = randn(B * G, seed);
+        for (int64_t b = 0; b < B; ++b) {  // activations: sigmoid for i, f, o; tanh for g
+          for (int64_t k = 0; k < G; ++k) {
+            float& a = gates[static_cast<size_t>(b * G + k)];
+            a = (k / H == 2) ? std::tanh(a) : 1.0f / (1.0f + std::exp(-a));
+          }
+        }
+        const auto c = randn(B * H, seed + 1), c_prev = randn(B * H, seed + 2);
+        const auto dc0 = randn(B * H, seed + 3), grad = randn(B * H, seed + 4);
+        const auto next = randn(B * G, seed + 5);
+        const auto w_hh = randn(G * H, seed + 6, 1.0f / std::sqrt(static_cast<float>(H)));
+        std::vector<float> packed;
+        LstmBackwardStepParams p;
+        p.batch = B;
+        p.hidden_size = H;
+        p.w_hh = w_hh.data();
+        const int64_t block = kcpu::lstm_pack_block(isa);
+        packed.assign(static_cast<size_t>(pybench::kernels::lstm_hh_columns_floats(H, block)),
+                      pt::kNaN);
+        kcpu::lstm_pack_hh_columns(w_hh.data(), H, block, packed.data());
+        p.packed_hh_t = {packed.data(), G, H, block};
+        p.dgates_next = has_next ? next.data() : nullptr;
+        p.grad_h = has_grad ? grad.data() : nullptr;
+        p.ld_grad_h = H;
+        p.gates = gates.data();
+        p.c = c.data();
+        p.c_prev = c_prev.data();
+        p.exec = {pt::std_thread_for(threads), threads};
+        auto run = [&](BackwardFn fn, Guarded& dg, Guarded& dc, Guarded& dh) {
+          std::copy(dc0.begin(), dc0.end(), dc.data());
+          LstmBackwardStepParams q = p;
+          q.dc = dc.data();
+          q.dgates = dg.data();
+          fn(q);
+          q.gates = nullptr;  // the dh-only form: d(h_0)
+          q.dgates_next = next.data();
+          q.dh_out = dh.data();
+          fn(q);
+        };
+        Guarded dg_ref(B * G), dc_ref(B * H), dh_ref(B * H), dg(B * G), dc(B * H), dh(B * H);
+        run(kcpu::lstm_backward_step_ref, dg_ref, dc_ref, dh_ref);
+        run(backward_for(isa), dg, dc, dh);
+        // float32 products over K = 4H <= 516 against double, |values| ~ 1 to 10.
+        const double tol = 4e-6 * std::sqrt(static_cast<double>(G));
+        EXPECT_LE(max_abs_diff(dg.data(), dg_ref.data(), B * G), tol);
+        EXPECT_LE(max_abs_diff(dc.data(), dc_ref.data(), B * H), tol);
+        EXPECT_LE(max_abs_diff(dh.data(), dh_ref.data(), B * H), tol);
+        EXPECT_TRUE(dg.guards_intact() && dc.guards_intact() && dh.guards_intact());
+      }
+    }
+  }
+}
+
+// The training forward: the same outputs as inference, plus every step's activated gates
+// and cell state, against the reference's.
+TEST_P(LstmBackwardTest, TrainingForwardKeepsGatesAndCells) {
+  const CpuIsa isa = GetParam();
+  if (!cpu_supports(isa)) GTEST_SKIP() << "CPU lacks " << cpu_isa_name(isa);
+  for (auto [T, B, I, H] : std::vector<std::array<int64_t, 4>>{
+           {1, 1, 3, 5}, {9, 7, 30, 40}, {4, 13, 5, 17}, {3, 2, 700, 24}}) {
+    SCOPED_TRACE("T " + std::to_string(T) + " B " + std::to_string(B) + " I " +
+                 std::to_string(I) + " H " + std::to_string(H));
+    const uint64_t seed = static_cast<uint64_t>(T * 5 + B * 3 + I + H * 11);
+    const auto x = randn(T * B * I, seed), h0 = randn(B * H, seed + 1), c0 = randn(B * H, seed + 2);
+    const float k = 1.0f / std::sqrt(static_cast<float>(H));
+    const auto w_ih = randn(4 * H * I, seed + 3, k), w_hh = randn(4 * H * H, seed + 4, k);
+    const auto bias = randn(4 * H, seed + 5, k);
+    Packed p_ih(w_ih, H, I, isa), p_hh(w_hh, H, H, isa);
+    auto run = [&](CpuIsa variant, Guarded& out, Guarded& gates, Guarded& cells, Guarded& hn,
+                   Guarded& cn) {
+      LstmSequenceParams p;
+      p.seq_len = T;
+      p.batch = B;
+      p.input_size = I;
+      p.hidden_size = H;
+      p.x = x.data();
+      p.x_stride_t = B * I;
+      p.x_stride_b = I;
+      p.h0 = h0.data();
+      p.c0 = c0.data();
+      p.w_ih = w_ih.data();
+      p.w_hh = w_hh.data();
+      p.packed_ih = p_ih.view;
+      p.packed_hh = p_hh.view;
+      p.bias = bias.data();
+      p.output = out.data();
+      p.out_stride_t = B * H;
+      p.out_stride_b = H;
+      p.h_n = hn.data();
+      p.c_n = cn.data();
+      p.gates_scratch = gates.data();  // the op's arrangement: one buffer for both
+      p.gates_out = gates.data();
+      p.cells = cells.data();
+      p.exec = {pt::std_thread_for(2), 2};
+      kcpu::lstm_sequence_isa(p, variant);
+    };
+    Guarded o_ref(T * B * H), g_ref(T * B * 4 * H), c_ref(T * B * H), hn_ref(B * H), cn_ref(B * H);
+    Guarded o(T * B * H), g(T * B * 4 * H), cl(T * B * H), hn(B * H), cn(B * H);
+    run(CpuIsa::scalar, o_ref, g_ref, c_ref, hn_ref, cn_ref);
+    run(isa, o, g, cl, hn, cn);
+    EXPECT_LE(max_abs_diff(o.data(), o_ref.data(), T * B * H), 2e-5);
+    EXPECT_LE(max_abs_diff(g.data(), g_ref.data(), T * B * 4 * H), 2e-5);
+    EXPECT_LE(max_abs_diff(cl.data(), c_ref.data(), T * B * H), 2e-5);
+    EXPECT_LE(max_abs_diff(cn.data(), cl.data() + (T - 1) * B * H, B * H), 0.0);
+    EXPECT_TRUE(o.guards_intact() && g.guards_intact() && cl.guards_intact() &&
+                hn.guards_intact() && cn.guards_intact());
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(AllVariants, LstmBackwardTest,
+                         ::testing::Values(CpuIsa::scalar, CpuIsa::avx2, CpuIsa::avx512),
+                         [](const auto& info) { return std::string(cpu_isa_name(info.param)); });
+
+}  // namespace

@@ -37,6 +37,27 @@ void lstm_pack_weights(const float* w, int64_t ldw, int64_t hidden, int64_t k, i
   });
 }
 
+void lstm_pack_hh_columns(const float* w_hh, int64_t hidden, int64_t block, float* out) {
+  const int64_t G = 4 * hidden;
+  for (int64_t p = 0; p < ceil_div(hidden, block); ++p) {
+    for (int64_t k = 0; k < G; ++k) {
+      float* d = out + (p * G + k) * block;
+      for (int64_t j = 0; j < block; ++j) {
+        const int64_t col = p * block + j;
+        d[j] = col < hidden ? w_hh[k * hidden + col] : 0.0f;
+      }
+    }
+  }
+}
+
+void lstm_backward_step_isa(const LstmBackwardStepParams& p, CpuIsa isa) {
+  switch (isa) {
+    case CpuIsa::avx512: return lstm_backward_step_avx512(p);
+    case CpuIsa::avx2: return lstm_backward_step_avx2(p);
+    case CpuIsa::scalar: return lstm_backward_step_ref(p);
+  }
+}
+
 void lstm_cell(const LstmCellParams& p) { lstm_cell_isa(p, active_cpu_isa()); }
 
 void lstm_cell_isa(const LstmCellParams& p, CpuIsa isa) {
@@ -87,7 +108,8 @@ void lstm_sequence_isa(const LstmSequenceParams& p, CpuIsa isa) {
   }
 
   // Step t reads h_{t-1} straight from the output rows of step t-1 and updates the cell
-  // state in c_n in place.
+  // state in c_n in place (training: writes c_t to its own rows of `cells`, read back by
+  // step t + 1 and by the backward).
   LstmCellParams s;
   s.batch = B;
   s.input_size = p.input_size;
@@ -106,12 +128,19 @@ void lstm_sequence_isa(const LstmSequenceParams& p, CpuIsa isa) {
     s.ldh = t == 0 ? H : p.out_stride_b;
     s.gates_x = p.gates_scratch + t * B * 4 * H;
     s.h_out = p.output + t * p.out_stride_t;
+    if (p.cells != nullptr) {
+      s.c = t == 0 ? p.c0 : p.cells + (t - 1) * B * H;
+      s.c_out = p.cells + t * B * H;
+      s.gates_out = p.gates_out + t * B * 4 * H;
+      s.ld_gates_out = 4 * H;
+    }
     switch (isa) {
       case CpuIsa::avx512: lstm_cell_avx512(s); break;
       case CpuIsa::avx2: lstm_cell_avx2(s); break;
       case CpuIsa::scalar: lstm_cell_ref(s); break;
     }
   }
+  if (p.cells != nullptr) std::memcpy(p.c_n, p.cells + (T - 1) * B * H, state_bytes);
   const float* last = p.output + (T - 1) * p.out_stride_t;
   for (int64_t b = 0; b < B; ++b) {
     std::memcpy(p.h_n + b * H, last + b * p.out_stride_b, sizeof(float) * static_cast<size_t>(H));

@@ -70,6 +70,10 @@ struct LstmCellParams {
   int64_t ld_h_out = 0;
   float* c_out = nullptr;
   int64_t ld_c_out = 0;
+  // Training: the activated gates sigmoid(i), sigmoid(f), tanh(g), sigmoid(o) of every row,
+  // [i | f | g | o] with row stride ld_gates_out, for the backward (nullptr: not kept).
+  float* gates_out = nullptr;
+  int64_t ld_gates_out = 0;
   CpuExecution exec;  // threading of the CPU kernels; the CUDA launcher ignores it
 };
 
@@ -112,8 +116,47 @@ struct LstmSequenceParams {
   float* h_n = nullptr;  // (batch, H) contiguous
   float* c_n = nullptr;  // (batch, H) contiguous; also the running cell state
   float* gates_scratch = nullptr;  // (T*B, 4H) floats, lstm_sequence_scratch_floats
+  // Training (both or neither): the activated gates of every step, (T*B, 4H) -- written
+  // over gates_scratch's pre-activations when they are the same buffer -- and every cell
+  // state c_t, (T*B, H); the backward reads them instead of recomputing the forward.
+  float* gates_out = nullptr;
+  float* cells = nullptr;
   CpuExecution exec;
 };
+
+// One step of back-propagation through time, t = T-1 down to 0, from what the training
+// forward kept (activated gates a = [i | f | g | o] and cell states):
+//   dh_t      = grad_h_t + dG_{t+1} W_hh               (a (B, 4H) x (4H, H) product)
+//   dc        = dc_t + dh_t * o * (1 - tanh(c_t)^2)     (dc_t: dc_{t+1} * f_{t+1}, carried)
+//   dG_t      = [dc g i(1-i) | dc c_{t-1} f(1-f) | dc i (1-g^2) | dh_t tanh(c_t) o(1-o)]
+//   dc_{t-1}  = dc * f
+// The product's output tile (rows x hidden units) is exactly what the gate arithmetic
+// needs, so the arithmetic runs in the product's epilogue from registers and dh never goes
+// to memory. The weight and input gradients are GEMMs over all T*B rows of dG at once,
+// done by the caller (nothing to fuse there). With gates == nullptr the step only forms
+// dh = grad_h + dG_next W_hh into dh_out: d(h_0) after the last step.
+struct LstmBackwardStepParams {
+  int64_t batch = 0;
+  int64_t hidden_size = 0;
+  const float* dgates_next = nullptr;  // (B, 4H) dense, dG_{t+1}; nullptr: none (t = T-1)
+  const float* w_hh = nullptr;         // raw (4H, H): the reference variant
+  LstmPackedWeights packed_hh_t;  // W_hh by column panels (lstm_pack_hh_columns): SIMD
+  const float* grad_h = nullptr;  // (B, H) row stride ld_grad_h, the gradient from outside
+  int64_t ld_grad_h = 0;          // the recurrence; nullptr: zero
+  const float* gates = nullptr;   // (B, 4H) dense, the step's activated gates
+  const float* c = nullptr;       // (B, H) dense, c_t
+  const float* c_prev = nullptr;  // (B, H) dense, c_{t-1} (c_0 at t = 0)
+  float* dc = nullptr;            // (B, H) dense: in dc_t, out dc_{t-1} (in place)
+  float* dgates = nullptr;        // (B, 4H) dense out, dG_t
+  float* dh_out = nullptr;        // (B, H) dense out, the gates == nullptr form only
+  CpuExecution exec;
+};
+
+// W_hh (4H, H) packed for the backward product: panel p holds columns [p*block,
+// p*block + block) of every row k, [p][k][block] floats, columns past H zero.
+inline int64_t lstm_hh_columns_floats(int64_t hidden, int64_t block) {
+  return ceil_div(hidden, block) * 4 * hidden * block;
+}
 
 inline int64_t lstm_sequence_scratch_floats(int64_t seq_len, int64_t batch, int64_t hidden) {
   return seq_len * batch * 4 * hidden;
@@ -178,6 +221,8 @@ inline int64_t lstm_packed_floats(int64_t hidden, int64_t k, int64_t block) {
 // Packs W (4H, K), row stride ldw, into `out` (lstm_packed_floats floats). Threads over panels.
 void lstm_pack_weights(const float* w, int64_t ldw, int64_t hidden, int64_t k, int64_t block,
                        float* out, const ParallelFor& parallel_for = {});
+// Packs W_hh (4H, H), contiguous, for lstm_backward_step (lstm_hh_columns_floats floats).
+void lstm_pack_hh_columns(const float* w_hh, int64_t hidden, int64_t block, float* out);
 
 // Dispatch on active_cpu_isa(). The SIMD variants need packed weights whose block is
 // lstm_pack_block(isa) (the caller packs); the reference reads the raw ones.
@@ -199,6 +244,12 @@ void lstm_sequence_isa(const LstmSequenceParams& p, CpuIsa isa);
 // with it, so a concurrent set_active_cpu_isa cannot pair one ISA's packs with another's
 // kernel.
 void lstm_cell_isa(const LstmCellParams& p, CpuIsa isa);
+// A backward step on a given ISA (the SIMD variants read packed_hh_t, whose block must be
+// lstm_pack_block(isa); the reference reads w_hh).
+void lstm_backward_step_isa(const LstmBackwardStepParams& p, CpuIsa isa);
+void lstm_backward_step_ref(const LstmBackwardStepParams& p);
+void lstm_backward_step_avx2(const LstmBackwardStepParams& p);
+void lstm_backward_step_avx512(const LstmBackwardStepParams& p);
 
 // The vector activations of the SIMD variants over arrays (n any), for the accuracy tests.
 void lstm_sigmoid_avx2(const float* x, float* y, int64_t n);

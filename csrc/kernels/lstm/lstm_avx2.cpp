@@ -69,6 +69,7 @@ struct V {
 
 void lstm_cell_avx2(const LstmCellParams& p) { cell_simd(p); }
 void lstm_input_gemm_avx2(const LstmInputGemmParams& p) { input_gemm_simd(p); }
+void lstm_backward_step_avx2(const LstmBackwardStepParams& p) { backward_step_simd(p); }
 void lstm_sigmoid_avx2(const float* x, float* y, int64_t n) {
   map_array<false>(x, y, n);
 }

@@ -59,6 +59,7 @@ struct V {
 
 void lstm_cell_avx512(const LstmCellParams& p) { cell_simd(p); }
 void lstm_input_gemm_avx512(const LstmInputGemmParams& p) { input_gemm_simd(p); }
+void lstm_backward_step_avx512(const LstmBackwardStepParams& p) { backward_step_simd(p); }
 void lstm_sigmoid_avx512(const float* x, float* y, int64_t n) {
   map_array<false>(x, y, n);
 }

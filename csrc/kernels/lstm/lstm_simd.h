@@ -170,6 +170,16 @@ inline void init_acc(V::reg (&acc)[M][4], const float* const* rows, const float*
 inline void cell_epilogue_row(const LstmCellParams& p, int64_t row, int64_t j0, int64_t n,
                               V::reg gi, V::reg gf, V::reg gg, V::reg go) {
   const V::reg i = vsigmoid(gi), f = vsigmoid(gf), g = vtanh(gg), o = vsigmoid(go);
+  if (p.gates_out != nullptr) {
+    // After the reads of this row's pre-activations (init_acc, or the chunked epilogue's
+    // loads): gates_out may be the sequence's gates_x buffer itself.
+    float* a = p.gates_out + row * p.ld_gates_out + j0;
+    const int64_t H = p.hidden_size;
+    V::storem(a, i, n);
+    V::storem(a + H, f, n);
+    V::storem(a + 2 * H, g, n);
+    V::storem(a + 3 * H, o, n);
+  }
   const V::reg c_prev = V::loadm(p.c + row * p.ldc + j0, n);
   const V::reg c = V::fmadd(f, c_prev, V::mul(i, g));
   V::storem(p.c_out + row * p.ld_c_out + j0, c, n);
@@ -402,5 +412,85 @@ inline void input_gemm_simd(const LstmInputGemmParams& p) {
     panel_rows(r0, r1, [&](auto m, int64_t r) {
       input_gemm_epilogue_tile<decltype(m)::value>(p, panel, r, buf + (r - r0) * 4 * V::W);
     });
+  });
+}
+
+// ---- backward through time -----------------------------------------------------------
+// Tiles of the backward step: kBwdRows batch rows x one column panel of W_hh (V::W hidden
+// units). One accumulator per row: per k a weight vector (shared by the rows) and a
+// broadcast per row, so 8 rows give 8 independent FMA chains, enough to cover the FMA
+// latency on both ISAs' two pipes, and 8 + 2 registers fit AVX2's 16. The product is
+// small (H = 40: K = 160, 3 or 5 panels); the step is bound by its serial chain over T,
+// not by FLOPs, so this tile is not tuned further.
+inline constexpr int kBwdRows = 8;
+
+template <int M>
+inline void backward_tile(const LstmBackwardStepParams& p, int64_t panel, int64_t r0) {
+  const int64_t H = p.hidden_size, G = 4 * H;
+  const int64_t j0 = panel * V::W;
+  const int64_t n = H - j0 < V::W ? H - j0 : V::W;
+  V::reg acc[M];
+  for (int r = 0; r < M; ++r) {
+    acc[r] = p.grad_h != nullptr ? V::loadm(p.grad_h + (r0 + r) * p.ld_grad_h + j0, n)
+                                 : V::zero();
+  }
+  if (p.dgates_next != nullptr) {
+    const float* w = p.packed_hh_t.data + panel * G * V::W;
+    const float* a = p.dgates_next + r0 * G;
+    for (int64_t k = 0; k < G; ++k) {
+      const V::reg wk = V::load(w + k * V::W);
+      for (int r = 0; r < M; ++r) acc[r] = V::fmadd(V::bcast(a + r * G + k), wk, acc[r]);
+    }
+  }
+  if (p.gates == nullptr) {
+    for (int r = 0; r < M; ++r) V::storem(p.dh_out + (r0 + r) * H + j0, acc[r], n);
+    return;
+  }
+  const V::reg one = V::set1(1.0f);
+  for (int r = 0; r < M; ++r) {
+    const int64_t row = r0 + r;
+    const float* a = p.gates + row * G + j0;
+    const V::reg i = V::loadm(a, n), f = V::loadm(a + H, n);
+    const V::reg g = V::loadm(a + 2 * H, n), o = V::loadm(a + 3 * H, n);
+    const V::reg tc = vtanh(V::loadm(p.c + row * H + j0, n));
+    const V::reg dh = acc[r];
+    // dc = dc_t + dh o (1 - tc^2)
+    const V::reg dc = V::fmadd(V::mul(dh, o), V::fnmadd(tc, tc, one),
+                               V::loadm(p.dc + row * H + j0, n));
+    float* d = p.dgates + row * G + j0;
+    V::storem(d, V::mul(V::mul(dc, g), V::mul(i, V::sub(one, i))), n);
+    V::storem(d + H,
+              V::mul(V::mul(dc, V::loadm(p.c_prev + row * H + j0, n)),
+                     V::mul(f, V::sub(one, f))), n);
+    V::storem(d + 2 * H, V::mul(V::mul(dc, i), V::fnmadd(g, g, one)), n);
+    V::storem(d + 3 * H, V::mul(V::mul(dh, tc), V::mul(o, V::sub(one, o))), n);
+    V::storem(p.dc + row * H + j0, V::mul(dc, f), n);
+  }
+}
+
+template <int M>
+inline void backward_rows(const LstmBackwardStepParams& p, int64_t panel, int64_t r0,
+                          int64_t rows) {
+  if constexpr (M >= 1) {
+    if (rows == M) {
+      backward_tile<M>(p, panel, r0);
+    } else {
+      backward_rows<M - 1>(p, panel, r0, rows);
+    }
+  }
+}
+
+// Work items are (row tile, panel) pairs; a step is ~1 MFLOP at the sentiment shape, so
+// the split only has to keep both threads busy, and tiles of one row range share dG rows.
+inline void backward_step_simd(const LstmBackwardStepParams& p) {
+  if (p.batch <= 0 || p.hidden_size <= 0) return;
+  const int64_t panels = ceil_div(p.hidden_size, V::W);
+  const int64_t tiles = ceil_div(p.batch, int64_t{kBwdRows});
+  run_parallel(p.exec, 0, tiles * panels, 1, [&](int64_t begin, int64_t end) {
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t r0 = (item / panels) * kBwdRows, panel = item % panels;
+      const int64_t rows = p.batch - r0 < kBwdRows ? p.batch - r0 : kBwdRows;
+      backward_rows<kBwdRows>(p, panel, r0, rows);
+    }
   });
 }
