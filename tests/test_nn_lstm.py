@@ -123,7 +123,7 @@ def _edit_optimizer_step(m, w):
     m.train()
     opt = torch.optim.SGD(m.parameters(), lr=0.1)
     shape = (2, m.input_size) if isinstance(m, nn.LSTMCell) else (3, 2, m.input_size)
-    out = m(torch.randn(shape))  # grad mode: the torch fallback, so backward works
+    out = m(torch.randn(shape))  # grad mode: a graph to backward through
     out[0].square().sum().backward()
     opt.step()
     m.eval()
@@ -242,13 +242,19 @@ def test_fallbacks_say_why(lstm_calls):
     x = torch.randn(3, 2, 4)
     assert pnn.LSTM(4, 5, num_layers=2).unsupported_reason() is not None
     assert pnn.LSTM(4, 5, bidirectional=True).unsupported_reason() is not None
-    m = pnn.LSTM(4, 5)
-    assert "autograd" in m.unsupported_reason(x)  # parameters require grad
-    out, _ = m(x)  # falls back to torch and still works with autograd
-    out.sum().backward()
-    assert m.weight_hh_l0.grad is not None
+    cell = pnn.LSTMCell(4, 5)
+    assert "autograd" in cell.unsupported_reason(x[0])  # parameters require grad
+    hy, _ = cell(x[0])  # falls back to torch and still works with autograd
+    hy.sum().backward()
+    assert cell.weight_hh.grad is not None
     assert pnn.LSTM(4, 5).double().unsupported_reason() is not None
     assert lstm_calls == []
+    # The CPU LSTM layer trains on pybench's own backward (tests/ops/test_lstm_train.py).
+    m = pnn.LSTM(4, 5)
+    assert m.unsupported_reason(x) is None
+    out, _ = m(x)
+    out.sum().backward()
+    assert m.weight_hh_l0.grad is not None and lstm_calls == ["lstm"]
 
 
 def test_convert_swaps_lstms(lstm_calls):

@@ -18,9 +18,10 @@ returns the loss. Implementations:
 
 - ``torch``: eager PyTorch, the model and loss as written (the baseline);
 - ``pybench``: the model from :func:`pybench.nn.convert` in training mode (no BatchNorm
-  folded; convolutions run pybench's forward kernel and ATen's backward; LSTM layers run
-  PyTorch's where autograd records, see :mod:`pybench.nn`), and the style losses' Gram
-  matrices on :func:`pybench.ops.gram` (forward and backward kernels);
+  folded; convolutions run pybench's forward kernel and ATen's backward; the LSTM layer
+  runs pybench's training forward, which keeps its gates, and the fused backward through
+  time, see :mod:`pybench.ops.lstm_ops`), and the style losses' Gram matrices on
+  :func:`pybench.ops.gram` (forward and backward kernels);
 - ``compile``: ``torch.compile`` of the model (its forward and, through AOTAutograd, its
   backward); the first, validated call includes the compilation.
 
