@@ -9,8 +9,9 @@ machine was busy, and the reports mark what ran busy.
 
 What counts: the CPU time every process on the machine used (``/proc/stat``: user, nice,
 system, irq, softirq, and steal -- time a hypervisor gave to another guest), less the time
-pybench and its workers used (``os.times``, children included once joined), divided by the
-wall time: "other processes kept this many CPUs busy". Busy means at least
+pybench and its workers used (``os.times``, children included once joined, and the live
+descendants' from ``/proc/<pid>/stat``: torch.compile's compile workers live as long as
+pybench), divided by the wall time: "other processes kept this many CPUs busy". Busy means at least
 :data:`BUSY_OTHER_CPUS` of them, or a 1-minute load average of at least :data:`BUSY_LOAD`
 before the run starts (when pybench itself adds nothing to it). Linux only; elsewhere the
 samples hold what is readable and never mark a run busy.
@@ -56,14 +57,46 @@ def _machine_busy_s(proc: str = "/proc") -> float | None:
     return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
+def _live_descendants_s(proc: str = "/proc") -> float:
+    """CPU seconds of this process's live descendants (and of their own joined children):
+    the processes ``os.times`` does not count until they are joined, such as inductor's
+    compile worker pool."""
+    parent: dict[int, int] = {}
+    ticks: dict[int, int] = {}
+    for stat in glob.glob(os.path.join(proc, "[0-9]*", "stat")):
+        try:
+            with open(stat) as f:
+                text = f.read()
+        except OSError:
+            continue  # exited meanwhile
+        # "pid (comm) state ppid ... utime stime cutime cstime": comm may hold spaces and
+        # parentheses, so split after its last ')'.
+        pid = int(text.split(" ", 1)[0])
+        rest = text[text.rfind(")") + 2:].split()
+        if len(rest) < 15:
+            continue
+        parent[pid] = int(rest[1])
+        ticks[pid] = sum(int(v) for v in rest[11:15])
+    me, total = os.getpid(), 0
+    for pid in ticks:
+        p, seen = parent.get(pid), 0
+        while p is not None and p != me and p > 1 and seen < 64:
+            p, seen = parent.get(p), seen + 1
+        if p == me and pid != me:
+            total += ticks[pid]
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def snapshot(proc: str = "/proc") -> Snapshot:
     t = os.times()
-    return Snapshot(_machine_busy_s(proc), t.user + t.system + t.children_user + t.children_system,
-                    time.monotonic())
+    own = t.user + t.system + t.children_user + t.children_system
+    if os.path.isdir(proc):
+        own += _live_descendants_s(proc)
+    return Snapshot(_machine_busy_s(proc), own, time.monotonic())
 
 
 def other_busy_cpus(a: Snapshot, b: Snapshot) -> float | None:
-    """CPUs' worth of time processes other than this one (and its joined children) used
+    """CPUs' worth of time processes other than this one (and its descendants) used
     between ``a`` and ``b``; None where the machine's time is unreadable."""
     if a.machine_busy_s is None or b.machine_busy_s is None or b.wall <= a.wall:
         return None

@@ -65,13 +65,11 @@ def _call_reason(module: nn.Module, static: str | None, *tensors: torch.Tensor) 
         return f"device {device.type!r} (pybench runs on cpu and cuda)"
     if torch.is_grad_enabled() and (any(p.requires_grad for p in module.parameters())
                                     or any(t is not None and t.requires_grad for t in tensors)):
-        # Only the CPU LSTM layer has a fused backward (lstm_train keeps the gates); the
-        # cell's and the CUDA kernels' backward recompute the forward in ATen ops: correct,
-        # but slower than PyTorch's own, so training runs PyTorch's there.
+        # Only the LSTM layer has a fused backward (lstm_train keeps the gates); the cell's
+        # backward recomputes the forward in ATen ops: correct, but slower than PyTorch's
+        # own, so a cell trains on PyTorch's.
         if isinstance(module, nn.LSTMCell):
             return "autograd is recording (pybench's LSTM cell has no fused backward)"
-        if device.type != "cpu":
-            return "autograd is recording on CUDA (pybench's CUDA LSTM has no fused backward)"
     return None
 
 

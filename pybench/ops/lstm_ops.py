@@ -131,10 +131,9 @@ def lstm(input: torch.Tensor, hx: torch.Tensor, cx: torch.Tensor, w_ih: torch.Te
 
 
 def _trains(input, *tensors) -> bool:
-    """Whether autograd records this call on the CPU: then the training forward runs, which
-    keeps the gates and cell states for the fused backward (the CUDA kernels have no such
-    forward: there the backward recomputes, see below)."""
-    return (torch.is_grad_enabled() and input.device.type == "cpu"
+    """Whether autograd records this call: then the training forward runs, which keeps the
+    gates and cell states for the fused backward (CPU and CUDA)."""
+    return (torch.is_grad_enabled()
             and any(t is not None and t.requires_grad for t in (input, *tensors)))
 
 
@@ -251,10 +250,9 @@ def _recompute_grads(ctx, reference, grads_out, extra, tensors=None):
 
 
 # Backward of lstm_cell / lstm: back-propagation through time on the forward recomputed in
-# ATen ops, so gradients are nn.LSTM's. lstm_cell's and the CUDA lstm's forwards keep no
-# gates; on the CPU, pybench.ops.lstm runs lstm_train instead whenever autograd records,
-# whose backward is the fused kernel (below), and this path serves the direct calls of the
-# op and double backward.
+# ATen ops, so gradients are nn.LSTM's. lstm_cell's forward keeps no gates; for sequences,
+# pybench.ops.lstm runs lstm_train instead whenever autograd records, whose backward is the
+# fused kernel (below), and this path serves direct calls of the op and double backward.
 def _seven(inputs):
     """The 7 differentiable inputs; a call that left the biases at their default passes
     fewer."""

@@ -5,7 +5,10 @@
 //   multiple of the 32-unit tile, I and H not multiples of the 16-deep K chunk), padded
 //   row strides, and c_out == c (in place, as the sequence does);
 // - whole sequences through launch_lstm_steps' loop (lstm_cuda.cu), step for step, with
-//   the input product precomputed in double as the adapter's addmm would.
+//   the input product precomputed in double as the adapter's addmm would;
+// - training: a step's kept activated gates (over its gates_x rows, as the sequence does),
+//   and the backward step kernel (dh = grad + dG_next W_hh and the gate derivatives; with
+//   and without dG_next and the outside gradient; the dh-only form), on the same tails.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -195,6 +198,132 @@ TEST(LstmSimt, SequenceMatchesFloat64) {
       }
       EXPECT_TRUE(simt::test::all_close(out.to_vector(), want, 1e-4, 1e-4));
       EXPECT_TRUE(simt::test::all_close(dc.to_vector(), c, 1e-4, 1e-4));
+    }
+  }
+}
+
+// The training forward keeps the activated gates over the gates_x rows it read.
+TEST(LstmSimt, TrainingStepKeepsGates) {
+  for (const CellShape& s : cell_shapes()) {
+    if (s.mode != Mode::gates_x || s.hidden == 0) continue;
+    for (uint64_t seed : simt::test::seeds()) {
+      SCOPED_TRACE(describe(s) + ", seed " + std::to_string(seed));
+      const int64_t B = s.batch, H = s.hidden;
+      const auto h = simt::test::random_vector(B * H, 71);
+      const auto c = simt::test::random_vector(B * H, 72);
+      const auto w_hh = simt::test::random_vector(4 * H * H, 73, -0.3f, 0.3f);
+      const auto gx = simt::test::random_vector(B * 4 * H, 74, -3.0f, 3.0f);
+      simt::DeviceArray<float> dh(h), dc(c), dwh(w_hh), dg(gx);
+      simt::DeviceArray<float> h_out(static_cast<size_t>(B * H));
+      LstmCudaArgs a;
+      a.h = dh.data();
+      a.ldh = H;
+      a.c = dc.data();
+      a.ldc = H;
+      a.w_hh = dwh.data();
+      a.gates_x = dg.data();
+      a.ld_gates_x = 4 * H;
+      a.gates_out = dg.data();  // in place, as launch_lstm_steps in training
+      a.ld_gates_out = 4 * H;
+      a.h_out = h_out.data();
+      a.ld_h_out = H;
+      a.c_out = dc.data();
+      a.ld_c_out = H;
+      a.batch = B;
+      a.input_size = s.input;
+      a.hidden = H;
+      emulate_cell(a, seed);
+      std::vector<double> want(static_cast<size_t>(B * 4 * H));
+      for (int64_t b = 0; b < B; ++b) {
+        for (int64_t q = 0; q < 4 * H; ++q) {
+          double acc = gx[b * 4 * H + q];
+          for (int64_t i = 0; i < H; ++i) acc += static_cast<double>(h[b * H + i]) * w_hh[q * H + i];
+          want[b * 4 * H + q] = q / H == 2 ? std::tanh(acc) : sigmoid(acc);
+        }
+      }
+      EXPECT_TRUE(simt::test::all_close(dg.to_vector(), want, 1e-5, 1e-6));
+    }
+  }
+}
+
+void emulate_backward(const LstmBackwardCudaArgs& a, uint64_t seed) {
+  const LstmLaunchGeometry g = lstm_launch_geometry(a.batch, a.hidden);
+  if (g.empty()) return;
+  simt::launch(simt::test::config_for(seed), dim3(g.grid_x, g.grid_y),
+               dim3(g.threads_x, g.threads_y), 0, lstm_backward_step_kernel, a);
+}
+
+TEST(LstmSimt, BackwardStepMatchesFloat64) {
+  struct Shape {
+    int64_t B, H;
+  };
+  for (const Shape& sh : {Shape{1, 1}, Shape{1, 5}, Shape{16, 32}, Shape{17, 40}, Shape{3, 65},
+                          Shape{33, 7}}) {
+    for (int variant = 0; variant < 4; ++variant) {
+      const bool has_next = variant & 1, has_grad = variant & 2;
+      for (uint64_t seed : simt::test::seeds()) {
+        const int64_t B = sh.B, H = sh.H, G = 4 * H, ldg = H + 2;
+        SCOPED_TRACE("B " + std::to_string(B) + " H " + std::to_string(H) + " next " +
+                     std::to_string(has_next) + " grad " + std::to_string(has_grad) +
+                     ", seed " + std::to_string(seed));
+        const uint64_t ds = static_cast<uint64_t>(B * 37 + H * 3 + variant);
+        auto gates = simt::test::random_vector(B * G, ds, 0.02f, 0.98f);
+        for (int64_t b = 0; b < B; ++b) {  // g is a tanh: (-1, 1)
+          for (int64_t j = 0; j < H; ++j) gates[b * G + 2 * H + j] = 2.0f * gates[b * G + 2 * H + j] - 1.0f;
+        }
+        const auto c = simt::test::random_vector(B * H, ds + 1, -2.0f, 2.0f);
+        const auto c_prev = simt::test::random_vector(B * H, ds + 2, -2.0f, 2.0f);
+        const auto dc0 = simt::test::random_vector(B * H, ds + 3);
+        const auto grad = simt::test::random_vector(B * ldg, ds + 4);
+        const auto next = simt::test::random_vector(B * G, ds + 5);
+        const float k = 1.0f / std::sqrt(static_cast<float>(H));
+        const auto w_hh = simt::test::random_vector(G * H, ds + 6, -k, k);
+        simt::DeviceArray<float> d_gates(gates), d_c(c), d_cp(c_prev), d_dc(dc0), d_grad(grad),
+            d_next(next), d_w(w_hh);
+        simt::DeviceArray<float> d_dg(static_cast<size_t>(B * G)), d_dh(static_cast<size_t>(B * H));
+        LstmBackwardCudaArgs a;
+        a.dgates_next = has_next ? d_next.data() : nullptr;
+        a.w_hh = d_w.data();
+        a.grad_h = has_grad ? d_grad.data() : nullptr;
+        a.ld_grad_h = ldg;
+        a.gates = d_gates.data();
+        a.c = d_c.data();
+        a.c_prev = d_cp.data();
+        a.dc = d_dc.data();
+        a.dgates = d_dg.data();
+        a.batch = B;
+        a.hidden = H;
+        emulate_backward(a, seed);
+        LstmBackwardCudaArgs only = a;  // the dh-only form, always with dG_next
+        only.gates = nullptr;
+        only.dgates_next = d_next.data();
+        only.dh_out = d_dh.data();
+        emulate_backward(only, seed + 1);
+
+        std::vector<double> want_dg(static_cast<size_t>(B * G)), want_dc(static_cast<size_t>(B * H));
+        std::vector<double> want_dh(static_cast<size_t>(B * H));
+        for (int64_t b = 0; b < B; ++b) {
+          for (int64_t j = 0; j < H; ++j) {
+            double prod = 0.0;
+            for (int64_t q = 0; q < G; ++q) prod += static_cast<double>(next[b * G + q]) * w_hh[q * H + j];
+            const double outside = has_grad ? grad[b * ldg + j] : 0.0;
+            want_dh[b * H + j] = outside + prod;
+            const double dh = outside + (has_next ? prod : 0.0);
+            const double i = gates[b * G + j], f = gates[b * G + H + j];
+            const double g = gates[b * G + 2 * H + j], o = gates[b * G + 3 * H + j];
+            const double tc = std::tanh(static_cast<double>(c[b * H + j]));
+            const double dc = dc0[b * H + j] + dh * o * (1.0 - tc * tc);
+            want_dg[b * G + j] = dc * g * i * (1.0 - i);
+            want_dg[b * G + H + j] = dc * c_prev[b * H + j] * f * (1.0 - f);
+            want_dg[b * G + 2 * H + j] = dc * i * (1.0 - g * g);
+            want_dg[b * G + 3 * H + j] = dh * tc * o * (1.0 - o);
+            want_dc[b * H + j] = dc * f;
+          }
+        }
+        EXPECT_TRUE(simt::test::all_close(d_dg.to_vector(), want_dg, 1e-5, 1e-5));
+        EXPECT_TRUE(simt::test::all_close(d_dc.to_vector(), want_dc, 1e-5, 1e-5));
+        EXPECT_TRUE(simt::test::all_close(d_dh.to_vector(), want_dh, 1e-5, 1e-5));
+      }
     }
   }
 }

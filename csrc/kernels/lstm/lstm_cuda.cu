@@ -55,6 +55,7 @@ void launch_lstm_steps(const LstmSequenceParams& p, cudaStream_t stream) {
   a.c_out = p.c_n;
   a.ld_c_out = H;
   a.ld_gates_x = 4 * H;
+  a.ld_gates_out = 4 * H;
   a.ld_h_out = p.out_stride_b;
   a.batch = B;
   a.input_size = p.input_size;
@@ -64,8 +65,35 @@ void launch_lstm_steps(const LstmSequenceParams& p, cudaStream_t stream) {
     a.ldh = t == 0 ? H : p.out_stride_b;
     a.gates_x = p.gates_scratch + t * B * 4 * H;
     a.h_out = p.output + t * p.out_stride_t;
+    if (p.cells != nullptr) {  // training: c_t to its own rows, the activations over gates_x
+      a.c = t == 0 ? p.c_n : p.cells + (t - 1) * B * H;
+      a.c_out = p.cells + t * B * H;
+      a.gates_out = p.gates_out + t * B * 4 * H;
+    }
     launch(a, stream, "launch_lstm_steps");
   }
+}
+
+void launch_lstm_backward_step(const LstmBackwardStepParams& p, cudaStream_t stream) {
+  const LstmLaunchGeometry g = lstm_launch_geometry(p.batch, p.hidden_size);
+  if (g.empty()) return;
+  LstmBackwardCudaArgs a;
+  a.dgates_next = p.dgates_next;
+  a.w_hh = p.w_hh;
+  a.grad_h = p.grad_h;
+  a.ld_grad_h = p.ld_grad_h;
+  a.gates = p.gates;
+  a.c = p.c;
+  a.c_prev = p.c_prev;
+  a.dc = p.dc;
+  a.dgates = p.dgates;
+  a.dh_out = p.dh_out;
+  a.batch = p.batch;
+  a.hidden = p.hidden_size;
+  lstm_backward_step_kernel<<<dim3(static_cast<unsigned>(g.grid_x),
+                                   static_cast<unsigned>(g.grid_y)),
+                              dim3(g.threads_x, g.threads_y), 0, stream>>>(a);
+  check_cuda(cudaGetLastError(), "launch_lstm_backward_step", "lstm_backward_step_kernel launch");
 }
 
 }  // namespace pybench::kernels::cuda

@@ -62,6 +62,11 @@ struct LstmCudaArgs {
   int64_t ld_h_out = 0;
   float* c_out = nullptr;
   int64_t ld_c_out = 0;
+  // Training: the activated gates [i | f | g | o] of every row, row stride ld_gates_out, or
+  // nullptr. May be gates_x itself: each thread reads its unit's four entries of a row
+  // before writing them, and no other thread touches them.
+  float* gates_out = nullptr;
+  int64_t ld_gates_out = 0;
   int64_t batch = 0;
   int64_t input_size = 0;
   int64_t hidden = 0;
@@ -160,9 +165,99 @@ __global__ void PYBENCH_LSTM_LAUNCH_BOUNDS(kLstmThreads, 4) lstm_cell_kernel(Lst
       }
       const float i = lstm_sigmoid(gate[0]), f = lstm_sigmoid(gate[1]);
       const float gg = tanhf(gate[2]), o = lstm_sigmoid(gate[3]);
+      if (p.gates_out != nullptr) {
+        float* a = p.gates_out + row * p.ld_gates_out + unit;
+        a[0] = i;
+        a[H] = f;
+        a[2 * H] = gg;
+        a[3 * H] = o;
+      }
       const float c = fmaf(f, p.c[row * p.ldc + unit], i * gg);
       p.c_out[row * p.ld_c_out + unit] = c;
       p.h_out[row * p.ld_h_out + unit] = o * tanhf(c);
+    }
+  }
+}
+
+// ---- backward through time (lstm.h's LstmBackwardStepParams, the CPU kernels' math) ----
+// dh = grad_h + dG_next W_hh, (batch, H) from (batch, 4H) x (4H, H), then the gate
+// derivatives in the epilogue; the same blocking as the forward (32 units x 16 rows per
+// block, 128 threads of 4 rows x 1 unit), K = 4H in chunks of 16 staged in shared memory:
+// dG_next [k][row] and W_hh [k][unit], read along rows of W_hh (consecutive units:
+// coalesced). 4 accumulators per thread: a step is small (B x H x 4H) and serial over T.
+struct LstmBackwardCudaArgs {
+  const float* dgates_next = nullptr;  // (batch, 4H) dense, or nullptr (the last step)
+  const float* w_hh = nullptr;         // (4H, H)
+  const float* grad_h = nullptr;       // (batch, H), row stride ld_grad_h, or nullptr
+  int64_t ld_grad_h = 0;
+  const float* gates = nullptr;   // (batch, 4H) dense activated gates; nullptr: dh only
+  const float* c = nullptr;       // (batch, H) dense c_t
+  const float* c_prev = nullptr;  // (batch, H) dense c_{t-1}
+  float* dc = nullptr;            // (batch, H) dense, in dc_t, out dc_{t-1}
+  float* dgates = nullptr;        // (batch, 4H) dense out
+  float* dh_out = nullptr;        // (batch, H) dense out, the dh-only form
+  int64_t batch = 0;
+  int64_t hidden = 0;
+};
+
+__global__ void PYBENCH_LSTM_LAUNCH_BOUNDS(kLstmThreads, 4)
+    lstm_backward_step_kernel(LstmBackwardCudaArgs p) {
+  __shared__ float a_tile[kLstmBlockK][kLstmTileRows];
+  __shared__ float w_tile[kLstmBlockK][kLstmTileUnits];
+  const int64_t H = p.hidden, G = 4 * H;
+  const int64_t unit0 = static_cast<int64_t>(blockIdx.x) * kLstmTileUnits;
+  const int64_t unit = unit0 + threadIdx.x;
+  const int tid = threadIdx.y * kLstmTileUnits + threadIdx.x;
+  const int64_t row_tiles = ceil_div(p.batch, kLstmTileRows);
+  for (int64_t tile = blockIdx.y; tile < row_tiles; tile += gridDim.y) {
+    const int64_t row0 = tile * kLstmTileRows;
+    float acc[kLstmThreadRows];
+    PYBENCH_LSTM_UNROLL
+    for (int r = 0; r < kLstmThreadRows; ++r) acc[r] = 0.0f;
+    if (p.dgates_next != nullptr) {
+      for (int64_t k0 = 0; k0 < G; k0 += kLstmBlockK) {
+        __syncthreads();  // the previous chunk is no longer read
+        for (int e = tid; e < kLstmTileRows * kLstmBlockK; e += kLstmThreads) {
+          const int r = e / kLstmBlockK, kk = e % kLstmBlockK;
+          const int64_t row = row0 + r, k = k0 + kk;
+          a_tile[kk][r] = row < p.batch && k < G ? p.dgates_next[row * G + k] : 0.0f;
+        }
+        for (int e = tid; e < kLstmTileUnits * kLstmBlockK; e += kLstmThreads) {
+          const int u = e % kLstmTileUnits, kk = e / kLstmTileUnits;
+          const int64_t col = unit0 + u, k = k0 + kk;
+          w_tile[kk][u] = col < H && k < G ? p.w_hh[k * H + col] : 0.0f;
+        }
+        __syncthreads();
+        PYBENCH_LSTM_UNROLL
+        for (int kk = 0; kk < kLstmBlockK; ++kk) {
+          const float w = w_tile[kk][threadIdx.x];
+          PYBENCH_LSTM_UNROLL
+          for (int r = 0; r < kLstmThreadRows; ++r) {
+            acc[r] = fmaf(a_tile[kk][threadIdx.y * kLstmThreadRows + r], w, acc[r]);
+          }
+        }
+      }
+    }
+    if (unit >= H) continue;  // no barrier below: masked-off units may leave early
+    PYBENCH_LSTM_UNROLL
+    for (int r = 0; r < kLstmThreadRows; ++r) {
+      const int64_t row = row0 + threadIdx.y * kLstmThreadRows + r;
+      if (row >= p.batch) break;
+      const float dh = acc[r] + (p.grad_h != nullptr ? p.grad_h[row * p.ld_grad_h + unit] : 0.0f);
+      if (p.gates == nullptr) {
+        p.dh_out[row * H + unit] = dh;
+        continue;
+      }
+      const float* a = p.gates + row * G + unit;
+      const float i = a[0], f = a[H], g = a[2 * H], o = a[3 * H];
+      const float tc = tanhf(p.c[row * H + unit]);
+      const float dc = fmaf(dh * o, 1.0f - tc * tc, p.dc[row * H + unit]);
+      float* d = p.dgates + row * G + unit;
+      d[0] = dc * g * (i * (1.0f - i));
+      d[H] = dc * p.c_prev[row * H + unit] * (f * (1.0f - f));
+      d[2 * H] = dc * i * (1.0f - g * g);
+      d[3 * H] = dh * tc * (o * (1.0f - o));
+      p.dc[row * H + unit] = dc * f;
     }
   }
 }

@@ -16,6 +16,13 @@ void launch_lstm_cell(const LstmCellParams& p, cudaStream_t stream);
 // (T*B, 4H), and p.c_n already holding c0: step t reads h_{t-1} from the output rows of
 // step t-1 (h0 at t = 0), writes output rows t, and updates c_n in place. h_n is the
 // caller's (a copy of the last output rows). x, w_ih and bias are not read.
+// Training (p.cells and p.gates_out set, p.gates_out == p.gates_scratch): also writes c_t
+// of every step to cells (c_n is then the caller's copy of the last) and the activated
+// gates over the scratch's pre-activations.
 void launch_lstm_steps(const LstmSequenceParams& p, cudaStream_t stream);
+
+// One backward step (lstm.h's LstmBackwardStepParams; reads the raw w_hh, not the packed
+// panels), device pointers, asynchronously on `stream`.
+void launch_lstm_backward_step(const LstmBackwardStepParams& p, cudaStream_t stream);
 
 }  // namespace pybench::kernels::cuda

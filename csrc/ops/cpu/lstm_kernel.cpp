@@ -181,13 +181,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor> lstm_trai
   return {r[0], r[1], r[2], r[3], r[4]};
 }
 
-// Back-propagation through time for pybench::lstm_train: the recurrence runs one fused
-// kernel per step (lstm_backward_step: dh = grad + dG_{t+1} W_hh with the gate derivatives
-// in its epilogue); the gradients of the weights, the bias and the input are then GEMMs
-// over all T*B rows of dG at once -- large, regular products with nothing to fuse, which
-// ATen hands to MKL / oneDNN at full efficiency (as cuDNN's RNN backward hands its weight
-// gradients to cuBLAS). Returns (d_input, d_hx, d_cx, d_w_ih, d_w_hh, d_bias); d_input is
-// an empty tensor unless input_grad.
+// The backward (lstm_args.h's lstm_backward_impl) with the CPU step kernels of the active
+// ISA, W_hh packed by column panels once per call (4H x H floats: cheap beside T steps).
 std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor, at::Tensor>
 lstm_backward_cpu(const std::optional<at::Tensor>& grad_output,
                   const std::optional<at::Tensor>& grad_h_n,
@@ -195,92 +190,20 @@ lstm_backward_cpu(const std::optional<at::Tensor>& grad_output,
                   const at::Tensor& hx, const at::Tensor& cx, const at::Tensor& w_ih,
                   const at::Tensor& w_hh, const at::Tensor& output, const at::Tensor& gates,
                   const at::Tensor& cells, bool batch_first, bool input_grad) {
-  const char* op = "pybench.lstm_backward";
-  LstmOperands o = prepare_lstm(input, hx, cx, w_ih, w_hh, std::nullopt, std::nullopt, true,
-                                batch_first, c10::DeviceType::CPU, op, std::nullopt,
-                                std::nullopt);
-  const int64_t T = o.seq_len, B = o.batch, H = o.hidden, I = o.input_size;
-  const auto expect = [&](const at::Tensor& t, const char* name, at::IntArrayRef shape) {
-    check_operand(op, name, t, input);
-    TORCH_CHECK_VALUE(t.sizes() == shape, op, ": expected ", name, " of shape ", shape,
-                      " (from pybench.lstm_train with these operands), got ", t.sizes());
-  };
-  const std::vector<int64_t> out_shape =
-      batch_first ? std::vector<int64_t>{B, T, H} : std::vector<int64_t>{T, B, H};
-  expect(output, "output", out_shape);
-  expect(gates, "gates", {T, B, 4 * H});
-  expect(cells, "cells", {T, B, H});
-  if (grad_output.has_value()) expect(*grad_output, "grad_output", out_shape);
-  if (grad_h_n.has_value()) expect(*grad_h_n, "grad_h_n", {B, H});
-  if (grad_c_n.has_value()) expect(*grad_c_n, "grad_c_n", {B, H});
-  const auto opts = input.options();
-
-  // The gradient reaching each h_t from outside the recurrence, time-major and dense.
-  at::Tensor gout = grad_output.has_value()
-                        ? (batch_first ? grad_output->transpose(0, 1) : *grad_output)
-                              .clone(at::MemoryFormat::Contiguous)
-                        : at::zeros({T, B, H}, opts);
-  at::Tensor dc = grad_c_n.has_value() ? grad_c_n->clone(at::MemoryFormat::Contiguous)
-                                       : at::zeros({B, H}, opts);
-  at::Tensor dhx = at::empty({B, H}, opts);
-  at::Tensor dgates = at::empty({T, B, 4 * H}, opts);
-  if (T == 0 || B == 0 || H == 0) {
-    if (grad_h_n.has_value()) dhx.copy_(*grad_h_n); else dhx.zero_();
-    return {input_grad ? at::zeros_like(input) : at::empty({0}, opts), dhx, dc,
-            at::zeros_like(w_ih), at::zeros_like(w_hh), at::zeros({4 * H}, opts)};
-  }
-  if (grad_h_n.has_value()) gout.select(0, T - 1).add_(*grad_h_n);
-  const at::Tensor g = gates.contiguous(), c = cells.contiguous();
-
   const kcpu::CpuIsa isa = kcpu::active_cpu_isa();
-  kernels::LstmBackwardStepParams s;
-  s.batch = B;
-  s.hidden_size = H;
-  s.w_hh = o.w_hh.data_ptr<float>();
   at::Tensor packed;
-  if (isa != kcpu::CpuIsa::scalar) {
-    const int64_t block = kcpu::lstm_pack_block(isa);
-    packed = at::empty({kernels::lstm_hh_columns_floats(H, block)}, opts);
-    kcpu::lstm_pack_hh_columns(s.w_hh, H, block, packed.data_ptr<float>());
-    s.packed_hh_t = {packed.data_ptr<float>(), 4 * H, H, block};
-  }
-  s.ld_grad_h = H;
-  s.dc = dc.data_ptr<float>();
-  s.exec = aten_cpu_execution();
-  float* dg = dgates.data_ptr<float>();
-  for (int64_t t = T - 1; t >= 0; --t) {
-    s.dgates_next = t == T - 1 ? nullptr : dg + (t + 1) * B * 4 * H;
-    s.grad_h = gout.data_ptr<float>() + t * B * H;
-    s.gates = g.data_ptr<float>() + t * B * 4 * H;
-    s.c = c.data_ptr<float>() + t * B * H;
-    s.c_prev = t == 0 ? o.cx.data_ptr<float>() : c.data_ptr<float>() + (t - 1) * B * H;
-    s.dgates = dg + t * B * 4 * H;
-    kcpu::lstm_backward_step_isa(s, isa);
-  }
-  // d(h_0) = dG_0 W_hh: the product of a step without its epilogue.
-  s.dgates_next = dg;
-  s.grad_h = nullptr;
-  s.gates = nullptr;
-  s.dh_out = dhx.data_ptr<float>();
-  kcpu::lstm_backward_step_isa(s, isa);
-
-  const at::Tensor g2 = dgates.view({T * B, 4 * H});
-  const at::Tensor x_tm = batch_first ? o.input.transpose(0, 1) : o.input;
-  at::Tensor d_w_ih = at::mm(g2.t(), x_tm.reshape({T * B, I}));
-  // h_{t-1} of every step: h_0, then the outputs of steps 0 .. T-2.
-  at::Tensor d_w_hh = at::mm(dgates.select(0, 0).t(), o.hx);
-  if (T > 1) {
-    const at::Tensor out_tm = batch_first ? output.transpose(0, 1) : output;
-    d_w_hh.addmm_(dgates.narrow(0, 1, T - 1).reshape({(T - 1) * B, 4 * H}).t(),
-                  out_tm.narrow(0, 0, T - 1).reshape({(T - 1) * B, H}));
-  }
-  at::Tensor d_bias = g2.sum(0);
-  at::Tensor d_input = at::empty({0}, opts);
-  if (input_grad) {
-    d_input = at::mm(g2, o.w_ih).view({T, B, I});
-    if (batch_first) d_input = d_input.transpose(0, 1).contiguous();
-  }
-  return {d_input, dhx, dc, d_w_ih, d_w_hh, d_bias};
+  return lstm_backward_impl(
+      c10::DeviceType::CPU, grad_output, grad_h_n, grad_c_n, input, hx, cx, w_ih, w_hh, output,
+      gates, cells, batch_first, input_grad,
+      [&](kernels::LstmBackwardStepParams& s) {
+        s.exec = aten_cpu_execution();
+        if (isa == kcpu::CpuIsa::scalar) return;  // the reference reads w_hh
+        const int64_t block = kcpu::lstm_pack_block(isa), H = s.hidden_size;
+        packed = at::empty({kernels::lstm_hh_columns_floats(H, block)}, input.options());
+        kcpu::lstm_pack_hh_columns(s.w_hh, H, block, packed.data_ptr<float>());
+        s.packed_hh_t = {packed.data_ptr<float>(), 4 * H, H, block};
+      },
+      [&](const kernels::LstmBackwardStepParams& s) { kcpu::lstm_backward_step_isa(s, isa); });
 }
 
 }  // namespace
