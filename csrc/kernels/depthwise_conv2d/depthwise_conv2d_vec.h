@@ -1,7 +1,8 @@
-// Vector traits of the depthwise and separable kernels, one struct per register width.
-// Included INSIDE an ISA target region, after <immintrin.h> (the region's begin header);
-// the including file defines PYBENCH_DW_AVX512 in the AVX-512 region, where the ymm
-// traits use the AVX-512VL masked moves instead of AVX2's vmaskmovps.
+// Vector traits of the depthwise, separable and pooling kernels (NCHW and blocked), one
+// struct per register width. Included INSIDE an ISA target region, after <immintrin.h>
+// (the region's begin header); the including file defines PYBENCH_DW_AVX512 in the
+// AVX-512 region, where the ymm traits use the AVX-512VL masked moves instead of AVX2's
+// vmaskmovps.
 namespace {
 
 // Rows of the depthwise fast paths (kDwRows) and the pointwise register tile (kPwRows
@@ -45,6 +46,14 @@ struct Ymm {
   static Vec add(Vec a, Vec b) { return _mm256_add_ps(a, b); }
   static Vec max(Vec a, Vec b) { return _mm256_max_ps(a, b); }
   static Vec min(Vec a, Vec b) { return _mm256_min_ps(a, b); }
+  static Vec mul(Vec a, Vec b) { return _mm256_mul_ps(a, b); }
+  static Vec div(Vec a, Vec b) { return _mm256_div_ps(a, b); }
+  // max(acc, v) with ATen's max pooling NaN rule: a NaN met is the result. vmaxps returns
+  // its second operand when either is NaN, so `acc` stays NaN once it is, and a NaN `v`
+  // is blended in.
+  static Vec max_nan(Vec acc, Vec v) {
+    return _mm256_blendv_ps(_mm256_max_ps(v, acc), v, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
+  }
   // even[i] = (a:b)[2i], odd[i] = (a:b)[2i + 1]: the column phases of stride 2.
   static void deinterleave(Vec a, Vec b, Vec& even, Vec& odd) {
     // [a0 a2 b0 b2 | a4 a6 b4 b6] -> 64-bit lanes (0, 2, 1, 3) -> [a0 a2 a4 a6 b0 b2 b4 b6]
@@ -79,6 +88,14 @@ struct Zmm {
   // _mm512_undefined_ps (GCC bug 105593); an all-ones mask is the same instruction.
   static Vec max(Vec a, Vec b) { return _mm512_maskz_max_ps(static_cast<Mask>(-1), a, b); }
   static Vec min(Vec a, Vec b) { return _mm512_maskz_min_ps(static_cast<Mask>(-1), a, b); }
+  static Vec mul(Vec a, Vec b) { return _mm512_maskz_mul_ps(static_cast<Mask>(-1), a, b); }
+  static Vec div(Vec a, Vec b) { return _mm512_maskz_div_ps(static_cast<Mask>(-1), a, b); }
+  // As Ymm's, in two instructions: the max where v is a number (vmaxps(v, acc) keeps a
+  // NaN acc), v itself where it is NaN. (vrangeps, which looks like one instruction for
+  // this, returns the number when one operand is a quiet NaN.)
+  static Vec max_nan(Vec acc, Vec v) {
+    return _mm512_mask_max_ps(v, _mm512_cmp_ps_mask(v, v, _CMP_ORD_Q), v, acc);
+  }
   static void deinterleave(Vec a, Vec b, Vec& even, Vec& odd) {
     const __m512i ie = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
     const __m512i io = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
