@@ -11,9 +11,11 @@
 
 namespace pybench::ops {
 
-// PyTorch's pool2d_shape_check bounds on the window: positive kernel, stride and
-// dilation (max pooling only; average pooling passes 1s), non-negative padding of at most
-// half the dilated window (so every window holds an input), a non-zero divisor_override.
+// PyTorch's bounds on the window (pooling_output_shape, pool2d_shape_check): positive
+// kernel, stride and dilation (max pooling only; average pooling passes 1s), non-negative
+// padding of at most half the dilated window and of at most half the kernel itself (the
+// second bound is the tighter with dilation; every window then holds an input), a
+// non-zero divisor_override.
 inline void check_pool_geometry(const char* op, bool max, at::IntArrayRef kernel_size,
                                 at::IntArrayRef stride, at::IntArrayRef padding,
                                 at::IntArrayRef dilation,
@@ -36,6 +38,9 @@ inline void check_pool_geometry(const char* op, bool max, at::IntArrayRef kernel
     TORCH_CHECK_VALUE(padding[i] <= window / 2, op, ": pad should be at most half of the "
                       "effective kernel size, got padding ", padding, ", kernel_size ",
                       kernel_size, " and dilation ", dilation);
+    TORCH_CHECK_VALUE(padding[i] <= kernel_size[i] / 2, op, ": pad should be smaller than or "
+                      "equal to half of kernel size, got padding ", padding, " and kernel_size ",
+                      kernel_size);
   }
   TORCH_CHECK_VALUE(!divisor_override.has_value() || *divisor_override != 0, op,
                     ": divisor_override must be non-zero");

@@ -113,6 +113,9 @@ def _pool2d_nchwc_fake(input, mode, kernel_size, stride, padding, dilation, ceil
         torch._check_value(p <= ((k - 1) * d + 1) // 2,
                            lambda: f"{op}: pad should be at most half of the effective "
                                    "kernel size")
+        torch._check_value(p <= k // 2,
+                           lambda: f"{op}: pad should be smaller than or equal to half of "
+                                   "kernel size")
         out.append(_pool_output_size(size, k, s, p, d, ceil_mode))
     torch._check_value(out[0] > 0 and out[1] > 0, lambda: f"{op}: input is too small")
     return input.new_empty((n, cb, out[0], out[1], b))
