@@ -20,6 +20,15 @@ struct Ymm {
   static Mask range(int64_t lo, int64_t hi) {
     return static_cast<Mask>(((1u << hi) - 1) & ~((1u << lo) - 1));
   }
+  // Lane i set where lanes[i] != 0.
+  static Mask mask_of(const int32_t* lanes) {
+    return _mm256_cmpneq_epi32_mask(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(lanes)),
+                                    _mm256_setzero_si256());
+  }
+  // r[i] = m[i] ? a[idx[i]] : src[i] (idx[i] in [0, 8)).
+  static __m256 permute(__m256 src, Mask m, __m256i idx, __m256 a) {
+    return _mm256_mask_permutexvar_ps(src, m, idx, a);
+  }
 #else
   using Mask = __m256i;
   static constexpr int kDwRows = 2;
@@ -34,7 +43,18 @@ struct Ymm {
     return _mm256_andnot_si256(_mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(lo)), i),
                                _mm256_cmpgt_epi32(_mm256_set1_epi32(static_cast<int>(hi)), i));
   }
+  static Mask mask_of(const int32_t* lanes) {
+    const __m256i v = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(lanes));
+    return _mm256_xor_si256(_mm256_cmpeq_epi32(v, _mm256_setzero_si256()), _mm256_set1_epi32(-1));
+  }
+  static __m256 permute(__m256 src, Mask m, __m256i idx, __m256 a) {
+    return _mm256_blendv_ps(src, _mm256_permutevar8x32_ps(a, idx), _mm256_castsi256_ps(m));
+  }
 #endif
+  using Index = __m256i;
+  static Index load_index(const int32_t* p) {
+    return _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p));
+  }
   static constexpr int64_t kLanes = 8;
   static constexpr int kPwRows = 4;
   static constexpr int kPwVecs = 3;
@@ -80,6 +100,14 @@ struct Zmm {
     return static_cast<Mask>(((1u << hi) - 1) & ~((1u << lo) - 1));
   }
   static Vec maskload(const float* p, Mask m) { return _mm512_maskz_loadu_ps(m, p); }
+  static Mask mask_of(const int32_t* lanes) {
+    return _mm512_test_epi32_mask(_mm512_loadu_si512(lanes), _mm512_set1_epi32(-1));
+  }
+  using Index = __m512i;
+  static Index load_index(const int32_t* p) { return _mm512_loadu_si512(p); }
+  static Vec permute(Vec src, Mask m, Index idx, Vec a) {
+    return _mm512_mask_permutexvar_ps(src, m, idx, a);
+  }
   static void storeu(float* p, Vec v) { _mm512_storeu_ps(p, v); }
   static void maskstore(float* p, Mask m, Vec v) { _mm512_mask_storeu_ps(p, m, v); }
   static Vec fmadd(Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a, b, c); }
