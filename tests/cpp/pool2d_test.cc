@@ -81,6 +81,12 @@ std::vector<Pool2dParams> cases() {
   out.push_back(div);
   div.divisor_override = 7;
   out.push_back(div);
+  // Global windows (the whole plane, contiguous), padded or not, tails after 2 vectors.
+  for (PoolMode mode : {PoolMode::max, PoolMode::avg}) {
+    out.push_back(pool2d_params(mode, 3, 7, 7, 7, 7, 1, 1, 0, 0, 1, 1, false));
+    out.push_back(pool2d_params(mode, 2, 5, 11, 5, 11, 1, 1, 0, 0, 1, 1, false));
+    out.push_back(pool2d_params(mode, 2, 3, 3, 5, 5, 3, 3, 2, 2, 1, 1, false));
+  }
   // Dilated windows holding no input (PyTorch gives -inf): a narrow row and a wide one.
   out.push_back(pool2d_params(PoolMode::max, 2, 1, 3, 2, 2, 1, 1, 1, 1, 2, 2, false));
   out.push_back(pool2d_params(PoolMode::max, 1, 3, 37, 2, 2, 1, 2, 1, 1, 4, 1, true));
@@ -89,7 +95,7 @@ std::vector<Pool2dParams> cases() {
   // Adaptive: uniform (global, identity, 14 -> 7) and varying windows, growing too.
   for (auto [h, w, oh, ow] : {std::tuple<int64_t, int64_t, int64_t, int64_t>{7, 7, 1, 1},
                               {6, 6, 6, 6}, {14, 28, 7, 7}, {13, 37, 4, 5}, {5, 9, 7, 12},
-                              {10, 33, 3, 1}}) {
+                              {10, 33, 3, 1}, {9, 37, 1, 1}, {1, 1, 1, 1}}) {
     out.push_back(adaptive_avg_pool2d_params(3, h, w, oh, ow));
   }
   return out;
