@@ -1,7 +1,9 @@
 #pragma once
-// Argument checks shared by the pooling adapters (the blocked layout's,
-// cpu/pool2d_nchwc_kernel.cpp), so every backend refuses what PyTorch's pooling refuses,
-// under the same conditions, with messages naming the op.
+// Argument checks shared by the pooling adapters -- the NCHW ops' CPU and CUDA backends
+// (cpu/pool2d_kernel.cpp, cuda/pool2d_kernel.cpp) and the blocked layout's
+// (cpu/pool2d_nchwc_kernel.cpp) -- so every backend refuses what PyTorch's pooling refuses,
+// under the same conditions, with messages naming the op; and the NCHW ops' call set-up
+// (checked input, output, kernel parameters), the same for both of their backends.
 #include <ATen/ATen.h>
 
 #include <optional>
@@ -63,6 +65,101 @@ inline PoolOutputSize checked_pool_output_size(const char* op, int64_t in_h, int
   TORCH_CHECK_VALUE(o.h > 0 && o.w > 0, op, ": input of spatial size (", in_h, ", ", in_w,
                     ") is too small: the output would be (", o.h, ", ", o.w, ")");
   return o;
+}
+
+// One call of an NCHW pooling op: the input as a contiguous 4-D tensor, the output
+// (contiguous, of the input's rank) and the kernel parameters, all but the pointers
+// (point_pool2d_operands: the adapters' test-only checks run on meta tensors, which have
+// none) and p.exec.
+struct Pool2dCall {
+  at::Tensor input;   // contiguous (N, C, H, W)
+  at::Tensor output;  // contiguous, (N, C, OH, OW) or unbatched (C, OH, OW)
+  kernels::Pool2dParams p;
+};
+
+// A float32 (C, H, W) or (N, C, H, W) input on `device` with non-empty C, H and W (the
+// batch may be empty), as PyTorch's pooling asks; any strides (copied to contiguous).
+inline Pool2dCall prepare_pool2d_input(const char* op, const at::Tensor& input,
+                                       c10::DeviceType device) {
+  check_input_tensor(op, "input", input, device);
+  const int64_t rank = input.dim();
+  TORCH_CHECK_VALUE((rank == 3 || rank == 4) && input.size(-1) > 0 && input.size(-2) > 0 &&
+                        input.size(-3) > 0,
+                    op, ": expected a 3-D (C, H, W) or 4-D (N, C, H, W) input with non-empty "
+                    "C, H and W (only the batch may be empty), got shape ", input.sizes());
+  Pool2dCall c;
+  c.input = (rank == 4 ? input : input.unsqueeze(0)).contiguous();
+  c.p.planes = c.input.size(0) * c.input.size(1);
+  c.p.in_h = c.input.size(2);
+  c.p.in_w = c.input.size(3);
+  return c;
+}
+
+// The output of c's pooling (c.p.out_h x c.p.out_w, of the original input's rank).
+inline void allocate_pool2d_output(Pool2dCall& c, const at::Tensor& original) {
+  const int64_t oh = c.p.out_h, ow = c.p.out_w;
+  c.output = original.dim() == 4
+                 ? at::empty({original.size(0), original.size(1), oh, ow}, c.input.options())
+                 : at::empty({original.size(0), oh, ow}, c.input.options());
+}
+
+inline void point_pool2d_operands(Pool2dCall& c) {
+  c.p.input = c.input.data_ptr<float>();
+  c.p.output = c.output.data_ptr<float>();
+}
+
+// The checks and set-up max_pool2d and avg_pool2d share (avg: dilation 1s).
+inline Pool2dCall prepare_pool2d(const char* op, kernels::PoolMode mode, const at::Tensor& input,
+                                 at::IntArrayRef kernel_size, at::IntArrayRef stride,
+                                 at::IntArrayRef padding, at::IntArrayRef dilation,
+                                 bool ceil_mode, std::optional<int64_t> divisor_override,
+                                 c10::DeviceType device) {
+  check_pool_geometry(op, mode == kernels::PoolMode::max, kernel_size, stride, padding,
+                      dilation, divisor_override);
+  Pool2dCall c = prepare_pool2d_input(op, input, device);
+  checked_pool_output_size(op, c.p.in_h, c.p.in_w, kernel_size, stride, padding, dilation,
+                           ceil_mode);
+  c.p = kernels::pool2d_params(mode, c.p.planes, c.p.in_h, c.p.in_w, kernel_size[0],
+                               kernel_size[1], stride[0], stride[1], padding[0], padding[1],
+                               dilation[0], dilation[1], ceil_mode);
+  allocate_pool2d_output(c, input);
+  return c;
+}
+
+inline Pool2dCall prepare_max_pool2d(const at::Tensor& input, at::IntArrayRef kernel_size,
+                                     at::IntArrayRef stride, at::IntArrayRef padding,
+                                     at::IntArrayRef dilation, bool ceil_mode,
+                                     c10::DeviceType device) {
+  return prepare_pool2d("pybench.max_pool2d", kernels::PoolMode::max, input, kernel_size,
+                        stride, padding, dilation, ceil_mode, std::nullopt, device);
+}
+
+inline Pool2dCall prepare_avg_pool2d(const at::Tensor& input, at::IntArrayRef kernel_size,
+                                     at::IntArrayRef stride, at::IntArrayRef padding,
+                                     bool ceil_mode, bool count_include_pad,
+                                     std::optional<int64_t> divisor_override,
+                                     c10::DeviceType device) {
+  const int64_t no_dilation[2] = {1, 1};
+  Pool2dCall c = prepare_pool2d("pybench.avg_pool2d", kernels::PoolMode::avg, input,
+                                kernel_size, stride, padding, no_dilation, ceil_mode,
+                                divisor_override, device);
+  c.p.count_include_pad = count_include_pad;
+  c.p.divisor_override = divisor_override.value_or(0);
+  return c;
+}
+
+// PyTorch's adaptive_avg_pool2d takes output sizes >= 0 (0: an empty output).
+inline Pool2dCall prepare_adaptive_avg_pool2d(const at::Tensor& input,
+                                              at::IntArrayRef output_size,
+                                              c10::DeviceType device) {
+  constexpr const char* op = "pybench.adaptive_avg_pool2d";
+  TORCH_CHECK_VALUE(output_size.size() == 2 && output_size[0] >= 0 && output_size[1] >= 0, op,
+                    ": expected output_size (H, W) of sizes >= 0, got ", output_size);
+  Pool2dCall c = prepare_pool2d_input(op, input, device);
+  c.p = kernels::adaptive_avg_pool2d_params(c.p.planes, c.p.in_h, c.p.in_w, output_size[0],
+                                            output_size[1]);
+  allocate_pool2d_output(c, input);
+  return c;
 }
 
 }  // namespace pybench::ops
