@@ -4,11 +4,7 @@ bound's register budget), and the installed extension's report when it is a CUDA
 No kernel runs, so no GPU is needed; each test skips without nvcc / a CUDA build. The
 kernel's results are checked under the SIMT emulator (tests/simt/pool2d_simt_test.cc)
 and, where a GPU exists, in test_pool2d.py."""
-from pathlib import Path
-
-import pytest
-
-from test_gram_cuda_build import ARCHS, ROOT, find_nvcc, ptxas
+from test_gram_cuda_build import ARCHS, ROOT, fresh_report, installed_report, ptxas
 
 POOL_CU = ROOT / "csrc" / "kernels" / "pool2d" / "pool2d_cuda.cu"
 # Mangled names (present with or without c++filt): pool2d_kernel<int32_t> and <int64_t>.
@@ -16,12 +12,7 @@ KERNELS = ("13pool2d_kernelIiE", "13pool2d_kernelIlE")
 
 
 def test_pool2d_cuda_ptxas_fresh_build():
-    nvcc = find_nvcc()
-    if nvcc is None:
-        pytest.skip("no nvcc found (CUDA_HOME, CUDA_PATH, PATH, /usr/local/cuda*)")
-    report = ptxas.build_report(nvcc=nvcc, sources=[str(POOL_CU)],
-                                include_dirs=[str(ROOT / "csrc" / "kernels")],
-                                archs=("80", "90"))
+    report = fresh_report(POOL_CU)
     for arch in ARCHS:
         for kernel in KERNELS:
             entries = ptxas.kernel_entries(report, kernel, arch)
@@ -33,12 +24,7 @@ def test_pool2d_cuda_ptxas_fresh_build():
 
 
 def test_installed_extension_has_the_kernels():
-    import pybench
-    from pybench import ops
-
-    if not ops.has_cuda_kernels():
-        pytest.skip("the installed pybench._C is a CPU-only build (no CUDA kernels)")
-    report = ptxas.read_report(Path(pybench._C.__file__).parent / ptxas.REPORT_NAME)
+    report = installed_report()
     for arch in ARCHS:
         for kernel in KERNELS:
             assert ptxas.kernel_entries(report, kernel, arch), f"no {kernel} for {arch}"
