@@ -16,6 +16,7 @@
 #include "depthwise_conv2d_args.h"
 #include "gram_args.h"
 #include "lstm_args.h"
+#include "pool2d_args.h"
 #include "separable_conv2d_args.h"
 
 namespace pybench::ops {
@@ -63,6 +64,25 @@ void check_lstm_args(const at::Tensor& input, const at::Tensor& hx, const at::Te
                sequence ? "pybench.lstm" : "pybench.lstm_cell", packed_ih, packed_hh);
 }
 
+void check_max_pool2d_args(const at::Tensor& input, at::IntArrayRef kernel_size,
+                           at::IntArrayRef stride, at::IntArrayRef padding,
+                           at::IntArrayRef dilation, bool ceil_mode, c10::Device device) {
+  prepare_max_pool2d(input, kernel_size, stride, padding, dilation, ceil_mode, device.type());
+}
+
+void check_avg_pool2d_args(const at::Tensor& input, at::IntArrayRef kernel_size,
+                           at::IntArrayRef stride, at::IntArrayRef padding, bool ceil_mode,
+                           bool count_include_pad, std::optional<int64_t> divisor_override,
+                           c10::Device device) {
+  prepare_avg_pool2d(input, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                     divisor_override, device.type());
+}
+
+void check_adaptive_avg_pool2d_args(const at::Tensor& input, at::IntArrayRef output_size,
+                                    c10::Device device) {
+  prepare_adaptive_avg_pool2d(input, output_size, device.type());
+}
+
 }  // namespace
 
 TORCH_LIBRARY_FRAGMENT(pybench, m) {
@@ -86,6 +106,17 @@ TORCH_LIBRARY_FRAGMENT(pybench, m) {
       "Tensor? b_ih, Tensor? b_hh, bool sequence, bool batch_first, Tensor? packed_ih, "
       "Tensor? packed_hh, Device device) -> ()",
       &check_lstm_args);
+  m.def(
+      "_check_max_pool2d_args(Tensor input, int[2] kernel_size, int[2] stride, "
+      "int[2] padding, int[2] dilation, bool ceil_mode, Device device) -> ()",
+      &check_max_pool2d_args);
+  m.def(
+      "_check_avg_pool2d_args(Tensor input, int[2] kernel_size, int[2] stride, "
+      "int[2] padding, bool ceil_mode, bool count_include_pad, int? divisor_override, "
+      "Device device) -> ()",
+      &check_avg_pool2d_args);
+  m.def("_check_adaptive_avg_pool2d_args(Tensor input, int[2] output_size, Device device) -> ()",
+        &check_adaptive_avg_pool2d_args);
 }
 
 }  // namespace pybench::ops

@@ -9,18 +9,10 @@ import torch
 from pybench.ops.checks import check_operands
 from pybench.ops.depthwise_nchwc import _check_cpu
 from pybench.ops.nchwc import BLOCK_SIZES
+from pybench.ops.pool_ops import _adaptive_output_size, _pair, _stride, fake_pool_output_hw
 
 _OP = "pybench.pool2d_nchwc"
 _ADAPTIVE_OP = "pybench.adaptive_avg_pool2d_nchwc"
-
-
-def _pair(op: str, value, name: str) -> tuple[int, int]:
-    if isinstance(value, int) and not isinstance(value, bool):
-        return (value, value)
-    if isinstance(value, (tuple, list)) and len(value) in (1, 2) and all(
-            isinstance(v, int) and not isinstance(v, bool) for v in value):
-        return (value[0], value[-1])
-    raise ValueError(f"{op}: expected {name} to be an int or a pair of ints, got {value!r}")
 
 
 def _check_blocked(op: str, input: torch.Tensor) -> None:
@@ -44,8 +36,8 @@ def max_pool2d_nchwc(input: torch.Tensor, kernel_size, stride=None, padding=0, d
     """
     _check_blocked(_OP, input)
     k = _pair(_OP, kernel_size, "kernel_size")
-    s = k if stride is None or stride == [] else _pair(_OP, stride, "stride")
-    return torch.ops.pybench.pool2d_nchwc(input, "max", k, s, _pair(_OP, padding, "padding"),
+    return torch.ops.pybench.pool2d_nchwc(input, "max", k, _stride(_OP, stride, k),
+                                          _pair(_OP, padding, "padding"),
                                           _pair(_OP, dilation, "dilation"), bool(ceil_mode),
                                           True, None)
 
@@ -59,9 +51,9 @@ def avg_pool2d_nchwc(input: torch.Tensor, kernel_size, stride=None, padding=0,
     """
     _check_blocked(_OP, input)
     k = _pair(_OP, kernel_size, "kernel_size")
-    s = k if stride is None or stride == [] else _pair(_OP, stride, "stride")
-    return torch.ops.pybench.pool2d_nchwc(input, "avg", k, s, _pair(_OP, padding, "padding"),
-                                          (1, 1), bool(ceil_mode), bool(count_include_pad),
+    return torch.ops.pybench.pool2d_nchwc(input, "avg", k, _stride(_OP, stride, k),
+                                          _pair(_OP, padding, "padding"), (1, 1),
+                                          bool(ceil_mode), bool(count_include_pad),
                                           divisor_override)
 
 
@@ -69,19 +61,8 @@ def adaptive_avg_pool2d_nchwc(input: torch.Tensor, output_size) -> torch.Tensor:
     """``F.adaptive_avg_pool2d`` on a blocked tensor (N, Cb, H, W, B) -> (N, Cb, OH, OW, B).
     ``output_size``: int or pair; None in a pair keeps that input size, as in PyTorch."""
     _check_blocked(_ADAPTIVE_OP, input)
-    if isinstance(output_size, (tuple, list)) and len(output_size) == 2:
-        output_size = tuple(input.shape[2 + i] if v is None else v
-                            for i, v in enumerate(output_size))
     return torch.ops.pybench.adaptive_avg_pool2d_nchwc(
-        input, _pair(_ADAPTIVE_OP, output_size, "output_size"))
-
-
-def _pool_output_size(size: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> int:
-    # PyTorch's pooling_output_shape, as pool2d_nchwc.h's pool_output_size.
-    out = (size + 2 * p - d * (k - 1) - 1 + (s - 1 if ceil_mode else 0)) // s + 1
-    if ceil_mode and (out - 1) * s >= size + p:
-        out -= 1
-    return out
+        input, _adaptive_output_size(_ADAPTIVE_OP, tuple(input.shape[2:4]), output_size))
 
 
 @torch.library.register_fake("pybench::pool2d_nchwc")
@@ -97,25 +78,9 @@ def _pool2d_nchwc_fake(input, mode, kernel_size, stride, padding, dilation, ceil
     n, cb, h, w, b = input.shape
     torch._check_value(cb > 0 and h > 0 and w > 0,
                        lambda: f"{op}: expected non-empty channel blocks and spatial sizes")
-    torch._check_value(len(kernel_size) == 2 and len(stride) == 2 and len(padding) == 2
-                       and len(dilation) == 2,
-                       lambda: f"{op}: expected 2 kernel sizes, strides, paddings and dilations")
-    torch._check_value(divisor_override is None or divisor_override != 0,
-                       lambda: f"{op}: divisor_override must be non-zero")
-    out = []
-    for i, size in enumerate((h, w)):
-        k, s, p, d = kernel_size[i], stride[i], padding[i], dilation[i]
-        torch._check_value(k > 0 and s > 0 and d > 0 and p >= 0,
-                           lambda: f"{op}: kernel_size, stride and dilation must be positive "
-                                   "and padding non-negative")
-        torch._check_value(mode == "max" or d == 1,
-                           lambda: f"{op}: average pooling has no dilation")
-        torch._check_value(p <= ((k - 1) * d + 1) // 2,
-                           lambda: f"{op}: pad should be at most half of the effective "
-                                   "kernel size")
-        out.append(_pool_output_size(size, k, s, p, d, ceil_mode))
-    torch._check_value(out[0] > 0 and out[1] > 0, lambda: f"{op}: input is too small")
-    return input.new_empty((n, cb, out[0], out[1], b))
+    oh, ow = fake_pool_output_hw(op, mode, h, w, kernel_size, stride, padding, dilation,
+                                 ceil_mode, divisor_override)
+    return input.new_empty((n, cb, oh, ow, b))
 
 
 @torch.library.register_fake("pybench::adaptive_avg_pool2d_nchwc")

@@ -76,6 +76,17 @@ CASES = [
            lambda **t: ops.lstm(**t),
            lambda d, input, hx, cx, w_ih, w_hh, b_ih, b_hh: torch.ops.pybench._check_lstm_args(
                input, hx, cx, w_ih, w_hh, b_ih, b_hh, True, False, None, None, d)),
+    OpCase("max_pool2d", lambda: {"input": _t(1, 3, 8, 8)},
+           lambda input: ops.max_pool2d(input, 3, 2, 1),
+           lambda d, input: torch.ops.pybench._check_max_pool2d_args(
+               input, [3, 3], [2, 2], [1, 1], [1, 1], False, d)),
+    OpCase("avg_pool2d", lambda: {"input": _t(3, 8, 7)},
+           lambda input: ops.avg_pool2d(input, 3, 2, 1, ceil_mode=True),
+           lambda d, input: torch.ops.pybench._check_avg_pool2d_args(
+               input, [3, 3], [2, 2], [1, 1], True, True, None, d)),
+    OpCase("adaptive_avg_pool2d", lambda: {"input": _t(2, 3, 8, 8)},
+           lambda input: ops.adaptive_avg_pool2d(input, (3, 2)),
+           lambda d, input: torch.ops.pybench._check_adaptive_avg_pool2d_args(input, [3, 2], d)),
 ]
 IDS = [c.name for c in CASES]
 

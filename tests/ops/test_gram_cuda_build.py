@@ -36,6 +36,27 @@ def find_nvcc():
     return str(Path(home) / "bin" / "nvcc") if home else None
 
 
+def fresh_report(*sources):
+    """ptxas -v of the kernel sources for sm_80 and sm_90, as setup.py runs it; skips the
+    calling test without nvcc."""
+    nvcc = find_nvcc()
+    if nvcc is None:
+        pytest.skip("no nvcc found (CUDA_HOME, CUDA_PATH, PATH, /usr/local/cuda*)")
+    return ptxas.build_report(nvcc=nvcc, sources=[str(s) for s in sources],
+                              include_dirs=[str(ROOT / "csrc" / "kernels")], archs=("80", "90"))
+
+
+def installed_report():
+    """The ptxas report setup.py left beside the installed extension; skips the calling
+    test for a CPU-only build."""
+    import pybench
+    from pybench import ops
+
+    if not ops.has_cuda_kernels():
+        pytest.skip("the installed pybench._C is a CPU-only build (no CUDA kernels)")
+    return ptxas.read_report(Path(pybench._C.__file__).parent / ptxas.REPORT_NAME)
+
+
 def gram_kernel_entries(report, arch):
     # "gram_kernel" matches the main kernel only, not gram_finalize_kernel.
     return ptxas.kernel_entries(report, "gram_kernel", arch)

@@ -188,6 +188,10 @@ X = torch.zeros(1, 2, 6, 6, 8)
     (lambda: max_pool2d_nchwc(X, 2, stride=0), ValueError, "stride"),
     (lambda: max_pool2d_nchwc(X, 2, dilation=0), ValueError, "dilation"),
     (lambda: max_pool2d_nchwc(X, 3, padding=2), ValueError, "half"),
+    # PyTorch's second bound: half the kernel itself, tighter than the dilated window's.
+    (lambda: max_pool2d_nchwc(X, 3, padding=2, dilation=2), ValueError, "half of kernel size"),
+    (lambda: max_pool2d_nchwc(X.to("meta"), 3, padding=2, dilation=2), ValueError,
+     "half of kernel size"),
     (lambda: max_pool2d_nchwc(X, 2, padding=-1), ValueError, "non-negative"),
     (lambda: max_pool2d_nchwc(X, 7), ValueError, "too small"),
     (lambda: max_pool2d_nchwc(X, "2"), ValueError, "kernel_size"),

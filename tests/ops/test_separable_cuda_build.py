@@ -5,11 +5,7 @@ extension's report when it is a CUDA build. No kernel runs, so no GPU is needed;
 skips without nvcc / a CUDA build. The kernels' results are checked under the SIMT emulator
 (tests/simt/depthwise_conv2d_simt_test.cc, separable_conv2d_simt_test.cc) and, where a GPU
 exists, in test_depthwise_conv2d.py / test_separable_conv2d.py."""
-from pathlib import Path
-
-import pytest
-
-from test_gram_cuda_build import ARCHS, ROOT, find_nvcc, ptxas
+from test_gram_cuda_build import ARCHS, ROOT, fresh_report, installed_report, ptxas
 
 DW_CU = ROOT / "csrc" / "kernels" / "depthwise_conv2d" / "depthwise_conv2d_cuda.cu"
 SEP_CU = ROOT / "csrc" / "kernels" / "separable_conv2d" / "separable_conv2d_cuda.cu"
@@ -17,12 +13,7 @@ KERNELS = ("depthwise_conv2d_kernel", "separable_conv2d_kernel")
 
 
 def test_depthwise_cuda_ptxas_fresh_build():
-    nvcc = find_nvcc()
-    if nvcc is None:
-        pytest.skip("no nvcc found (CUDA_HOME, CUDA_PATH, PATH, /usr/local/cuda*)")
-    report = ptxas.build_report(nvcc=nvcc, sources=[str(DW_CU), str(SEP_CU)],
-                                include_dirs=[str(ROOT / "csrc" / "kernels")],
-                                archs=("80", "90"))
+    report = fresh_report(DW_CU, SEP_CU)
     for arch in ARCHS:
         for kernel in KERNELS:
             entries = ptxas.kernel_entries(report, kernel, arch)
@@ -33,12 +24,7 @@ def test_depthwise_cuda_ptxas_fresh_build():
 
 
 def test_installed_extension_has_the_kernels():
-    import pybench
-    from pybench import ops
-
-    if not ops.has_cuda_kernels():
-        pytest.skip("the installed pybench._C is a CPU-only build (no CUDA kernels)")
-    report = ptxas.read_report(Path(pybench._C.__file__).parent / ptxas.REPORT_NAME)
+    report = installed_report()
     for arch in ARCHS:
         for kernel in KERNELS:
             assert ptxas.kernel_entries(report, kernel, arch), f"no {kernel} for {arch}"

@@ -9,10 +9,11 @@
 
 namespace pybench::kernels::cpu {
 
+#include "depthwise_conv2d/depthwise_conv2d_vec.h"
 #include "pool2d_nchwc/pool2d_nchwc_simd.h"
 
 void pool2d_nchwc_avx2(const Pool2dNchwcParams& p) {
-  if (p.block % PoolYmm::kLanes == 0) return pool2d_nchwc_simd<PoolYmm>(p);
+  if (p.block % Ymm::kLanes == 0) return pool2d_nchwc_simd<Ymm>(p);
   pool2d_nchwc_ref(p);
 }
 

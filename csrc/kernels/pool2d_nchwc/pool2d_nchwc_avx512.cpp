@@ -8,20 +8,21 @@
 
 #include "isa/avx512_begin.h"
 
-#define PYBENCH_POOL_NCHWC_AVX512 1
+#define PYBENCH_DW_AVX512 1
 
 namespace pybench::kernels::cpu {
 
+#include "depthwise_conv2d/depthwise_conv2d_vec.h"
 #include "pool2d_nchwc/pool2d_nchwc_simd.h"
 
 void pool2d_nchwc_avx512(const Pool2dNchwcParams& p) {
-  if (p.block % PoolZmm::kLanes == 0) return pool2d_nchwc_simd<PoolZmm>(p);
-  if (p.block % PoolYmm::kLanes == 0) return pool2d_nchwc_simd<PoolYmm>(p);
+  if (p.block % Zmm::kLanes == 0) return pool2d_nchwc_simd<Zmm>(p);
+  if (p.block % Ymm::kLanes == 0) return pool2d_nchwc_simd<Ymm>(p);
   pool2d_nchwc_ref(p);
 }
 
 }  // namespace pybench::kernels::cpu
 
-#undef PYBENCH_POOL_NCHWC_AVX512
+#undef PYBENCH_DW_AVX512
 
 #include "isa/avx512_end.h"

@@ -1,6 +1,7 @@
-// The SIMD blocked pooling, written once over a vector-traits type and instantiated by
-// pool2d_nchwc_avx2.cpp (PoolYmm) and pool2d_nchwc_avx512.cpp (PoolZmm, PoolYmm). NOT a
-// normal header: it is included INSIDE an ISA target region (isa/*_begin.h), so its
+// The SIMD blocked pooling, written once over the vector traits of
+// depthwise_conv2d/depthwise_conv2d_vec.h and instantiated by pool2d_nchwc_avx2.cpp (Ymm:
+// one pixel's 8 channels) and pool2d_nchwc_avx512.cpp (Zmm, Ymm). NOT a normal header: it
+// is included INSIDE an ISA target region (isa/*_begin.h), after the traits, so its
 // functions are compiled for that ISA and land in the including file's anonymous
 // namespace; it includes nothing itself.
 //
@@ -56,18 +57,18 @@ void pool2d_nchwc_simd(const Pool2dNchwcParams& p) {
       const float* const r2 = r1 + dil_row;
       if (rw.taps == 3) {
         for (int64_t i = 0; i < row_floats; i += L) {
-          Isa::store(col + i, combine3(Isa::load(r0 + i), Isa::load(r1 + i), Isa::load(r2 + i)));
+          Isa::storeu(col + i, combine3(Isa::loadu(r0 + i), Isa::loadu(r1 + i), Isa::loadu(r2 + i)));
         }
       } else if (rw.taps == 2) {
         for (int64_t i = 0; i < row_floats; i += L) {
-          Isa::store(col + i, combine(Isa::load(r0 + i), Isa::load(r1 + i)));
+          Isa::storeu(col + i, combine(Isa::loadu(r0 + i), Isa::loadu(r1 + i)));
         }
       } else {
-        for (int64_t i = 0; i < row_floats; i += L) Isa::store(col + i, Isa::load(r0 + i));
+        for (int64_t i = 0; i < row_floats; i += L) Isa::storeu(col + i, Isa::loadu(r0 + i));
         for (int64_t r = 1; r < rw.taps; ++r) {
           const float* const row = r0 + r * dil_row;
           for (int64_t i = 0; i < row_floats; i += L) {
-            Isa::store(col + i, combine(Isa::load(col + i), Isa::load(row + i)));
+            Isa::storeu(col + i, combine(Isa::loadu(col + i), Isa::loadu(row + i)));
           }
         }
       }
@@ -81,53 +82,16 @@ void pool2d_nchwc_simd(const Pool2dNchwcParams& p) {
           const float* const x = c0 + c;
           Vec acc;
           if (cw.taps == 3) {
-            acc = combine3(Isa::load(x), Isa::load(x + dil_col), Isa::load(x + 2 * dil_col));
+            acc = combine3(Isa::loadu(x), Isa::loadu(x + dil_col), Isa::loadu(x + 2 * dil_col));
           } else {
-            acc = Isa::load(x);
-            for (int64_t s = 1; s < cw.taps; ++s) acc = combine(acc, Isa::load(x + s * dil_col));
+            acc = Isa::loadu(x);
+            for (int64_t s = 1; s < cw.taps; ++s) acc = combine(acc, Isa::loadu(x + s * dil_col));
           }
-          Isa::store(out + ox * B + c, max ? acc : Isa::mul(acc, scale));
+          Isa::storeu(out + ox * B + c, max ? acc : Isa::mul(acc, scale));
         }
       }
     }
   });
 }
-
-
-// One pixel's 8 channels; the AVX-512 region has the same instructions (and 32 ymm).
-struct PoolYmm {
-  using Vec = __m256;
-  static constexpr int64_t kLanes = 8;
-  static Vec set1(float v) { return _mm256_set1_ps(v); }
-  static Vec load(const float* p) { return _mm256_loadu_ps(p); }
-  static void store(float* p, Vec v) { _mm256_storeu_ps(p, v); }
-  static Vec add(Vec a, Vec b) { return _mm256_add_ps(a, b); }
-  static Vec mul(Vec a, Vec b) { return _mm256_mul_ps(a, b); }
-  // ATen's max pooling returns a NaN it meets; vmaxps returns its second operand when
-  // either is NaN, so `acc` stays NaN once it is, and a NaN `v` is blended in.
-  static Vec max_nan(Vec acc, Vec v) {
-    return _mm256_blendv_ps(_mm256_max_ps(v, acc), v, _mm256_cmp_ps(v, v, _CMP_UNORD_Q));
-  }
-};
-
-#if defined(PYBENCH_POOL_NCHWC_AVX512)
-struct PoolZmm {
-  using Vec = __m512;
-  static constexpr int64_t kLanes = 16;
-  static Vec set1(float v) { return _mm512_set1_ps(v); }
-  static Vec load(const float* p) { return _mm512_loadu_ps(p); }
-  static void store(float* p, Vec v) { _mm512_storeu_ps(p, v); }
-  static Vec add(Vec a, Vec b) { return _mm512_add_ps(a, b); }
-  static Vec mul(Vec a, Vec b) { return _mm512_mul_ps(a, b); }
-  // The maskz form: GCC 12's plain _mm512_* forms trip -Wmaybe-uninitialized on their own
-  // _mm512_undefined_ps (GCC bug 105593); an all-ones mask is the same instruction.
-  // As PoolYmm's (vrangeps, which looks like one instruction for this, returns the
-  // number when one operand is a quiet NaN).
-  static Vec max_nan(Vec acc, Vec v) {
-    const Vec m = _mm512_maskz_max_ps(static_cast<__mmask16>(-1), v, acc);
-    return _mm512_mask_mov_ps(m, _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q), v);
-  }
-};
-#endif
 
 }  // namespace

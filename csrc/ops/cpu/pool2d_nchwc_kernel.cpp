@@ -1,6 +1,6 @@
 // CPU backend of pybench::pool2d_nchwc and pybench::adaptive_avg_pool2d_nchwc: PyTorch's
-// argument checks (same conditions, messages naming the op), the windows of
-// pool2d_nchwc.h, then the ISA-dispatched kernel threaded with at::parallel_for.
+// argument checks (pool2d_args.h, shared with the NCHW pooling), the windows of
+// pool2d/pool2d.h, then the ISA-dispatched kernel threaded with at::parallel_for.
 #include <torch/library.h>
 
 #include <optional>
@@ -10,6 +10,7 @@
 #include "aten_parallel.h"
 #include "nchwc_args.h"
 #include "output_cache.h"
+#include "pool2d_args.h"
 #include "pool2d_nchwc/pool2d_nchwc.h"
 
 namespace pybench::ops {
@@ -59,45 +60,20 @@ at::Tensor pool2d_nchwc_cpu(const at::Tensor& input, c10::string_view mode,
   TORCH_CHECK_VALUE(mode == "max" || mode == "avg", op, ": unknown mode '", std::string(mode),
                     "'; expected 'max' or 'avg'");
   const bool max = mode == "max";
-  TORCH_CHECK_VALUE(kernel_size.size() == 2 && stride.size() == 2 && padding.size() == 2 &&
-                        dilation.size() == 2,
-                    op, ": expected 2 kernel sizes, strides, paddings and dilations, got ",
-                    kernel_size.size(), ", ", stride.size(), ", ", padding.size(), " and ",
-                    dilation.size());
-  for (int i = 0; i < 2; ++i) {
-    TORCH_CHECK_VALUE(kernel_size[i] > 0, op, ": kernel_size must be greater than zero, got ",
-                      kernel_size);
-    TORCH_CHECK_VALUE(stride[i] > 0, op, ": stride must be greater than zero, got ", stride);
-    TORCH_CHECK_VALUE(dilation[i] > 0, op, ": dilation must be greater than zero, got ",
-                      dilation);
-    TORCH_CHECK_VALUE(max || dilation[i] == 1, op, ": average pooling has no dilation, got ",
-                      dilation);
-    TORCH_CHECK_VALUE(padding[i] >= 0, op, ": padding must be non-negative, got ", padding);
-    // PyTorch's bound: at most half the (dilated) window, so every window holds an input.
-    const int64_t window = (kernel_size[i] - 1) * dilation[i] + 1;
-    TORCH_CHECK_VALUE(padding[i] <= window / 2, op, ": pad should be at most half of the "
-                      "effective kernel size, got padding ", padding, ", kernel_size ",
-                      kernel_size, " and dilation ", dilation);
-  }
-  TORCH_CHECK_VALUE(!divisor_override.has_value() || *divisor_override != 0, op,
-                    ": divisor_override must be non-zero");
+  check_pool_geometry(op, max, kernel_size, stride, padding, dilation, divisor_override);
   Blocked b = blocked_input(op, input);
   kernels::Pool2dNchwcParams& p = b.p;
-  const int64_t oh = kernels::pool_output_size(p.in_h, kernel_size[0], stride[0], padding[0],
-                                               dilation[0], ceil_mode);
-  const int64_t ow = kernels::pool_output_size(p.in_w, kernel_size[1], stride[1], padding[1],
-                                               dilation[1], ceil_mode);
-  TORCH_CHECK_VALUE(oh > 0 && ow > 0, op, ": input of spatial size (", p.in_h, ", ", p.in_w,
-                    ") is too small: the output would be (", oh, ", ", ow, ")");
+  const PoolOutputSize o = checked_pool_output_size(op, p.in_h, p.in_w, kernel_size, stride,
+                                                    padding, dilation, ceil_mode);
   p.mode = max ? kernels::PoolMode::max : kernels::PoolMode::avg;
   p.dilation_h = dilation[0];
   p.dilation_w = dilation[1];
   p.count_include_pad = count_include_pad;
   p.divisor_override = divisor_override.value_or(0);
   return run_pool(b,
-                  kernels::pool_windows(p.in_h, oh, kernel_size[0], stride[0], padding[0],
+                  kernels::pool_windows(p.in_h, o.h, kernel_size[0], stride[0], padding[0],
                                         dilation[0]),
-                  kernels::pool_windows(p.in_w, ow, kernel_size[1], stride[1], padding[1],
+                  kernels::pool_windows(p.in_w, o.w, kernel_size[1], stride[1], padding[1],
                                         dilation[1]));
 }
 
