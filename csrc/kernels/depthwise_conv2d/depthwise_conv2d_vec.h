@@ -67,7 +67,6 @@ struct Ymm {
   static Vec mul(Vec a, Vec b) { return _mm256_mul_ps(a, b); }
   static Vec max(Vec a, Vec b) { return _mm256_max_ps(a, b); }
   static Vec min(Vec a, Vec b) { return _mm256_min_ps(a, b); }
-  static Vec mul(Vec a, Vec b) { return _mm256_mul_ps(a, b); }
   static Vec div(Vec a, Vec b) { return _mm256_div_ps(a, b); }
   // max(acc, v) with ATen's max pooling NaN rule: a NaN met is the result. vmaxps returns
   // its second operand when either is NaN, so `acc` stays NaN once it is, and a NaN `v`
@@ -113,7 +112,6 @@ struct Zmm {
   static void maskstore(float* p, Mask m, Vec v) { _mm512_mask_storeu_ps(p, m, v); }
   static Vec fmadd(Vec a, Vec b, Vec c) { return _mm512_fmadd_ps(a, b, c); }
   static Vec add(Vec a, Vec b) { return _mm512_add_ps(a, b); }
-  static Vec mul(Vec a, Vec b) { return _mm512_mul_ps(a, b); }
   // The maskz forms: GCC 12's plain _mm512_max_ps trips -Wmaybe-uninitialized on its own
   // _mm512_undefined_ps (GCC bug 105593); an all-ones mask is the same instruction.
   static Vec max(Vec a, Vec b) { return _mm512_maskz_max_ps(static_cast<Mask>(-1), a, b); }
