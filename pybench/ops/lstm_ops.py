@@ -237,14 +237,18 @@ def _recompute_grads(ctx, reference, grads_out, extra, tensors=None):
     inputs of their own: they get no gradient."""
     tensors = ctx.saved_tensors if tensors is None else tensors
     need = (*ctx.needs_input_grad[:7], *[False] * (7 - len(ctx.needs_input_grad[:7])))
+    create_graph = torch.is_grad_enabled()
     with torch.enable_grad():
-        leaves = [t.detach().requires_grad_(n) if t is not None else None
+        # Recording a double backward, the recompute starts from the saved inputs
+        # themselves, so the gradients it returns stay functions of them; otherwise from
+        # detached copies (nothing to record past this backward).
+        leaves = [t if t is None or create_graph else t.detach().requires_grad_(n)
                   for t, n in zip(tensors, need)]
         outs = reference(*leaves, *extra)
         pairs = [(o, g) for o, g in zip(outs, grads_out) if g is not None]
         wanted = [t for t, n in zip(leaves, need) if t is not None and n]
         got = iter(torch.autograd.grad([o for o, _ in pairs], wanted, [g for _, g in pairs],
-                                       create_graph=torch.is_grad_enabled(), allow_unused=True)
+                                       create_graph=create_graph, allow_unused=True)
                    if wanted and pairs else [None] * len(wanted))
     return [next(got) if t is not None and n else None for t, n in zip(leaves, need)]
 
