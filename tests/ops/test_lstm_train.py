@@ -209,3 +209,19 @@ def test_converted_module_trains_like_nn_lstm(cpu_isa, batch_first):
     hn64.pow(2).sum().backward()
     for (name, p), p64 in zip(mine.named_parameters(), ref64.parameters()):
         assert _rel(p.grad, p64.grad) <= 1e-5, name
+
+
+@pytest.mark.skipif(not torch.cuda.is_available() or not ops.has_cuda_kernels(),
+                    reason="needs a CUDA device and pybench built with its CUDA kernels "
+                           "(tests/simt runs the CUDA training kernels on the CPU)")
+@pytest.mark.parametrize("shape", [(7, 3, 9, 17), (5, 20, 30, 40)], ids=str)
+def test_every_gradient_matches_float64_on_cuda(shape):
+    tensors, g = _operands(shape, False, True, seed=77)
+    t, b, _, h = shape
+    grads_out = (torch.randn(t, b, h, generator=g), torch.randn(b, h, generator=g),
+                 torch.randn(b, h, generator=g))
+    got = _grads(_mine, [x.cuda() for x in tensors], tuple(x.cuda() for x in grads_out), False)
+    want = _grads(_reference, [x.double() for x in tensors],
+                  tuple(x.double() for x in grads_out), False)
+    for a, e in zip(got, want):
+        assert a.is_cuda and _rel(a.cpu(), e) <= 1e-5
