@@ -242,19 +242,17 @@ def test_fallbacks_say_why(lstm_calls):
     x = torch.randn(3, 2, 4)
     assert pnn.LSTM(4, 5, num_layers=2).unsupported_reason() is not None
     assert pnn.LSTM(4, 5, bidirectional=True).unsupported_reason() is not None
-    cell = pnn.LSTMCell(4, 5)
-    assert "autograd" in cell.unsupported_reason(x[0])  # parameters require grad
-    hy, _ = cell(x[0])  # falls back to torch and still works with autograd
-    hy.sum().backward()
-    assert cell.weight_hh.grad is not None
     assert pnn.LSTM(4, 5).double().unsupported_reason() is not None
+    assert pnn.LSTMCell(4, 5).double().unsupported_reason() is not None
     assert lstm_calls == []
-    # The CPU LSTM layer trains on pybench's own backward (tests/ops/test_lstm_train.py).
-    m = pnn.LSTM(4, 5)
-    assert m.unsupported_reason(x) is None
+    # Layer and cell train on pybench's own backward (tests/ops/test_lstm_train.py).
+    m, cell = pnn.LSTM(4, 5), pnn.LSTMCell(4, 5)
+    assert m.unsupported_reason(x) is None and cell.unsupported_reason(x[0]) is None
     out, _ = m(x)
-    out.sum().backward()
-    assert m.weight_hh_l0.grad is not None and lstm_calls == ["lstm"]
+    hy, _ = cell(x[0])
+    (out.sum() + hy.sum()).backward()
+    assert m.weight_hh_l0.grad is not None and cell.weight_hh.grad is not None
+    assert lstm_calls == ["lstm", "lstm_cell"]
 
 
 def test_convert_swaps_lstms(lstm_calls):

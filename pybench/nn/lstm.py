@@ -63,13 +63,6 @@ def _call_reason(module: nn.Module, static: str | None, *tensors: torch.Tensor) 
             return "CUDA input, but pybench was built without CUDA kernels"
     elif device.type != "cpu":
         return f"device {device.type!r} (pybench runs on cpu and cuda)"
-    if torch.is_grad_enabled() and (any(p.requires_grad for p in module.parameters())
-                                    or any(t is not None and t.requires_grad for t in tensors)):
-        # Only the LSTM layer has a fused backward (lstm_train keeps the gates); the cell's
-        # backward recomputes the forward in ATen ops: correct, but slower than PyTorch's
-        # own, so a cell trains on PyTorch's.
-        if isinstance(module, nn.LSTMCell):
-            return "autograd is recording (pybench's LSTM cell has no fused backward)"
     return None
 
 
@@ -86,7 +79,8 @@ class LSTMCell(nn.LSTMCell):
     """A drop-in ``torch.nn.LSTMCell`` whose forward runs :func:`pybench.ops.lstm_cell`.
 
     Falls back to ``torch.nn.LSTMCell.forward`` where the kernel cannot run (non-float32,
-    a device other than cpu / cuda, autograd recording); :meth:`unsupported_reason` says why.
+    a device other than cpu / cuda); :meth:`unsupported_reason` says why. Under autograd
+    it runs pybench's training forward and fused backward (:mod:`pybench.ops.lstm_ops`).
     """
 
     def __init__(self, *args, **kwargs) -> None:
@@ -132,8 +126,9 @@ class LSTM(nn.LSTM):
     """A drop-in ``torch.nn.LSTM`` whose forward runs :func:`pybench.ops.lstm`.
 
     pybench runs single-layer, unidirectional LSTMs without projection on plain (not
-    packed-sequence) float32 input; anything else, and calls where autograd records, fall
-    back to ``torch.nn.LSTM.forward`` (:meth:`unsupported_reason` says why).
+    packed-sequence) float32 input, under autograd on its training forward and fused
+    backward; anything else falls back to ``torch.nn.LSTM.forward`` (:meth:`unsupported_reason`
+    says why).
     """
 
     def __init__(self, *args, **kwargs) -> None:

@@ -92,8 +92,15 @@ def lstm_cell(input: torch.Tensor, hx: torch.Tensor, cx: torch.Tensor, w_ih: tor
     unbatched = input.dim() == 1
     if unbatched:
         input, hx, cx = input.unsqueeze(0), hx.unsqueeze(0), cx.unsqueeze(0)
-    hy, cy = _run(torch.ops.pybench.lstm_cell, (input, hx, cx, w_ih, w_hh, b_ih, b_hh),
-                  input, w_ih, w_hh, packed_ih, packed_hh)
+    if _trains(input, hx, cx, w_ih, w_hh, b_ih, b_hh):
+        # A one-step sequence through the training forward, so the cell trains on the fused
+        # backward too (its gradient arrives through h_n / c_n).
+        _, hy, cy, _, _ = _run(torch.ops.pybench.lstm_train,
+                               (input.unsqueeze(0), hx, cx, w_ih, w_hh, b_ih, b_hh, False),
+                               input, w_ih, w_hh, packed_ih, packed_hh)
+    else:
+        hy, cy = _run(torch.ops.pybench.lstm_cell, (input, hx, cx, w_ih, w_hh, b_ih, b_hh),
+                      input, w_ih, w_hh, packed_ih, packed_hh)
     return (hy.squeeze(0), cy.squeeze(0)) if unbatched else (hy, cy)
 
 
@@ -253,10 +260,11 @@ def _recompute_grads(ctx, reference, grads_out, extra, tensors=None):
     return [next(got) if t is not None and n else None for t, n in zip(leaves, need)]
 
 
-# Backward of lstm_cell / lstm: back-propagation through time on the forward recomputed in
-# ATen ops, so gradients are nn.LSTM's. lstm_cell's forward keeps no gates; for sequences,
-# pybench.ops.lstm runs lstm_train instead whenever autograd records, whose backward is the
-# fused kernel (below), and this path serves direct calls of the op and double backward.
+# Backward of the lstm_cell / lstm ops: back-propagation through time on the forward
+# recomputed in ATen ops, so gradients are nn.LSTM's. pybench.ops.lstm_cell / lstm run
+# lstm_train instead whenever autograd records (a cell as a one-step sequence), whose
+# backward is the fused kernel (below); this path serves direct calls of the ops and double
+# backward.
 def _seven(inputs):
     """The 7 differentiable inputs; a call that left the biases at their default passes
     fewer."""

@@ -225,3 +225,33 @@ def test_every_gradient_matches_float64_on_cuda(shape):
                   tuple(x.double() for x in grads_out), False)
     for a, e in zip(got, want):
         assert a.is_cuda and _rel(a.cpu(), e) <= 1e-5
+
+
+@pytest.mark.parametrize("shape", [(1, 3, 1), (5, 7, 16), (9, 30, 17), (4, 6, 40), None],
+                         ids=["b1", "h16", "h17", "h40", "unbatched"])
+def test_cell_trains_on_the_fused_backward(cpu_isa, shape):
+    """lstm_cell under autograd runs as a one-step lstm_train: every gradient vs float64."""
+    b, i, h = shape or (1, 5, 9)
+    tensors, g = _operands((1, b, i, h), False, True, seed=b * 10 + h)
+    x, h0, c0, *params = tensors
+    x = x[0]
+    if shape is None:
+        x, h0, c0 = x[0], h0[0], c0[0]
+    grads_out = (torch.randn(h0.shape, generator=g), torch.randn(h0.shape, generator=g))
+
+    def run(fn, ts, go):
+        leaves = [t.detach().clone().requires_grad_(True) for t in ts]
+        torch.autograd.backward(fn(*leaves), go)
+        return [t.grad for t in leaves]
+
+    got = run(lambda *t: ops.lstm_cell(*t), (x, h0, c0, *params), grads_out)
+    def reference(x, h, c, *w):
+        if shape is None:  # _VF.lstm_cell takes batches only
+            return tuple(o.squeeze(0) for o in torch._VF.lstm_cell(
+                x.unsqueeze(0), (h.unsqueeze(0), c.unsqueeze(0)), *w))
+        return torch._VF.lstm_cell(x, (h, c), *w)
+
+    want = run(reference, [t.double() for t in (x, h0, c0, *params)],
+               tuple(t.double() for t in grads_out))
+    for a, e in zip(got, want):
+        assert a.shape == e.shape and _rel(a, e) <= 1e-5
