@@ -130,6 +130,48 @@ const Shape kShapes[] = {
     {1, 24, 6, 29, 40, 3, 3, 2, 2, 1, 1, 1, 1, 1, 1, true},
 };
 
+// The scalar kernel's output (ref) and its error scale: the same convolution of the
+// operands' absolute values, without an activation (|act(z)| <= |z| for every one tested).
+void reference_and_scale(const Shape& s, int64_t B, bool bias, bool residual, const Buffers& b,
+                         Conv2dNchwcParams p, std::vector<float>& ref,
+                         std::vector<float>& scale) {
+  kcpu::set_active_cpu_isa(CpuIsa::scalar);
+  p.output = ref.data();
+  kcpu::conv2d_nchwc(p);
+  Buffers abs_b = b;
+  for (auto* v : {&abs_b.input, &abs_b.weight, &abs_b.bias, &abs_b.residual}) {
+    for (float& x : *v) x = std::fabs(x);
+  }
+  Conv2dNchwcParams pa = params(s, B, Activation::none, bias, residual, abs_b);
+  pa.output = scale.data();
+  kcpu::conv2d_nchwc(pa);
+}
+
+// `out` holds the output as blocks [1, 1 + kb) of a (kb + 2)-block concat buffer, NaN
+// elsewhere: nothing written outside the slice, padded channels exactly zero, every real
+// output within 1.5e-5 of its scale from the reference.
+void expect_output_slice(const std::vector<float>& out, const std::vector<float>& ref,
+                         const std::vector<float>& scale, const Shape& s, int64_t B, int64_t kb,
+                         int64_t plane, int case_index) {
+  for (int64_t n = 0; n < s.n; ++n) {
+    for (int64_t i = 0; i < (kb + 2) * plane; ++i) {
+      const float got = out[n * (kb + 2) * plane + i];
+      const int64_t blk = i / plane - 1;
+      if (blk < 0 || blk >= kb) {
+        ASSERT_TRUE(std::isnan(got)) << "write outside the output slice, case " << case_index;
+        continue;
+      }
+      const int64_t j = n * kb * plane + blk * plane + i % plane;
+      if (blk * B + i % B >= s.k) {
+        ASSERT_EQ(got, 0.0f) << "padded channel not zero, case " << case_index;
+        continue;
+      }
+      ASSERT_LE(std::fabs(got - ref[j]), 1.5e-5 * scale[j] + 1e-30)
+          << "case " << case_index << " element " << j << ": " << got << " vs " << ref[j];
+    }
+  }
+}
+
 class Conv2dNchwcIsaTest : public ::testing::TestWithParam<std::tuple<CpuIsa, int64_t>> {};
 
 TEST_P(Conv2dNchwcIsaTest, MatchesReference) {
@@ -149,39 +191,14 @@ TEST_P(Conv2dNchwcIsaTest, MatchesReference) {
       // The output is blocks [1, 1 + kb) of a (kb + 2)-block concat buffer, NaN elsewhere.
       std::vector<float> ref(s.n * kb * plane), scale(ref.size());
       std::vector<float> out(s.n * (kb + 2) * plane, pt::kNaN);
-      kcpu::set_active_cpu_isa(CpuIsa::scalar);
-      p.output = ref.data();
-      kcpu::conv2d_nchwc(p);
-      Buffers abs_b = b;
-      for (auto* v : {&abs_b.input, &abs_b.weight, &abs_b.bias, &abs_b.residual}) {
-        for (float& x : *v) x = std::fabs(x);
-      }
-      Conv2dNchwcParams pa = params(s, B, Activation::none, bias, residual, abs_b);
-      pa.output = scale.data();
-      kcpu::conv2d_nchwc(pa);
+      reference_and_scale(s, B, bias, residual, b, p, ref, scale);
       kcpu::set_active_cpu_isa(isa);
       p.output = out.data() + plane;
       p.output_blocks = kb + 2;
       p.exec.parallel_for = variant % 2 ? pt::std_thread_for(2) : pt::reverse_uneven_chunks;
       p.exec.max_threads = 2;
       kcpu::conv2d_nchwc(p);
-      for (int64_t n = 0; n < s.n; ++n) {
-        for (int64_t i = 0; i < (kb + 2) * plane; ++i) {
-          const float got = out[n * (kb + 2) * plane + i];
-          const int64_t blk = i / plane - 1;
-          if (blk < 0 || blk >= kb) {
-            ASSERT_TRUE(std::isnan(got)) << "write outside the output slice, case " << case_index;
-            continue;
-          }
-          const int64_t j = n * kb * plane + blk * plane + i % plane;
-          if (blk * B + i % B >= s.k) {
-            ASSERT_EQ(got, 0.0f) << "padded channel not zero, case " << case_index;
-            continue;
-          }
-          ASSERT_LE(std::fabs(got - ref[j]), 1.5e-5 * scale[j] + 1e-30)
-              << "case " << case_index << " element " << j << ": " << got << " vs " << ref[j];
-        }
-      }
+      ASSERT_NO_FATAL_FAILURE(expect_output_slice(out, ref, scale, s, B, kb, plane, case_index));
     }
   }
 }
@@ -250,16 +267,7 @@ TEST_P(Conv2dNchwcWinogradTest, MatchesDirectReference) {
       Conv2dNchwcParams p = params(s, B, act, bias, residual, b);
       const int64_t kb = p.out_blocks(), plane = p.out_h * p.out_w * B;
       std::vector<float> ref(s.n * kb * plane), scale(ref.size());
-      kcpu::set_active_cpu_isa(CpuIsa::scalar);
-      p.output = ref.data();
-      kcpu::conv2d_nchwc(p);
-      Buffers abs_b = b;
-      for (auto* v : {&abs_b.input, &abs_b.weight, &abs_b.bias, &abs_b.residual}) {
-        for (float& x : *v) x = std::fabs(x);
-      }
-      Conv2dNchwcParams pa = params(s, B, Activation::none, bias, residual, abs_b);
-      pa.output = scale.data();
-      kcpu::conv2d_nchwc(pa);
+      reference_and_scale(s, B, bias, residual, b, p, ref, scale);
       kcpu::set_active_cpu_isa(isa);
       const std::vector<float> u = winograd_weight(s, B, b.weight);
       std::vector<float> out(s.n * (kb + 2) * plane, pt::kNaN);
@@ -269,23 +277,7 @@ TEST_P(Conv2dNchwcWinogradTest, MatchesDirectReference) {
       p.exec.parallel_for = variant % 2 ? pt::std_thread_for(2) : pt::reverse_uneven_chunks;
       p.exec.max_threads = 2;
       kcpu::conv2d_nchwc_winograd(p);
-      for (int64_t n = 0; n < s.n; ++n) {
-        for (int64_t i = 0; i < (kb + 2) * plane; ++i) {
-          const float got = out[n * (kb + 2) * plane + i];
-          const int64_t blk = i / plane - 1;
-          if (blk < 0 || blk >= kb) {
-            ASSERT_TRUE(std::isnan(got)) << "write outside the output slice, case " << case_index;
-            continue;
-          }
-          const int64_t j = n * kb * plane + blk * plane + i % plane;
-          if (blk * B + i % B >= s.k) {
-            ASSERT_EQ(got, 0.0f) << "padded channel not zero, case " << case_index;
-            continue;
-          }
-          ASSERT_LE(std::fabs(got - ref[j]), 1.5e-5 * scale[j] + 1e-30)
-              << "case " << case_index << " element " << j << ": " << got << " vs " << ref[j];
-        }
-      }
+      ASSERT_NO_FATAL_FAILURE(expect_output_slice(out, ref, scale, s, B, kb, plane, case_index));
     }
   }
   kcpu::set_cpu_caches_for_testing("");
