@@ -21,4 +21,13 @@ TORCH_LIBRARY_FRAGMENT(pybench, m) {
       "conv2d_nchwc_winograd_out(Tensor input, Tensor weight, Tensor? bias, Tensor? residual, "
       "int out_channels, int[4] padding, str activation, Tensor(a!) out, "
       "int out_block_offset) -> ()");
+  // A 1x1 convolution (stride 1, no padding; its epilogue: bias, activation) whose output
+  // feeds only a depthwise convolution (dw_*, as depthwise_conv2d_nchwc), run band by band
+  // of rows so the 1x1's output -- an inverted residual's expanded tensor -- never leaves
+  // the core's L2; returns the depthwise output. Results equal the two ops run one after
+  // the other.
+  m.def(
+      "conv1x1_depthwise_nchwc(Tensor input, Tensor weight, Tensor? bias, int out_channels, "
+      "str activation, Tensor dw_weight, Tensor? dw_bias, int[2] stride, int[4] padding, "
+      "int[2] dilation, str dw_activation) -> Tensor");
 }

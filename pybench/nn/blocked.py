@@ -201,6 +201,81 @@ class NchwcDepthwise(nn.Module):
                 f"activation={self.activation!r}")
 
 
+class NchwcConv1x1Depthwise(nn.Module):
+    """A blocked 1x1 convolution whose only user is a blocked depthwise convolution (an
+    inverted residual's expand -> depthwise, MobileNet-v1's pointwise -> next depthwise),
+    run as one op band by band of rows (``pybench.ops``' ``conv1x1_depthwise_nchwc``): the
+    1x1's output never leaves the core's L2. Same results as the two layers in a row."""
+
+    def __init__(self, pointwise: NchwcConv2d, depthwise: NchwcDepthwise):
+        super().__init__()
+        self.pointwise, self.depthwise = pointwise, depthwise
+        self._in_hw = (0, 0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        pw, dw = self.pointwise, self.depthwise
+        self._in_hw = (x.shape[2], x.shape[3])
+        return torch.ops.pybench.conv1x1_depthwise_nchwc.default(
+            x, pw.weight, pw.bias, pw.out_channels, pw.activation, dw.weight, dw.bias,
+            *dw._schema_args[1:4], dw.activation)
+
+    def layer_flops(self, output: torch.Tensor) -> int:
+        """Both convolutions' FLOPs, as for the two ``nn.Conv2d`` they replace."""
+        h, w = self._in_hw
+        pw = 2 * output.shape[0] * h * w * self.pointwise.out_channels * \
+            self.pointwise.in_channels
+        return pw + self.depthwise.layer_flops(output)
+
+
+def _fusable_pointwise(module: nn.Module, node: fx.Node) -> bool:
+    """A direct, unstrided, unpadded 1x1 of a blocked input, writing its own output."""
+    return (isinstance(module, NchwcConv2d) and module.algorithm == "direct"
+            and module.blocked_input and tuple(module.weight.shape[2:4]) == (1, 1)
+            and tuple(module.stride) == (1, 1) and module.padding in ((0, 0), 0, "valid")
+            and len(node.args) == 1 and not node.kwargs)
+
+
+def fuse_pointwise_depthwise(graph: fx.Graph, root: nn.Module, report, choose,
+                             mode: str) -> None:
+    """Replaces each blocked 1x1 -> depthwise pair (the 1x1's output read by nothing else)
+    with :class:`NchwcConv1x1Depthwise`: ``mode`` "always", or "auto", which times the pair
+    both ways on its shapes (``choose(path, rule, separate, fused, args)``) and keeps the
+    faster: the band halo the fused op recomputes costs most where the image is small."""
+    erased: set[fx.Node] = set()
+    for node in list(graph.nodes):
+        if node.op != "call_module" or node in erased:
+            continue
+        pw = root.get_submodule(node.target)
+        if not _fusable_pointwise(pw, node) or len(node.users) != 1:
+            continue
+        user = next(iter(node.users))
+        if user.op != "call_module" or len(user.args) != 1 or user.kwargs:
+            continue
+        dw = root.get_submodule(user.target)
+        if not isinstance(dw, NchwcDepthwise) or getattr(pw, "example_shape", None) is None:
+            continue
+        fused = NchwcConv1x1Depthwise(pw, dw)
+        if mode != "always":
+            args = (torch.randn(pw.example_shape),)
+            choice = choose(user.target, "conv1x1 + depthwise fused", nn.Sequential(pw, dw),
+                            fused, args)
+            report.choices.append(choice)
+            if choice.chosen != "fused":
+                continue
+        target = f"{node.target}__{user.target}"
+        root.add_module(target, fused)
+        with graph.inserting_before(user):
+            out = graph.call_module(target, (node.args[0],))
+        user.replace_all_uses_with(out)
+        graph.erase_node(user)
+        graph.erase_node(node)
+        erased |= {user, node}
+        delattr(root, node.target)
+        delattr(root, user.target)
+        report.converted.append(Converted(target, "nchwc conv1x1 + depthwise, fused by row "
+                                          "bands"))
+
+
 def batchnorm_affine(bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
     """An eval-mode BatchNorm as y = x * scale + shift per channel, in float64 (so what is
     folded from it is rounded once more than the original, not twice)."""
@@ -408,14 +483,19 @@ def _blocked_concat(node: fx.Node | None, block: int) -> bool:
 
 
 def convert_blocked(model: nn.Module, example_inputs: Sequence[Any], report, block: int | None = None,
-                    winograd: str = "auto") -> BlockedGraphModule:
+                    winograd: str = "auto", fuse_depthwise: str = "auto") -> BlockedGraphModule:
     """The blocked-layout version of ``model`` (already a copy, BatchNorms folded); appends
     what it did to ``report`` (``converted``, ``skipped``, ``layout``, ``choices``).
 
     ``winograd``: for each 3x3, stride-1 convolution of a blocked input, ``"auto"`` times
     the Winograd F(4x4, 3x3) kernel against the direct one on the layer's shapes and keeps
     the faster (recorded in ``report.choices``; cached like every measured choice),
-    ``"always"`` / ``"never"`` take or leave it without timing."""
+    ``"always"`` / ``"never"`` take or leave it without timing. ``fuse_depthwise``: the
+    same three ways for each 1x1 -> depthwise pair (:func:`fuse_pointwise_depthwise`)."""
+    for name, value in (("winograd", winograd), ("fuse_depthwise", fuse_depthwise)):
+        if value not in ("auto", "always", "never"):
+            raise ValueError(f"pybench.nn.convert: {name} must be 'auto', 'always' or "
+                             f"'never', got {value!r}")
     if winograd not in ("auto", "always", "never"):
         raise ValueError(f"pybench.nn.convert: winograd must be 'auto', 'always' or 'never', "
                          f"got {winograd!r}")
@@ -532,6 +612,8 @@ def convert_blocked(model: nn.Module, example_inputs: Sequence[Any], report, blo
                     layer = wino
             if layer is wino:
                 algorithm = " (winograd)"
+        n_, c_, h_, w_ = _shape(node.args[0])
+        layer.example_shape = (n_, -(-c_ // block), h_, w_, block)  # for later timing
         target = add_module(node.target, layer)
         kwargs = {}
         cat = only_user(last)
@@ -712,6 +794,10 @@ def convert_blocked(model: nn.Module, example_inputs: Sequence[Any], report, blo
         else:
             out = new.call_function(node.target, new_args, new_kwargs)
         env[node] = _Value(out, False, None)
+    if fuse_depthwise != "never":
+        fuse_pointwise_depthwise(
+            new, root, report,
+            lambda *a: get_chooser().choose(*a, names=("fused", "separate")), fuse_depthwise)
     if chooser is not None:
         chooser.save()
     result = BlockedGraphModule(root, new, class_name=type(model).__name__ + "Nchwc")

@@ -104,7 +104,8 @@ class ConversionMismatch(RuntimeError):
 
 def convert(model: nn.Module, *, inplace: bool = False, rules: Sequence[Rule] | None = None,
             example_inputs: Sequence[Any] | None = None, rtol: float = 1e-4,
-            choose: str | None = None, layout: str = "nchw", winograd: str = "auto") -> nn.Module:
+            choose: str | None = None, layout: str = "nchw", winograd: str = "auto",
+            fuse_depthwise: str = "auto") -> nn.Module:
     """A copy of ``model`` with its supported layers swapped for pybench's.
 
     Every ``nn.Conv2d`` whose configuration pybench supports (float32, ``padding_mode='zeros'``)
@@ -146,6 +147,10 @@ def convert(model: nn.Module, *, inplace: bool = False, rules: Sequence[Rule] | 
             shape and keeps the faster (``pybench_report.choices``), ``"always"`` /
             ``"never"`` take or leave it. Winograd's float32 error is about 10x the direct
             kernel's (:mod:`pybench.ops.winograd_nchwc`), still within ``rtol``'s default.
+        fuse_depthwise: the blocked layout's 1x1 -> depthwise pairs (an inverted residual's
+            expand and depthwise): ``"auto"`` (default) times the pair fused -- one op, band
+            by band of rows, so the expanded tensor stays in L2 -- against the two layers
+            and keeps the faster; ``"always"`` / ``"never"``. Same results either way.
 
     Returns:
         The converted model. Its ``pybench_report`` attribute is a :class:`ConversionReport`
@@ -161,14 +166,15 @@ def convert(model: nn.Module, *, inplace: bool = False, rules: Sequence[Rule] | 
         raise ValueError(f"pybench.nn.convert: layout must be 'nchw', 'nchwc' or 'auto', got "
                          f"{layout!r}")
     if layout == "nchwc":
-        return _convert_nchwc(model, example_inputs, rtol, winograd)
+        return _convert_nchwc(model, example_inputs, rtol, winograd, fuse_depthwise)
     if layout == "auto":
         if example_inputs is None:
             raise ValueError("pybench.nn.convert: layout='auto' needs example_inputs to time")
         # The blocked rewrite first: it copies the model, which an in-place NCHW conversion
         # would already have changed.
         try:
-            nchwc, error = _convert_nchwc(model, example_inputs, rtol, winograd), None
+            nchwc, error = _convert_nchwc(model, example_inputs, rtol, winograd,
+                                          fuse_depthwise), None
         except ConversionMismatch:
             raise
         except Exception as exc:  # noqa: BLE001 -- untraceable, training mode: say why
@@ -224,7 +230,7 @@ def convert(model: nn.Module, *, inplace: bool = False, rules: Sequence[Rule] | 
 
 
 def _convert_nchwc(model: nn.Module, example_inputs: Sequence[Any] | None, rtol: float,
-                   winograd: str = "auto") -> nn.Module:
+                   winograd: str = "auto", fuse_depthwise: str = "auto") -> nn.Module:
     if example_inputs is None:
         raise ValueError("pybench.nn.convert: layout='nchwc' needs example_inputs (the graph's "
                          "shapes come from one run)")
@@ -237,7 +243,8 @@ def _convert_nchwc(model: nn.Module, example_inputs: Sequence[Any] | None, rtol:
         raise ValueError(f"pybench.nn.convert: layout='nchwc' needs a torch.fx graph of the "
                          f"model: {report.not_folded}")
     with torch.no_grad():
-        converted = convert_blocked(folded, tuple(example_inputs), report, winograd=winograd)
+        converted = convert_blocked(folded, tuple(example_inputs), report, winograd=winograd,
+                                    fuse_depthwise=fuse_depthwise)
     converted.pybench_report = report
     report.verified_error = _verify(model, converted, tuple(example_inputs), rtol)
     return converted

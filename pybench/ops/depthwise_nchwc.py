@@ -170,3 +170,19 @@ def _depthwise_conv2d_nchwc_fake(input, weight, bias, residual, channels, stride
         torch._check_value(tuple(residual.shape) == (n, cb, oh, ow, b),
                            lambda: f"{op}: expected residual of the output's shape")
     return input.new_empty((n, cb, oh, ow, b))
+
+
+@torch.library.register_fake("pybench::conv1x1_depthwise_nchwc")
+def _conv1x1_depthwise_nchwc_fake(input, weight, bias, out_channels, activation, dw_weight,
+                                  dw_bias, stride, padding, dilation, dw_activation):
+    # The two ops' fakes in a row: the fused op checks what each of them checks.
+    from pybench.ops.conv2d_nchwc_op import _fake_out_shape
+    op = "pybench.conv1x1_depthwise_nchwc"
+    torch._check_value(weight.dim() == 6 and weight.shape[2] == 1 and weight.shape[3] == 1
+                       and weight.shape[4] == weight.shape[5],
+                       lambda: f"{op}: expected a 1x1 weight packed for a blocked input")
+    shape = _fake_out_shape(op, input, weight, bias, None, out_channels, [1, 1], [0, 0, 0, 0],
+                            [1, 1], activation)
+    mid = input.new_empty(shape)
+    return _depthwise_conv2d_nchwc_fake(mid, dw_weight, dw_bias, None, out_channels, stride,
+                                        padding, dilation, dw_activation)

@@ -51,6 +51,11 @@ struct Conv2dNchwcParams : ConvParamsBase {
   bool input_blocked = true;
   const float* residual = nullptr;
   int64_t output_blocks = 0;  // channel blocks per image of the output buffer (>= Kb)
+  // Floats between consecutive input channel planes (blocked: channel blocks; NCHW:
+  // channels); 0: in_h * in_w planes, dense. A band of rows of a larger image is read in
+  // place this way (conv1x1_depthwise_nchwc's expand). The direct kernels only: Winograd
+  // reads dense planes.
+  int64_t in_plane_stride = 0;
   Activation activation = Activation::none;
   CpuExecution exec;
 

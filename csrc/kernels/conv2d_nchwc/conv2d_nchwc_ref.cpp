@@ -9,6 +9,8 @@ void conv2d_nchwc_ref(const Conv2dNchwcParams& p) {
   const int64_t B = p.block, kb_count = p.out_blocks(), groups = p.channel_groups(),
                 bi_count = p.group_channels();
   const int64_t out_plane = p.out_h * p.out_w * B;
+  const int64_t in_plane =
+      p.in_plane_stride > 0 ? p.in_plane_stride : p.in_h * p.in_w * (p.input_blocked ? B : 1);
   // One work item is one output channel block of one image.
   run_parallel(p.exec, 0, p.batch * kb_count, 1, [&](int64_t begin, int64_t end) {
     for (int64_t item = begin; item < end; ++item) {
@@ -35,10 +37,9 @@ void conv2d_nchwc_ref(const Conv2dNchwcParams& p) {
                       p.weight + ((((kb * groups + g) * p.kernel_h + r) * p.kernel_w + s) *
                                   bi_count) * B + o;
                   for (int64_t i = 0; i < bi_count; ++i) {
-                    const float x =
-                        p.input_blocked
-                            ? p.input[(((n * groups + g) * p.in_h + iy) * p.in_w + ix) * B + i]
-                            : p.input[((n * groups + g) * p.in_h + iy) * p.in_w + ix];
+                    const float* plane = p.input + (n * groups + g) * in_plane;
+                    const float x = p.input_blocked ? plane[(iy * p.in_w + ix) * B + i]
+                                                    : plane[iy * p.in_w + ix];
                     acc += static_cast<double>(w[i * B]) * static_cast<double>(x);
                   }
                 }

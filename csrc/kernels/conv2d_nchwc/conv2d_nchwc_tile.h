@@ -54,7 +54,7 @@ NchwcPlan make_nchwc_plan(const Conv2dNchwcParams& p) {
   d.in_h = line ? 1 : p.in_h;
   d.in_w = line ? p.in_h * p.in_w : p.in_w;
   d.in_px = p.input_blocked ? B : 1;
-  d.in_group = p.in_h * p.in_w * d.in_px;
+  d.in_group = p.in_plane_stride > 0 ? p.in_plane_stride : p.in_h * p.in_w * d.in_px;
   d.w_group = p.kernel_h * p.kernel_w * d.bi * B;
   d.w_block = d.groups * d.w_group;
   d.out_plane = p.out_h * p.out_w * B;

@@ -51,9 +51,14 @@ struct DepthwiseConv2dNchwcParams : ConvParamsBase {
   int64_t block = 8;     // B
   const float* residual = nullptr;  // optional, the output's shape
   Activation activation = Activation::none;
+  // Floats between consecutive output (and residual) channel planes; 0: out_h * out_w * B,
+  // dense. A band of rows of a larger output is written in place this way
+  // (conv1x1_depthwise_nchwc).
+  int64_t out_plane_stride = 0;
   CpuExecution exec;
 
   int64_t channel_blocks() const { return ceil_div(channels, block); }
+  int64_t out_plane() const { return out_plane_stride > 0 ? out_plane_stride : out_h * out_w * block; }
 };
 
 // Multiply-adds times two over every real output channel, padding taps included (as

@@ -28,7 +28,7 @@ void depthwise_conv2d_nchwc_ref(const DepthwiseConv2dNchwcParams& p) {
   const int64_t rows = depthwise_nchwc_rows_per_item(p);
   const int64_t chunks = ceil_div(p.out_h, rows);
   const int64_t in_plane = p.in_h * p.in_w * B;
-  const int64_t out_plane = p.out_h * p.out_w * B;
+  const int64_t out_plane = p.out_plane();
   run_parallel(p.exec, 0, p.batch * cb_count * chunks, 1, [&](int64_t begin, int64_t end) {
     for (int64_t item = begin; item < end; ++item) {
       const int64_t plane = item / chunks;  // n * Cb + cb

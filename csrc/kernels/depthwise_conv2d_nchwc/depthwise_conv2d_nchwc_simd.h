@@ -210,7 +210,7 @@ void depthwise_conv2d_nchwc_simd(const DepthwiseConv2dNchwcParams& p) {
       spatial ? ceil_div(p.out_h, threads) : depthwise_nchwc_rows_per_item(p);
   const int64_t chunks = ceil_div(p.out_h, rows);
   const int64_t in_plane = p.in_h * p.in_w * B;
-  const int64_t out_plane = p.out_h * p.out_w * B;
+  const int64_t out_plane = p.out_plane();
   const int64_t tail = p.channels - (cb_count - 1) * B;  // real lanes of the last block
   // Interior columns [ox_lo, ox_hi): the first and last taps inside the row.
   const int64_t ox_lo = std::min(ceil_div(p.pad_w, p.stride_w), p.out_w);

@@ -2,13 +2,16 @@
 // ISA-dispatched blocked kernel threaded with at::parallel_for.
 #include <torch/library.h>
 
+#include <algorithm>
 #include <optional>
+#include <vector>
 #include <string>
 
 #include "aten_parallel.h"
 #include "conv2d_args.h"
 #include "conv2d_nchwc/conv2d_nchwc.h"
 #include "nchwc_args.h"
+#include "nchwc_prepare.h"
 #include "output_cache.h"
 #include "tensor_checks.h"
 
@@ -210,9 +213,93 @@ void conv2d_nchwc_winograd_out_cpu(const at::Tensor& input, const at::Tensor& we
                           out_block_offset, true);
 }
 
+// conv1x1_depthwise_nchwc. Work items are (image, band of depthwise output rows); an item
+// runs the 1x1 on the input rows its band reads (a halo of (kernel_h - 1) * dilation_h
+// rows, recomputed by the next band: the price of keeping each band independent) into
+// the thread's scratch, then the depthwise from there into its output rows, both on one
+// thread. Band height: the scratch at most a quarter of the L2 (with the depthwise output
+// band and the weights beside it), and at least 2 items per thread when the image allows.
+at::Tensor conv1x1_depthwise_nchwc_cpu(const at::Tensor& input, const at::Tensor& weight,
+                                       const std::optional<at::Tensor>& bias,
+                                       int64_t out_channels, c10::string_view activation,
+                                       const at::Tensor& dw_weight,
+                                       const std::optional<at::Tensor>& dw_bias,
+                                       at::IntArrayRef stride, at::IntArrayRef padding,
+                                       at::IntArrayRef dilation,
+                                       c10::string_view dw_activation) {
+  const char* op = "pybench.conv1x1_depthwise_nchwc";
+  constexpr int64_t kOne[2] = {1, 1};
+  constexpr int64_t kNoPad[4] = {0, 0, 0, 0};
+  NchwcCall c = prepare_conv2d_nchwc(op, input, weight, bias, std::nullopt, out_channels, kOne,
+                                     kNoPad, kOne, std::string(activation));
+  kernels::Conv2dNchwcParams& pw = c.p;
+  TORCH_CHECK_VALUE(pw.input_blocked && pw.kernel_h == 1 && pw.kernel_w == 1, op,
+                    ": expected a 1x1 weight packed for a blocked input, got ", weight.sizes());
+  const int64_t N = pw.batch, H = pw.in_h, W = pw.in_w, B = pw.block;
+  const int64_t kb = pw.out_blocks();
+  DepthwiseNchwcCall d = prepare_depthwise_nchwc(op, input, N, kb, H, W, B, dw_weight, dw_bias,
+                                                 std::nullopt, out_channels, stride, padding,
+                                                 dilation, std::string(dw_activation));
+  kernels::DepthwiseConv2dNchwcParams& dp = d.p;
+  const int64_t Ho = dp.out_h, Wo = dp.out_w;
+  at::Tensor out = empty_output({N, kb, Ho, Wo, B}, input.options());
+  if (out.numel() == 0) return out;
+  pw.input = c.input.data_ptr<float>();
+  pw.weight = c.weight.data_ptr<float>();
+  pw.bias = c.bias.defined() ? c.bias.data_ptr<float>() : nullptr;
+  pw.output_blocks = kb;
+
+  const int64_t sh = dp.stride_h, reach = (dp.kernel_h - 1) * dp.dilation_h;
+  const auto in_rows = [&](int64_t oy0, int64_t oy1, int64_t& e0, int64_t& e1) {
+    e0 = std::max<int64_t>(0, oy0 * sh - dp.pad_h);
+    e1 = std::min<int64_t>(H, (oy1 - 1) * sh - dp.pad_h + reach + 1);
+  };
+  const int64_t row_bytes = kb * W * B * 4;
+  const int64_t threads = std::max<int64_t>(1, at::get_num_threads());
+  int64_t band = std::max<int64_t>(
+      1, (kernels::cpu::cpu_caches().l2 / 4 / row_bytes - reach - 1) / sh + 1);
+  band = std::min(band, Ho);
+  if (N < 2 * threads) {  // enough bands to keep every thread busy
+    band = std::min(band, std::max<int64_t>(1, Ho * N / (2 * threads)));
+  }
+  const int64_t bands = (Ho + band - 1) / band;
+  const int64_t scratch_rows = std::min(H, (band - 1) * sh + reach + 1);
+  const float* x = pw.input;
+  float* y = out.data_ptr<float>();
+  at::parallel_for(0, N * bands, 1, [&](int64_t begin, int64_t end) {
+    std::vector<float> scratch(static_cast<size_t>(kb * scratch_rows * W * B));
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t n = item / bands, oy0 = item % bands * band;
+      const int64_t oy1 = std::min(Ho, oy0 + band);
+      int64_t e0, e1;
+      in_rows(oy0, oy1, e0, e1);
+      kernels::Conv2dNchwcParams p1 = pw;
+      p1.batch = 1;
+      p1.in_h = p1.out_h = e1 - e0;
+      p1.in_plane_stride = H * W * B;
+      p1.input = x + (n * pw.in_blocks() * H + e0) * W * B;
+      p1.output = scratch.data();
+      p1.exec = {};
+      kernels::cpu::conv2d_nchwc(p1);
+      kernels::DepthwiseConv2dNchwcParams p2 = dp;
+      p2.batch = 1;
+      p2.in_h = e1 - e0;
+      p2.pad_h = e0 - (oy0 * sh - dp.pad_h);
+      p2.out_h = oy1 - oy0;
+      p2.input = scratch.data();
+      p2.output = y + (n * kb * Ho + oy0) * Wo * B;
+      p2.out_plane_stride = Ho * Wo * B;
+      p2.exec = {};
+      kernels::cpu::depthwise_conv2d_nchwc(p2);
+    }
+  });
+  return out;
+}
+
 }  // namespace
 
 TORCH_LIBRARY_IMPL(pybench, CPU, m) {
+  m.impl("conv1x1_depthwise_nchwc", &conv1x1_depthwise_nchwc_cpu);
   m.impl("conv2d_nchwc", &conv2d_nchwc_cpu);
   m.impl("conv2d_nchwc_out", &conv2d_nchwc_out_cpu);
   m.impl("conv2d_nchwc_winograd", &conv2d_nchwc_winograd_cpu);
