@@ -24,9 +24,10 @@ PYTHON=${PYTHON:-python3}
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
 .venv/bin/python -m pip install -q torch==2.14.1 torchvision==0.29.1 ninja numpy pandas \
   google-benchmark==1.9.5 pytest expecttest matplotlib tabulate jinja2 hypothesis
-# The compare gate (scipy), the dashboard's step detection (ruptures), the opt-in op
-# microbenchmarks (pytest-benchmark).
-.venv/bin/python -m pip install -q scipy ruptures pytest-benchmark
+# The compare gate (scipy), the dashboard's step detection (ruptures) and charts (plotly,
+# whose plotly.js the dashboard copies into its site), the opt-in op microbenchmarks
+# (pytest-benchmark), pybench run's progress bar (tqdm).
+.venv/bin/python -m pip install -q scipy ruptures plotly pytest-benchmark tqdm
 # The cnn suite's engine baselines: the ONNX exporter (onnx, onnxscript), ONNX Runtime, OpenVINO.
 .venv/bin/python -m pip install -q onnx onnxscript onnxruntime openvino
 # --no-build-isolation: compile against the torch just installed in the venv.

@@ -212,3 +212,54 @@ def test_report_and_compare_outputs_checked(tmp_path, capsys):
     assert cli.main(["compare", f, f, "--markdown", str(md), "--csv", str(csv)]) == 0
     assert md.read_text().startswith("# earlier step\n## pybench compare")  # appended
     assert csv.read_text().startswith("benchmark,")
+
+
+# --- issue 18: adaptive repetition count (--target-ci) -----------------------------------
+
+def _adaptive_run(tmp_path, *argv):
+    proc = _pybench("run", "--suite", "style", "--quick", "--threads", "2", "--min-time", "0.001s",
+                    "--warmup", "0", "--filter", "conv1_1", "--output", str(tmp_path), *argv)
+    assert proc.returncode == 0, proc.stderr
+    [path] = tmp_path.glob("style-*.json")
+    return proc, _strict_load(path), path
+
+
+def test_target_ci_stops_when_the_median_is_precise_enough(tmp_path):
+    """A loose target is met as soon as the CI of the median exists (6 samples at 95%):
+    every benchmark stops there, its skipped rounds gone from the file, which reads as a
+    6-repetition run."""
+    from pybench.results import store
+    proc, doc, path = _adaptive_run(tmp_path, "--repetitions", "3", "--target-ci", "90%",
+                                    "--max-repetitions", "12")
+    assert doc["context"]["pybench"]["adaptive"] == {
+        "target_ci": 0.9, "level": 0.95, "min_repetitions": 3, "max_repetitions": 12}
+    assert not any(b.get("error_occurred") for b in doc["benchmarks"])
+    iterations = [b for b in doc["benchmarks"] if b["run_type"] == "iteration"]
+    assert {b["pybench"]["implementation"] for b in iterations} == {"pybench", "torch"}
+    for b in doc["benchmarks"]:
+        assert b["repetitions"] == 6 and len(b["pybench"]["samples_s"]) == 6
+        assert 0 <= b["pybench"]["median_ci_rel"] <= 0.9
+    assert len(iterations) == 12
+    assert all(len(r.samples) == 6 for r in store.records(doc))
+    assert "--target-ci 90.0%: 2 of 2 benchmarks reached it" in proc.stdout
+    assert "26/26" in proc.stderr  # the bar counts the 12 rounds, skipped ones too
+
+
+def test_target_ci_gives_up_at_max_repetitions(tmp_path):
+    proc, doc, _ = _adaptive_run(tmp_path, "--target-ci", "0", "--max-repetitions", "7")
+    for b in doc["benchmarks"]:
+        assert b["repetitions"] == 7 and len(b["pybench"]["samples_s"]) == 7
+    assert "0 of 2 benchmarks reached it" in proc.stdout
+    assert "stopped at --max-repetitions 7" in proc.stdout
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["--suite", "cnn", "--target-ci", "2%"], "--target-ci applies to the kernel suites"),
+    (["--suite", "gram", "--max-repetitions", "9"], "--max-repetitions only applies with"),
+    (["--suite", "gram", "--target-ci", "2%", "--repetitions", "9", "--max-repetitions", "8"],
+     "--repetitions 9 is more than --max-repetitions 8"),
+])
+def test_target_ci_bad_combinations(tmp_path, argv, message):
+    proc = _pybench("run", "--out", str(tmp_path), *argv, timeout=60)
+    assert proc.returncode == 2 and message in proc.stderr, proc.stderr
+    assert not list(tmp_path.iterdir())

@@ -202,6 +202,12 @@ def cases(f) -> list[tuple[str, list[str], str]]:
         add(run + ["--threads", v], "--threads")
     for v in NOT_INTS + ["1001"]:
         add(run + ["--repetitions", v], "--repetitions")
+    for v in NOT_EFFECTS:
+        add(run + ["--target-ci", v], "--target-ci")
+    for v in NOT_INTS + ["1001"]:
+        add(run + ["--target-ci", "2%", "--max-repetitions", v], "--max-repetitions")
+    add(run + ["--max-repetitions", "9"], "--max-repetitions", "run --max-repetitions alone")
+    add(cnn + ["--target-ci", "2%"], "--target-ci", "run cnn --target-ci")
     for flag in ("--min-time", "--warmup"):
         for v in NOT_SECONDS:
             add(run + [flag, v], flag)

@@ -3,10 +3,12 @@ extension (only the command being run is imported), --version names what the ext
 was built with, and pip installs a ``pybench`` console script."""
 from __future__ import annotations
 
+import math
 import os
 import shutil
 import subprocess
 import sys
+import time
 
 import pytest
 import torch
@@ -36,6 +38,22 @@ def _probe(argv):
                                   ["dashboard", "--help"]])
 def test_light_commands_load_no_torch(argv):
     assert "LOADED []" in _probe(argv)
+
+
+def test_list_answers_fast_without_torch():
+    """`pybench list` prints the static catalog (pybench.catalog): no torch, no extension,
+    no pandas, and it starts in well under a second (was ~6 s: it built every model to
+    count its FLOPs). The bound is generous for a busy 2-core machine; best of 3 runs."""
+    out = _probe(["list"])
+    assert "LOADED []" in out and "resnet50" in out and "GFLOP b1" in out and "gram" in out
+    best = math.inf
+    for _ in range(3):
+        start = time.perf_counter()
+        proc = subprocess.run([sys.executable, "-m", "pybench", "list"], capture_output=True,
+                              text=True, timeout=60)
+        best = min(best, time.perf_counter() - start)
+        assert proc.returncode == 0 and "mobilenet_v2" in proc.stdout, proc.stderr
+    assert best < 1.5, f"pybench list took {best:.2f} s"
 
 
 def test_the_command_run_is_the_only_one_imported():

@@ -144,7 +144,8 @@ def test_run_cnn_end_to_end(tmp_path):
     rep = path.with_name(path.stem + "-report")
     assert (rep / "report.html").is_file() and (rep / "summary.csv").is_file()
     assert "geomean speedup over torch eager per family" in proc.stdout
-    assert "ETA" in proc.stderr
+    # The progress bar counts the 2 models (one worker each) and ends at ETA 00:00.
+    assert "ETA" in proc.stderr and "] 2/2  done  elapsed " in proc.stderr
 
 
 def test_report_states_compile_time(tmp_path):

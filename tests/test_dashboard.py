@@ -5,6 +5,7 @@ import re
 import shutil
 import subprocess
 
+import numpy as np
 import pytest
 
 from history_helpers import FINGERPRINT_A, FINGERPRINT_B, gram_times, lognormal, pybench_doc
@@ -57,6 +58,16 @@ def site(tmp_path_factory):
     return out
 
 
+def _figures(page):
+    """The plotly figures of a suite page, by chart id, from the JSON beside each div."""
+    text = page.read_text()
+    ids = re.findall(r'<div class="plot" id="([^"]+)"', text)
+    data = dict(re.findall(r'<script type="application/json" id="([^"]+)-data">(.*?)</script>',
+                           text))
+    assert sorted(ids) == sorted(data)
+    return {i: json.loads(data[i]) for i in ids}
+
+
 def test_site_content(site):
     index = (site / "index.html").read_text()
     machine_a, machine_b = history.machine_id(FINGERPRINT_A), history.machine_id(FINGERPRINT_B)
@@ -69,25 +80,76 @@ def test_site_content(site):
     assert 'class="regressions"' in index and "No regressions detected." in index  # B is clean
     assert "cuda pybench speedup" in index and "cpu pybench GFLOP/s" in index
     suite = (site / "suite-gram.html").read_text()
-    charts = re.findall(r'<img class="chart-img" src="([^"]+)"', suite)
-    assert len(charts) == 4  # 2 cases x 2 machines
-    assert all((site / c).stat().st_size > 1000 for c in charts)
+    assert len(_figures(site / "suite-gram.html")) == 4  # 2 cases x 2 machines
     assert "https://" not in index + suite and "http://" not in index + suite  # no CDN
+    assert not list(site.rglob("*.png"))  # interactive charts only, unless --png
 
 
-def test_commit_links_and_readable_charts(site, tmp_path):
-    """--commit-url links the regression's commits; charts are 1000 px wide (were 512 x 288
-    with unreadable legends)."""
+def test_plotly_bundled_once_never_from_a_cdn(site):
+    """One copy of plotly.js in the site, loaded by a relative <script src> from the pages
+    with charts; no script anywhere comes from the network."""
+    bundles = [p for p in site.rglob("*.js")]
+    assert [p.relative_to(site).as_posix() for p in bundles] == ["plotly.min.js"]
+    assert bundles[0].stat().st_size > 1_000_000 and b"plotly" in bundles[0].read_bytes()[:2000]
+    for page in site.glob("*.html"):
+        srcs = re.findall(r'<script[^>]*\bsrc="([^"]*)"', page.read_text())
+        assert all(not re.match(r"[a-z]+:|//", s) for s in srcs), (page, srcs)
+        assert srcs == (["plotly.min.js"] if page.name.startswith("suite-") else [])
+
+
+def test_charts_carry_the_series_and_the_band(site):
+    """Each chart: per implementation a line of median ms per commit and its p10-p90 band
+    (a filled polygon), the relative series below; the stored values, in order."""
+    import plotly.graph_objects as go
+
+    machine_a = history.machine_id(FINGERPRINT_A)
+    runs = [r for r in history.load(site.parent / "history") if r.machine == machine_a]
+    figures = _figures(site / "suite-gram.html")
+    fig = next(f for f in figures.values()
+               if f["layout"]["title"]["text"] == "gram / grid:c64_hw784"
+               and len(f["data"][1]["x"]) == 8)  # machine A's: 8 commits
+    go.Figure(fig)  # a valid plotly figure (plotly's validators reject unknown properties)
+    traces = {t["name"]: t for t in fig["data"]}
+    assert set(traces) == {"pybench (cpu)", "pybench (cpu) p10-p90", "torch (cpu)",
+                           "torch (cpu) p10-p90", "pybench / torch (cpu)"}
+    line, band = traces["pybench (cpu)"], traces["pybench (cpu) p10-p90"]
+    assert line["x"] == [f"{i:x}" * 7 for i in range(8)]
+    stored = [next(rec for r in runs if r.commit == f"{i:x}" * 40 for rec in r.records
+                   if rec.name == "gram/grid:c64_hw784/pybench/cpu") for i in range(8)]
+    assert line["y"] == pytest.approx([rec.median * 1e3 for rec in stored])
+    assert band["fill"] == "toself" and band["x"] == line["x"] + line["x"][::-1]
+    p90 = [float(np.percentile(rec.samples, 90)) * 1e3 for rec in stored]
+    p10 = [float(np.percentile(rec.samples, 10)) * 1e3 for rec in stored]
+    assert band["y"] == pytest.approx(p90 + p10[::-1], rel=0.02)
+    assert all(lo <= y <= hi for lo, y, hi in zip(p10, line["y"], p90))
+    rel = traces["pybench / torch (cpu)"]
+    assert rel["yaxis"] == "y2" and rel["y"][-1] == pytest.approx(1.25 * 0.5, rel=0.1)
+    # the step at the 6th commit: a dashed red line on the relative axis, labelled
+    assert [(s["xref"], s["x0"], s["line"]["color"]) for s in fig["layout"]["shapes"]] == \
+        [("x2", 4.5, dashboard._SLOWER)]
+    assert "%{customdata[0]}" in line["hovertemplate"] and line["customdata"][5][0] == "5" * 12
+
+
+def test_commit_links_and_png_charts(site, tmp_path):
+    """--commit-url links the regression's commits, and each point of the charts (its last
+    customdata field, opened on click); --png also writes the charts as 1000 px PNGs."""
     hist = site.parent / "history"
     out = tmp_path / "linked"
-    assert cli.main(["dashboard", str(hist), "-o", str(out), "--commit-url",
-                     "https://example.org/pybench/commit/{}"]) == 0
+    url = "https://example.org/pybench/commit/{}"
+    assert cli.main(["dashboard", str(hist), "-o", str(out), "--commit-url", url,
+                     "--png"]) == 0
     index = (out / "index.html").read_text()
     assert f'<a href="https://example.org/pybench/commit/{"5" * 40}">{"5" * 12}</a>' in index
+    for fig in _figures(out / "suite-gram.html").values():
+        for trace in fig["data"]:
+            if "customdata" in trace:
+                assert [cd[-1] for cd in trace["customdata"]] == \
+                    [url.format(c) for c in [f"{i:x}" * 40 for i in range(8)][:len(trace["x"])]]
+                assert "click: open the commit" in trace["hovertemplate"]
     import matplotlib.image as mpimg
     suite = (out / "suite-gram.html").read_text()
-    chart = re.findall(r'<img class="chart-img" src="([^"]+)"', suite)[0]
-    assert mpimg.imread(out / chart).shape[1] >= 1000
+    pngs = re.findall(r'<a class="png" href="([^"]+)">PNG</a>', suite)
+    assert len(pngs) == 4 and mpimg.imread(out / pngs[0]).shape[1] >= 1000
 
 
 def _chromium(url, *extra, timeout=60):
@@ -122,8 +184,13 @@ def test_site_in_headless_chromium(site, tmp_path, page, machine):
         assert shown == [f'data-machine="{mid}"']
         assert "gram/grid:c64_hw784/pybench/cpu" in dom  # the regressions list of machine A
     else:
+        # this machine's 2 cases, drawn by plotly.js (its <svg class="main-svg"> in each
+        # chart's div, the band's filled path among the traces); the other machine's not yet
         assert int(attrs["data-charts"]) == 2  # this machine's 2 cases
         assert attrs["data-charts-loaded"] == attrs["data-charts"]
+        drawn = re.findall(r'<div class="plot[^"]*" id="chart-\d+"[^>]*data-rendered="1"', dom)
+        assert len(drawn) == 2, re.findall(r'<div class="plot[^>]*>', dom)
+        assert dom.count('class="main-svg"') >= 2 and "js-fill" in dom
 
 
 @pytest.mark.skipif(CHROMIUM is None, reason="no chromium on PATH (Debian: apt-get install "

@@ -1,13 +1,21 @@
 """A static HTML dashboard of a history directory (``pybench dashboard HISTORY -o SITE/``).
 
-The site is self-contained -- inline CSS and JavaScript, PNG charts drawn by matplotlib
-next to the pages, no network -- so it opens from disk or any static host:
+The site is self-contained -- inline CSS and JavaScript, one copy of plotly.js written
+into it (``plotly.min.js``, from the plotly package, referenced by a relative
+``<script src>``), no network, no CDN -- so it opens from disk or any static host:
 
 - ``index.html``: a machine selector, the regressions list, the latest CPU vs GPU summary
   per family, and the suites;
-- ``suite-<suite>.html``: per case, a trend chart across commits per machine: median time
-  of each implementation (top) and pybench's time relative to the PyTorch baseline of the
-  same run (bottom), with detected steps marked.
+- ``suite-<suite>.html``: per case, an interactive trend chart across commits per machine
+  (:func:`_figure`): median time of each implementation with its p10-p90 band (top) and
+  its time relative to the PyTorch baseline of the same run (bottom), detected steps
+  marked; hover shows commit, date and values, a click opens the commit (``commit_url``).
+  Each figure's JSON sits beside its ``<div>``, drawn when its machine is shown.
+
+The charts were PNGs (matplotlib); they are now plotly figures, which cost milliseconds
+each to write against matplotlib's ~0.3 s, and zoom, hover and link. ``build(png=True)``
+(``pybench dashboard --png``) still draws the PNGs, linked under each chart, for viewers
+that run no JavaScript (a CI artifact browser, an e-mail).
 
 Commits are ordered by commit date (then recording time); a commit's value is the median of
 its runs' medians. Step detection (:func:`detect_steps`) runs on the time relative to the
@@ -20,7 +28,7 @@ import html
 import json
 import math
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -35,6 +43,8 @@ from pybench.results import store as history
 __all__ = ["detect_steps", "Step", "build"]
 
 BASELINE = "torch"
+#: The site's copy of plotly.js, beside the pages.
+PLOTLY_JS = "plotly.min.js"
 
 
 # --- step detection ----------------------------------------------------------------------
@@ -138,6 +148,7 @@ class Series:
     rel: list[float]           # NaN where there is no baseline
     steps: list[Step]
     on: str                    # "rel" or "time": what the steps were detected on
+    dates: list[str] = field(default_factory=list)  # per commit, its commit date (day)
 
 
 def _series(df: pd.DataFrame, min_effect: float) -> list[Series]:
@@ -147,7 +158,8 @@ def _series(df: pd.DataFrame, min_effect: float) -> list[Series]:
         rank = {c: i for i, c in enumerate(commits)}
         for name, g in part.groupby("name", sort=True):
             per = g.groupby("commit").agg(t=("median_s", "median"), rel=("rel", "median"),
-                                          lo=("p10_s", "min"), hi=("p90_s", "max"))
+                                          lo=("p10_s", "min"), hi=("p90_s", "max"),
+                                          date=("commit_date", "min"))
             per = per.loc[sorted(per.index, key=rank.get)]
             rel = per["rel"].tolist()
             use_rel = bool(np.isfinite(rel).all())
@@ -156,7 +168,8 @@ def _series(df: pd.DataFrame, min_effect: float) -> list[Series]:
             out.append(Series(machine, suite, first["case"], name, first["implementation"],
                               first["device"], list(per.index), per["t"].tolist(),
                               per["lo"].tolist(), per["hi"].tolist(), rel,
-                              detect_steps(values, min_effect), "rel" if use_rel else "time"))
+                              detect_steps(values, min_effect), "rel" if use_rel else "time",
+                              [str(d)[:10] for d in per["date"]]))
     return out
 
 
@@ -217,6 +230,10 @@ _COLORS = {BASELINE: "#1f77b4", "pybench": "#ff7f0e", "compile": "#2ca02c",
            "onnxruntime": "#d62728", "openvino": "#9467bd", "pybench-op": "#8c564b"}
 
 
+#: Step marks: slower, faster (the pages' .bad / .good).
+_SLOWER, _FASTER = "#bb0000", "#008800"
+
+
 def _color(implementation: str) -> str:
     return _COLORS.get(implementation, "#7f7f7f")
 
@@ -226,7 +243,132 @@ def _commit_link(commit: str, url: str | None) -> str:
     return f'<a href="{html.escape(url.format(commit))}">{text}</a>' if url else text
 
 
-def _chart(path: Path, title: str, lines: list[Series]) -> None:
+def _finite(values: Sequence[float], scale: float = 1.0) -> list[float | None]:
+    """JSON-ready values: NaN / inf become null (a gap in the line), never ``NaN``."""
+    return [v * scale if v is not None and math.isfinite(v) else None for v in values]
+
+
+def _rgba(color: str, alpha: float) -> str:
+    r, g, b = (int(color[i:i + 2], 16) for i in (1, 3, 5))
+    return f"rgba({r},{g},{b},{alpha})"
+
+
+def _labels(commits: list[str]) -> list[str]:
+    """Short commit hashes for the x axis: 7 characters, or 12 where 7 are ambiguous."""
+    short = [c[:7] for c in commits]
+    return short if len(set(short)) == len(short) else [c[:12] for c in commits]
+
+
+def _figure(title: str, lines: list[Series], commit_url: str | None) -> dict[str, Any]:
+    """One case's trend chart as a plotly.js figure (``{"data": [...], "layout": {...}}``).
+
+    Top: median ms per commit of each implementation, its p10-p90 band (per commit, over
+    the runs' samples) a filled area behind it; bottom (when there is a baseline): each
+    implementation's time relative to the baseline of the same run. Dashed vertical lines
+    mark the detected steps (red slower, green faster), on the series they were detected
+    on. Hovering a point shows the commit, its date, the value and the band; clicking it
+    opens the commit when ``commit_url`` is given (the page's script reads the URL, the
+    last ``customdata`` field). Colours follow the implementation, the same in every chart.
+    """
+    commits = list(dict.fromkeys(c for s in lines for c in s.commits))
+    label = dict(zip(commits, _labels(commits)))
+    pos = {c: i for i, c in enumerate(commits)}
+    rel_lines = [s for s in lines if s.on == "rel"]
+    url = (lambda c: commit_url.format(c)) if commit_url else (lambda c: "")
+    click = "<br><i>click: open the commit</i>" if commit_url else ""
+    data: list[dict[str, Any]] = []
+    shapes: list[dict[str, Any]] = []
+    notes: list[dict[str, Any]] = []
+
+    def step_marks(s: Series, axis: str) -> None:
+        for st in s.steps:
+            # the captions' red and green, darker than any implementation's colour
+            color = _SLOWER if st.ratio > 1 else _FASTER
+            x = pos[s.commits[st.index]] - 0.5
+            shapes.append({"type": "line", "xref": f"x{axis}", "yref": f"y{axis} domain",
+                           "x0": x, "x1": x, "y0": 0, "y1": 1,
+                           "line": {"color": color, "dash": "dash", "width": 1.5}})
+            if axis == "2" or not rel_lines:
+                notes.append({"xref": f"x{axis}", "yref": f"y{axis} domain", "x": x, "y": 1,
+                              "yanchor": "bottom", "showarrow": False,
+                              "text": f"{s.implementation} {(st.ratio - 1) * 100:+.0f}%",
+                              "font": {"size": 11, "color": color}})
+
+    for s in lines:
+        color = _color(s.implementation)
+        name = f"{s.implementation or s.name.split('/')[-1]} ({s.device})"
+        xs = [label[c] for c in s.commits]
+        lo, hi = _finite(s.lo_s, 1e3), _finite(s.hi_s, 1e3)
+        band = [(x, l, h) for x, l, h in zip(xs, lo, hi) if l is not None and h is not None]
+        if band:  # a closed polygon: p90 left to right, then p10 back
+            data.append({"type": "scatter", "mode": "lines", "name": f"{name} p10-p90",
+                         "legendgroup": name, "showlegend": False, "hoverinfo": "skip",
+                         "x": [b[0] for b in band] + [b[0] for b in reversed(band)],
+                         "y": [b[2] for b in band] + [b[1] for b in reversed(band)],
+                         "fill": "toself", "fillcolor": _rgba(color, 0.18),
+                         "line": {"width": 0, "color": _rgba(color, 0.18)},
+                         "xaxis": "x", "yaxis": "y"})
+        data.append({"type": "scatter", "mode": "lines+markers", "name": name,
+                     "legendgroup": name, "x": xs, "y": _finite(s.time_s, 1e3),
+                     "line": {"color": color, "width": 2}, "marker": {"size": 6},
+                     "customdata": [[c[:12], s.dates[i] if i < len(s.dates) else "", l, h, url(c)]
+                                    for i, (c, l, h) in enumerate(zip(s.commits, lo, hi))],
+                     "hovertemplate": "<b>%{customdata[0]}</b> %{customdata[1]}<br>"
+                                      "%{fullData.name}: %{y:.4g} ms<br>"
+                                      "p10-p90: %{customdata[2]:.4g} - %{customdata[3]:.4g} ms"
+                                      + click + "<extra></extra>",
+                     "xaxis": "x", "yaxis": "y"})
+        if s.on == "time":
+            step_marks(s, "")
+    for s in rel_lines:
+        name = f"{s.implementation} / {BASELINE} ({s.device})"
+        data.append({"type": "scatter", "mode": "lines+markers", "name": name,
+                     "x": [label[c] for c in s.commits], "y": _finite(s.rel),
+                     "line": {"color": _color(s.implementation), "width": 2, "dash": "dot"},
+                     "marker": {"size": 6, "symbol": "diamond"},
+                     "customdata": [[c[:12], s.dates[i] if i < len(s.dates) else "", url(c)]
+                                    for i, c in enumerate(s.commits)],
+                     "hovertemplate": "<b>%{customdata[0]}</b> %{customdata[1]}<br>"
+                                      "%{fullData.name}: %{y:.3f}" + click + "<extra></extra>",
+                     "xaxis": "x2", "yaxis": "y2"})
+        step_marks(s, "2")
+    axis = {"type": "category", "categoryorder": "array", "categoryarray": list(label.values()),
+            "tickangle": -45, "tickfont": {"size": 11}, "gridcolor": "#e6e6e6",
+            "automargin": True}
+    layout: dict[str, Any] = {
+        "title": {"text": title, "font": {"size": 15}, "x": 0.01, "xanchor": "left",
+                  "y": 0.985, "yanchor": "top"},
+        "height": 560 if rel_lines else 380, "autosize": True,
+        "margin": {"l": 70, "r": 20, "t": 90, "b": 60},
+        # Under the title, above the plot, in the figure's own pixels: never over a line.
+        "legend": {"orientation": "h", "x": 0, "xanchor": "left", "yref": "container",
+                   "y": 1 - 34 / (560 if rel_lines else 380), "yanchor": "top",
+                   "font": {"size": 12}},
+        "hovermode": "closest", "plot_bgcolor": "white", "paper_bgcolor": "white",
+        "xaxis": {**axis, "showticklabels": not rel_lines,
+                  **({"anchor": "y"} if not rel_lines else {"anchor": "y", "matches": "x2"})},
+        "yaxis": {"title": {"text": "median ms (band: p10-p90)"}, "rangemode": "tozero",
+                  "gridcolor": "#e6e6e6", "domain": [0.42, 1.0] if rel_lines else [0, 1],
+                  "automargin": True},
+        "shapes": shapes, "annotations": notes,
+    }
+    if rel_lines:
+        layout["xaxis2"] = {**axis, "anchor": "y2"}
+        layout["yaxis2"] = {"title": {"text": f"time / {BASELINE}"}, "domain": [0, 0.32],
+                            "gridcolor": "#e6e6e6", "automargin": True}
+    return {"data": data, "layout": layout}
+
+
+def _json_in_html(value: Any) -> str:
+    """JSON safe inside a ``<script type="application/json">`` element: no ``<``, ``>``
+    or ``&`` that HTML could read (they are JSON ``\\u`` escapes, equal after parsing)."""
+    text = json.dumps(value, separators=(",", ":"), allow_nan=False)
+    return text.replace("<", "\\u003c").replace(">", "\\u003e").replace("&", "\\u0026")
+
+
+def _png_chart(path: Path, title: str, lines: list[Series]) -> None:
+    """The chart as a static PNG (matplotlib), for ``--png``: the same content as
+    :func:`_figure`, for viewers that run no JavaScript."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -286,8 +428,9 @@ h1{font-size:1.4em}h2{font-size:1.15em;margin-top:1.6em}h3{font-size:1em}
 table{border-collapse:collapse;font-size:.85em}td,th{border:1px solid #ccc;padding:3px 7px}
 th{background:#f2f2f2}td.num{text-align:right;font-variant-numeric:tabular-nums}
 .bad{color:#b00;font-weight:600}.good{color:#080;font-weight:600}.muted{color:#777}
-.charts{display:flex;flex-wrap:wrap;gap:10px}.chart{border:1px solid #ddd;padding:4px}
-.chart img{display:block}nav a{margin-right:1em}
+.charts{display:flex;flex-direction:column;gap:14px}
+.chart{border:1px solid #ddd;padding:4px;max-width:1300px}.chart img{display:block}
+.plot{width:100%}.png{font-size:.85em}nav a{margin-right:1em}
 """
 
 _JS = """
@@ -309,20 +452,47 @@ _JS = """
       a.hash = 'm=' + encodeURIComponent(m); });
     document.body.setAttribute('data-selected-machine', m);
   }
+  // The charts: plotly.js figures (JSON beside each div), drawn once their machine is
+  // shown (a hidden div has no size to lay out in). Clicking a point opens its commit when
+  // the site was built with --commit-url (the URL is the point's last customdata field).
+  var drawing = [];
+  function draw(){
+    if (typeof Plotly === 'undefined') return;
+    document.querySelectorAll('div.plot').forEach(function(div){
+      if (div.hasAttribute('data-rendered') || div.closest('[hidden]') !== null) return;
+      div.setAttribute('data-rendered', 'pending');
+      var fig = JSON.parse(document.getElementById(div.id + '-data').textContent);
+      drawing.push(Plotly.newPlot(div, fig.data, fig.layout,
+          {responsive: true, displaylogo: false, modeBarButtonsToRemove: ['lasso2d', 'select2d']}
+        ).then(function(){
+          div.setAttribute('data-rendered', '1');
+          div.on('plotly_click', function(ev){
+            var p = ev.points && ev.points[0], cd = p && p.customdata;
+            var url = cd && cd[cd.length - 1];
+            if (url) window.open(url, '_blank', 'noopener');
+          });
+        }));
+    });
+  }
   document.addEventListener('DOMContentLoaded', function(){
     var sel = document.getElementById('machine');
     if (sel) sel.addEventListener('change', function(){
-      history.replaceState(null, '', '#m=' + encodeURIComponent(sel.value)); select(sel.value); });
+      history.replaceState(null, '', '#m=' + encodeURIComponent(sel.value));
+      select(sel.value); draw(); });
     select(machineFromHash());
+    draw();
   });
   window.addEventListener('load', function(){
-    var imgs = Array.prototype.slice.call(document.querySelectorAll('img.chart-img'));
-    var shown = imgs.filter(function(i){ return i.closest('[hidden]') === null; });
-    var loaded = shown.filter(function(i){ return i.complete && i.naturalWidth > 0; });
-    document.body.setAttribute('data-charts', String(shown.length));
-    document.body.setAttribute('data-charts-loaded', String(loaded.length));
-    document.body.setAttribute('data-js-errors', String(errors.length));
-    document.body.setAttribute('data-status', 'ready');
+    Promise.all(drawing).catch(function(e){ errors.push(String(e)); }).then(function(){
+      var plots = Array.prototype.slice.call(document.querySelectorAll('div.plot'));
+      var shown = plots.filter(function(d){ return d.closest('[hidden]') === null; });
+      var drawn = shown.filter(function(d){
+        return d.getAttribute('data-rendered') === '1' && d.querySelector('svg.main-svg'); });
+      document.body.setAttribute('data-charts', String(shown.length));
+      document.body.setAttribute('data-charts-loaded', String(drawn.length));
+      document.body.setAttribute('data-js-errors', String(errors.length));
+      document.body.setAttribute('data-status', 'ready');
+    });
   });
 })();
 """
@@ -332,17 +502,19 @@ _JS = """
 _PAGE = jinja2.Environment(autoescape=True).from_string(
     "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
     "<title>{{ title }}</title><style>{{ css }}</style>"
+    "{% if plotly %}<script src=\"{{ plotly }}\"></script>{% endif %}"
     "<script>{{ js }}</script></head>\n<body>\n<h1>{{ title }}</h1>\n"
     "<nav>{{ nav }}</nav>\n<p><label>Machine: <select id=\"machine\">"
     "{% for m in machines %}<option value=\"{{ m }}\">{{ m }}</option>{% endfor %}"
     "</select></label></p>\n{{ body }}\n</body></html>\n")
 
 
-def _page(title: str, machines: list[str], body: str, nav: str) -> str:
+def _page(title: str, machines: list[str], body: str, nav: str, plotly: str = "") -> str:
     # body and nav are HTML this module built (escaping as it went); CSS and JS are ours.
+    # ``plotly``: the relative path of the site's plotly.js bundle, on pages with charts.
     return _PAGE.render(title=title, machines=machines, css=markupsafe.Markup(_CSS),
                         js=markupsafe.Markup(_JS), nav=markupsafe.Markup(nav),
-                        body=markupsafe.Markup(body))
+                        body=markupsafe.Markup(body), plotly=plotly)
 
 
 def _table(frame: pd.DataFrame, fmt: dict[str, Any] | None = None, cls: str = "") -> str:
@@ -366,14 +538,20 @@ def _table(frame: pd.DataFrame, fmt: dict[str, Any] | None = None, cls: str = ""
 
 
 def build(history_dir: str | Path, out_dir: str | Path, *, min_effect: float = 0.05,
-          title: str = "pybench dashboard", commit_url: str | None = None) -> Path:
+          title: str = "pybench dashboard", commit_url: str | None = None,
+          png: bool = False) -> Path:
     """Write the site for every run under ``history_dir``; returns the index page.
 
     ``commit_url``: a template with ``{}`` for the full commit hash (e.g.
-    ``https://github.com/ORG/pybench/commit/{}``): commits in the regressions table and
-    under the charts become links."""
+    ``https://github.com/ORG/pybench/commit/{}``): commits in the regressions table, under
+    the charts and in the charts (click a point) become links. ``png``: also draw every
+    chart as a PNG (matplotlib), linked under the interactive one."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
+    from plotly.offline import get_plotlyjs
+    # The one copy of the bundle, referenced by every page with charts: the site works
+    # offline and from file://, and no page names a CDN.
+    (out / PLOTLY_JS).write_text(get_plotlyjs(), encoding="utf-8")
     runs = history.load(history_dir)
     df = _frame(runs)
     machines = sorted(df["machine"].unique()) if len(df) else []
@@ -390,17 +568,24 @@ def build(history_dir: str | Path, out_dir: str | Path, *, min_effect: float = 0
     by_case: dict[tuple[str, str, str], list[Series]] = {}
     for s in series:
         by_case.setdefault((s.machine, s.suite, s.case), []).append(s)
-    for (machine, suite, case), lines in sorted(by_case.items()):
-        rel = Path("charts") / _slug(machine) / _slug(suite) / f"{_slug(case)}.png"
-        _chart(out / rel, f"{suite} / {case}", lines)
+    for n, ((machine, suite, case), lines) in enumerate(sorted(by_case.items())):
+        title_text = f"{suite} / {case}"
+        image = ""
+        if png:
+            rel = Path("charts") / _slug(machine) / _slug(suite) / f"{_slug(case)}.png"
+            _png_chart(out / rel, title_text, lines)
+            image = f' <a class="png" href="{rel.as_posix()}">PNG</a>'
         marks = [f'<span class="{"bad" if st.ratio > 1 else "good"}">'
                  f"{html.escape(s.implementation)}: {(st.ratio - 1) * 100:+.1f}% at "
                  f"{_commit_link(s.commits[st.index], commit_url)}</span>"
                  for s in lines for st in s.steps]
-        caption = html.escape(case) + (" " + "; ".join(marks) if marks else "")
+        caption = html.escape(case) + (" " + "; ".join(marks) if marks else "") + image
+        fig = _figure(title_text, lines, commit_url)
         charts.setdefault((machine, suite), []).append(
-            f'<div class="chart"><img class="chart-img" src="{rel.as_posix()}" '
-            f'alt="trend of {html.escape(suite)} / {html.escape(case)}" width="1000">'
+            f'<div class="chart"><div class="plot" id="chart-{n}" '
+            f'style="height:{fig["layout"]["height"]}px" role="img" '
+            f'aria-label="trend of {html.escape(title_text)}"></div>'
+            f'<script type="application/json" id="chart-{n}-data">{_json_in_html(fig)}</script>'
             f"<div>{caption}</div></div>")
 
     for suite in suites:
@@ -413,7 +598,7 @@ def build(history_dir: str | Path, out_dir: str | Path, *, min_effect: float = 0
                         f"<h2>{html.escape(suite)} on {html.escape(machine)}</h2>{content}"
                         "</section>")
         (out / f"suite-{_slug(suite)}.html").write_text(
-            _page(f"{title}: {suite}", machines, "\n".join(body), nav))
+            _page(f"{title}: {suite}", machines, "\n".join(body), nav, plotly=PLOTLY_JS))
 
     family = _family_summary(df)
     body = []

@@ -410,12 +410,15 @@ def plots(t: Tables) -> dict[str, str]:
                         xerr=np.nan_to_num([vals - lo, hi - vals]), ecolor="black",
                         error_kw={"lw": 0.7, "capsize": 1.5})
             ax.set_yticks(y + h * (len(t.backends) - 1) / 2, order)
-            ax.invert_yaxis()
             ax.set_xscale("log")
             ax.set_xlabel("images/s (log)")
             ax.set_title(f"{_DEVICE_LABEL[device]} throughput, batch {b}")
             ax.grid(axis="x", alpha=0.3)
-        axes[0][0].legend(loc="lower right")
+        # Once: the panels share the y axis, and inverting it in each panel undid it (the
+        # models ran bottom-up here and top-down in the speedup plot).
+        axes[0][0].invert_yaxis()
+        # Beside the last panel: inside one it covered the bars of the fastest models.
+        axes[0][-1].legend(loc="upper left", bbox_to_anchor=(1.02, 1.0))
         figs[f"{_DEVICE_LABEL[device]} throughput per model"] = _png(fig)
 
         sp = sub[(sub.backend != harness.BASELINE) & sub.speedup.notna()]
@@ -446,7 +449,7 @@ def plots(t: Tables) -> dict[str, str]:
             ax.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
             ax.set_xlabel("speedup over torch eager (median time ratio, log; > 1 = faster)")
             ax.set_title(f"{_DEVICE_LABEL[device]}: speedup over torch eager")
-            ax.legend(loc="lower right", fontsize=8)
+            ax.legend(loc="upper left", bbox_to_anchor=(1.02, 1.0), fontsize=8)  # off the bars
             ax.grid(axis="x", alpha=0.3)
             figs[f"{_DEVICE_LABEL[device]} speedup over torch"] = _png(fig)
 

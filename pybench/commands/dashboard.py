@@ -1,6 +1,7 @@
 """``pybench dashboard HISTORY -o SITE/``: a static, self-contained HTML dashboard of a
-history directory: trend charts per case and machine with step detection, the regressions
-list, the latest CPU vs GPU family summary (see pybench.analysis.dashboard)."""
+history directory: interactive trend charts (plotly.js, bundled in the site) per case and
+machine with step detection, the regressions list, the latest CPU vs GPU family summary
+(see pybench.analysis.dashboard)."""
 from __future__ import annotations
 
 import argparse
@@ -20,6 +21,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--commit-url", metavar="TEMPLATE",
                    help="link commits: a URL with {} for the hash, e.g. "
                         "https://github.com/ORG/pybench/commit/{}")
+    p.add_argument("--png", action="store_true",
+                   help="also draw every chart as a PNG (matplotlib), for viewers without "
+                        "JavaScript; the pages' charts are interactive plotly.js either way")
     p.set_defaults(func=run)
 
 
@@ -28,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         writable_dir(args.output, "--output")
         index = dashboard.build(args.history, args.output, min_effect=args.min_effect,
-                                commit_url=args.commit_url)
+                                commit_url=args.commit_url, png=args.png)
     except (OSError, ValueError) as exc:
         return fail("dashboard", exc)
     print(f"dashboard: {index}")

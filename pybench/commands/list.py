@@ -1,4 +1,7 @@
-"""``pybench list``: the suites, the models of the cnn suite, and the shape lists."""
+"""``pybench list``: the suites, the models of the cnn suite, and the shape lists.
+
+Read from static tables (:mod:`pybench.catalog`) and the shape files: it answers at once,
+without importing torch."""
 from __future__ import annotations
 
 import argparse
@@ -17,8 +20,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from pybench import models, shapes, suites
-    from pybench.suites import cnn
+    from pybench import catalog, shapes
 
     listed = None
     if args.shapes_file:  # read before printing anything, so a bad name is the only output
@@ -30,19 +32,19 @@ def run(args: argparse.Namespace) -> int:
 
     if args.what in ("suites", "all"):
         print("suites:")
-        for name in suites.names():
-            s = suites.get(name)
-            print(f"  {name:<6} {getattr(s, 'description', '')}")
+        for name, description in catalog.SUITES.items():
+            print(f"  {name:<6} {description}")
     if args.what in ("models", "all"):
+        cnn = catalog.CNN
         print("models (cnn suite; * = in --quick):")
         print(f"  {'name':<20}{'family':<11}{'input':<13}{'GFLOP b1':>9}  source")
-        for spec in models.specs():
-            star = "*" if spec.name in cnn.QUICK_MODELS else " "
-            shape = "x".join(map(str, spec.input_shape))
-            print(f" {star}{spec.name:<20}{spec.family:<11}{shape:<13}"
-                  f"{spec.flops(1) / 1e9:>9.3f}  {spec.source}")
-        print(f"  backends: {', '.join(cnn.BACKENDS)} (default {','.join(cnn.DEFAULT_BACKENDS)});"
-              f" batches {','.join(map(str, cnn.BATCHES))}")
+        for m in catalog.MODELS:
+            star = "*" if m.name in cnn["quick_models"] else " "
+            shape = "x".join(map(str, m.input_shape))
+            print(f" {star}{m.name:<20}{m.family:<11}{shape:<13}"
+                  f"{m.flops_b1 / 1e9:>9.3f}  {m.source}")
+        print(f"  backends: {', '.join(cnn['backends'])} (default "
+              f"{','.join(cnn['default_backends'])}); batches {','.join(map(str, cnn['batches']))}")
     if args.what in ("shapes", "all"):
         print("shape lists (pybench/shapes/):")
         for name in shapes.available():

@@ -16,8 +16,8 @@ import torch
 
 from pybench.commands import SUMMARY
 from pybench import harness, models, noise, peak, suites
-from pybench.commands.common_args import (batch, csv_of, fail, image_size, path_text, regex,
-                                          repetitions, seconds, threads, warn_threads,
+from pybench.commands.common_args import (batch, csv_of, effect, fail, image_size, path_text,
+                                          regex, repetitions, seconds, threads, warn_threads,
                                           writable_dir)
 from pybench.machine import machine_info
 from pybench.suites import cnn
@@ -25,6 +25,7 @@ from pybench.results import schema
 from pybench.results.store import DEFAULT_DIR as DEFAULT_HISTORY
 
 QUICK_CASES = 3
+DEFAULT_MAX_REPETITIONS = 30
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -38,6 +39,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         "at most 4 per core, with a warning past the core count)")
     p.add_argument("--repetitions", type=repetitions,
                    help="interleaved samples per benchmark (default 5; 3 with --quick)")
+    p.add_argument("--target-ci", type=effect, metavar="PCT",
+                   help="kernel suites: repeat each benchmark until the 95%% confidence "
+                        "interval of its median is within PCT of it (e.g. 2%%), at least "
+                        "--repetitions and at most --max-repetitions times")
+    p.add_argument("--max-repetitions", type=repetitions, metavar="N",
+                   help="with --target-ci: the most repetitions of one benchmark "
+                        f"(default {DEFAULT_MAX_REPETITIONS})")
     p.add_argument("--min-time", type=seconds,
                    help="seconds of calls per repetition (default 0.1; 0.01 with --quick)")
     p.add_argument("--warmup", type=seconds,
@@ -100,6 +108,10 @@ def _devices(choice: str | None) -> list[str]:
     return ["cpu", "cuda"]
 
 
+def _max_repetitions(args: argparse.Namespace) -> int:
+    return args.max_repetitions or DEFAULT_MAX_REPETITIONS
+
+
 def _check(args: argparse.Namespace) -> list[str]:
     """What argparse could not check, before any work: flags that do not apply, the
     devices, and that the output and history directories can be written (the results are
@@ -108,6 +120,14 @@ def _check(args: argparse.Namespace) -> list[str]:
                 if getattr(args, n) is not None]
     if args.suite != "cnn" and cnn_only:
         raise ValueError(f"{', '.join(cnn_only)} only apply to --suite cnn")
+    if args.target_ci is not None and args.suite == "cnn":
+        raise ValueError("--target-ci applies to the kernel suites; the cnn suite's workers "
+                         "take --repetitions")
+    if args.max_repetitions is not None and args.target_ci is None:
+        raise ValueError("--max-repetitions only applies with --target-ci")
+    if args.target_ci is not None and (args.repetitions or 0) > _max_repetitions(args):
+        raise ValueError(f"--repetitions {args.repetitions} is more than --max-repetitions "
+                         f"{_max_repetitions(args)}")
     devices = _devices(args.device)
     writable_dir(args.output, "--out")
     if args.history:
@@ -147,15 +167,19 @@ def run(args: argparse.Namespace) -> int:
     print(f"pybench: validating {len(specs)} benchmarks of suite {suite.name!r} "
           f"({', '.join(devices)}, {threads} threads)", flush=True)
     from pybench.progress import ProgressBar
-    # One unit per validation and per timed repetition.
+    target = None
+    if args.target_ci is not None:
+        target = harness.TargetCI(args.target_ci, repetitions, _max_repetitions(args))
+    rounds = target.max_repetitions if target is not None else repetitions
+    # One unit per validation and per timed (or skipped, with --target-ci) repetition.
     # On a duplicate of stderr: Google Benchmark's run silences file descriptor 2 itself.
-    bar = ProgressBar(len(specs) * (1 + repetitions), len(specs) * (1 + repetitions),
+    bar = ProgressBar(len(specs) * (1 + rounds), len(specs) * (1 + rounds),
                       stream=os.fdopen(os.dup(2), "w", closefd=True))
     try:
         report = harness.run_benchmarks(
             specs, repetitions=repetitions, min_time=min_time, warmup=warmup,
             output=schema.result_path(args.output, suite.name), context=context,
-            console=args.verbose, progress=bar)
+            console=args.verbose, progress=bar, target_ci=target)
     except OSError as exc:  # the output vanished during the run; saved elsewhere
         return fail("run", exc)
     # The results are on disk: what follows may fail and say so, but loses nothing.
@@ -163,6 +187,8 @@ def run(args: argparse.Namespace) -> int:
     schema.write(report.path, report.document)
     print()
     print(report.format_table())
+    if target is not None:
+        print(textwrap.fill(_adaptive_summary(report, target), 120, subsequent_indent="  "))
     for line in noise.run_summary(report.document["context"]["pybench"]["noise"]):
         print(textwrap.fill(line, 120, subsequent_indent="  "))
     print(f"\nresults: {report.path}")
@@ -170,6 +196,23 @@ def run(args: argparse.Namespace) -> int:
     if args.history:
         status = _record_history(report.document, args.history, status)
     return status
+
+
+def _adaptive_summary(report: harness.Report, target: harness.TargetCI) -> str:
+    """One line: how many benchmarks reached --target-ci, in how many repetitions."""
+    from pybench.results import stats
+    counts = {m.spec.name: len(m.samples) for m in report.measurements}
+    missed = sorted(m.spec.name for m in report.measurements
+                    if not stats.median_ci_rel(m.samples, target.level) <= target.target)
+    lo, hi = (min(counts.values()), max(counts.values())) if counts else (0, 0)
+    span = str(lo) if lo == hi else f"{lo}-{hi}"
+    text = (f"--target-ci {target.target:.1%}: {len(counts) - len(missed)} of {len(counts)} "
+            f"benchmarks reached it ({target.level:.0%} CI of the median) in {span} "
+            f"repetitions")
+    if missed:
+        text += (f"; {len(missed)} stopped at --max-repetitions {target.max_repetitions} "
+                 f"without: {', '.join(missed)}")
+    return text
 
 
 def _sample_before() -> dict[str, Any]:

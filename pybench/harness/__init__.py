@@ -16,13 +16,13 @@ A suite describes each (case, implementation, device) as a frozen :class:`Benchm
 Google Benchmark's flags are process-global: run_benchmarks may be called once per process
 (run further sets in a subprocess).
 """
-from pybench.harness.measure import (ROOFLINE_COLUMNS, Report, peak_bandwidth, peak_flops,
-                                    run_benchmarks, validate)
+from pybench.harness.measure import (ROOFLINE_COLUMNS, Report, TargetCI, peak_bandwidth,
+                                    peak_flops, run_benchmarks, validate)
 from pybench.harness.spec import BenchmarkSpec, Failure, Measurement, Setup, relative_error
 from pybench.harness.timer import _bare_context  # noqa: F401 (the cnn runner's empty context)
 from pybench.results.schema import (API_VERSION, BASELINE, INTERRUPTED, gb_spec_name,
                                     result_path, sanitize)
 
 __all__ = ["API_VERSION", "BASELINE", "INTERRUPTED", "BenchmarkSpec", "Measurement", "Failure",
-           "Report", "Setup", "validate", "run_benchmarks", "sanitize", "result_path",
+           "Report", "Setup", "TargetCI", "validate", "run_benchmarks", "sanitize", "result_path",
            "gb_spec_name", "peak_flops", "peak_bandwidth", "ROOFLINE_COLUMNS", "relative_error"]

@@ -15,6 +15,7 @@ import torch
 from pybench.harness import timer
 from pybench.harness.spec import BenchmarkSpec, Failure, Measurement
 from pybench.results import schema
+from pybench.results import stats as _stats
 from pybench.results.schema import API_VERSION, BASELINE, gb_spec_name, sanitize
 
 
@@ -201,6 +202,24 @@ def _write(output: str | Path, document: Mapping[str, Any]) -> Path:
                       f"saved to {rescue}") from exc
 
 
+def _drop_skipped_rounds(raw: dict[str, Any]) -> None:
+    """Remove the rounds a spec skipped once it had enough (``timer.ENOUGH``) from Google
+    Benchmark's output, and make each remaining entry's ``repetitions`` (and each
+    aggregate's ``iterations``, the number of repetitions it summarises) the count the spec
+    really ran: the file then reads as a run with that many repetitions."""
+    kept = [e for e in raw["benchmarks"] if e.get("error_message") != timer.ENOUGH]
+    ran: dict[str, int] = {}
+    for e in kept:
+        if e.get("run_type") == "iteration" and not e.get("error_occurred"):
+            ran[e["run_name"]] = ran.get(e["run_name"], 0) + 1
+    for e in kept:
+        if e["run_name"] in ran:
+            e["repetitions"] = ran[e["run_name"]]
+            if e.get("run_type") == "aggregate":
+                e["iterations"] = ran[e["run_name"]]
+    raw["benchmarks"] = kept
+
+
 def _on_repetition(progress):
     if progress is None:
         return None
@@ -211,15 +230,52 @@ def _on_repetition(progress):
     return done
 
 
+@dataclass
+class TargetCI:
+    """Adaptive repetition count (``pybench run --target-ci``), as torch.utils.benchmark's
+    ``adaptive_autorange`` and NVBench stop when the estimate is precise enough: a spec is
+    repeated until the ``level`` confidence interval of its median
+    (:func:`pybench.results.stats.median_ci`, distribution-free) reaches no further than
+    ``target`` (relative) from the median, at least ``min_repetitions`` and at most
+    ``max_repetitions`` times. Every spec runs in the same interleaved Google Benchmark run
+    of ``max_repetitions`` rounds; a spec that has enough skips its later rounds at once.
+
+    Assumes repetitions are independent draws (they are interleaved at random with the
+    other specs'); a drifting machine can still meet the target with a biased median.
+    """
+
+    target: float
+    min_repetitions: int
+    max_repetitions: int
+    level: float = 0.95
+    samples: dict[str, list[float]] = field(default_factory=dict)
+
+    def add(self, name: str, seconds_per_call: float) -> None:
+        self.samples.setdefault(name, []).append(seconds_per_call)
+
+    def enough(self, name: str) -> bool:
+        got = self.samples.get(name, [])
+        if len(got) < self.min_repetitions:
+            return False
+        return len(got) >= self.max_repetitions or \
+            _stats.median_ci_rel(got, self.level) <= self.target
+
+    def describe(self) -> dict[str, Any]:
+        return {"target_ci": self.target, "level": self.level,
+                "min_repetitions": self.min_repetitions, "max_repetitions": self.max_repetitions}
+
+
 def run_benchmarks(specs: Sequence[BenchmarkSpec], *, repetitions: int = 5,
                    min_time: float = 0.1, warmup: float = 0.05,
                    output: str | Path | None = None, context: Mapping[str, Any] | None = None,
                    log: Callable[[str], None] = print, console: bool = True,
-                   progress: Any = None) -> Report:
+                   progress: Any = None, target_ci: TargetCI | None = None) -> Report:
     """Validate ``specs``, time the valid ones in one Google Benchmark run, write the JSON.
 
     Args:
-        repetitions: samples per spec (``--benchmark_repetitions``), interleaved at random.
+        repetitions: samples per spec (``--benchmark_repetitions``), interleaved at random;
+            with ``target_ci``, its ``max_repetitions`` rounds are run instead, and each
+            spec keeps the samples it took to reach the target.
         min_time: seconds of calls per repetition (``--benchmark_min_time``); at least 1 call.
         warmup: seconds of untimed calls before a spec's first repetition. A spec whose
             validation call alone took at least this long gets none: that call (first
@@ -229,7 +285,10 @@ def run_benchmarks(specs: Sequence[BenchmarkSpec], *, repetitions: int = 5,
         context: extras stored in ``context["pybench"]`` (suite, fingerprint, ...).
         console: show Google Benchmark's own console rows (``pybench run --verbose``).
         progress: a :class:`pybench.progress.ProgressBar` counting one unit per validation
-            and per timed repetition, or None.
+            and per timed (or, with ``target_ci``, skipped) repetition, or None.
+        target_ci: repeat each spec until the CI of its median is narrow enough
+            (:class:`TargetCI`); stored as ``context.pybench.adaptive`` and, per benchmark,
+            ``pybench.median_ci_rel``.
     """
     names = [s.name for s in specs]
     if len(set(names)) != len(names):
@@ -250,12 +309,14 @@ def run_benchmarks(specs: Sequence[BenchmarkSpec], *, repetitions: int = 5,
         else:
             run, error, call_s = outcome
             spec_warmup = 0.0 if call_s >= warmup else warmup
-            timer.register(spec, run, spec_warmup, _on_repetition(progress), min_time)
+            timer.register(spec, run, spec_warmup, _on_repetition(progress), min_time,
+                           stop=target_ci)
             valid[spec.name] = (spec, error)
             warmups[spec.name] = {"warmup_s": spec_warmup, "validation_call_s": call_s}
 
     if valid:
-        raw = timer.gb_run([f"--benchmark_repetitions={repetitions}",
+        rounds = target_ci.max_repetitions if target_ci is not None else repetitions
+        raw = timer.gb_run([f"--benchmark_repetitions={rounds}",
                        "--benchmark_enable_random_interleaving=true",
                        f"--benchmark_min_time={min_time:.6g}s",
                        "--benchmark_min_warmup_time=0",  # per benchmark, see _register
@@ -265,6 +326,8 @@ def run_benchmarks(specs: Sequence[BenchmarkSpec], *, repetitions: int = 5,
     else:
         raw = {"context": timer._bare_context(), "benchmarks": []}
 
+    if target_ci is not None:
+        _drop_skipped_rounds(raw)
     samples: dict[str, list[tuple[int, float, int]]] = {name: [] for name in valid}
     errored: dict[str, str] = {}
     for entry in raw["benchmarks"]:
@@ -292,6 +355,8 @@ def run_benchmarks(specs: Sequence[BenchmarkSpec], *, repetitions: int = 5,
             m = measurements[name]
             extra |= {"samples_s": list(m.samples), "iterations": list(m.iterations),
                       "stats_s": m.stats()}
+            if target_ci is not None:
+                extra["median_ci_rel"] = _stats.median_ci_rel(m.samples, target_ci.level)
         entry["pybench"] = extra
 
     order = {s: i for i, s in enumerate(specs)}
@@ -300,6 +365,7 @@ def run_benchmarks(specs: Sequence[BenchmarkSpec], *, repetitions: int = 5,
         "context": {**raw["context"], "pybench": {
             "api_version": API_VERSION, **(context or {}),
             "repetitions": repetitions, "min_time_s": min_time, "warmup_s": warmup,
+            **({"adaptive": target_ci.describe()} if target_ci is not None else {}),
             "interrupted": timer.interrupted(),
             "failures": [f.describe() for f in failures]}},
         "benchmarks": raw["benchmarks"],

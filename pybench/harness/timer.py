@@ -10,7 +10,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Protocol
 
 import google_benchmark as benchmark
 import torch
@@ -27,6 +27,8 @@ TIME_UNIT_S = {"ns": 1e-9, "us": 1e-6, "ms": 1e-3, "s": 1.0}
 #: Runtime: 16.6, 15.0, 14.8, 10.7, then 6.9 ms a call; after a 200 ms pause a cold 13.5,
 #: then 7.5, 7.0). OpenMP's workers (torch, pybench) spin for about a millisecond.
 SETTLE_S = 0.1
+#: The error message of a repetition skipped because its benchmark had enough (``Stop``).
+ENOUGH = "pybench: enough repetitions (--target-ci reached)"
 _ran = False
 _interrupted = False
 
@@ -54,13 +56,26 @@ def _timer(device: str) -> Callable[[Callable[[], Any]], float]:
     return time_cuda
 
 
+class Stop(Protocol):
+    """When to stop repeating a benchmark (``pybench run --target-ci``)."""
+
+    def add(self, name: str, seconds_per_call: float) -> None:
+        """One more repetition of benchmark ``name`` was timed."""
+
+    def enough(self, name: str) -> bool:
+        """Whether ``name`` needs no more repetitions."""
+
+
 def register(spec: BenchmarkSpec, run: Callable[[], Any], warmup: float,
              on_repetition: Callable[[BenchmarkSpec], None] | None = None,
-             min_time: float = 0.0) -> None:
+             min_time: float = 0.0, stop: Stop | None = None) -> None:
     """Register ``run`` as ``spec``'s benchmark. ``on_repetition(spec)`` is called after
     each call of the benchmark that reached ``min_time`` of timed calls: Google Benchmark
     also calls it with fewer iterations while it sizes a repetition, and those runs are
-    not repetitions."""
+    not repetitions. ``stop``: once ``stop.enough(spec.name)``, the remaining repetitions
+    end at once as errors saying :data:`ENOUGH` (Google Benchmark's repetition count is
+    fixed when it starts; its Python bindings have no other way to skip), which
+    run_benchmarks removes from the results."""
     time_call = _timer(spec.device)
     rate = benchmark.Counter.kIsIterationInvariantRate
 
@@ -71,6 +86,11 @@ def register(spec: BenchmarkSpec, run: Callable[[], Any], warmup: float,
         # normally and run_benchmarks writes what had finished.
         if _interrupted:
             state.skip_with_error(INTERRUPTED)
+            return
+        if stop is not None and stop.enough(spec.name):
+            state.skip_with_error(ENOUGH)
+            if on_repetition is not None:
+                on_repetition(spec)
             return
         try:
             if spec.rewarm:
@@ -95,8 +115,11 @@ def register(spec: BenchmarkSpec, run: Callable[[], Any], warmup: float,
         state.counters["bytes/s"] = benchmark.Counter(spec.bytes, rate)
         if spec.images:
             state.counters["images/s"] = benchmark.Counter(spec.images, rate)
-        if on_repetition is not None and timed >= min_time:
-            on_repetition(spec)
+        if timed >= min_time:
+            if stop is not None:
+                stop.add(spec.name, timed / max(state.iterations, 1))
+            if on_repetition is not None:
+                on_repetition(spec)
 
     options = benchmark.option.use_manual_time()(benchmark.option.unit(benchmark.kMillisecond)(bench))
     if warmup > 0:

@@ -12,7 +12,7 @@ from typing import Sequence
 
 import numpy as np
 
-__all__ = ["STATISTICS", "summarize", "median"]
+__all__ = ["STATISTICS", "summarize", "median", "median_ci", "median_ci_rel"]
 
 #: The keys of :func:`summarize`, in display order.
 STATISTICS = ("median", "mean", "stddev", "cv", "p10", "p90")
@@ -39,3 +39,34 @@ def summarize(samples: Sequence[float]) -> dict[str, float]:
     return {"median": float(np.median(x)), "mean": mean, "stddev": stddev,
             "cv": stddev / mean if x.size > 1 else math.nan,
             "p10": float(np.percentile(x, 10)), "p90": float(np.percentile(x, 90))}
+
+
+def median_ci(samples: Sequence[float], level: float = 0.95) -> tuple[float, float]:
+    """Distribution-free confidence interval of the median: the order statistics
+    ``x_(j)`` and ``x_(n+1-j)``, with ``j`` the largest index such that
+    ``P(B <= j - 1) <= (1 - level) / 2`` for ``B ~ Binomial(n, 1/2)`` (the sign-test
+    interval; coverage at least ``level`` for any continuous distribution of independent
+    samples). NaN bounds when there are too few samples for that level (fewer than 6 at
+    95%: even the extreme samples cover the median with less than 95%)."""
+    x = np.sort(np.asarray(samples, dtype=float))
+    n = x.size
+    tail = (1.0 - level) / 2
+    j, cdf = 0, 0.0
+    for k in range(n):
+        cdf += math.comb(n, k) / 2.0 ** n  # P(B <= k)
+        if cdf > tail:
+            break
+        j = k + 1
+    if j == 0:
+        return math.nan, math.nan
+    return float(x[j - 1]), float(x[n - j])
+
+
+def median_ci_rel(samples: Sequence[float], level: float = 0.95) -> float:
+    """How far the :func:`median_ci` reaches from the median, relative to it: the larger
+    of its two sides (the interval need not be symmetric); NaN when it is undefined."""
+    lo, hi = median_ci(samples, level)
+    mid = median(samples)
+    if not (math.isfinite(lo) and math.isfinite(hi)) or mid <= 0:
+        return math.nan
+    return max(mid - lo, hi - mid) / mid

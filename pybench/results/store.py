@@ -28,7 +28,6 @@ benchmark's ``"pybench"`` key), the C++ Google Benchmark binaries' ``--benchmark
 from __future__ import annotations
 
 import datetime as _dt
-import functools
 import hashlib
 import json
 import math
@@ -41,7 +40,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-
+from pybench import catalog
 from pybench.results import schema
 from pybench.results import stats as _stats
 from pybench.results.schema import gb_spec_name
@@ -228,13 +227,9 @@ class Record:
         return self.case.split(":", 1)[0] if ":" in self.case else self.suite
 
 
-@functools.lru_cache(maxsize=None)
 def _model_family(name: str) -> str | None:
-    from pybench import models
-    try:
-        return models.get(name).family
-    except KeyError:
-        return None
+    # The static copy of the model registry: reading a history needs no torch.
+    return catalog.model_family(name)
 
 
 def records(doc: Mapping[str, Any], metric: str = "real_time") -> list[Record]:
