@@ -204,27 +204,43 @@ class NchwcDepthwise(nn.Module):
 class NchwcConv1x1Depthwise(nn.Module):
     """A blocked 1x1 convolution whose only user is a blocked depthwise convolution (an
     inverted residual's expand -> depthwise, MobileNet-v1's pointwise -> next depthwise),
-    run as one op band by band of rows (``pybench.ops``' ``conv1x1_depthwise_nchwc``): the
-    1x1's output never leaves the core's L2. Same results as the two layers in a row."""
+    run as one op band by band of rows (``torch.ops.pybench.conv1x1_depthwise_nchwc``): the
+    1x1's output never leaves the core's L2. Same results as the two layers in a row. A
+    leaf module (the two layers' buffers, not the layers), so per-layer profilers time it
+    as one layer."""
 
     def __init__(self, pointwise: NchwcConv2d, depthwise: NchwcDepthwise):
         super().__init__()
-        self.pointwise, self.depthwise = pointwise, depthwise
+        self.register_buffer("weight", pointwise.weight)
+        self.register_buffer("bias", pointwise.bias)
+        self.register_buffer("dw_weight", depthwise.weight)
+        self.register_buffer("dw_bias", depthwise.bias)
+        self.in_channels, self.out_channels = pointwise.in_channels, pointwise.out_channels
+        self.activation, self.dw_activation = pointwise.activation, depthwise.activation
+        self.block = pointwise.block
+        self._dw_args = depthwise._schema_args[1:4]  # stride, padding, dilation
         self._in_hw = (0, 0)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        pw, dw = self.pointwise, self.depthwise
         self._in_hw = (x.shape[2], x.shape[3])
         return torch.ops.pybench.conv1x1_depthwise_nchwc.default(
-            x, pw.weight, pw.bias, pw.out_channels, pw.activation, dw.weight, dw.bias,
-            *dw._schema_args[1:4], dw.activation)
+            x, self.weight, self.bias, self.out_channels, self.activation, self.dw_weight,
+            self.dw_bias, *self._dw_args, self.dw_activation)
 
     def layer_flops(self, output: torch.Tensor) -> int:
         """Both convolutions' FLOPs, as for the two ``nn.Conv2d`` they replace."""
         h, w = self._in_hw
-        pw = 2 * output.shape[0] * h * w * self.pointwise.out_channels * \
-            self.pointwise.in_channels
-        return pw + self.depthwise.layer_flops(output)
+        kh, kw = self.dw_weight.shape[1:3]
+        positions = output.shape[0] * output.shape[2] * output.shape[3]
+        return (2 * output.shape[0] * h * w * self.out_channels * self.in_channels
+                + 2 * positions * self.out_channels * kh * kw)
+
+    def extra_repr(self) -> str:
+        stride, padding, dilation = self._dw_args
+        return (f"{self.in_channels} -> {self.out_channels}, block={self.block}, "
+                f"activation={self.activation!r}, depthwise kernel="
+                f"{tuple(self.dw_weight.shape[1:3])}, stride={stride}, padding={padding}, "
+                f"dilation={dilation}, dw_activation={self.dw_activation!r}")
 
 
 def _fusable_pointwise(module: nn.Module, node: fx.Node) -> bool:
