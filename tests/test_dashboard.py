@@ -33,6 +33,24 @@ def test_detect_steps_finds_a_step_and_ignores_noise():
     assert dashboard.detect_steps([1.0]) == [] and dashboard.detect_steps([1.0, 2.0, 2.0]) == []
 
 
+def test_detect_steps_is_fast_on_long_histories():
+    """1000 commits x 1000 series must stay practical (the L1 PELT took 1.6 s a series):
+    50 series of 1000 commits, each with two steps and two lone outliers, in well under
+    the generous bound, every step found and no outlier taken for one."""
+    import time
+    rng = np.random.default_rng(7)
+    start = time.perf_counter()
+    for _ in range(50):
+        v = np.exp(rng.normal(0, 0.03, 1000))
+        v[400:] *= 1.2
+        v[700:] *= 0.9
+        v[100] *= 1.5
+        v[550] *= 0.6
+        steps = dashboard.detect_steps(list(v))
+        assert [s.index for s in steps] == [400, 700], steps
+    assert time.perf_counter() - start < 10.0
+
+
 @pytest.fixture(scope="module")
 def site(tmp_path_factory):
     """Two machines' histories merged: A has 8 commits with pybench 25% slower relative to

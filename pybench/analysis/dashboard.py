@@ -66,12 +66,16 @@ def detect_steps(values: Sequence[float], min_effect: float = 0.05,
                  penalty: float | None = None, min_size: int = 2) -> list[Step]:
     """Steps in a positive series (e.g. per-commit medians), found by optimal partitioning.
 
-    Method: on log values, choose the segmentation minimising sum over segments of the L1
-    deviation from the segment median, plus ``penalty`` per segment (ruptures' exact PELT
-    search; the L1 cost makes a lone outlier cheap to absorb). The default penalty
-    is 3 x max(noise, log(1 + min_effect)), where noise is a robust estimate of one
-    point's scatter (1.4826 x MAD of successive differences / sqrt 2), so steps smaller
-    than the noise or the minimum effect are not worth a segment. Adjacent segments whose
+    Method: on log values with lone outliers clipped (each value to within
+    3 x max(noise, log(1 + min_effect)) of its 5-point running median), choose the
+    segmentation minimising the sum over segments of the squared deviation from the segment
+    mean plus ``penalty`` per segment -- ruptures' exact PELT search in its C
+    implementation (``KernelCPD``, linear kernel): ~2 ms for a 1000-commit series, so
+    1000 series of 1000 commits take seconds, where the pure-Python L1 cost took 1.6 s a
+    series. The default penalty is 2 x max(noise, log(1 + min_effect))^2 x ln(n), where
+    noise is a robust estimate of one point's scatter (1.4826 x MAD of successive
+    differences / sqrt 2): a step smaller than the noise or the minimum effect, or held
+    for few commits, is not worth a segment. Adjacent segments whose
     levels differ by less than ``min_effect`` are merged; each remaining boundary is a Step.
     A level must hold for ``min_size`` points (commits) to count, so one noisy run -- an
     outlier, or the latest commit alone -- is not a step; the compare gate judges single
@@ -83,13 +87,19 @@ def detect_steps(values: Sequence[float], min_effect: float = 0.05,
     if n < 2 or not np.all(np.isfinite(y)):
         return []
     floor = math.log1p(min_effect)
+    noise = 1.4826 * float(np.median(np.abs(np.diff(y)))) / math.sqrt(2) if n > 2 else floor
+    scale = max(noise, floor)
     if penalty is None:
-        noise = 1.4826 * float(np.median(np.abs(np.diff(y)))) / math.sqrt(2) if n > 2 else floor
-        penalty = 3 * max(noise, floor)
+        penalty = 2 * scale ** 2 * math.log(n)
     if n < 2 * min_size:
         return []
-    ends = ruptures.Pelt(model="l1", min_size=min_size, jump=1).fit(y.reshape(-1, 1)).predict(
-        pen=penalty)
+    # Lone outliers clipped toward their neighbourhood: the squared cost would otherwise
+    # spend a segment on one noisy run (the L1 cost absorbed them, at 1000x the time).
+    pad = np.pad(y, 2, mode="edge")
+    running = np.median(np.lib.stride_tricks.sliding_window_view(pad, 5), axis=1)
+    clipped = np.clip(y, running - 3 * scale, running + 3 * scale)
+    ends = ruptures.KernelCPD(kernel="linear", min_size=min_size, jump=1).fit(
+        clipped.reshape(-1, 1)).predict(pen=penalty)
     bounds = list(zip([0, *ends[:-1]], ends))
     levels = [float(np.median(y[i:j])) for i, j in bounds]
     merged = [list(bounds[0])]
