@@ -47,7 +47,10 @@ def test_detect_steps_is_fast_on_long_histories():
         v[100] *= 1.5
         v[550] *= 0.6
         steps = dashboard.detect_steps(list(v))
-        assert [s.index for s in steps] == [400, 700], steps
+        # Noise can place a boundary a commit early or late; the levels are the check.
+        assert len(steps) == 2 and abs(steps[0].index - 400) <= 2 and abs(steps[1].index - 700) <= 2, steps
+        assert steps[0].ratio == pytest.approx(1.2, rel=0.03)
+        assert steps[1].ratio == pytest.approx(0.9, rel=0.03)
     assert time.perf_counter() - start < 10.0
 
 
