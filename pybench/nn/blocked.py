@@ -512,9 +512,6 @@ def convert_blocked(model: nn.Module, example_inputs: Sequence[Any], report, blo
         if value not in ("auto", "always", "never"):
             raise ValueError(f"pybench.nn.convert: {name} must be 'auto', 'always' or "
                              f"'never', got {value!r}")
-    if winograd not in ("auto", "always", "never"):
-        raise ValueError(f"pybench.nn.convert: winograd must be 'auto', 'always' or 'never', "
-                         f"got {winograd!r}")
     block = ops.block_size() if block is None else block
     tracer = _Tracer()
     graph = tracer.trace(model)
