@@ -43,6 +43,15 @@ def _suite(path: Path) -> str | None:
         return None  # the cnn report's reader names the problem
 
 
+def _printed(args: argparse.Namespace, summary: str, files: dict) -> int:
+    """The console summary (unless --quiet) and the written files, for either report."""
+    if not args.quiet:
+        print(summary)
+    for kind in ("html", "md", "csv"):
+        print(f"{kind}: {files[kind]}")
+    return 0
+
+
 def _kernel_report(args: argparse.Namespace, suite: str) -> int:
     from pybench.analysis import kernel_report
     try:
@@ -54,11 +63,7 @@ def _kernel_report(args: argparse.Namespace, suite: str) -> int:
                               f"({type(exc).__name__}: {exc})")
     except OSError as exc:
         return fail("report", f"cannot write the report: {exc}")
-    if not args.quiet:
-        print(summary)
-    for kind in ("html", "md", "csv"):
-        print(f"{kind}: {files[kind]}")
-    return 0
+    return _printed(args, summary, files)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -81,8 +86,4 @@ def run(args: argparse.Namespace) -> int:
         return fail("report", exc)
     except OSError as exc:
         return fail("report", f"cannot write the report: {exc}")
-    if not args.quiet:
-        print(summary)
-    for kind in ("html", "md", "csv"):
-        print(f"{kind}: {files[kind]}")
-    return 0
+    return _printed(args, summary, files)
