@@ -194,6 +194,46 @@ INSTANTIATE_TEST_SUITE_P(
              (c.bias ? "_bias" : "") + (c.gates_x ? "_gx" : "") + "_t" + std::to_string(c.threads);
     });
 
+// A sequence's operands (nn.LSTM's init scale), its packs for an ISA, and the kernel's
+// params over them writing `out`, `hn`, `cn`, (T, B) or (B, T) rows.
+struct SequenceOperands {
+  int64_t T, B, I, H;
+  std::vector<float> x, h0, c0, w_ih, w_hh, bias;
+  Packed p_ih, p_hh;
+  SequenceOperands(int64_t T_, int64_t B_, int64_t I_, int64_t H_, uint64_t seed, CpuIsa isa)
+      : T(T_), B(B_), I(I_), H(H_), x(randn(T * B * I, seed)), h0(randn(B * H, seed + 1)),
+        c0(randn(B * H, seed + 2)),
+        w_ih(randn(4 * H * I, seed + 3, 1.0f / std::sqrt(static_cast<float>(H)))),
+        w_hh(randn(4 * H * H, seed + 4, 1.0f / std::sqrt(static_cast<float>(H)))),
+        bias(randn(4 * H, seed + 5, 1.0f / std::sqrt(static_cast<float>(H)))),
+        p_ih(w_ih, H, I, isa), p_hh(w_hh, H, H, isa) {}
+
+  LstmSequenceParams params(bool batch_first, Guarded& out, Guarded& hn, Guarded& cn) const {
+    LstmSequenceParams p;
+    p.seq_len = T;
+    p.batch = B;
+    p.input_size = I;
+    p.hidden_size = H;
+    p.x = x.data();
+    p.x_stride_t = batch_first ? I : B * I;
+    p.x_stride_b = batch_first ? T * I : I;
+    p.h0 = h0.data();
+    p.c0 = c0.data();
+    p.w_ih = w_ih.data();
+    p.w_hh = w_hh.data();
+    p.packed_ih = p_ih.view;
+    p.packed_hh = p_hh.view;
+    p.bias = bias.data();
+    p.output = out.data();
+    p.out_stride_t = batch_first ? H : B * H;
+    p.out_stride_b = batch_first ? T * H : H;
+    p.h_n = hn.data();
+    p.c_n = cn.data();
+    p.exec = {pt::std_thread_for(2), 2};
+    return p;
+  }
+};
+
 class LstmSequenceTest : public ::testing::TestWithParam<CpuIsa> {};
 
 // Whole sequences through lstm_sequence_isa (input GEMM + steps) in (T, B) and (B, T)
@@ -208,36 +248,12 @@ TEST_P(LstmSequenceTest, MatchesReference) {
       SCOPED_TRACE("T " + std::to_string(T) + " B " + std::to_string(B) + " I " +
                    std::to_string(I) + " H " + std::to_string(H) +
                    (batch_first ? " batch_first" : ""));
-      const uint64_t seed = static_cast<uint64_t>(T * 7 + B * 11 + I * 13 + H);
-      const auto x = randn(T * B * I, seed), h0 = randn(B * H, seed + 1), c0 = randn(B * H, seed + 2);
-      const float k = 1.0f / std::sqrt(static_cast<float>(H));
-      const auto w_ih = randn(4 * H * I, seed + 3, k), w_hh = randn(4 * H * H, seed + 4, k);
-      const auto bias = randn(4 * H, seed + 5, k);
-      Packed p_ih(w_ih, H, I, isa), p_hh(w_hh, H, H, isa);
+      const SequenceOperands ops(T, B, I, H, static_cast<uint64_t>(T * 7 + B * 11 + I * 13 + H),
+                                 isa);
       auto run = [&](CpuIsa variant, Guarded& out, Guarded& hn, Guarded& cn) {
         std::vector<float> scratch(static_cast<size_t>(pybench::kernels::lstm_sequence_scratch_floats(T, B, H)));
-        LstmSequenceParams p;
-        p.seq_len = T;
-        p.batch = B;
-        p.input_size = I;
-        p.hidden_size = H;
-        p.x = x.data();
-        p.x_stride_t = batch_first ? I : B * I;
-        p.x_stride_b = batch_first ? T * I : I;
-        p.h0 = h0.data();
-        p.c0 = c0.data();
-        p.w_ih = w_ih.data();
-        p.w_hh = w_hh.data();
-        p.packed_ih = p_ih.view;
-        p.packed_hh = p_hh.view;
-        p.bias = bias.data();
-        p.output = out.data();
-        p.out_stride_t = batch_first ? H : B * H;
-        p.out_stride_b = batch_first ? T * H : H;
-        p.h_n = hn.data();
-        p.c_n = cn.data();
+        LstmSequenceParams p = ops.params(batch_first, out, hn, cn);
         p.gates_scratch = scratch.data();
-        p.exec = {pt::std_thread_for(2), 2};
         kcpu::lstm_sequence_isa(p, variant);
       };
       Guarded o_ref(T * B * H), h_ref(B * H), c_ref(B * H), o(T * B * H), hn(B * H), cn(B * H);
@@ -423,38 +439,13 @@ TEST_P(LstmBackwardTest, TrainingForwardKeepsGatesAndCells) {
            {1, 1, 3, 5}, {9, 7, 30, 40}, {4, 13, 5, 17}, {3, 2, 700, 24}}) {
     SCOPED_TRACE("T " + std::to_string(T) + " B " + std::to_string(B) + " I " +
                  std::to_string(I) + " H " + std::to_string(H));
-    const uint64_t seed = static_cast<uint64_t>(T * 5 + B * 3 + I + H * 11);
-    const auto x = randn(T * B * I, seed), h0 = randn(B * H, seed + 1), c0 = randn(B * H, seed + 2);
-    const float k = 1.0f / std::sqrt(static_cast<float>(H));
-    const auto w_ih = randn(4 * H * I, seed + 3, k), w_hh = randn(4 * H * H, seed + 4, k);
-    const auto bias = randn(4 * H, seed + 5, k);
-    Packed p_ih(w_ih, H, I, isa), p_hh(w_hh, H, H, isa);
+    const SequenceOperands ops(T, B, I, H, static_cast<uint64_t>(T * 5 + B * 3 + I + H * 11), isa);
     auto run = [&](CpuIsa variant, Guarded& out, Guarded& gates, Guarded& cells, Guarded& hn,
                    Guarded& cn) {
-      LstmSequenceParams p;
-      p.seq_len = T;
-      p.batch = B;
-      p.input_size = I;
-      p.hidden_size = H;
-      p.x = x.data();
-      p.x_stride_t = B * I;
-      p.x_stride_b = I;
-      p.h0 = h0.data();
-      p.c0 = c0.data();
-      p.w_ih = w_ih.data();
-      p.w_hh = w_hh.data();
-      p.packed_ih = p_ih.view;
-      p.packed_hh = p_hh.view;
-      p.bias = bias.data();
-      p.output = out.data();
-      p.out_stride_t = B * H;
-      p.out_stride_b = H;
-      p.h_n = hn.data();
-      p.c_n = cn.data();
+      LstmSequenceParams p = ops.params(false, out, hn, cn);
       p.gates_scratch = gates.data();  // the op's arrangement: one buffer for both
       p.gates_out = gates.data();
       p.cells = cells.data();
-      p.exec = {pt::std_thread_for(2), 2};
       kcpu::lstm_sequence_isa(p, variant);
     };
     Guarded o_ref(T * B * H), g_ref(T * B * 4 * H), c_ref(T * B * H), hn_ref(B * H), cn_ref(B * H);
