@@ -62,14 +62,15 @@ c10::Dict<std::string, int64_t> cpu_cache_blocking() {
   d.insert("conv2d_slab_bytes", kernels::conv2d_slab_bytes(c));
   d.insert("depthwise_plane_bytes", kernels::depthwise_plane_bytes(c));
   d.insert("separable_mid_bytes", kernels::separable_mid_bytes(c));
-  const kcpu::GramBlocking gram = kcpu::gram_blocking(c);
-  d.insert("gram_chunk", gram.chunk);
-  d.insert("gram_panel_rows", gram.panel_rows);
   for (kcpu::CpuIsa isa : {kcpu::CpuIsa::avx512, kcpu::CpuIsa::avx2}) {
     const kcpu::LstmKBlocking lstm = kcpu::lstm_k_blocking(c, isa);
     const std::string suffix = std::string("_") + kcpu::cpu_isa_name(isa);
     d.insert("lstm_chunk_k" + suffix, lstm.chunk_k);
     d.insert("lstm_direct_max_k" + suffix, lstm.direct_max_k);
+    const kcpu::GramBlocking gram = kcpu::gram_blocking(c, isa);
+    d.insert("gram_kc_max" + suffix, gram.kc_max);
+    d.insert("gram_panel_bytes" + suffix, gram.panel_bytes);
+    d.insert("gram_super_bytes" + suffix, gram.super_bytes);
   }
   return d;
 }

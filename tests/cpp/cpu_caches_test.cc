@@ -380,7 +380,7 @@ CpuCaches machine(int64_t l1d, int64_t l2) {
 }
 
 // Sapphire Rapids and Zen 4 keep the constants the kernels had before (768 KiB slab,
-// 24 KiB planes, 512 KiB mid tile, 1024 x 64 Gram panel, 512 / 640 LSTM K), as does the
+// 24 KiB planes, 512 KiB mid tile, 512 / 640 LSTM K), as does the
 // default description; Zen 1's 512 KiB L2 shrinks the L2 blockings.
 TEST(CpuCachesBlocking, TunedMachinesKeepTheirConstants) {
   for (const CpuCaches& c : {machine(48 * KiB, 2 * MiB), machine(32 * KiB, 1 * MiB),
@@ -389,8 +389,6 @@ TEST(CpuCachesBlocking, TunedMachinesKeepTheirConstants) {
     EXPECT_EQ(pybench::kernels::conv2d_slab_bytes(c), 768 * KiB);
     EXPECT_EQ(pybench::kernels::depthwise_plane_bytes(c), 24 * KiB);
     EXPECT_EQ(pybench::kernels::separable_mid_bytes(c), 512 * KiB);
-    EXPECT_EQ(kcpu::gram_blocking(c).chunk, 1024);
-    EXPECT_EQ(kcpu::gram_blocking(c).panel_rows, 64);
     for (kcpu::CpuIsa isa : {kcpu::CpuIsa::avx512, kcpu::CpuIsa::avx2}) {
       EXPECT_EQ(kcpu::lstm_k_blocking(c, isa).chunk_k, 512);
       EXPECT_EQ(kcpu::lstm_k_blocking(c, isa).direct_max_k, 640);
@@ -403,8 +401,9 @@ TEST(CpuCachesBlocking, SmallerCachesShrinkIt) {
   EXPECT_EQ(pybench::kernels::conv2d_slab_bytes(zen1), 384 * KiB);
   EXPECT_EQ(pybench::kernels::depthwise_plane_bytes(zen1), 24 * KiB);
   EXPECT_EQ(pybench::kernels::separable_mid_bytes(zen1), 256 * KiB);
-  EXPECT_EQ(kcpu::gram_blocking(zen1).chunk, 1024);
-  EXPECT_EQ(kcpu::gram_blocking(zen1).panel_rows, 32);
+  EXPECT_EQ(kcpu::gram_blocking(zen1, kcpu::CpuIsa::avx512).kc_max, 256);
+  EXPECT_EQ(kcpu::gram_blocking(zen1, kcpu::CpuIsa::avx2).kc_max, 512);
+  EXPECT_EQ(kcpu::gram_blocking(zen1, kcpu::CpuIsa::avx2).panel_bytes, 256 * KiB);
   EXPECT_EQ(kcpu::lstm_k_blocking(zen1, kcpu::CpuIsa::avx512).chunk_k, 256);
   EXPECT_EQ(kcpu::lstm_k_blocking(zen1, kcpu::CpuIsa::avx512).direct_max_k, 320);
   EXPECT_EQ(kcpu::lstm_k_blocking(zen1, kcpu::CpuIsa::avx2).chunk_k, 512);
@@ -413,8 +412,8 @@ TEST(CpuCachesBlocking, SmallerCachesShrinkIt) {
   EXPECT_EQ(pybench::kernels::conv2d_slab_bytes(small), 192 * KiB);
   EXPECT_EQ(pybench::kernels::depthwise_plane_bytes(small), 12 * KiB);
   EXPECT_EQ(pybench::kernels::separable_mid_bytes(small), 128 * KiB);
-  EXPECT_EQ(kcpu::gram_blocking(small).chunk, 512);
-  EXPECT_EQ(kcpu::gram_blocking(small).panel_rows, 32);
+  EXPECT_EQ(kcpu::gram_blocking(small, kcpu::CpuIsa::avx512).kc_max, 128);
+  EXPECT_EQ(kcpu::gram_blocking(small, kcpu::CpuIsa::avx2).kc_max, 256);
   EXPECT_EQ(kcpu::lstm_k_blocking(small, kcpu::CpuIsa::avx2).chunk_k, 256);
 
   // Nonsense sizes stay within the floors.
@@ -422,8 +421,7 @@ TEST(CpuCachesBlocking, SmallerCachesShrinkIt) {
   EXPECT_EQ(pybench::kernels::conv2d_slab_bytes(tiny), 128 * KiB);
   EXPECT_EQ(pybench::kernels::depthwise_plane_bytes(tiny), 4 * KiB);
   EXPECT_EQ(pybench::kernels::separable_mid_bytes(tiny), 64 * KiB);
-  EXPECT_EQ(kcpu::gram_blocking(tiny).chunk, 256);
-  EXPECT_EQ(kcpu::gram_blocking(tiny).panel_rows, 64);
+  EXPECT_EQ(kcpu::gram_blocking(tiny, kcpu::CpuIsa::avx512).kc_max, 64);
   EXPECT_EQ(kcpu::lstm_k_blocking(tiny, kcpu::CpuIsa::avx512).chunk_k, 64);
 }
 

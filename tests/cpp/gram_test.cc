@@ -133,6 +133,8 @@ void check_against_ref(GramFn fn, const GramCase& c, const ParallelFor& parallel
   kcpu::gram_ref(ref_params);
   GramParams params = make_params(c, features, actual);
   params.exec.parallel_for = parallel_for;
+  // Three threads: batches of 1 and 2 split each image's column groups, 3 a thread each.
+  params.exec.max_threads = parallel_for ? 3 : 1;
   fn(params);
 
   ASSERT_TRUE(actual.guards_intact()) << "the kernel wrote outside the Gram matrix";

@@ -161,27 +161,41 @@ def test_testing_hook_switches_and_restores():
 # ---- the blocking ------------------------------------------------------------------------
 # What the kernels blocked with before the sizes were read at run time.
 CONSTANTS = {"conv2d_slab_bytes": 768 * KiB, "depthwise_plane_bytes": 24 * KiB,
-             "separable_mid_bytes": 512 * KiB, "gram_chunk": 1024, "gram_panel_rows": 64,
+             "separable_mid_bytes": 512 * KiB,
              "lstm_chunk_k_avx512": 512, "lstm_direct_max_k_avx512": 640,
              "lstm_chunk_k_avx2": 512, "lstm_direct_max_k_avx2": 640}
 
 
+def _without_gram(b) -> dict[str, int]:
+    return {k: v for k, v in dict(b).items() if not k.startswith("gram_")}
+
+
 def test_blocking_follows_the_caches():
     b = {name: blocking(name) for name in SETTINGS}
-    assert set(b["spr"]) == set(CONSTANTS)
+    assert set(_without_gram(b["spr"])) == set(CONSTANTS)
     # Sapphire Rapids, where the constants were measured, and Zen 4 keep them.
-    assert b["spr"] == CONSTANTS
+    assert _without_gram(b["spr"]) == CONSTANTS
     with cache_override("l1d=32K,l2=1M") as zen4:
-        assert dict(zen4) == CONSTANTS
+        assert _without_gram(zen4) == CONSTANTS
     # A 512 KiB L2 shrinks every L2 blocking but the AVX2 LSTM chunk (half the bytes of
     # AVX-512's, it fits).
-    for key in ("conv2d_slab_bytes", "separable_mid_bytes", "gram_panel_rows",
-                "lstm_chunk_k_avx512", "lstm_direct_max_k_avx512"):
+    for key in ("conv2d_slab_bytes", "separable_mid_bytes", "gram_panel_bytes_avx512",
+                "gram_panel_bytes_avx2", "lstm_chunk_k_avx512", "lstm_direct_max_k_avx512"):
         assert b["zen1"][key] < b["spr"][key], key
     # The L1d blockings keep their measured size at 32 and 48 KiB, and shrink below.
-    for key in ("depthwise_plane_bytes", "gram_chunk"):
-        assert b["zen1"][key] == b["spr"][key] and b["small"][key] < b["zen1"][key], key
-    assert b["small"]["lstm_chunk_k_avx2"] < b["zen1"]["lstm_chunk_k_avx2"]
+    assert b["zen1"]["depthwise_plane_bytes"] == b["spr"]["depthwise_plane_bytes"]
+    for key in ("depthwise_plane_bytes", "gram_kc_max_avx512", "gram_kc_max_avx2",
+                "lstm_chunk_k_avx2"):
+        assert b["small"][key] < b["zen1"][key], key
+
+
+def test_gram_blocking_values():
+    # The Gram kernels' packed panel: its broadcast operand (kc x 16 or 8 floats) in half
+    # the L1d, the whole panel in half the L2.
+    b = {name: blocking(name) for name in SETTINGS}
+    assert [b[n]["gram_kc_max_avx512"] for n in SETTINGS] == [384, 256, 128]
+    assert [b[n]["gram_kc_max_avx2"] for n in SETTINGS] == [512, 512, 256]
+    assert [b[n]["gram_panel_bytes_avx512"] for n in SETTINGS] == [1024 * KiB, 256 * KiB, 128 * KiB]
 
 
 def _distinct(blocks_of) -> None:
@@ -310,14 +324,14 @@ def test_separable_exact_under_every_cache(caches, cpu_isa):
 
 
 # ---- gram --------------------------------------------------------------------------------
-# C = 77, L = 37 x 71 = 2627: 3 / 3 / 6 chunks of L, 2 / 3 / 3 panels of rows.
+# C = 77, L = 37 x 71 = 2627: 7 / 11 / 21 AVX-512 panels of L.
 GRAM_SHAPE = (2, 77, 37, 71)
 
 
 def test_gram_blocking_differs():
-    c, length = GRAM_SHAPE[1], GRAM_SHAPE[2] * GRAM_SHAPE[3]
-    _distinct(lambda b: (math.ceil(length / b["gram_chunk"]), math.ceil(c / b["gram_panel_rows"])))
-    _distinct(lambda b: math.ceil(c / b["gram_panel_rows"]))
+    length = GRAM_SHAPE[2] * GRAM_SHAPE[3]
+    _distinct(lambda b: math.ceil(length / b["gram_kc_max_avx512"]))
+    _distinct(lambda b: math.ceil(length / b["gram_kc_max_avx2"]))
 
 
 def test_gram_exact_under_every_cache(caches, cpu_isa):

@@ -147,7 +147,7 @@ def test_gram_under_torch_compile():
 
 
 def test_gram_threads_agree():
-    """The result does not depend on the thread count (L is split across threads)."""
+    """The result does not depend on the thread count (threads split an image's rows)."""
     torch.manual_seed(5)
     x = torch.randn(1, 70, 1, 3001)
     before = torch.get_num_threads()
@@ -160,3 +160,42 @@ def test_gram_threads_agree():
         torch.set_num_threads(before)
     for out in outs:
         assert rel_error(out, reference_gram(x)) <= RTOL
+    # Each dot product is summed in the same order whoever computes it.
+    assert torch.equal(outs[0], outs[1]) and torch.equal(outs[0], outs[2])
+
+
+@pytest.mark.parametrize("threads", [1, 2, 3])
+@pytest.mark.parametrize("shape", [(1, 77, 1, 2627), (2, 77, 1, 2627), (3, 130, 14, 14),
+                                   (5, 33, 7, 9), (1, 512, 1, 196), (2, 16, 1, 1000)],
+                         ids=lambda s: "x".join(map(str, s)))
+def test_gram_work_splits(shape, threads, cpu_isa):
+    """Both ways of threading (a thread per image; threads sharing an image's column groups
+    over shared packed panels, in several passes when the packed F exceeds the pass size)
+    under small caches (short panels, a 256 KiB pass) and the machine's own."""
+    torch.manual_seed(6)
+    x = torch.randn(shape)
+    ref = reference_gram(x)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(threads)
+        for spec in ("", "l1d=16K,l2=256K,l3=256K"):
+            torch.ops.pybench._set_cpu_caches_for_testing(spec)
+            out = ops.gram(x)
+            assert rel_error(out, ref) <= RTOL, spec
+            assert torch.equal(out, out.transpose(-1, -2)), spec
+    finally:
+        torch.ops.pybench._set_cpu_caches_for_testing("")
+        torch.set_num_threads(before)
+
+
+def test_gram_executed_flops():
+    """The suites' "% HW" count: the useful triangle plus the tiles' padding, never less."""
+    useful = 2 * 77 * 78 * 1000
+    with ops.use_cpu_isa("scalar"):
+        assert torch.ops.pybench._gram_executed_flops(2, 77, 1000) == useful
+    for isa in available_cpu_isas():
+        with ops.use_cpu_isa(isa):
+            executed = torch.ops.pybench._gram_executed_flops(2, 77, 1000)
+            assert useful <= executed <= 2 * 2 * 77 * 77 * 1000 * 1.3, isa
+    with pytest.raises(ValueError, match="must be >= 0"):
+        torch.ops.pybench._gram_executed_flops(1, -1, 5)

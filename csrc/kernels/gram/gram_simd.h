@@ -1,0 +1,224 @@
+// The SIMD body of the Gram forward (packed outer products, gram_blocking.h), included
+// INSIDE an ISA target region (gram_avx2.cpp, gram_avx512.cpp) after that file's vector
+// traits `Isa` (depthwise_conv2d_vec.h's Ymm / Zmm). Includes nothing itself.
+namespace {
+
+// A float buffer kept by the calling thread across calls, aligned to 64 bytes: a fresh one
+// of a few MiB would be page-faulted in on every call.
+inline float* gram_buffer(std::vector<float>& buf, int64_t n) {
+  if (static_cast<int64_t>(buf.size()) < n + 16) buf.resize(n + 16);
+  const auto addr = reinterpret_cast<uintptr_t>(buf.data());
+  return buf.data() + ((64 - addr % 64) % 64) / sizeof(float);
+}
+
+// dst[k][r] = src[r][k] for 8 rows (row_stride apart) and 8 columns; dst rows `lanes` apart.
+inline void gram_transpose8(const float* src, int64_t row_stride, float* dst, int64_t lanes) {
+  __m256 r[8];
+  for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + i * row_stride);
+  const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
+  const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
+  const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
+  const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
+  const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
+  const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
+  const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
+  const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
+  _mm256_storeu_ps(dst + 0 * lanes, _mm256_permute2f128_ps(u0, u4, 0x20));
+  _mm256_storeu_ps(dst + 1 * lanes, _mm256_permute2f128_ps(u1, u5, 0x20));
+  _mm256_storeu_ps(dst + 2 * lanes, _mm256_permute2f128_ps(u2, u6, 0x20));
+  _mm256_storeu_ps(dst + 3 * lanes, _mm256_permute2f128_ps(u3, u7, 0x20));
+  _mm256_storeu_ps(dst + 4 * lanes, _mm256_permute2f128_ps(u0, u4, 0x31));
+  _mm256_storeu_ps(dst + 5 * lanes, _mm256_permute2f128_ps(u1, u5, 0x31));
+  _mm256_storeu_ps(dst + 6 * lanes, _mm256_permute2f128_ps(u2, u6, 0x31));
+  _mm256_storeu_ps(dst + 7 * lanes, _mm256_permute2f128_ps(u3, u7, 0x31));
+}
+
+// One block: rows [0, rows) of f (row_stride apart; rows up to `lanes`, the rest zero) over
+// columns [0, len) into dst[k][lanes].
+template <class Isa>
+void gram_pack_block(const float* f, int64_t row_stride, int64_t rows, int64_t len, float* dst) {
+  constexpr int64_t V = Isa::kLanes;
+  for (int64_t h = 0; h < V; h += 8) {
+    if (rows >= h + 8) {
+      int64_t k = 0;
+      for (; k + 8 <= len; k += 8) gram_transpose8(f + h * row_stride + k, row_stride, dst + k * V + h, V);
+      for (; k < len; ++k) {
+        for (int64_t r = 0; r < 8; ++r) dst[k * V + h + r] = f[(h + r) * row_stride + k];
+      }
+    } else {
+      for (int64_t k = 0; k < len; ++k) {
+        for (int64_t r = 0; r < 8; ++r) {
+          dst[k * V + h + r] = h + r < rows ? f[(h + r) * row_stride + k] : 0.0f;
+        }
+      }
+    }
+  }
+}
+
+// NV vectors of rows x NR columns over a panel of `len` columns: a is the first row block
+// ([k][V], the next block a_step floats on), b the group's first column in its block.
+// Stores (or, with `accumulate`, adds) column c as G[c][0, rows) at g + c * ldg, c < cols.
+template <class Isa, int NV, int NR>
+void gram_tile(const float* a, int64_t a_step, const float* b, int64_t len, float* g,
+               int64_t ldg, int64_t rows, int64_t cols, bool accumulate) {
+  using Vec = typename Isa::Vec;
+  constexpr int64_t V = Isa::kLanes;
+  Vec acc[NV][NR];
+#pragma GCC unroll 4
+  for (int v = 0; v < NV; ++v) {
+#pragma GCC unroll 8
+    for (int c = 0; c < NR; ++c) acc[v][c] = Isa::zero();
+  }
+  for (int64_t k = 0; k < len; ++k) {
+    Vec av[NV];
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) av[v] = Isa::loadu(a + v * a_step + k * V);
+#pragma GCC unroll 8
+    for (int c = 0; c < NR; ++c) {
+      const Vec bc = Isa::set1(b[k * V + c]);
+#pragma GCC unroll 4
+      for (int v = 0; v < NV; ++v) acc[v][c] = Isa::fmadd(av[v], bc, acc[v][c]);
+    }
+  }
+#pragma GCC unroll 8
+  for (int c = 0; c < NR; ++c) {
+    if (c >= cols) break;
+#pragma GCC unroll 4
+    for (int v = 0; v < NV; ++v) {
+      const int64_t n = rows - v * V;
+      float* dst = g + c * ldg + v * V;
+      if (n >= V) {
+        Isa::storeu(dst, accumulate ? Isa::add(Isa::loadu(dst), acc[v][c]) : acc[v][c]);
+      } else if (n > 0) {
+        const auto m = Isa::mask(n);
+        Isa::maskstore(dst, m, accumulate ? Isa::add(Isa::maskload(dst, m), acc[v][c]) : acc[v][c]);
+      }
+    }
+  }
+}
+
+using GramTileFn = void (*)(const float*, int64_t, const float*, int64_t, float*, int64_t,
+                            int64_t, int64_t, bool);
+
+template <class Isa, int NR, int... Vs>
+constexpr std::array<GramTileFn, sizeof...(Vs)> gram_tiles(std::integer_sequence<int, Vs...>) {
+  return {&gram_tile<Isa, Vs + 1, NR>...};
+}
+
+// Scales the computed lower triangle and copies it into the upper one, in 32 x 32 blocks
+// (a column at a time would touch a new cache line per entry: 131 K of them at C = 512, as
+// long as the whole product when L is short). Work item = (image, block row), each owning
+// its rows' lower entries and the matching columns of the upper triangle.
+inline void gram_mirror(const GramParams& p) {
+  constexpr int64_t kBlock = 32;
+  const int64_t C = p.channels, blocks = ceil_div(C, kBlock);
+  std::vector<int64_t> prefix(p.batch * blocks + 1, 0);
+  for (int64_t item = 0; item < p.batch * blocks; ++item) prefix[item + 1] = prefix[item] + item % blocks + 1;
+  run_parallel_balanced(p.exec, prefix, [&](int64_t begin, int64_t end) {
+    for (int64_t item = begin; item < end; ++item) {
+      float* g = p.gram + item / blocks * C * C;
+      const int64_t r0 = item % blocks * kBlock, r1 = std::min(C, r0 + kBlock);
+      for (int64_t c0 = 0; c0 <= r0; c0 += kBlock) {
+        const int64_t c1 = std::min(C, c0 + kBlock);
+        if (p.scale != 1.0f) {
+          for (int64_t j = r0; j < r1; ++j) {
+            for (int64_t i = c0; i < std::min(c1, j + 1); ++i) g[j * C + i] *= p.scale;
+          }
+        }
+        for (int64_t i = c0; i < c1; ++i) {
+          for (int64_t j = std::max(r0, i + 1); j < r1; ++j) g[i * C + j] = g[j * C + i];
+        }
+      }
+    }
+  });
+}
+
+template <class Isa, int NV, int NR>
+void gram_simd(const GramParams& p, CpuIsa isa) {
+  constexpr int64_t V = Isa::kLanes;
+  static_assert(V % NR == 0, "a column group must not straddle two packed blocks");
+  static constexpr std::array<GramTileFn, NV> kTiles =
+      gram_tiles<Isa, NR>(std::make_integer_sequence<int, NV>{});
+  const GramTile tile = gram_tile(isa);
+  const int64_t B = p.batch, C = p.channels, L = p.length, CC = C * C;
+  if (B == 0 || C == 0) return;
+  if (L == 0) {
+    std::fill(p.gram, p.gram + B * CC, 0.0f);
+    return;
+  }
+  const GramBlocking blocking = gram_blocking(cpu_caches(), isa);
+  const int64_t C_pad = gram_padded_channels(tile, C), blocks = C_pad / V;
+  const int64_t groups = ceil_div(C, NR), kc = gram_panel_length(blocking, tile, C);
+
+  // Rows j of G in `groups` [g0, g1) over one packed panel.
+  auto sweep = [&](const float* panel, int64_t len, float* g, int64_t g0, int64_t g1,
+                   bool accumulate) {
+    const int64_t step = len * V;
+    for (int64_t grp = g0; grp < g1; ++grp) {
+      const int64_t j0 = grp * NR, rows = gram_group_rows(tile, C, grp);
+      const float* b = panel + j0 / V * step + j0 % V;
+      const int64_t cols = std::min<int64_t>(NR, C - j0);
+      for (int64_t i0 = 0; i0 < rows; i0 += NV * V) {
+        const int64_t nv = std::min<int64_t>(NV, (rows - i0) / V);
+        kTiles[nv - 1](panel + i0 / V * step, step, b, len, g + j0 * C + i0, C,
+                       std::min(C - i0, nv * V), cols, accumulate);
+      }
+    }
+  };
+  auto pack = [&](int64_t b, int64_t l0, int64_t len, int64_t blk, float* panel) {
+    const float* f = p.features + b * p.batch_stride + blk * V * p.row_stride + l0;
+    gram_pack_block<Isa>(f, p.row_stride, std::min(V, C - blk * V), len, panel + blk * len * V);
+  };
+
+  const int64_t threads = std::max<int64_t>(1, p.exec.max_threads);
+  if (B % threads == 0 || B >= 4 * threads) {
+    // A thread per image: each packs its own panels.
+    run_parallel(p.exec, 0, B, 1, [&](int64_t begin, int64_t end) {
+      static thread_local std::vector<float> buf;
+      float* const panel = gram_buffer(buf, C_pad * kc);
+      for (int64_t b = begin; b < end; ++b) {
+        for (int64_t l0 = 0; l0 < L; l0 += kc) {
+          const int64_t len = std::min(kc, L - l0);
+          for (int64_t blk = 0; blk < blocks; ++blk) pack(b, l0, len, blk, panel);
+          sweep(panel, len, p.gram + b * CC, 0, groups, l0 > 0);
+        }
+      }
+    });
+  } else {
+    // The threads split every image's column groups, by rows computed.
+    const int64_t per_pass =
+        std::clamp<int64_t>(blocking.super_bytes / (4 * B * C_pad * kc), 1, ceil_div(L, kc));
+    const int64_t super = per_pass * kc;
+    static thread_local std::vector<float> buf;
+    float* const packed = gram_buffer(buf, B * C_pad * super);
+    std::vector<int64_t> prefix(B * groups + 1, 0);
+    for (int64_t item = 0; item < B * groups; ++item) {
+      prefix[item + 1] = prefix[item] + gram_group_rows(tile, C, item % groups);
+    }
+    for (int64_t s0 = 0; s0 < L; s0 += super) {
+      const int64_t panels = ceil_div(std::min(super, L - s0), kc);
+      auto panel_of = [&](int64_t b, int64_t pi) { return packed + (b * super + pi * kc) * C_pad; };
+      run_parallel(p.exec, 0, B * panels * blocks, 1, [&](int64_t begin, int64_t end) {
+        for (int64_t item = begin; item < end; ++item) {
+          const int64_t blk = item % blocks, pi = item / blocks % panels, b = item / blocks / panels;
+          const int64_t l0 = s0 + pi * kc;
+          pack(b, l0, std::min(kc, L - l0), blk, panel_of(b, pi));
+        }
+      });
+      run_parallel_balanced(p.exec, prefix, [&](int64_t begin, int64_t end) {
+        for (int64_t pi = 0; pi < panels; ++pi) {
+          const int64_t l0 = s0 + pi * kc, len = std::min(kc, L - l0);
+          for (int64_t item = begin; item < end;) {
+            const int64_t b = item / groups, stop = std::min(end, (b + 1) * groups);
+            sweep(panel_of(b, pi), len, p.gram + b * CC, item - b * groups, stop - b * groups,
+                  l0 > 0);
+            item = stop;
+          }
+        }
+      });
+    }
+  }
+  gram_mirror(p);
+}
+
+}  // namespace
