@@ -170,6 +170,30 @@ def test_run_results_are_written_before_a_later_step_fails(tmp_path, capsys, mon
     assert len(list((tmp_path / "r").glob("gram-*.json"))) == 1
 
 
+def test_kernel_suite_keeps_the_better_of_two_peaks(tmp_path, monkeypatch):
+    """The roofline is measured before and after the run and the larger figure kept: one
+    measurement in a busy phase made "% peak" exceed 100."""
+    import pybench.harness
+    import pybench.peak
+    from pybench.commands import run as run_command
+    from pybench.results import schema
+
+    def fake_run(specs, *, output, context, **kwargs):
+        doc = {"context": {"pybench": {"api_version": 1, **context}}, "benchmarks": []}
+        return pybench.harness.Report([], [], doc, schema.write(output, doc), list(specs))
+
+    peaks = iter([{"fma_flops": 250e9, "fma_flops_1_thread": 250e9},
+                  {"fma_flops": 500e9, "fma_flops_1_thread": 240e9}])
+    monkeypatch.setattr(pybench.harness, "run_benchmarks", fake_run)
+    monkeypatch.setattr(pybench.peak, "measure", lambda *a, **k: next(peaks))
+    monkeypatch.setattr(run_command, "machine_info", lambda: {})
+    assert cli.main(["run", "--suite", "gram", "--out", str(tmp_path), "--filter", "c64_hw784"]) == 0
+    (path,) = tmp_path.glob("gram-*.json")
+    extra = json.loads(path.read_text())["context"]["pybench"]
+    assert extra["peak"] == {"fma_flops": 500e9, "fma_flops_1_thread": 250e9}
+    assert [p["fma_flops"] for p in extra["peak_runs"]] == [250e9, 500e9]
+
+
 def test_measurements_survive_an_unwritable_output(tmp_path):
     """The output directory vanished during the run: the document goes to a temporary
     directory, and the error says where."""
