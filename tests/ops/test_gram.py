@@ -147,7 +147,7 @@ def test_gram_under_torch_compile():
 
 
 def test_gram_threads_agree():
-    """The result does not depend on the thread count (threads split an image's rows)."""
+    """Any thread count gives the float64 result (threads split L or an image's rows)."""
     torch.manual_seed(5)
     x = torch.randn(1, 70, 1, 3001)
     before = torch.get_num_threads()
@@ -160,18 +160,18 @@ def test_gram_threads_agree():
         torch.set_num_threads(before)
     for out in outs:
         assert rel_error(out, reference_gram(x)) <= RTOL
-    # Each dot product is summed in the same order whoever computes it.
-    assert torch.equal(outs[0], outs[1]) and torch.equal(outs[0], outs[2])
 
 
 @pytest.mark.parametrize("threads", [1, 2, 3])
 @pytest.mark.parametrize("shape", [(1, 77, 1, 2627), (2, 77, 1, 2627), (3, 130, 14, 14),
-                                   (5, 33, 7, 9), (1, 512, 1, 196), (2, 16, 1, 1000)],
+                                   (3, 20, 1, 3001), (5, 33, 7, 9), (1, 512, 1, 196),
+                                   (2, 16, 1, 1000), (1, 9, 1, 4099)],
                          ids=lambda s: "x".join(map(str, s)))
 def test_gram_work_splits(shape, threads, cpu_isa):
-    """Both ways of threading (a thread per image; threads sharing an image's column groups
-    over shared packed panels, in several passes when the packed F exceeds the pass size)
-    under small caches (short panels, a 256 KiB pass) and the machine's own."""
+    """Every way of threading (a thread per image; images split along L, summed at the end;
+    threads sharing an image's column groups over shared packed panels, in several passes
+    when the packed F exceeds the pass size) under small caches (short panels, a 256 KiB
+    pass) and the machine's own."""
     torch.manual_seed(6)
     x = torch.randn(shape)
     ref = reference_gram(x)

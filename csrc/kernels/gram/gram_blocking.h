@@ -25,12 +25,14 @@
 //          every column group sweeps it. Capped at 512 (the per-call loop is long enough to
 //          hide the tile's load and store of G) and floored at 64.
 //   split  when one thread per image would leave threads idle (fewer images than threads,
-//          or an uneven share), the threads split each image's column groups instead,
-//          balanced by the rows each computes, and pack shared panels together: a pass
-//          packs `super_bytes` of F (a quarter of the L3, at least the L2, at most 8 MiB),
-//          then every thread sweeps its groups over those panels. Splitting L instead
-//          would need a scratch G per split and a sum: at C = 512, L = 196 that sum was as
-//          long as the product.
+//          or an uneven share), long images are split along L, as long as every split
+//          spans two panels: each thread packs its own panels into its L2 and sums into
+//          its own G (C^2 adds per split at the end, against C^2 L / splits FMAs). Shorter
+//          ones (C = 512, L = 196: a scratch G per split would cost as much memory traffic
+//          as the product) have their column groups split instead, balanced by the rows
+//          each computes, over panels the threads pack together: a pass packs
+//          `super_bytes` of F (a quarter of the L3, at least the L2, at most 8 MiB), then
+//          every thread sweeps its groups over those panels.
 // Each panel's products start from zero and are then added into G, so a dot product is
 // summed in runs of kc terms: float32 rounding like a blocked GEMM's (well within the
 // tests' 1e-5 relative error).

@@ -105,24 +105,32 @@ constexpr std::array<GramTileFn, sizeof...(Vs)> gram_tiles(std::integer_sequence
   return {&gram_tile<Isa, Vs + 1, NR>...};
 }
 
-// Scales the computed lower triangle and copies it into the upper one, in 32 x 32 blocks
-// (a column at a time would touch a new cache line per entry: 131 K of them at C = 512, as
-// long as the whole product when L is short). Work item = (image, block row), each owning
-// its rows' lower entries and the matching columns of the upper triangle.
-inline void gram_mirror(const GramParams& p) {
+// Adds the partial products of the other L splits (`partials`, `splits - 1` matrices per
+// image) into the computed lower triangle, scales it and copies it into the upper one, in
+// 32 x 32 blocks (a column at a time would touch a new cache line per entry: 131 K of
+// them at C = 512, as long as the whole product when L is short). Work item = (image,
+// block row), each owning its rows' lower entries and the matching columns of the upper
+// triangle.
+inline void gram_finish(const GramParams& p, const float* partials, int64_t splits) {
   constexpr int64_t kBlock = 32;
-  const int64_t C = p.channels, blocks = ceil_div(C, kBlock);
+  const int64_t C = p.channels, CC = C * C, blocks = ceil_div(C, kBlock);
   std::vector<int64_t> prefix(p.batch * blocks + 1, 0);
   for (int64_t item = 0; item < p.batch * blocks; ++item) prefix[item + 1] = prefix[item] + item % blocks + 1;
   run_parallel_balanced(p.exec, prefix, [&](int64_t begin, int64_t end) {
     for (int64_t item = begin; item < end; ++item) {
-      float* g = p.gram + item / blocks * C * C;
+      const int64_t b = item / blocks;
+      float* g = p.gram + b * CC;
       const int64_t r0 = item % blocks * kBlock, r1 = std::min(C, r0 + kBlock);
       for (int64_t c0 = 0; c0 <= r0; c0 += kBlock) {
         const int64_t c1 = std::min(C, c0 + kBlock);
-        if (p.scale != 1.0f) {
-          for (int64_t j = r0; j < r1; ++j) {
-            for (int64_t i = c0; i < std::min(c1, j + 1); ++i) g[j * C + i] *= p.scale;
+        for (int64_t j = r0; j < r1; ++j) {
+          const int64_t i1 = std::min(c1, j + 1);
+          for (int64_t s = 1; s < splits; ++s) {
+            const float* part = partials + (b * (splits - 1) + s - 1) * CC + j * C;
+            for (int64_t i = c0; i < i1; ++i) g[j * C + i] += part[i];
+          }
+          if (p.scale != 1.0f) {
+            for (int64_t i = c0; i < i1; ++i) g[j * C + i] *= p.scale;
           }
         }
         for (int64_t i = c0; i < c1; ++i) {
@@ -171,54 +179,70 @@ void gram_simd(const GramParams& p, CpuIsa isa) {
   };
 
   const int64_t threads = std::max<int64_t>(1, p.exec.max_threads);
-  if (B % threads == 0 || B >= 4 * threads) {
-    // A thread per image: each packs its own panels.
-    run_parallel(p.exec, 0, B, 1, [&](int64_t begin, int64_t end) {
+  // L splits per image, so that images x splits is a multiple of the threads; taken where
+  // every split still spans two panels. Each split packs its own panels into a per-thread
+  // buffer that stays in L2 (nothing shared, no pass barrier) and sums into its own G,
+  // which gram_finish adds up: C^2 adds per split against C^2 L / splits FMAs.
+  const int64_t splits = threads / std::gcd(B, threads);
+  const bool split_l = splits > 1 && L >= 2 * kc * splits;
+  if (B % threads == 0 || B >= 4 * threads || split_l) {
+    const int64_t n = split_l ? splits : 1;
+    const int64_t per_split = ceil_div(ceil_div(L, n), 16) * 16;
+    static thread_local std::vector<float> partial_buf;
+    float* const partials = gram_buffer(partial_buf, B * (n - 1) * CC);
+    run_parallel(p.exec, 0, B * n, 1, [&](int64_t begin, int64_t end) {
       static thread_local std::vector<float> buf;
       float* const panel = gram_buffer(buf, C_pad * kc);
-      for (int64_t b = begin; b < end; ++b) {
-        for (int64_t l0 = 0; l0 < L; l0 += kc) {
-          const int64_t len = std::min(kc, L - l0);
+      for (int64_t item = begin; item < end; ++item) {
+        const int64_t b = item / n, s = item % n;
+        const int64_t l_begin = std::min(L, s * per_split);
+        const int64_t l_end = s + 1 == n ? L : std::min(L, l_begin + per_split);
+        float* g = s == 0 ? p.gram + b * CC : partials + (b * (n - 1) + s - 1) * CC;
+        if (l_begin == l_end) std::fill(g, g + CC, 0.0f);
+        for (int64_t l0 = l_begin; l0 < l_end; l0 += kc) {
+          const int64_t len = std::min(kc, l_end - l0);
           for (int64_t blk = 0; blk < blocks; ++blk) pack(b, l0, len, blk, panel);
-          sweep(panel, len, p.gram + b * CC, 0, groups, l0 > 0);
+          sweep(panel, len, g, 0, groups, l0 > l_begin);
         }
       }
     });
-  } else {
-    // The threads split every image's column groups, by rows computed.
-    const int64_t per_pass =
-        std::clamp<int64_t>(blocking.super_bytes / (4 * B * C_pad * kc), 1, ceil_div(L, kc));
-    const int64_t super = per_pass * kc;
-    static thread_local std::vector<float> buf;
-    float* const packed = gram_buffer(buf, B * C_pad * super);
-    std::vector<int64_t> prefix(B * groups + 1, 0);
-    for (int64_t item = 0; item < B * groups; ++item) {
-      prefix[item + 1] = prefix[item] + gram_group_rows(tile, C, item % groups);
-    }
-    for (int64_t s0 = 0; s0 < L; s0 += super) {
-      const int64_t panels = ceil_div(std::min(super, L - s0), kc);
-      auto panel_of = [&](int64_t b, int64_t pi) { return packed + (b * super + pi * kc) * C_pad; };
-      run_parallel(p.exec, 0, B * panels * blocks, 1, [&](int64_t begin, int64_t end) {
-        for (int64_t item = begin; item < end; ++item) {
-          const int64_t blk = item % blocks, pi = item / blocks % panels, b = item / blocks / panels;
-          const int64_t l0 = s0 + pi * kc;
-          pack(b, l0, std::min(kc, L - l0), blk, panel_of(b, pi));
-        }
-      });
-      run_parallel_balanced(p.exec, prefix, [&](int64_t begin, int64_t end) {
-        for (int64_t pi = 0; pi < panels; ++pi) {
-          const int64_t l0 = s0 + pi * kc, len = std::min(kc, L - l0);
-          for (int64_t item = begin; item < end;) {
-            const int64_t b = item / groups, stop = std::min(end, (b + 1) * groups);
-            sweep(panel_of(b, pi), len, p.gram + b * CC, item - b * groups, stop - b * groups,
-                  l0 > 0);
-            item = stop;
-          }
-        }
-      });
-    }
+    gram_finish(p, partials, n);
+    return;
   }
-  gram_mirror(p);
+  // Too short to split: the threads split every image's column groups, by rows computed,
+  // over panels they pack together.
+  const int64_t per_pass =
+      std::clamp<int64_t>(blocking.super_bytes / (4 * B * C_pad * kc), 1, ceil_div(L, kc));
+  const int64_t super = per_pass * kc;
+  static thread_local std::vector<float> buf;
+  float* const packed = gram_buffer(buf, B * C_pad * super);
+  std::vector<int64_t> prefix(B * groups + 1, 0);
+  for (int64_t item = 0; item < B * groups; ++item) {
+    prefix[item + 1] = prefix[item] + gram_group_rows(tile, C, item % groups);
+  }
+  for (int64_t s0 = 0; s0 < L; s0 += super) {
+    const int64_t panels = ceil_div(std::min(super, L - s0), kc);
+    auto panel_of = [&](int64_t b, int64_t pi) { return packed + (b * super + pi * kc) * C_pad; };
+    run_parallel(p.exec, 0, B * panels * blocks, 1, [&](int64_t begin, int64_t end) {
+      for (int64_t item = begin; item < end; ++item) {
+        const int64_t blk = item % blocks, pi = item / blocks % panels, b = item / blocks / panels;
+        const int64_t l0 = s0 + pi * kc;
+        pack(b, l0, std::min(kc, L - l0), blk, panel_of(b, pi));
+      }
+    });
+    run_parallel_balanced(p.exec, prefix, [&](int64_t begin, int64_t end) {
+      for (int64_t pi = 0; pi < panels; ++pi) {
+        const int64_t l0 = s0 + pi * kc, len = std::min(kc, L - l0);
+        for (int64_t item = begin; item < end;) {
+          const int64_t b = item / groups, stop = std::min(end, (b + 1) * groups);
+          sweep(panel_of(b, pi), len, p.gram + b * CC, item - b * groups, stop - b * groups,
+                l0 > 0);
+          item = stop;
+        }
+      }
+    });
+  }
+  gram_finish(p, nullptr, 1);
 }
 
 }  // namespace
