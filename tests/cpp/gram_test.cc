@@ -198,6 +198,11 @@ std::vector<GramCase> gram_cases() {
       {1, 64, 256},
       {1, 129, 1031},
       {2, 31, 513},
+      // Large enough to thread (small products run serially): split along L, and (L too
+      // short to split) by column groups.
+      {1, 130, 3001, 3, 5},
+      {2, 70, 2500},
+      {1, 200, 150, 0, 0, 0.5f},
       // L = 0: zeros.
       {1, 1, 0},
       {3, 17, 0},

@@ -150,6 +150,14 @@ void gram_simd(const GramParams& p, CpuIsa isa) {
   const GramTile tile = gram_tile(isa);
   const int64_t B = p.batch, C = p.channels, L = p.length, CC = C * C;
   if (B == 0 || C == 0) return;
+  // Small products run on the calling thread: below ~4 MFLOP (C = 64 up to L = 784, C = 128
+  // up to L = 196; a few microseconds) the three parallel regions' hand-overs cost what a
+  // second thread saves, and on 2 threads the time came out bimodal (CV 30-50%).
+  if (p.exec.parallel_for && gram_executed_flops(isa, B, C, L) < (1 << 22)) {
+    GramParams serial = p;
+    serial.exec = CpuExecution{};
+    return gram_simd<Isa, NV, NR>(serial, isa);
+  }
   if (L == 0) {
     std::fill(p.gram, p.gram + B * CC, 0.0f);
     return;
