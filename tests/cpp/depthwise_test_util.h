@@ -85,7 +85,8 @@ inline DwCase dw_case(int64_t n, int64_t c, int64_t h, int64_t w, int64_t m, int
 }
 
 // The depthwise shapes both tests sweep: fast paths (3x3 / 5x5, stride 1 / 2) with row
-// block leftovers, the generic path, widths around 8 / 16 lanes, multipliers, odd C.
+// block leftovers, the generic path, widths around 8 / 16 lanes, multipliers, odd C, and
+// planes narrow enough for the blocked path (depthwise_conv2d_via_nchwc.h).
 inline std::vector<DwCase> dw_cases() {
   std::vector<DwCase> cases = {
       dw_case(1, 32, 14, 14, 1, 3, 1, 1),  dw_case(2, 17, 13, 11, 1, 3, 1, 1),
@@ -100,6 +101,8 @@ inline std::vector<DwCase> dw_cases() {
       dw_case(2, 7, 1, 1, 1, 3, 1, 1),     dw_case(1, 3, 200, 40, 1, 3, 1, 1),
       dw_case(1, 3, 301, 41, 1, 3, 2, 1),  dw_case(1, 64, 7, 7, 1, 3, 1, 1),
       dw_case(1, 40, 28, 28, 1, 5, 2, 2),
+      // Channel tails of the 8- and 16-lane blocks on the small-plane blocked path.
+      dw_case(3, 37, 13, 11, 1, 3, 1, 1),  dw_case(1, 24, 14, 15, 1, 3, 2, 2, 2),
   };
   DwCase asym = dw_case(1, 5, 12, 16, 1, 3);  // mixed stride / dilation, asymmetric padding
   asym.sh = 1; asym.sw = 2; asym.dh = 2; asym.dw = 1; asym.pt = 2; asym.pb = 0; asym.pl = 1; asym.pr = 2;

@@ -99,6 +99,16 @@ NAMED = [
     _c("rows-chunked-s2", 1, 3, 301, 41, stride=2, padding=1),
     _c("mobilenet-112", 1, 32, 112, 112, padding=1, bias=False),
     _c("mobilenet-7", 1, 64, 7, 7, padding=1),
+    # Planes narrower than two vectors with a block of channels or more run through the
+    # blocked kernel (depthwise_conv2d_via_nchwc.h): channel tails of 8 and 16 lanes,
+    # strides, dilation, 5x5, asymmetric and no padding, no bias, unbatched, batch 3.
+    _c("via-tail", 3, 37, 13, 11, padding=1),
+    _c("via-s2-dil2", 1, 24, 14, 15, stride=2, dilation=2, padding=2),
+    _c("via-5x5-asym-no-bias", 2, 19, 9, 12, kh=5, kw=5, padding=(1, 2), bias=False),
+    _c("via-mobilenet-7-c960", 2, 960, 7, 7, padding=1),
+    _c("via-unbatched", None, 33, 6, 9, padding=1),
+    _c("via-valid-s3", 1, 40, 17, 20, stride=3),
+    _c("via-1x1-image", 2, 16, 1, 1, padding=1),
     _c("mobilenet-v3-5x5-s2", 1, 40, 28, 28, kh=5, kw=5, stride=2, padding=2),
 ]
 for _w in (5, 7, 8, 9, 15, 16, 17, 23, 24, 25, 31, 32, 33, 47, 48, 49):
@@ -212,6 +222,7 @@ def test_depthwise_non_contiguous(device, cpu_isa):
     _c("nan-5x5-s2", 1, 4, 13, 21, kh=5, kw=5, stride=2, padding=2),
     _c("nan-generic", 1, 4, 11, 10, kh=3, kw=2, dilation=2, padding=1),
     _c("nan-narrow", 1, 3, 7, 7, padding=1),
+    _c("nan-via-blocked", 1, 21, 7, 9, padding=1),
 ], ids=lambda c: c.name)
 def test_depthwise_nan_stays_in_its_windows(case, cpu_isa):
     """A NaN input element reaches exactly the outputs whose window covers it: tail lanes
@@ -231,6 +242,7 @@ def test_depthwise_nan_stays_in_its_windows(case, cpu_isa):
 
 
 @pytest.mark.parametrize("case", [_c("batch", 3, 5, 9, 9, padding=1),
+                                  _c("via-blocked", 3, 40, 7, 7, padding=1),
                                   _c("rows", 1, 2, 150, 30, padding=1, m=2)],
                          ids=lambda c: c.name)
 def test_depthwise_threads_agree(case, cpu_isa):
@@ -245,6 +257,21 @@ def test_depthwise_threads_agree(case, cpu_isa):
         assert all(torch.equal(o, outs[0]) for o in outs)
     finally:
         torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("activation", ["relu", "relu6", "hardswish", "sigmoid"])
+def test_depthwise_via_blocked_epilogue(activation, cpu_isa):
+    """conv2d's depthwise layers hand their activation to the depthwise kernel; on the
+    blocked path for small planes the blocked kernel's store applies it."""
+    g = torch.Generator().manual_seed(11)
+    x = torch.randn(2, 35, 7, 9, generator=g) * 4
+    w, b = torch.randn(35, 1, 3, 3, generator=g), torch.randn(35, generator=g)
+    out = ops.conv2d(x, w, b, padding=1, groups=35, activation=activation)
+    act = {"relu": F.relu, "relu6": F.relu6, "hardswish": F.hardswish,
+           "sigmoid": torch.sigmoid}[activation]
+    ref = act(F.conv2d(x.double(), w.double(), b.double(), padding=1, groups=35))
+    err = ((out.double() - ref).norm() / ref.norm()).item()
+    assert err <= 1e-5, err
 
 
 def test_depthwise_zero_batch():

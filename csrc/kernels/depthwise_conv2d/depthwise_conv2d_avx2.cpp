@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "depthwise_conv2d/depthwise_conv2d.h"
+#include "depthwise_conv2d_nchwc/depthwise_conv2d_nchwc.h"
 
 #include "isa/avx2_begin.h"
 
@@ -14,8 +15,13 @@ namespace pybench::kernels::cpu {
 
 #include "depthwise_conv2d/depthwise_conv2d_vec.h"
 #include "depthwise_conv2d/depthwise_conv2d_direct.h"
+#include "common/transpose8_simd.h"
+#include "depthwise_conv2d/depthwise_conv2d_via_nchwc.h"
 
 void depthwise_conv2d_avx2(const DepthwiseConv2dParams& p) {
+  if (depthwise_via_nchwc(p, Ymm::kLanes, 8)) {
+    return depthwise_conv2d_via_nchwc<8>(p, depthwise_conv2d_nchwc_avx2);
+  }
   depthwise_conv2d_direct<Ymm, Ymm>(p);
 }
 

@@ -17,6 +17,7 @@ namespace pybench::kernels::cpu {
 
 #include "depthwise_conv2d/depthwise_conv2d_vec.h"
 
+#include "common/transpose8_simd.h"
 #include "gram/gram_simd.h"
 
 void gram_avx2(const GramParams& p) {

@@ -18,6 +18,7 @@ namespace pybench::kernels::cpu {
 #define PYBENCH_DW_AVX512 1
 #include "depthwise_conv2d/depthwise_conv2d_vec.h"
 
+#include "common/transpose8_simd.h"
 #include "gram/gram_simd.h"
 
 void gram_avx512(const GramParams& p) {

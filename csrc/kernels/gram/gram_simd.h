@@ -1,6 +1,7 @@
 // The SIMD body of the Gram forward (packed outer products, gram_blocking.h), included
 // INSIDE an ISA target region (gram_avx2.cpp, gram_avx512.cpp) after that file's vector
-// traits `Isa` (depthwise_conv2d_vec.h's Ymm / Zmm). Includes nothing itself.
+// traits `Isa` (depthwise_conv2d_vec.h's Ymm / Zmm) and common/transpose8_simd.h. Includes
+// nothing itself.
 namespace {
 
 // A float buffer kept by the calling thread across calls, aligned to 64 bytes: a fresh one
@@ -11,28 +12,6 @@ inline float* gram_buffer(std::vector<float>& buf, int64_t n) {
   return buf.data() + ((64 - addr % 64) % 64) / sizeof(float);
 }
 
-// dst[k][r] = src[r][k] for 8 rows (row_stride apart) and 8 columns; dst rows `lanes` apart.
-inline void gram_transpose8(const float* src, int64_t row_stride, float* dst, int64_t lanes) {
-  __m256 r[8];
-  for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + i * row_stride);
-  const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
-  const __m256 t2 = _mm256_unpacklo_ps(r[2], r[3]), t3 = _mm256_unpackhi_ps(r[2], r[3]);
-  const __m256 t4 = _mm256_unpacklo_ps(r[4], r[5]), t5 = _mm256_unpackhi_ps(r[4], r[5]);
-  const __m256 t6 = _mm256_unpacklo_ps(r[6], r[7]), t7 = _mm256_unpackhi_ps(r[6], r[7]);
-  const __m256 u0 = _mm256_shuffle_ps(t0, t2, 0x44), u1 = _mm256_shuffle_ps(t0, t2, 0xEE);
-  const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
-  const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
-  const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-  _mm256_storeu_ps(dst + 0 * lanes, _mm256_permute2f128_ps(u0, u4, 0x20));
-  _mm256_storeu_ps(dst + 1 * lanes, _mm256_permute2f128_ps(u1, u5, 0x20));
-  _mm256_storeu_ps(dst + 2 * lanes, _mm256_permute2f128_ps(u2, u6, 0x20));
-  _mm256_storeu_ps(dst + 3 * lanes, _mm256_permute2f128_ps(u3, u7, 0x20));
-  _mm256_storeu_ps(dst + 4 * lanes, _mm256_permute2f128_ps(u0, u4, 0x31));
-  _mm256_storeu_ps(dst + 5 * lanes, _mm256_permute2f128_ps(u1, u5, 0x31));
-  _mm256_storeu_ps(dst + 6 * lanes, _mm256_permute2f128_ps(u2, u6, 0x31));
-  _mm256_storeu_ps(dst + 7 * lanes, _mm256_permute2f128_ps(u3, u7, 0x31));
-}
-
 // One block: rows [0, rows) of f (row_stride apart; rows up to `lanes`, the rest zero) over
 // columns [0, len) into dst[k][lanes].
 template <class Isa>
@@ -41,7 +20,7 @@ void gram_pack_block(const float* f, int64_t row_stride, int64_t rows, int64_t l
   for (int64_t h = 0; h < V; h += 8) {
     if (rows >= h + 8) {
       int64_t k = 0;
-      for (; k + 8 <= len; k += 8) gram_transpose8(f + h * row_stride + k, row_stride, dst + k * V + h, V);
+      for (; k + 8 <= len; k += 8) transpose8x8(f + h * row_stride + k, row_stride, dst + k * V + h, V);
       for (; k < len; ++k) {
         for (int64_t r = 0; r < 8; ++r) dst[k * V + h + r] = f[(h + r) * row_stride + k];
       }

@@ -1,0 +1,86 @@
+// Small planes of the NCHW depthwise convolution, run through the blocked (NCHWc) kernel.
+// Included INSIDE an ISA target region (depthwise_conv2d_avx2.cpp, _avx512.cpp) after
+// common/transpose8_simd.h; includes nothing itself.
+//
+// Why: the direct kernel vectorises along a plane's rows, so a 7 x 7 or 14 x 14 plane
+// fills 7 / 16 or 14 / 16 lanes of a zmm and pays its per-plane set-up (padded plane,
+// weights, loop start) for ~50-200 outputs; MobileNet-v2's last depthwise layers (576-960
+// channels at 14 x 14 and 7 x 7) ran at 0.5-0.8x oneDNN at batch 8. Here a work item takes
+// B channels of one image, transposes their planes into one L1-resident [pixel][B] block
+// (8 x 8 transposes), runs the blocked kernel on it -- one vector is one pixel's B
+// channels, every lane busy whatever the plane's width -- and transposes the result back.
+namespace {
+
+using DepthwiseNchwcFn = void (*)(const DepthwiseConv2dNchwcParams&);
+
+// The blocked path takes multiplier-1 layers without a residual whose output rows are
+// narrower than two vectors of the direct kernel (`lanes` floats) and that have at least
+// one whole block of channels.
+inline bool depthwise_via_nchwc(const DepthwiseConv2dParams& p, int64_t lanes, int64_t block) {
+  return p.multiplier == 1 && p.residual == nullptr && p.out_w < 2 * lanes &&
+         p.channels >= block && p.out_h > 0 && p.out_w > 0;
+}
+
+// B planes of `plane` floats (`real` of them present, the rest zero) as [pixel][B].
+template <int64_t B>
+void depthwise_to_blocked(const float* src, int64_t plane, int64_t real, float* dst) {
+  for (int64_t h = 0; h < B; h += 8) {
+    int64_t k = 0;
+    if (real >= h + 8) {
+      for (; k + 8 <= plane; k += 8) transpose8x8(src + h * plane + k, plane, dst + k * B + h, B);
+    }
+    for (; k < plane; ++k) {
+      for (int64_t r = h; r < h + 8; ++r) dst[k * B + r] = r < real ? src[r * plane + k] : 0.0f;
+    }
+  }
+}
+
+// [pixel][B] back to the first `real` of B planes of `plane` floats.
+template <int64_t B>
+void depthwise_from_blocked(const float* src, int64_t plane, int64_t real, float* dst) {
+  for (int64_t h = 0; h < B; h += 8) {
+    int64_t k = 0;
+    if (real >= h + 8) {
+      for (; k + 8 <= plane; k += 8) transpose8x8(src + k * B + h, B, dst + h * plane + k, plane);
+    }
+    for (; k < plane; ++k) {
+      for (int64_t r = h; r < std::min(h + 8, real); ++r) dst[r * plane + k] = src[k * B + r];
+    }
+  }
+}
+
+template <int64_t B>
+void depthwise_conv2d_via_nchwc(const DepthwiseConv2dParams& p, DepthwiseNchwcFn blocked) {
+  const int64_t C = p.channels, blocks = ceil_div(C, B), taps = p.kernel_h * p.kernel_w;
+  const int64_t in_plane = p.in_h * p.in_w, out_plane = p.out_h * p.out_w;
+  // Weights (blocks, kh, kw, B) and bias in the blocked layout, zero past C.
+  std::vector<float> weight(blocks * taps * B, 0.0f), bias(p.bias ? blocks * B : 0, 0.0f);
+  for (int64_t c = 0; c < C; ++c) {
+    for (int64_t t = 0; t < taps; ++t) weight[(c / B * taps + t) * B + c % B] = p.weight[c * taps + t];
+    if (p.bias) bias[c] = p.bias[c];
+  }
+  run_parallel(p.exec, 0, p.batch * blocks, 1, [&](int64_t begin, int64_t end) {
+    static thread_local std::vector<float> buf;
+    if (static_cast<int64_t>(buf.size()) < (in_plane + out_plane) * B) buf.resize((in_plane + out_plane) * B);
+    float* const in = buf.data();
+    float* const out = in + in_plane * B;
+    for (int64_t item = begin; item < end; ++item) {
+      const int64_t n = item / blocks, cb = item % blocks, real = std::min(B, C - cb * B);
+      depthwise_to_blocked<B>(p.input + (n * C + cb * B) * in_plane, in_plane, real, in);
+      DepthwiseConv2dNchwcParams q;
+      static_cast<ConvParamsBase&>(q) = p;
+      q.input = in;
+      q.weight = weight.data() + cb * taps * B;
+      q.bias = p.bias ? bias.data() + cb * B : nullptr;
+      q.output = out;
+      q.batch = 1;
+      q.channels = real;
+      q.block = B;
+      q.activation = p.activation;
+      blocked(q);  // serial: q.exec is empty
+      depthwise_from_blocked<B>(out, out_plane, real, p.output + (n * C + cb * B) * out_plane);
+    }
+  });
+}
+
+}  // namespace
