@@ -380,7 +380,7 @@ CpuCaches machine(int64_t l1d, int64_t l2) {
 }
 
 // Sapphire Rapids and Zen 4 keep the constants the kernels had before (768 KiB slab,
-// 24 KiB planes, 512 KiB mid tile, 512 / 640 LSTM K), as does the
+// 24 KiB planes, 512 KiB mid tile, 512 / 640 AVX-512 LSTM K), as does the
 // default description; Zen 1's 512 KiB L2 shrinks the L2 blockings.
 TEST(CpuCachesBlocking, TunedMachinesKeepTheirConstants) {
   for (const CpuCaches& c : {machine(48 * KiB, 2 * MiB), machine(32 * KiB, 1 * MiB),
@@ -389,10 +389,10 @@ TEST(CpuCachesBlocking, TunedMachinesKeepTheirConstants) {
     EXPECT_EQ(pybench::kernels::conv2d_slab_bytes(c), 768 * KiB);
     EXPECT_EQ(pybench::kernels::depthwise_plane_bytes(c), 24 * KiB);
     EXPECT_EQ(pybench::kernels::separable_mid_bytes(c), 512 * KiB);
-    for (kcpu::CpuIsa isa : {kcpu::CpuIsa::avx512, kcpu::CpuIsa::avx2}) {
-      EXPECT_EQ(kcpu::lstm_k_blocking(c, isa).chunk_k, 512);
-      EXPECT_EQ(kcpu::lstm_k_blocking(c, isa).direct_max_k, 640);
-    }
+    EXPECT_EQ(kcpu::lstm_k_blocking(c, kcpu::CpuIsa::avx512).chunk_k, 512);
+    EXPECT_EQ(kcpu::lstm_k_blocking(c, kcpu::CpuIsa::avx512).direct_max_k, 640);
+    // AVX2's chunk is half the L1d (lstm_k_blocking_l1): 192 k on 48 KiB, 128 on 32 KiB.
+    EXPECT_EQ(kcpu::lstm_k_blocking(c, kcpu::CpuIsa::avx2).chunk_k, c.l1d == 48 * KiB ? 192 : 128);
   }
 }
 
@@ -406,7 +406,8 @@ TEST(CpuCachesBlocking, SmallerCachesShrinkIt) {
   EXPECT_EQ(kcpu::gram_blocking(zen1, kcpu::CpuIsa::avx2).panel_bytes, 256 * KiB);
   EXPECT_EQ(kcpu::lstm_k_blocking(zen1, kcpu::CpuIsa::avx512).chunk_k, 256);
   EXPECT_EQ(kcpu::lstm_k_blocking(zen1, kcpu::CpuIsa::avx512).direct_max_k, 320);
-  EXPECT_EQ(kcpu::lstm_k_blocking(zen1, kcpu::CpuIsa::avx2).chunk_k, 512);
+  EXPECT_EQ(kcpu::lstm_k_blocking(zen1, kcpu::CpuIsa::avx2).chunk_k, 128);
+  EXPECT_EQ(kcpu::lstm_k_blocking(zen1, kcpu::CpuIsa::avx2).direct_max_k, 160);
 
   const CpuCaches small = machine(16 * KiB, 256 * KiB);
   EXPECT_EQ(pybench::kernels::conv2d_slab_bytes(small), 192 * KiB);
@@ -414,7 +415,7 @@ TEST(CpuCachesBlocking, SmallerCachesShrinkIt) {
   EXPECT_EQ(pybench::kernels::separable_mid_bytes(small), 128 * KiB);
   EXPECT_EQ(kcpu::gram_blocking(small, kcpu::CpuIsa::avx512).kc_max, 128);
   EXPECT_EQ(kcpu::gram_blocking(small, kcpu::CpuIsa::avx2).kc_max, 256);
-  EXPECT_EQ(kcpu::lstm_k_blocking(small, kcpu::CpuIsa::avx2).chunk_k, 256);
+  EXPECT_EQ(kcpu::lstm_k_blocking(small, kcpu::CpuIsa::avx2).chunk_k, 64);
 
   // Nonsense sizes stay within the floors.
   const CpuCaches tiny = machine(1, 1);

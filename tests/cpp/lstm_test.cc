@@ -172,7 +172,8 @@ std::vector<CellCase> cell_cases() {
   for (auto [b, i, h] : std::vector<std::tuple<int64_t, int64_t, int64_t>>{
            {1, 1, 1}, {1, 7, 5}, {1, 300, 40}, {1, 64, 256}, {2, 16, 16}, {3, 17, 129},
            {6, 33, 8}, {7, 12, 24}, {13, 5, 33}, {16, 100, 95}, {19, 31, 47},
-           // K past direct_max_k (640 with an L2 of 1 MiB or more, lstm_k_blocking): the
+           // K past direct_max_k (AVX-512: 640 with an L2 of 1 MiB or more; AVX2: 160-240,
+           // by the L1d; lstm_k_blocking): the
            // K-blocked path; batch > 96: several row groups
            {7, 300, 400}, {1, 650, 33}, {13, 1100, 20}, {200, 5, 9}}) {
     v.push_back({b, i, h, true, false, 1});

@@ -162,12 +162,13 @@ def test_testing_hook_switches_and_restores():
 # What the kernels blocked with before the sizes were read at run time.
 CONSTANTS = {"conv2d_slab_bytes": 768 * KiB, "depthwise_plane_bytes": 24 * KiB,
              "separable_mid_bytes": 512 * KiB,
-             "lstm_chunk_k_avx512": 512, "lstm_direct_max_k_avx512": 640,
-             "lstm_chunk_k_avx2": 512, "lstm_direct_max_k_avx2": 640}
+             "lstm_chunk_k_avx512": 512, "lstm_direct_max_k_avx512": 640}
+# Blockings sized for each machine since (the Gram kernels; the AVX2 LSTM chunk, by the L1d).
+RETUNED = ("gram_", "lstm_chunk_k_avx2", "lstm_direct_max_k_avx2")
 
 
 def _without_gram(b) -> dict[str, int]:
-    return {k: v for k, v in dict(b).items() if not k.startswith("gram_")}
+    return {k: v for k, v in dict(b).items() if not k.startswith(RETUNED)}
 
 
 def test_blocking_follows_the_caches():
@@ -187,6 +188,13 @@ def test_blocking_follows_the_caches():
     for key in ("depthwise_plane_bytes", "gram_kc_max_avx512", "gram_kc_max_avx2",
                 "lstm_chunk_k_avx2"):
         assert b["small"][key] < b["zen1"][key], key
+
+
+def test_lstm_avx2_chunk_follows_the_l1d():
+    # Its tile reads the panel chunk from memory for every row tile: half the L1d holds it.
+    b = {name: blocking(name) for name in SETTINGS}
+    assert [b[n]["lstm_chunk_k_avx2"] for n in SETTINGS] == [192, 128, 64]
+    assert [b[n]["lstm_direct_max_k_avx2"] for n in SETTINGS] == [240, 160, 80]
 
 
 def test_gram_blocking_values():

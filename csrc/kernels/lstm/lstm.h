@@ -201,14 +201,29 @@ struct LstmKBlocking {
 // 512, the size the kernels were tuned with. Per k the chunk holds (4 x block + group_rows) floats: 640
 // bytes on AVX-512 (16-unit panels, 96 rows), 320 on AVX2. Sapphire Rapids (2 MiB L2;
 // 1088 uncapped, never measured) and Zen 4 (1 MiB: 546) get 512 on AVX-512, as before
-// the sizes were read at run time; a 512 KiB L2 gets 256 on AVX-512 and keeps 512 on
-// AVX2 (Zen 1 to 3, whose AVX2 chunk is half as many bytes). The chunk boundaries are
+// the sizes were read at run time; a 512 KiB L2 gets 256 (the AVX2 kernels block by the
+// L1d: lstm_k_blocking_l1 below). The chunk boundaries are
 // where partial sums go through memory (exactly) and, for a single row, where its four
 // k phases are added: they move float32 rounding only (within the tests' tolerances).
 inline LstmKBlocking lstm_k_blocking(const CpuCaches& c, int64_t block, int64_t group_rows) {
   const int64_t k_bytes = (4 * block + group_rows) * int64_t{4};
   LstmKBlocking b;
   b.chunk_k = std::clamp<int64_t>(c.l2 / 3 / k_bytes / 64 * 64, 64, 512);
+  b.direct_max_k = b.chunk_k + b.chunk_k / 4;
+  return b;
+}
+// The AVX2 kernels' chunk is sized by the L1d instead: their tile reads its four weight
+// vectors per k as FMA memory operands (16 ymm registers hold 12 accumulators, the three
+// rows' broadcasts and nothing more), so every row tile re-reads the panel chunk, and only
+// an L1-resident chunk (half the L1d: 128 k on a 32 KiB L1d, 192 on 48 KiB) keeps those
+// loads off the L2. Capped-AVX2 runs on a Zen 5 host (2 threads, interleaved): the
+// sequence at H = 512, B = 16-64 went from 0.77x oneDNN (chunk 512) to 1.09-1.11x (128),
+// the char-RNN's (H = 256, B = 32) from 0.72x to 1.19x; H = 1024 / 2048 unchanged. The
+// AVX-512 tile keeps its weights in registers across 6 rows: there smaller chunks measured
+// the same or slower.
+inline LstmKBlocking lstm_k_blocking_l1(const CpuCaches& c, int64_t block) {
+  LstmKBlocking b;
+  b.chunk_k = std::clamp<int64_t>(c.l1d / 2 / (4 * block * 4) / 64 * 64, 64, 512);
   b.direct_max_k = b.chunk_k + b.chunk_k / 4;
   return b;
 }
