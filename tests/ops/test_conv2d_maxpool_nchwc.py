@@ -4,15 +4,19 @@ run band by band of pooled rows (issue 14): exactly the two ops run one after th
 F.conv2d -> act -> F.max_pool2d, on every CPU ISA and both blocks, one and two threads
 (which change the bands and block groups), on shapes with channel tails, odd sizes, batch 1
 to 3, conv stride 1 / 2 / 4, padding, dilation, an NCHW first layer, pool kernels 2 / 3,
-stride 1 / 2, pool padding and dilation, ceil_mode, every activation; and its bad inputs.
+stride 1 / 2, pool padding and dilation, ceil_mode, every activation; its bad inputs; and
+the conversion pass that uses it (VGG-11 / -16, AlexNet).
 """
 from __future__ import annotations
 
 import pytest
 import torch
 import torch.nn.functional as F
+from torch import nn
 
+import pybench.nn as pnn
 import pybench.ops as ops
+from pybench import models
 
 ACT = {"none": lambda t: t, "relu": F.relu, "relu6": F.relu6, "hardswish": F.hardswish,
        "sigmoid": torch.sigmoid}
@@ -166,3 +170,56 @@ def test_opcheck(case):
             ops.pad_bias_nchwc(bias, k, 8), k, [stride] * 2, [ph, ph, pw, pw], [dilation] * 2,
             act, *_pool_args(case))
     torch.library.opcheck(torch.ops.pybench.conv2d_maxpool_nchwc, args)
+
+
+def _small_classifier(model: nn.Module) -> nn.Module:
+    # The classifiers (100M+ parameters in VGG's) have nothing to do with the pools and
+    # would dominate the test's time and memory; the feature extractors are the models'.
+    first = next(m for m in model.classifier.modules() if isinstance(m, nn.Linear))
+    model.classifier = nn.Linear(first.in_features, 10)
+    return model
+
+
+def _pairs_fused(model) -> list:
+    return [c for c in model.pybench_report.converted if "maxpool, fused" in c[1]]
+
+
+@pytest.mark.parametrize("name,size,pairs", [("vgg11", 64, 5), ("vgg16", 64, 5),
+                                             ("alexnet", 95, 3)])
+def test_convert_fuses_pairs_with_the_same_results(name, size, pairs):
+    spec = models.get(name)
+    x = spec.example_input(2, seed=3, size=size)
+    model = models.preserve_signal(_small_classifier(spec.build()), x)
+    kw = dict(example_inputs=(x,), layout="nchwc", winograd="never")
+    never = pnn.convert(model, fuse_pool="never", **kw)
+    always = pnn.convert(model, fuse_pool="always", **kw)
+    auto = pnn.convert(model, **kw)
+    assert len(_pairs_fused(always)) == pairs
+    assert not _pairs_fused(never)
+    # Every pair was timed both ways under "auto", and the choices are listed with times.
+    timed = [c for c in auto.pybench_report.choices if c.rule == "conv + maxpool fused"]
+    assert len(timed) == pairs and {c.chosen for c in timed} <= {"fused", "separate"}
+    assert all(c.pybench_s > 0 and c.torch_s > 0 for c in timed)
+    assert len(_pairs_fused(auto)) == sum(c.chosen == "fused" for c in timed)
+    with torch.inference_mode():
+        want = model(x)
+        out = never(x)
+        assert torch.equal(always(x), out)
+        assert torch.equal(auto(x), out)
+    assert ((out - want).norm() / want.norm()).item() <= 1e-4
+    with pytest.raises(ValueError, match="fuse_pool must be"):
+        pnn.convert(model, fuse_pool="yes", **kw)
+
+
+def test_convert_leaves_winograd_convolutions_separate():
+    spec = models.get("vgg11")
+    x = spec.example_input(1, seed=4, size=32)
+    model = models.preserve_signal(_small_classifier(spec.build()), x)
+    m = pnn.convert(model, example_inputs=(x,), layout="nchwc", winograd="always",
+                    fuse_pool="always")
+    # Every 3x3 of a blocked input runs Winograd; only the first convolution (NCHW input,
+    # direct) is fused with its pool.
+    assert [c[0] for c in _pairs_fused(m)] == ["features_0__features_2"]
+    with torch.inference_mode():
+        want = model(x)
+        assert ((m(x) - want).norm() / want.norm()).item() <= 1e-4
