@@ -197,9 +197,9 @@ INSTANTIATE_TEST_SUITE_P(Variants, Conv2dMaxpoolNchwcTest,
                                                               CpuIsa::avx512),
                                             ::testing::Values(int64_t{8}, int64_t{16})));
 
-// The plan: bands whose conv rows fit a quarter of the L2 where the threads are busy
-// anyway, at least 2 items a thread where the image allows, groups of whole register tiles
-// only where windows overlap, and a scratch holding the largest band.
+// The plan: bands whose conv rows fit a quarter of the L2 where they make enough items
+// for the threads; else the split whose costliest thread finishes first -- within a few
+// percent of an even share where the image allows; a scratch holding the largest band.
 TEST(Conv2dMaxpoolNchwcPlan, BandsFitTheL2AndFeedTheThreads) {
   const Case vgg{8, 64, 64, 224, 224, 3, 1, 1, 1, true, Activation::relu, 2, 2, 0, 1, false};
   Operands o = make(vgg, 16, 1);
@@ -211,16 +211,26 @@ TEST(Conv2dMaxpoolNchwcPlan, BandsFitTheL2AndFeedTheThreads) {
   EXPECT_LE(d.scratch_floats * 4, std::max<int64_t>(kcpu::cpu_caches().l2 / 4,
                                                     4 * 2 * 4 * 224 * 16));
   EXPECT_EQ(d.bands, (112 + d.band - 1) / d.band);
+  EXPECT_EQ(static_cast<int64_t>(d.prefix.size()), 8 * d.items() + 1);
 
-  // AlexNet's last pool at batch 1: a 13x13 image, 3x3 stride-2 windows: split the blocks.
-  const Case alex{1, 256, 256, 13, 13, 3, 1, 1, 1, true, Activation::relu, 3, 2, 0, 1, false};
-  o = make(alex, 16, 2);
-  f = fused_params(alex, o);
-  f.exec.max_threads = 2;
-  d = kern::conv2d_maxpool_nchwc_plan(f);
-  EXPECT_GE(d.items(), 4);
-  EXPECT_GT(d.groups, 1);
-  EXPECT_LE(d.groups, 16 / kern::kConvMaxpoolGroupBlocks);
+  // Small images at batch 1 (VGG-16's 28x28 and 14x14 pools, AlexNet's 27x27 and 13x13
+  // 3x3 stride-2 ones): 2 threads each within 10% of half the work.
+  const Case small[] = {
+      {1, 256, 512, 28, 28, 3, 1, 1, 1, true, Activation::relu, 2, 2, 0, 1, false},
+      {1, 512, 512, 14, 14, 3, 1, 1, 1, true, Activation::relu, 2, 2, 0, 1, false},
+      {1, 64, 192, 27, 27, 5, 1, 2, 1, true, Activation::relu, 3, 2, 0, 1, false},
+      {1, 256, 256, 13, 13, 3, 1, 1, 1, true, Activation::relu, 3, 2, 0, 1, false}};
+  for (const Case& c : small) {
+    for (int64_t B : {8, 16}) {
+      o = make(c, B, 2);
+      f = fused_params(c, o);
+      f.exec.max_threads = 2;
+      d = kern::conv2d_maxpool_nchwc_plan(f);
+      EXPECT_GE(d.items(), 2) << name(c, B);
+      EXPECT_LE(kern::balanced_makespan(d.prefix, 2), d.prefix.back() / 2 * 11 / 10)
+          << name(c, B) << ": groups " << d.groups << " band " << d.band;
+    }
+  }
 }
 
 }  // namespace

@@ -36,42 +36,80 @@ Conv2dMaxpoolNchwcPlan conv2d_maxpool_nchwc_plan(const Conv2dMaxpoolNchwcParams&
   const Conv2dNchwcParams& c = p.conv;
   const int64_t kb = c.out_blocks(), B = c.block, Hp = p.out_h;
   const int64_t window = (p.pool_kernel_h - 1) * p.pool_dilation_h + 1;
-  const bool overlap = window > p.pool_stride_h;
-  const int64_t want = 2 * std::max<int64_t>(1, p.exec.max_threads);
+  const int64_t threads = std::max<int64_t>(1, p.exec.max_threads);
   const int64_t units = (kb + kConvMaxpoolGroupBlocks - 1) / kConvMaxpoolGroupBlocks;
   const int64_t quarter_l2 = cpu::cpu_caches().l2 / 4;
-  // The most pooled rows whose conv rows (groups' share of the blocks) fit the budget.
+  const std::vector<PoolWindow> rows = pool_windows(c.out_h, Hp, p.pool_kernel_h,
+                                                    p.pool_stride_h, p.pool_pad_h,
+                                                    p.pool_dilation_h);
+  // The most pooled rows whose conv rows (a group's share of the blocks) fit the budget.
   const auto l2_band = [&](int64_t groups) {
     const int64_t row_bytes = 4 * ((kb + groups - 1) / groups) * c.out_w * B;
     const int64_t conv_rows = quarter_l2 / std::max<int64_t>(1, row_bytes);
     return std::clamp<int64_t>((conv_rows - window) / p.pool_stride_h + 1, 1, Hp);
   };
+  // Cost of an item: multiply-adds of its conv rows (recomputed ones included), plus the
+  // fixed cost of two kernel calls (about 3 us, ~1e5 multiply-adds at one core's rate).
+  const int64_t block_row = B * c.out_w * c.channel_groups() * c.group_channels() *
+                            c.kernel_h * c.kernel_w;
+  constexpr int64_t kItemOverhead = 100000;
+  const auto costs = [&](int64_t groups, int64_t band, int64_t& max_rows) {
+    const int64_t bands = (Hp + band - 1) / band;
+    std::vector<int64_t> band_rows(bands);
+    max_rows = 0;
+    for (int64_t b = 0; b < bands; ++b) {
+      int64_t c0, c1;
+      band_conv_rows(rows, p.pool_dilation_h, b * band, std::min(Hp, (b + 1) * band), c0, c1);
+      band_rows[b] = c1 - c0;
+      max_rows = std::max(max_rows, c1 - c0);
+    }
+    std::vector<int64_t> prefix(1, 0);
+    prefix.reserve(c.batch * groups * bands + 1);
+    for (int64_t n = 0; n < c.batch; ++n) {
+      for (int64_t g = 0; g < groups; ++g) {
+        int64_t kb0, kb1;
+        group_blocks(kb, groups, g, kb0, kb1);
+        for (int64_t b = 0; b < bands; ++b) {
+          prefix.push_back(prefix.back() + (kb1 - kb0) * band_rows[b] * block_row +
+                           kItemOverhead);
+        }
+      }
+    }
+    return prefix;
+  };
   Conv2dMaxpoolNchwcPlan d;
-  d.groups = 1;
-  if (p.block_groups > 0) {
-    d.groups = std::min(p.block_groups, units);
+  int64_t best = -1;
+  const auto consider = [&](int64_t groups, int64_t band) {
+    int64_t max_rows;
+    std::vector<int64_t> prefix = costs(groups, band, max_rows);
+    const int64_t span = balanced_makespan(prefix, threads);
+    if (best >= 0 && span >= best) return;
+    best = span;
+    d.groups = groups;
+    d.band = band;
+    d.bands = (Hp + band - 1) / band;
+    d.scratch_rows = max_rows;
+    d.prefix = std::move(prefix);
+  };
+  if (p.block_groups > 0 || p.band_rows > 0) {  // forced (tests)
+    const int64_t groups = p.block_groups > 0 ? std::min(p.block_groups, units) : 1;
+    consider(groups, p.band_rows > 0 ? std::min(p.band_rows, Hp) : l2_band(groups));
   } else {
-    const int64_t items = c.batch * ((Hp + l2_band(1) - 1) / l2_band(1));
-    if (items < want && overlap) {
-      d.groups = std::clamp<int64_t>((want + items - 1) / items, 1, units);
+    // The L2's band over all blocks, kept where its items keep every thread busy to within
+    // a few percent; else the (groups, band) whose costliest thread finishes first: fewer
+    // items than threads, or few of unequal cost (a short last band, a group of fewer
+    // blocks), left one of two threads idle for up to a third of the layer.
+    consider(1, l2_band(1));
+    if (static_cast<int64_t>(d.prefix.size()) - 1 < 16 * threads) {
+      for (int64_t groups = 1; groups <= std::min<int64_t>(units, 8); ++groups) {
+        const int64_t band_max = l2_band(groups);
+        consider(groups, band_max);
+        for (int64_t k = 1; k <= 4 * threads; ++k) {
+          const int64_t band = (Hp + k - 1) / k;
+          if (band < band_max) consider(groups, band);
+        }
+      }
     }
-  }
-  if (p.band_rows > 0) {
-    d.band = std::min(p.band_rows, Hp);
-  } else {
-    d.band = l2_band(d.groups);
-    if (c.batch * d.groups * ((Hp + d.band - 1) / d.band) < want) {
-      d.band = std::min(d.band, std::max<int64_t>(1, Hp * c.batch * d.groups / want));
-    }
-  }
-  d.bands = (Hp + d.band - 1) / d.band;
-  const std::vector<PoolWindow> rows = pool_windows(c.out_h, Hp, p.pool_kernel_h,
-                                                    p.pool_stride_h, p.pool_pad_h,
-                                                    p.pool_dilation_h);
-  for (int64_t b = 0; b < d.bands; ++b) {
-    int64_t c0, c1;
-    band_conv_rows(rows, p.pool_dilation_h, b * d.band, std::min(Hp, (b + 1) * d.band), c0, c1);
-    d.scratch_rows = std::max(d.scratch_rows, c1 - c0);
   }
   int64_t widest = 0;
   for (int64_t g = 0; g < d.groups; ++g) {
@@ -101,7 +139,7 @@ void conv2d_maxpool_nchwc(const Conv2dMaxpoolNchwcParams& p) {
                                                     p.pool_stride_w, p.pool_pad_w,
                                                     p.pool_dilation_w);
   const int64_t per_image = d.items();
-  run_parallel(p.exec, 0, c.batch * per_image, 1, [&](int64_t begin, int64_t end) {
+  run_parallel_balanced(p.exec, d.prefix, [&](int64_t begin, int64_t end) {
     std::vector<float> scratch(static_cast<size_t>(d.scratch_floats));
     std::vector<PoolWindow> band_rows(static_cast<size_t>(d.band));
     for (int64_t item = begin; item < end; ++item) {

@@ -16,12 +16,14 @@
 // conv rows its band's windows read -- with overlapping windows (3x3 stride 2: AlexNet,
 // GoogLeNet, ResNet's stem) the last (kernel - stride) rows of a band again in the next,
 // the price of independent bands -- into the thread's scratch (group blocks x rows x
-// conv out_w x B), then pools the band from there. The band is sized so the scratch takes
-// at most a quarter of the L2 (cpu_caches(), read at run time), with the conv's input rows
-// and weights beside it. Where images and bands leave fewer than 2 items per thread, the
-// output blocks are split first in groups of whole register tiles (4 blocks, the direct
-// kernel's kOcBlocks) when windows overlap (a smaller band would recompute more), then
-// the bands shrink. The conv and pool inside an item run serially, on that thread.
+// conv out_w x B), then pools the band from there; the conv and the pool inside an item
+// run serially, on that thread. Bands are sized so the scratch takes at most a quarter of
+// the L2 (cpu_caches(), read at run time), with the conv's input rows and weights beside
+// it. Where an image's bands over all blocks give the threads too few items, or few of
+// unequal cost, the plan tries block groups (whole 4-block register tiles, the direct
+// kernel's kOcBlocks) and smaller bands, and keeps the split whose costliest thread
+// (items costed by their conv multiply-adds, recomputed rows included, plus a fixed cost
+// per call; threads take contiguous runs of near-equal cost) finishes first.
 #include <cstdint>
 #include <vector>
 
@@ -53,6 +55,7 @@ struct Conv2dMaxpoolNchwcPlan {
   int64_t groups = 0;              // output block groups per image
   int64_t scratch_rows = 0;        // conv rows of the largest band
   int64_t scratch_floats = 0;      // a thread's scratch
+  std::vector<int64_t> prefix;     // items' cost, prefix sums (run_parallel_balanced)
   int64_t items() const { return bands * groups; }  // per image
 };
 
