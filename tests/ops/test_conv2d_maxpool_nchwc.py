@@ -4,8 +4,8 @@ run band by band of pooled rows (issue 14): exactly the two ops run one after th
 F.conv2d -> act -> F.max_pool2d, on every CPU ISA and both blocks, one and two threads
 (which change the bands and block groups), on shapes with channel tails, odd sizes, batch 1
 to 3, conv stride 1 / 2 / 4, padding, dilation, an NCHW first layer, pool kernels 2 / 3,
-stride 1 / 2, pool padding and dilation, ceil_mode, every activation; its bad inputs; and
-the conversion pass that uses it (VGG-11 / -16, AlexNet).
+stride 1 / 2, pool padding and dilation, ceil_mode, every activation, and seeded random
+geometries; its bad inputs; and the conversion pass that uses it (VGG-11 / -16, AlexNet).
 """
 from __future__ import annotations
 
@@ -90,6 +90,52 @@ def test_equals_the_two_ops_and_float64(cpu_isa, case, block, threads):
     got = ops.from_nchwc(fused, k).double()
     assert got.shape == want.shape
     assert ((got - want).norm() / want.norm()).item() <= 1e-5
+
+
+def _random_cases(count, seed):
+    """Seeded random geometries that PyTorch accepts: channels off the blocks, odd sizes,
+    every activation, pool windows that do and do not overlap."""
+    rng = torch.Generator().manual_seed(seed)
+
+    def pick(*values):
+        return values[int(torch.randint(len(values), (1,), generator=rng))]
+
+    cases = []
+    while len(cases) < count:
+        ks, stride, dilation = pick(1, 3, 5), pick(1, 2), pick(1, 1, 2)
+        padding = int(torch.randint(0, ks // 2 + 2, (1,), generator=rng))
+        pk, ps, pd = pick(2, 3), pick(1, 2), pick(1, 1, 2)
+        pp = int(torch.randint(0, pk // 2 + 1, (1,), generator=rng))
+        h, w = (int(v) for v in torch.randint(4, 30, (2,), generator=rng))
+        c, k = (int(v) for v in torch.randint(1, 41, (2,), generator=rng))
+        oh = (h + 2 * padding - dilation * (ks - 1) - 1) // stride + 1
+        ow = (w + 2 * padding - dilation * (ks - 1) - 1) // stride + 1
+        window = (pk - 1) * pd + 1
+        if min(oh, ow) < 1 or min(oh, ow) + 2 * pp < window or pp > window // 2:
+            continue
+        cases.append((pick(1, 2, 3), c, k, h, w, ks, stride, padding, dilation,
+                      pick(*ACT), pk, ps, pp, pd, pick(False, True)))
+    return cases
+
+
+@pytest.mark.parametrize("threads", [1, 2])
+@pytest.mark.parametrize("block", [8, 16])
+def test_random_shapes(cpu_isa, block, threads):
+    old = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        for i, case in enumerate(_random_cases(6, seed=block * 10 + threads)):
+            x, weight, bias = _operands(case, seed=i)
+            fused, separate = _fused_and_separate(case, block, x, weight, bias)
+            assert torch.equal(fused, separate), case
+            n, c, k, h, w, ks, stride, padding, dilation, act, pk, ps, pp, pd, ceil = case
+            mid = ACT[act](F.conv2d(x.double(), weight.double(), bias.double(), stride,
+                                    padding, dilation))
+            want = F.max_pool2d(mid, pk, ps, pp, pd, ceil_mode=ceil)
+            got = ops.from_nchwc(fused, k).double()
+            assert ((got - want).norm() / want.norm()).item() <= 1e-5, case
+    finally:
+        torch.set_num_threads(old)
 
 
 def test_public_wrapper_matches_the_op():
