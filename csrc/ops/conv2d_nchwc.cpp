@@ -30,4 +30,14 @@ TORCH_LIBRARY_FRAGMENT(pybench, m) {
       "conv1x1_depthwise_nchwc(Tensor input, Tensor weight, Tensor? bias, int out_channels, "
       "str activation, Tensor dw_weight, Tensor? dw_bias, int[2] stride, int[4] padding, "
       "int[2] dilation, str dw_activation) -> Tensor");
+  // A direct convolution (its epilogue: bias, activation) whose output feeds only a max
+  // pooling (pool_*, F.max_pool2d's arguments, padding symmetric), run band by band of
+  // pooled rows so the convolution's output never leaves the core's L2; returns the
+  // pooled output. Results equal conv2d_nchwc then pool2d_nchwc "max". CPU only, as the
+  // blocked layout is: there is no CUDA kernel, and a CUDA input is refused.
+  m.def(
+      "conv2d_maxpool_nchwc(Tensor input, Tensor weight, Tensor? bias, int out_channels, "
+      "int[2] stride, int[4] padding, int[2] dilation, str activation, "
+      "int[2] pool_kernel_size, int[2] pool_stride, int[2] pool_padding, "
+      "int[2] pool_dilation, bool ceil_mode) -> Tensor");
 }

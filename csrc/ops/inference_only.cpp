@@ -10,7 +10,8 @@
 TORCH_LIBRARY_IMPL(pybench, Autograd, m) {
   for (const char* op : {"conv2d_nchwc", "conv2d_nchwc_out", "conv2d_nchwc_winograd",
                          "conv2d_nchwc_winograd_out", "depthwise_conv2d_nchwc", "pool2d_nchwc",
-                         "adaptive_avg_pool2d_nchwc", "linear", "lstm_pack_weights",
+                         "adaptive_avg_pool2d_nchwc", "conv1x1_depthwise_nchwc",
+                         "conv2d_maxpool_nchwc", "linear", "lstm_pack_weights",
                          // a backward itself: its double backward goes through ATen ops
                          // (pybench.ops.lstm_ops), never through it
                          "lstm_backward"}) {

@@ -20,7 +20,8 @@ rewritten once, on its ``torch.fx`` graph:
 - An eval-mode BatchNorm no convolution absorbed (DenseNet's BN -> ReLU -> conv) is one
   multiply-add on the blocked tensor, its activation applied in place after it.
 - Pooling (max, average, adaptive average; modules or their functions) runs on the blocked
-  tensor (:mod:`pybench.ops.pool_nchwc`); channel-wise ops (ReLU, ReLU6,
+  tensor (:mod:`pybench.ops.pool_nchwc`); a direct convolution whose only user is a max
+  pooling may run with it as one op, band by band of pooled rows (``fuse_pool``); channel-wise ops (ReLU, ReLU6,
   Hardswish, Hardsigmoid, Sigmoid, SiLU, eval-mode Dropout, add and multiply of two images
   with the same channels, squeeze-excitation's broadcast included) and a channel concat of
   whole blocks run on it unchanged. A convolution whose only user is such a concat writes
@@ -51,7 +52,8 @@ from pybench.nn.choose import Chooser
 from pybench.nn.linear import Linear, linear_unsupported_reason
 from pybench.nn.report import Converted, Skipped, _Tracer
 
-__all__ = ["NchwcBatchNorm", "NchwcConv2d", "NchwcDepthwise", "NchwcPool", "convert_blocked"]
+__all__ = ["NchwcBatchNorm", "NchwcConv2d", "NchwcConv2dMaxPool", "NchwcDepthwise", "NchwcPool",
+           "convert_blocked"]
 
 _ACTIVATION_MODULES = {nn.ReLU: "relu", nn.ReLU6: "relu6", nn.Hardswish: "hardswish",
                        nn.Sigmoid: "sigmoid"}
@@ -292,6 +294,111 @@ def fuse_pointwise_depthwise(graph: fx.Graph, root: nn.Module, report, choose,
                                           "bands"))
 
 
+class NchwcConv2dMaxPool(nn.Module):
+    """A blocked direct convolution (with its activation) whose only user is a max pooling
+    (VGG's and AlexNet's conv -> ReLU -> MaxPool2d), run as one op band by band of pooled
+    rows (``torch.ops.pybench.conv2d_maxpool_nchwc``): the convolution's output never
+    leaves the core's L2. Same results as the two layers in a row. A leaf module (the
+    convolution's buffers and the pooling's arguments), so per-layer profilers time it as
+    one layer."""
+
+    def __init__(self, conv: NchwcConv2d, pool: nn.MaxPool2d):
+        super().__init__()
+        if conv.algorithm != "direct":
+            raise ValueError("NchwcConv2dMaxPool: the fused op runs the direct kernel; got a "
+                             f"{conv.algorithm} convolution")
+        self.register_buffer("weight", conv.weight)
+        self.register_buffer("bias", conv.bias)
+        self.in_channels, self.out_channels = conv.in_channels, conv.out_channels
+        self.block, self.blocked_input = conv.block, conv.blocked_input
+        self.activation = conv.activation
+        self._conv_args = conv._schema_args  # out_channels, stride, padding, dilation, act
+        k = tuple(pool.kernel_size) if isinstance(pool.kernel_size, (tuple, list)) else (
+            pool.kernel_size,) * 2
+        self._pool_args = (list(k), list(_pool_pair(pool.stride, k)),
+                           list(_pool_pair(pool.padding, k)), list(_pool_pair(pool.dilation, k)),
+                           bool(pool.ceil_mode))
+        self._conv_hw = (0, 0)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out_channels, stride, padding, dilation, activation = self._conv_args
+        kh, kw = self.weight.shape[2:4]
+        self._conv_hw = tuple(
+            (size + padding[2 * i] + padding[2 * i + 1] - dilation[i] * (k - 1) - 1)
+            // stride[i] + 1 for i, (size, k) in enumerate(((x.shape[2], kh), (x.shape[3], kw))))
+        return torch.ops.pybench.conv2d_maxpool_nchwc.default(
+            x, self.weight, self.bias, out_channels, stride, padding, dilation, activation,
+            *self._pool_args)
+
+    def layer_flops(self, output: torch.Tensor) -> int:
+        """The convolution's FLOPs, as for the ``nn.Conv2d`` it replaces (the pooling's
+        comparisons are not counted, as for ``nn.MaxPool2d``)."""
+        kh, kw = self.weight.shape[2:4]
+        h, w = self._conv_hw
+        return 2 * output.shape[0] * h * w * self.out_channels * self.in_channels * kh * kw
+
+    def extra_repr(self) -> str:
+        out_channels, stride, padding, dilation, activation = self._conv_args
+        k, s, p, d, ceil = self._pool_args
+        return (f"{self.in_channels} -> {self.out_channels}, block={self.block}, kernel="
+                f"{tuple(self.weight.shape[2:4])}, stride={stride}, padding={padding}, "
+                f"dilation={dilation}, activation={activation!r}, blocked_input="
+                f"{self.blocked_input}, pool kernel={k}, stride={s}, padding={p}, "
+                f"dilation={d}, ceil_mode={ceil}")
+
+
+def _pool_pair(value, kernel: tuple[int, int]) -> tuple[int, int]:
+    if value is None or (isinstance(value, (tuple, list)) and len(value) == 0):
+        return kernel  # nn.MaxPool2d's stride default
+    if isinstance(value, (tuple, list)):
+        return (value[0], value[-1])
+    return (value, value)
+
+
+def fuse_conv_maxpool(graph: fx.Graph, root: nn.Module, report, choose, mode: str) -> None:
+    """Replaces each blocked direct convolution -> max pooling pair (the convolution's
+    output, its activation fused, read by nothing else) with :class:`NchwcConv2dMaxPool`:
+    ``mode`` "always", or "auto", which times the pair both ways on its shapes
+    (``choose(path, rule, separate, fused, args)``) and keeps the faster (overlapping
+    windows recompute a band's last conv rows; small images have few bands). A convolution
+    that runs Winograd, writes a concat's slice or takes a residual stays separate."""
+    erased: set[fx.Node] = set()
+    for node in list(graph.nodes):
+        if node.op != "call_module" or node in erased:
+            continue
+        conv = root.get_submodule(node.target)
+        if (not isinstance(conv, NchwcConv2d) or conv.algorithm != "direct"
+                or len(node.args) != 1 or node.kwargs or len(node.users) != 1
+                or getattr(conv, "example_shape", None) is None):
+            continue
+        user = next(iter(node.users))
+        if user.op != "call_module" or len(user.args) != 1 or user.kwargs:
+            continue
+        pool = root.get_submodule(user.target)
+        if not isinstance(pool, NchwcPool) or not isinstance(pool.pool, nn.MaxPool2d):
+            continue
+        fused = NchwcConv2dMaxPool(conv, pool.pool)
+        if mode != "always":
+            n, cb, h, w, b = conv.example_shape
+            shape = conv.example_shape if conv.blocked_input else (n, conv.in_channels, h, w)
+            choice = choose(user.target, "conv + maxpool fused", nn.Sequential(conv, pool),
+                            fused, (torch.randn(shape),))
+            report.choices.append(choice)
+            if choice.chosen != "fused":
+                continue
+        target = f"{node.target}__{user.target}"
+        root.add_module(target, fused)
+        with graph.inserting_before(user):
+            out = graph.call_module(target, (node.args[0],))
+        user.replace_all_uses_with(out)
+        graph.erase_node(user)
+        graph.erase_node(node)
+        erased |= {user, node}
+        delattr(root, node.target)
+        delattr(root, user.target)
+        report.converted.append(Converted(target, "nchwc conv + maxpool, fused by row bands"))
+
+
 def batchnorm_affine(bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
     """An eval-mode BatchNorm as y = x * scale + shift per channel, in float64 (so what is
     folded from it is rounded once more than the original, not twice)."""
@@ -499,7 +606,8 @@ def _blocked_concat(node: fx.Node | None, block: int) -> bool:
 
 
 def convert_blocked(model: nn.Module, example_inputs: Sequence[Any], report, block: int | None = None,
-                    winograd: str = "auto", fuse_depthwise: str = "auto") -> BlockedGraphModule:
+                    winograd: str = "auto", fuse_depthwise: str = "auto",
+                    fuse_pool: str = "auto") -> BlockedGraphModule:
     """The blocked-layout version of ``model`` (already a copy, BatchNorms folded); appends
     what it did to ``report`` (``converted``, ``skipped``, ``layout``, ``choices``).
 
@@ -507,8 +615,11 @@ def convert_blocked(model: nn.Module, example_inputs: Sequence[Any], report, blo
     the Winograd F(4x4, 3x3) kernel against the direct one on the layer's shapes and keeps
     the faster (recorded in ``report.choices``; cached like every measured choice),
     ``"always"`` / ``"never"`` take or leave it without timing. ``fuse_depthwise``: the
-    same three ways for each 1x1 -> depthwise pair (:func:`fuse_pointwise_depthwise`)."""
-    for name, value in (("winograd", winograd), ("fuse_depthwise", fuse_depthwise)):
+    same three ways for each 1x1 -> depthwise pair (:func:`fuse_pointwise_depthwise`);
+    ``fuse_pool`` for each direct convolution -> max pooling pair (:func:`fuse_conv_maxpool`;
+    a convolution that chose Winograd is not fused)."""
+    for name, value in (("winograd", winograd), ("fuse_depthwise", fuse_depthwise),
+                        ("fuse_pool", fuse_pool)):
         if value not in ("auto", "always", "never"):
             raise ValueError(f"pybench.nn.convert: {name} must be 'auto', 'always' or "
                              f"'never', got {value!r}")
@@ -811,6 +922,10 @@ def convert_blocked(model: nn.Module, example_inputs: Sequence[Any], report, blo
         fuse_pointwise_depthwise(
             new, root, report,
             lambda *a: get_chooser().choose(*a, names=("fused", "separate")), fuse_depthwise)
+    if fuse_pool != "never":
+        fuse_conv_maxpool(
+            new, root, report,
+            lambda *a: get_chooser().choose(*a, names=("fused", "separate")), fuse_pool)
     if chooser is not None:
         chooser.save()
     result = BlockedGraphModule(root, new, class_name=type(model).__name__ + "Nchwc")

@@ -105,7 +105,7 @@ class ConversionMismatch(RuntimeError):
 def convert(model: nn.Module, *, inplace: bool = False, rules: Sequence[Rule] | None = None,
             example_inputs: Sequence[Any] | None = None, rtol: float = 1e-4,
             choose: str | None = None, layout: str = "nchw", winograd: str = "auto",
-            fuse_depthwise: str = "auto") -> nn.Module:
+            fuse_depthwise: str = "auto", fuse_pool: str = "auto") -> nn.Module:
     """A copy of ``model`` with its supported layers swapped for pybench's.
 
     Every ``nn.Conv2d`` whose configuration pybench supports (float32, ``padding_mode='zeros'``)
@@ -151,6 +151,11 @@ def convert(model: nn.Module, *, inplace: bool = False, rules: Sequence[Rule] | 
             expand and depthwise): ``"auto"`` (default) times the pair fused -- one op, band
             by band of rows, so the expanded tensor stays in L2 -- against the two layers
             and keeps the faster; ``"always"`` / ``"never"``. Same results either way.
+        fuse_pool: the blocked layout's direct convolution (with its activation) -> max
+            pooling pairs (VGG's, AlexNet's): ``"auto"`` (default) times the pair fused --
+            one op, band by band of pooled rows, so the convolution's output stays in L2 --
+            against the two layers and keeps the faster; ``"always"`` / ``"never"``. A
+            convolution that chose Winograd is not fused. Same results either way.
 
     Returns:
         The converted model. Its ``pybench_report`` attribute is a :class:`ConversionReport`
@@ -166,7 +171,7 @@ def convert(model: nn.Module, *, inplace: bool = False, rules: Sequence[Rule] | 
         raise ValueError(f"pybench.nn.convert: layout must be 'nchw', 'nchwc' or 'auto', got "
                          f"{layout!r}")
     if layout == "nchwc":
-        return _convert_nchwc(model, example_inputs, rtol, winograd, fuse_depthwise)
+        return _convert_nchwc(model, example_inputs, rtol, winograd, fuse_depthwise, fuse_pool)
     if layout == "auto":
         if example_inputs is None:
             raise ValueError("pybench.nn.convert: layout='auto' needs example_inputs to time")
@@ -174,7 +179,7 @@ def convert(model: nn.Module, *, inplace: bool = False, rules: Sequence[Rule] | 
         # would already have changed.
         try:
             nchwc, error = _convert_nchwc(model, example_inputs, rtol, winograd,
-                                          fuse_depthwise), None
+                                          fuse_depthwise, fuse_pool), None
         except ConversionMismatch:
             raise
         except Exception as exc:  # noqa: BLE001 -- untraceable, training mode: say why
@@ -230,7 +235,8 @@ def convert(model: nn.Module, *, inplace: bool = False, rules: Sequence[Rule] | 
 
 
 def _convert_nchwc(model: nn.Module, example_inputs: Sequence[Any] | None, rtol: float,
-                   winograd: str = "auto", fuse_depthwise: str = "auto") -> nn.Module:
+                   winograd: str = "auto", fuse_depthwise: str = "auto",
+                   fuse_pool: str = "auto") -> nn.Module:
     if example_inputs is None:
         raise ValueError("pybench.nn.convert: layout='nchwc' needs example_inputs (the graph's "
                          "shapes come from one run)")
@@ -244,7 +250,7 @@ def _convert_nchwc(model: nn.Module, example_inputs: Sequence[Any] | None, rtol:
                          f"model: {report.not_folded}")
     with torch.no_grad():
         converted = convert_blocked(folded, tuple(example_inputs), report, winograd=winograd,
-                                    fuse_depthwise=fuse_depthwise)
+                                    fuse_depthwise=fuse_depthwise, fuse_pool=fuse_pool)
     converted.pybench_report = report
     report.verified_error = _verify(model, converted, tuple(example_inputs), rtol)
     return converted

@@ -13,7 +13,7 @@ autograd-free inference, ``torch.compile`` (each module's fake kernels) and
   :mod:`~pybench.ops.conv2d_nchwc_op`, :mod:`~pybench.ops.depthwise_nchwc`: its dense and
   depthwise convolutions with fused epilogues; :mod:`~pybench.ops.winograd_nchwc`: its
   3x3 stride-1 convolution by Winograd F(4x4, 3x3); :mod:`~pybench.ops.pool_nchwc`: its max,
-  average and adaptive average pooling.
+  average and adaptive average pooling, and a convolution fused with the max pooling after it.
 - :mod:`~pybench.ops.pool_ops`: max, average and adaptive average pooling of NCHW tensors
   (CPU and CUDA).
 - :mod:`~pybench.ops.linear_op`: a packed fully connected layer for small inference batches.
@@ -42,7 +42,8 @@ from pybench.ops.output_cache import (OutputCacheInfo, empty_output, empty_outpu
                                       output_cache_info, set_output_cache)
 from pybench.ops.linear_op import LINEAR_ACTIVATIONS, LINEAR_PANEL, linear, pack_linear
 from pybench.ops.pack_cache import clear_pack_cache, pack_cache_info
-from pybench.ops.pool_nchwc import adaptive_avg_pool2d_nchwc, avg_pool2d_nchwc, max_pool2d_nchwc
+from pybench.ops.pool_nchwc import (adaptive_avg_pool2d_nchwc, avg_pool2d_nchwc,
+                                   conv2d_maxpool_nchwc, max_pool2d_nchwc)
 from pybench.ops.pool_ops import adaptive_avg_pool2d, avg_pool2d, max_pool2d
 from pybench.ops.winograd_nchwc import (WINOGRAD_RTOL, conv2d_winograd_nchwc,
                                         conv2d_winograd_nchwc_out, pack_conv2d_winograd_nchwc,
@@ -57,7 +58,7 @@ __all__ = ["gram", "conv2d", "CONV2D_ACTIVATIONS", "conv2d_padding", "cpu_isa",
            "pack_conv2d_nchwc", "pad_bias_nchwc", "NCHWC_ACTIVATIONS", "linear", "pack_linear",
            "LINEAR_PANEL", "LINEAR_ACTIVATIONS",
            "block_size", "to_nchwc", "from_nchwc", "depthwise_conv2d_nchwc", "pack_depthwise_nchwc",
-           "max_pool2d_nchwc", "avg_pool2d_nchwc", "adaptive_avg_pool2d_nchwc",
+           "max_pool2d_nchwc", "avg_pool2d_nchwc", "adaptive_avg_pool2d_nchwc", "conv2d_maxpool_nchwc",
            "max_pool2d", "avg_pool2d", "adaptive_avg_pool2d",
            "OutputCacheInfo", "output_cache_info", "empty_output_cache", "set_output_cache",
            "empty_output", "conv2d_winograd_nchwc", "conv2d_winograd_nchwc_out",

@@ -1,7 +1,8 @@
 """Max, average and adaptive average pooling on the blocked layout (:mod:`pybench.ops.nchwc`),
 with PyTorch's semantics (``F.max_pool2d``, ``F.avg_pool2d``, ``F.adaptive_avg_pool2d``):
-the pooling of converted models. CPU only; every lane is pooled, so a padded channel stays
-zero when it was zero."""
+the pooling of converted models, and a blocked convolution fused with the max pooling that
+follows it (:func:`conv2d_maxpool_nchwc`). CPU only; every lane is pooled, so a padded
+channel stays zero when it was zero."""
 from __future__ import annotations
 
 import torch
@@ -13,6 +14,7 @@ from pybench.ops.pool_ops import _adaptive_output_size, _pair, _stride, fake_poo
 
 _OP = "pybench.pool2d_nchwc"
 _ADAPTIVE_OP = "pybench.adaptive_avg_pool2d_nchwc"
+_FUSED_OP = "pybench.conv2d_maxpool_nchwc"
 
 
 def _check_blocked(op: str, input: torch.Tensor) -> None:
@@ -63,6 +65,63 @@ def adaptive_avg_pool2d_nchwc(input: torch.Tensor, output_size) -> torch.Tensor:
     _check_blocked(_ADAPTIVE_OP, input)
     return torch.ops.pybench.adaptive_avg_pool2d_nchwc(
         input, _adaptive_output_size(_ADAPTIVE_OP, tuple(input.shape[2:4]), output_size))
+
+
+def conv2d_maxpool_nchwc(input: torch.Tensor, weight: torch.Tensor,
+                         bias: torch.Tensor | None = None, out_channels: int | None = None,
+                         stride=1, padding=0, dilation=1, activation: str = "none", *,
+                         pool_kernel_size, pool_stride=None, pool_padding=0, pool_dilation=1,
+                         ceil_mode: bool = False) -> torch.Tensor:
+    """``F.max_pool2d(act(F.conv2d(x, weight, bias, stride, padding, dilation)), pool_*)``
+    in the blocked layout, as one op: :func:`pybench.ops.conv2d_nchwc` (direct kernel)
+    then :func:`max_pool2d_nchwc`, bitwise, but run band by band of pooled rows, each
+    band's convolution rows computed into a per-thread scratch of at most a quarter of the
+    L2 and pooled from there, so the convolution's output never goes to memory
+    (``csrc/kernels/conv2d_maxpool_nchwc/conv2d_maxpool_nchwc.h``).
+
+    CPU only, as the blocked layout is: there is no CUDA kernel; a tensor on another device
+    raises ValueError.
+
+    Args:
+        input, weight, bias, out_channels, stride, padding, dilation, activation: as
+            :func:`pybench.ops.conv2d_nchwc` (no residual; weight from
+            :func:`pybench.ops.pack_conv2d_nchwc`, not Winograd's).
+        pool_kernel_size, pool_stride, pool_padding, pool_dilation, ceil_mode: as
+            ``F.max_pool2d`` (int or pair; stride defaults to the kernel size).
+
+    Returns:
+        float32 (N, Kb, OH, OW, B), the pooled output.
+
+    Raises:
+        TypeError: an operand that is not a dense float32 tensor.
+        ValueError: a non-CPU operand, shapes that do not fit the blocked layout or each
+            other, an unknown activation, convolution or pooling geometry PyTorch refuses.
+    """
+    from pybench.ops.conv2d_nchwc_op import _args
+    op = _FUSED_OP
+    _check_cpu(op, input=input, weight=weight, bias=bias)
+    check_operands(op, input, weight=weight, bias=bias)
+    k, s, pads, d = _args(op, input, weight, out_channels, stride, padding, dilation,
+                          activation)
+    pk = _pair(op, pool_kernel_size, "pool_kernel_size")
+    return torch.ops.pybench.conv2d_maxpool_nchwc(
+        input, weight, bias, k, s, pads, d, activation, pk, _stride(op, pool_stride, pk),
+        _pair(op, pool_padding, "pool_padding"), _pair(op, pool_dilation, "pool_dilation"),
+        bool(ceil_mode))
+
+
+@torch.library.register_fake("pybench::conv2d_maxpool_nchwc")
+def _conv2d_maxpool_nchwc_fake(input, weight, bias, out_channels, stride, padding, dilation,
+                               activation, pool_kernel_size, pool_stride, pool_padding,
+                               pool_dilation, ceil_mode):
+    # The two ops' checks in a row, as the kernel makes them.
+    from pybench.ops.conv2d_nchwc_op import _fake_out_shape
+    op = _FUSED_OP
+    n, kb, h, w, b = _fake_out_shape(op, input, weight, bias, None, out_channels, stride,
+                                     padding, dilation, activation)
+    oh, ow = fake_pool_output_hw(op, "max", h, w, pool_kernel_size, pool_stride, pool_padding,
+                                 pool_dilation, ceil_mode, None)
+    return input.new_empty((n, kb, oh, ow, b))
 
 
 @torch.library.register_fake("pybench::pool2d_nchwc")

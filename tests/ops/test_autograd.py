@@ -213,8 +213,13 @@ def test_inference_only_ops_raise_at_backward():
     w = ops.pack_conv2d_nchwc(torch.randn(8, 16, 3, 3), block)
     wino = ops.pack_conv2d_winograd_nchwc(torch.randn(8, 16, 3, 3), block)
     lin = ops.pack_linear(torch.randn(5, 16))
+    w1 = ops.pack_conv2d_nchwc(torch.randn(8, 16, 1, 1), block)
+    dw = ops.pack_depthwise_nchwc(torch.randn(8, 1, 3, 3), block)
     for out in (ops.conv2d_nchwc(xb, w, padding=1), ops.conv2d_winograd_nchwc(xb, wino),
-                ops.max_pool2d_nchwc(xb, 2), ops.linear(x.mean((2, 3)), lin, None, 5)):
+                ops.max_pool2d_nchwc(xb, 2), ops.linear(x.mean((2, 3)), lin, None, 5),
+                ops.conv2d_maxpool_nchwc(xb, w, padding=1, pool_kernel_size=2),
+                torch.ops.pybench.conv1x1_depthwise_nchwc(xb, w1, None, 8, "none", dw, None,
+                                                          [1, 1], [1, 1, 1, 1], [1, 1], "none")):
         assert out.requires_grad
         with pytest.raises(RuntimeError, match="not implemented"):
             out.sum().backward()

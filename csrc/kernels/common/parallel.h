@@ -44,6 +44,32 @@ inline void run_parallel(const CpuExecution& exec, int64_t begin, int64_t end, i
 // by item count: when items differ in cost (a layer's output block groups of 4 and 2
 // blocks, a short last chunk) and there are few of them, one thread idles for a third of
 // the layer -- MobileNet-v2's 1x1 layers scaled 1.4-1.6x on 2 threads so.
+// The first item of range t of `parts` (t = parts: n): the item boundary whose cost is
+// nearest t / parts of the total.
+inline int64_t balanced_bound(const std::vector<int64_t>& prefix, int64_t parts, int64_t t) {
+  const int64_t n = static_cast<int64_t>(prefix.size()) - 1;
+  if (t <= 0) return 0;
+  if (t >= parts) return n;
+  const int64_t target = prefix[n] * t / parts;
+  int64_t i = std::lower_bound(prefix.begin(), prefix.end(), target) - prefix.begin();
+  if (i > 0 && target - prefix[i - 1] < prefix[i] - target) --i;
+  return std::clamp<int64_t>(i, 0, n);
+}
+
+// The ranges run_parallel_balanced makes of `prefix` for `threads`: the costliest one's
+// cost (what the threads wait for), for kernels that choose between splits.
+inline int64_t balanced_makespan(const std::vector<int64_t>& prefix, int64_t threads) {
+  const int64_t n = static_cast<int64_t>(prefix.size()) - 1;
+  if (n <= 0) return 0;
+  const int64_t parts = std::clamp<int64_t>(threads, 1, n);
+  int64_t worst = 0;
+  for (int64_t t = 0; t < parts; ++t) {
+    worst = std::max(worst, prefix[balanced_bound(prefix, parts, t + 1)] -
+                                prefix[balanced_bound(prefix, parts, t)]);
+  }
+  return worst;
+}
+
 inline void run_parallel_balanced(const CpuExecution& exec, const std::vector<int64_t>& prefix,
                                   const ParallelBody& body) {
   const int64_t n = static_cast<int64_t>(prefix.size()) - 1;
@@ -53,19 +79,9 @@ inline void run_parallel_balanced(const CpuExecution& exec, const std::vector<in
     body(0, n);
     return;
   }
-  const int64_t total = prefix[n];
-  // The item boundary whose cost is nearest t / parts of the total.
-  auto bound = [&](int64_t t) -> int64_t {
-    if (t <= 0) return 0;
-    if (t >= parts) return n;
-    const int64_t target = total * t / parts;
-    int64_t i = std::lower_bound(prefix.begin(), prefix.end(), target) - prefix.begin();
-    if (i > 0 && target - prefix[i - 1] < prefix[i] - target) --i;
-    return std::clamp<int64_t>(i, 0, n);
-  };
   run_parallel(exec, 0, parts, 1, [&](int64_t b, int64_t e) {
     for (int64_t t = b; t < e; ++t) {
-      const int64_t lo = bound(t), hi = bound(t + 1);
+      const int64_t lo = balanced_bound(prefix, parts, t), hi = balanced_bound(prefix, parts, t + 1);
       if (lo < hi) body(lo, hi);
     }
   });

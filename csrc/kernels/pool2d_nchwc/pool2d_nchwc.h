@@ -33,7 +33,12 @@ struct Pool2dNchwcParams {
   const PoolWindow* cols = nullptr;  // out_w windows
   bool count_include_pad = true;     // avg: divide by span_h * span_w, else taps_h * taps_w
   int64_t divisor_override = 0;      // avg: divide by this instead when not 0
+  // Floats between consecutive output channel planes; 0: out_h * out_w * B, dense. A band
+  // of rows of a larger output is written in place this way (conv2d_maxpool_nchwc).
+  int64_t out_plane_stride = 0;
   CpuExecution exec;
+
+  int64_t out_plane() const { return out_plane_stride > 0 ? out_plane_stride : out_h * out_w * block; }
 
   // The divisor of output (oy, ox) of an average pooling.
   int64_t divisor(const PoolWindow& r, const PoolWindow& c) const {

@@ -12,7 +12,7 @@ void pool2d_nchwc_ref(const Pool2dNchwcParams& p) {
   const int64_t B = p.block;
   for (int64_t plane = 0; plane < p.batch * p.blocks; ++plane) {
     const float* in = p.input + plane * p.in_h * p.in_w * B;
-    float* out = p.output + plane * p.out_h * p.out_w * B;
+    float* out = p.output + plane * p.out_plane();
     for (int64_t oy = 0; oy < p.out_h; ++oy) {
       const PoolWindow& rw = p.rows[oy];
       for (int64_t ox = 0; ox < p.out_w; ++ox) {

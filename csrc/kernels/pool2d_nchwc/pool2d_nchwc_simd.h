@@ -32,6 +32,7 @@ void pool2d_nchwc_simd(const Pool2dNchwcParams& p) {
     // reload each one after every store -- half the loop's instructions, 2x the time.
     const int64_t B = p.block, out_h = p.out_h, out_w = p.out_w;
     const int64_t row_floats = p.in_w * B, in_plane = p.in_h * row_floats;
+    const int64_t out_plane = p.out_plane();
     const int64_t dil_row = p.dilation_h * row_floats, dil_col = p.dilation_w * B;
     const float* const input = p.input;
     float* const output = p.output;
@@ -47,7 +48,7 @@ void pool2d_nchwc_simd(const Pool2dNchwcParams& p) {
     for (int64_t item = begin; item < end; ++item) {
       const int64_t oy = item % out_h;
       const float* const in = input + item / out_h * in_plane;
-      float* const out = output + item * out_w * B;
+      float* const out = output + item / out_h * out_plane + oy * out_w * B;
       const PoolWindow rw = row_windows[oy];
       // Pass 1: the window's rows, per input column. Every output window holds at least
       // one tap (padding is at most half the window). Fixed tap counts get straight-line

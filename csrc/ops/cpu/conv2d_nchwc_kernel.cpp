@@ -9,10 +9,12 @@
 
 #include "aten_parallel.h"
 #include "conv2d_args.h"
+#include "conv2d_maxpool_nchwc/conv2d_maxpool_nchwc.h"
 #include "conv2d_nchwc/conv2d_nchwc.h"
 #include "nchwc_args.h"
 #include "nchwc_prepare.h"
 #include "output_cache.h"
+#include "pool2d_args.h"
 #include "tensor_checks.h"
 
 namespace pybench::ops {
@@ -296,10 +298,53 @@ at::Tensor conv1x1_depthwise_nchwc_cpu(const at::Tensor& input, const at::Tensor
   return out;
 }
 
+// conv2d_maxpool_nchwc: the direct convolution's checks, then F.max_pool2d's on its output
+// size; the bands are the kernel core's (conv2d_maxpool_nchwc/conv2d_maxpool_nchwc.h).
+at::Tensor conv2d_maxpool_nchwc_cpu(const at::Tensor& input, const at::Tensor& weight,
+                                    const std::optional<at::Tensor>& bias,
+                                    int64_t out_channels, at::IntArrayRef stride,
+                                    at::IntArrayRef padding, at::IntArrayRef dilation,
+                                    c10::string_view activation,
+                                    at::IntArrayRef pool_kernel_size,
+                                    at::IntArrayRef pool_stride, at::IntArrayRef pool_padding,
+                                    at::IntArrayRef pool_dilation, bool ceil_mode) {
+  const char* op = "pybench.conv2d_maxpool_nchwc";
+  NchwcCall c = prepare_conv2d_nchwc(op, input, weight, bias, std::nullopt, out_channels,
+                                     stride, padding, dilation, std::string(activation));
+  check_pool_geometry(op, true, pool_kernel_size, pool_stride, pool_padding, pool_dilation,
+                      std::nullopt);
+  kernels::Conv2dMaxpoolNchwcParams f;
+  f.conv = c.p;
+  const PoolOutputSize o = checked_pool_output_size(op, f.conv.out_h, f.conv.out_w,
+                                                    pool_kernel_size, pool_stride,
+                                                    pool_padding, pool_dilation, ceil_mode);
+  at::Tensor out = empty_output({f.conv.batch, f.conv.out_blocks(), o.h, o.w, f.conv.block},
+                                input.options());
+  if (out.numel() == 0) return out;
+  f.conv.input = c.input.data_ptr<float>();
+  f.conv.weight = c.weight.data_ptr<float>();
+  f.conv.bias = c.bias.defined() ? c.bias.data_ptr<float>() : nullptr;
+  f.pool_kernel_h = pool_kernel_size[0];
+  f.pool_kernel_w = pool_kernel_size[1];
+  f.pool_stride_h = pool_stride[0];
+  f.pool_stride_w = pool_stride[1];
+  f.pool_pad_h = pool_padding[0];
+  f.pool_pad_w = pool_padding[1];
+  f.pool_dilation_h = pool_dilation[0];
+  f.pool_dilation_w = pool_dilation[1];
+  f.out_h = o.h;
+  f.out_w = o.w;
+  f.output = out.data_ptr<float>();
+  f.exec = aten_cpu_execution();
+  kernels::cpu::conv2d_maxpool_nchwc(f);
+  return out;
+}
+
 }  // namespace
 
 TORCH_LIBRARY_IMPL(pybench, CPU, m) {
   m.impl("conv1x1_depthwise_nchwc", &conv1x1_depthwise_nchwc_cpu);
+  m.impl("conv2d_maxpool_nchwc", &conv2d_maxpool_nchwc_cpu);
   m.impl("conv2d_nchwc", &conv2d_nchwc_cpu);
   m.impl("conv2d_nchwc_out", &conv2d_nchwc_out_cpu);
   m.impl("conv2d_nchwc_winograd", &conv2d_nchwc_winograd_cpu);
