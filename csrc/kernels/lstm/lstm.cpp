@@ -9,6 +9,7 @@ namespace pybench::kernels::cpu {
 int64_t lstm_pack_block(CpuIsa isa) { return isa == CpuIsa::avx2 ? 8 : 16; }
 
 LstmKBlocking lstm_k_blocking(const CpuCaches& c, CpuIsa isa) {
+  // As k_blocking() in lstm_simd.h: AVX2's tile reads its weights as memory operands.
   if (isa == CpuIsa::avx2) return lstm_k_blocking_l1(c, lstm_pack_block(isa));
   const int64_t rows = isa == CpuIsa::avx2 ? kLstmTileRowsAvx2 : kLstmTileRowsAvx512;
   return lstm_k_blocking(c, lstm_pack_block(isa), lstm_max_group_rows(rows));

@@ -233,15 +233,18 @@ inline void input_gemm_tile(const LstmInputGemmParams& p, int64_t panel, int64_t
 }
 
 // ---- K blocking ---------------------------------------------------------------------
-// Past direct_max_k, a work item's K runs in chunks of chunk_k (lstm_k_blocking in lstm.h:
-// a third of the L2, at most 512): the panel chunk (128 KiB on AVX-512 at 512) and the
-// activation chunk of the item's rows (<= kMaxGroupRows) stay in L2 while every row tile
-// passes over them. The accumulators go through a per-item buffer between chunks (one
+// Past direct_max_k, a work item's K runs in chunks of chunk_k (lstm_k_blocking in lstm.h):
+// with the weights hoisted into registers (AVX-512), a third of the L2, at most 512 -- the
+// panel chunk (128 KiB at 512) and the activation chunk of the item's rows (<=
+// kMaxGroupRows) stay in L2 while every row tile passes over them; with the weights read
+// as FMA memory operands (AVX2), half the L1d (lstm_k_blocking_l1), which every row tile
+// then reads the chunk from. The accumulators go through a per-item buffer between chunks (one
 // store and load per chunk); gates_x / bias are added in the epilogue.
 inline constexpr int64_t kMaxGroupRows = lstm_max_group_rows(V::MR);
 
 inline LstmKBlocking k_blocking() {
-  LstmKBlocking b = lstm_k_blocking(cpu_caches(), V::W, kMaxGroupRows);
+  LstmKBlocking b = V::kHoistW ? lstm_k_blocking(cpu_caches(), V::W, kMaxGroupRows)
+                                : lstm_k_blocking_l1(cpu_caches(), V::W);
 #ifdef PYBENCH_LSTM_DIRECT_MAX_K  // a fixed threshold, for A/B measurements of the blocking
   b.direct_max_k = PYBENCH_LSTM_DIRECT_MAX_K;
 #endif
