@@ -174,11 +174,13 @@ Conv2dParams make_params(const Conv2dCase& c, const Operands& ops, Buffer& out) 
 // Runs fn on c (threaded as given) and returns the output after checking that nothing
 // outside it was written and that the operands are untouched.
 Buffer run(Conv2dFn fn, const Conv2dCase& c, const Operands& ops,
-           const ParallelFor& parallel_for = {}, int64_t max_threads = 1) {
+           const ParallelFor& parallel_for = {}, int64_t max_threads = 1,
+           bool stack_images = true) {
   const Operands before = ops.abs();  // any copy would do; abs() is one
   Buffer out(c.output_size());
   Conv2dParams p = make_params(c, ops, out);
   p.exec = {parallel_for, max_threads};
+  p.stack_images = stack_images;
   fn(p);
   EXPECT_TRUE(out.guards_intact()) << "the kernel wrote outside the output";
   EXPECT_TRUE(ops.input.guards_intact() && ops.weight.guards_intact() &&
@@ -302,6 +304,14 @@ std::vector<Conv2dCase> conv2d_cases() {
       pad(stride(make_case(1, 128, 61, 61, 6, 3, 3), 2, 2), 1),
       pad(dilate(group(make_case(2, 128, 24, 40, 10, 3, 3), 2), 2, 2), 2),
       no_bias(make_case(1, 256, 33, 40, 7, 1, 1)),
+      // small images stacked in one item's planes (conv2d_direct.h, plan_stacking)
+      stride(make_case(5, 40, 13, 13, 33, 1, 1), 2, 2),
+      pad(make_case(8, 64, 5, 5, 70, 3, 3), 1),
+      stride(make_case(3, 20, 13, 13, 9, 1, 1), 2, 2),
+      pad(make_case(4, 24, 5, 5, 13, 3, 3), 1),
+      pad(stride(make_case(5, 16, 6, 6, 10, 3, 3), 2, 2), 1),
+      pad(make_case(3, 8, 3, 4, 7, 3, 3), 2, 2, 0, 0),  // only rows padded
+      stride(group(make_case(4, 16, 9, 9, 12, 1, 1), 2), 2, 2),
   };
   // Channel counts below, at and above the vector widths (8, 16) and tile heights (4, 6).
   for (int64_t c : {1, 3, 5, 15, 16, 17, 31, 32, 33, 63, 65}) {
@@ -413,6 +423,22 @@ Conv2dCase with_epilogue(Conv2dCase c) {
 TEST_P(Conv2dVariantTest, MatchesRefWithEpilogue) {
   const auto& [isa, c] = GetParam();
   check_against_ref(variant_for(isa), with_epilogue(c));
+}
+
+// Stacking small images in one work item (conv2d_direct.h) moves outputs between tiles
+// but never reorders a sum: bitwise the result of one image per item, epilogue included.
+TEST_P(Conv2dVariantTest, StackedEqualsOneImagePerItem) {
+  const auto& [isa, plain] = GetParam();
+  const Conv2dCase c = with_epilogue(plain);
+  const Operands ops(c);
+  for (int64_t threads : {1, 2}) {
+    SCOPED_TRACE(std::to_string(threads) + " threads");
+    const ParallelFor pf = threads > 1 ? std_thread_for(threads) : ParallelFor{};
+    const Buffer stacked = run(variant_for(isa), c, ops, pf, threads);
+    const Buffer alone = run(variant_for(isa), c, ops, pf, threads, false);
+    EXPECT_EQ(std::memcmp(stacked.data(), alone.data(), stacked.size * sizeof(float)), 0)
+        << "stacking images changed the result";
+  }
 }
 
 TEST_P(Conv2dVariantTest, MatchesRefWithUnevenReverseChunks) {

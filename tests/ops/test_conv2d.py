@@ -160,6 +160,15 @@ NAMED = [
     _case("row-chunks", 1, 256, 30, 30, 8, 3, 3, padding=1),
     _case("row-chunks-stride2", 1, 128, 61, 61, 6, 3, 3, stride=2, padding=1),
     _case("row-chunks-dil2-groups2", 2, 128, 24, 40, 10, 3, 3, dilation=2, groups=2, padding=2),
+    # small images stacked in one item's planes (several images per tile), the last block
+    # of images shorter; shared padding rows between images, phases, groups
+    _case("stack-1x1-stride2", 5, 40, 13, 13, 33, 1, 1, stride=2),
+    _case("stack-3x3-5x5-b8", 8, 64, 5, 5, 70, 3, 3, padding=1),
+    _case("stack-1x1-stride2-odd", 3, 20, 13, 13, 9, 1, 1, stride=2),
+    _case("stack-3x3-5x5-pad1", 4, 24, 5, 5, 13, 3, 3, padding=1),
+    _case("stack-3x3-stride2", 5, 16, 6, 6, 10, 3, 3, stride=2, padding=1),
+    _case("stack-pad-rows-only", 3, 8, 3, 4, 7, 3, 3, padding=(2, 0)),
+    _case("stack-groups2", 4, 16, 9, 9, 12, 1, 1, groups=2, stride=2),
     # a few realistic layers at full size (the float64 reference bounds how many)
     _case("resnet18-layer1-conv", 1, 64, 56, 56, 64, 3, 3, padding=1, bias=False),
     _case("resnet18-stem", 1, 3, 224, 224, 64, 7, 7, stride=2, padding=3, bias=False),
@@ -405,6 +414,9 @@ def test_conv2d_nan_stays_in_its_windows(device, case, cpu_isa):
         # several row chunks per image
         _case("row-split", 2, 256, 30, 30, 8, 3, 3, padding=1),
         _case("batch-split", 3, 5, 9, 9, 7, 3, 3),
+        # stacked images: a block of them per thread, its output channels split
+        _case("stack-blocks", 7, 24, 9, 9, 9, 1, 1, stride=2),
+        _case("stack-k-split", 6, 24, 9, 9, 200, 1, 1, stride=2),
     ],
     ids=lambda c: c.name,
 )
@@ -416,6 +428,39 @@ def test_conv2d_threads_agree(case, cpu_isa):
             torch.set_num_threads(threads)
             _run_case(case, "cpu")
     finally:
+        torch.set_num_threads(before)
+
+
+STACK_CASES = [c for c in NAMED if c.name.startswith("stack-")] + [
+    c for c in random_cases(200, seed=31) if (c.n or 1) > 1][:24]
+
+
+@pytest.mark.parametrize("case", STACK_CASES, ids=lambda c: f"{c.name}[{describe(c)}]")
+def test_conv2d_stacking_changes_no_bit(case, cpu_isa):
+    """Stacking small images in one work item (conv2d_direct.h) moves outputs between tiles
+    but never reorders a sum: the result is bitwise that of one image per item, epilogue
+    included, on 1 and 2 threads."""
+    if cpu_isa == "scalar":
+        pytest.skip("the scalar kernel has no work items to stack")
+    g = torch.Generator().manual_seed(_seed(case))
+    x = torch.randn(case.input_shape(), generator=g)
+    w = torch.randn(case.weight_shape(), generator=g)
+    b = torch.randn(case.k, generator=g) if case.bias else None
+    res = torch.randn_like(F.conv2d(x, w, b, **case.kwargs()))
+    set_stacking = torch.ops.pybench._set_conv2d_stacking_for_testing
+    before = torch.get_num_threads()
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            outs = []
+            for stack in (True, False):
+                set_stacking(stack)
+                outs.append((ops.conv2d(x, w, b, **case.kwargs()),
+                             ops.conv2d(x, w, b, **case.kwargs(), residual=res, activation="relu")))
+            for stacked, alone in zip(*outs):
+                assert torch.equal(stacked, alone)
+    finally:
+        set_stacking(True)
         torch.set_num_threads(before)
 
 

@@ -43,7 +43,7 @@ def _named(*names):
 # Every path of the kernels once: the 1x1 over the input in place, strided and padded
 # KxK on phase planes (tiles straight into the output, row tiles, the staging copy),
 # asymmetric "same" padding, dilation, groups, the depthwise delegation (with channel
-# multipliers), channel and position tails, an unbatched input; and a shape that splits
+# multipliers), channel and position tails, stacked small images, an unbatched input; and a shape that splits
 # K on a GPU (one 64-pixel tile, a reduction of 1440).
 CASES = _named(
     "1x1", "1x1-in-place-c64", "1x1-stride2", "3x3", "5x5", "7x7-stem", "1x7-same",
@@ -51,6 +51,7 @@ CASES = _named(
     "depthwise", "depthwise-stride2", "depthwise-mult2", "depthwise-mult3", "no-bias",
     "batch3", "h1-3x3-pad1", "w1-3x3-pad1", "unbatched", "channels-k5", "channels-k17",
     "channels-c33", "positions-1x3-w17", "positions-1x3-w65", "positions-1x1-w63",
+    "stack-1x1-stride2", "stack-3x3-stride2", "stack-pad-rows-only", "stack-groups2",
 ) + [
     _case("split-k", 1, 160, 6, 6, 70, 3, 3, padding=1),
     _case("batch1-odd", 1, 7, 13, 11, 9, 3, 3, padding=1, stride=(1, 2)),

@@ -42,6 +42,9 @@ struct Conv2dParams : ConvParamsBase {
   const float* residual = nullptr;  // (batch, out_channels, out_h, out_w) or nullptr
   Activation activation = Activation::none;
   CpuExecution exec;  // threading of the CPU kernels; the CUDA launcher ignores it
+  // false: the direct kernel never stacks small images in one work item
+  // (conv2d_direct.h). The result is bitwise the same either way; tests compare the two.
+  bool stack_images = true;
 };
 
 // Output extent along one axis, PyTorch's formula; `pad_lo + pad_hi` is the total

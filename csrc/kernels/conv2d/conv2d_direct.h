@@ -31,6 +31,9 @@
 //              which then stays in L2 while every output-channel tile of the chunk sweeps
 //              it. The slab size moves only the row chunks, never the order of a sum.
 //              A 1x1, stride-1, unpadded convolution reads the input in place.
+//              Small images are stacked: an item then holds several images, whose
+//              planes lie one below the other in the slab, each image's bottom padding
+//              rows shared with the next one's top padding (see stacking below).
 //   tile       Isa::kRows output channels x Isa::kVecs vectors of positions, kept in
 //              registers across the whole (channel, tap) reduction: AVX-512 6 x 4 zmm
 //              (24 accumulators; per tap 4 loads + 6 broadcasts feed 24 FMAs), AVX2 4 x 3
@@ -65,6 +68,8 @@ struct DirectPlan {
   int64_t overlap = 0;          // zero columns shared by consecutive plane rows
   int64_t phases_h = 0, phases_w = 0;  // phase planes built per channel
   bool in_place = false;        // 1x1, stride 1, no padding: read the input directly
+  int64_t images = 1;           // images stacked in one item's planes
+  int64_t image_rows = 0;       // plane rows from one stacked image's first row to the next's
   int64_t rows = 0;             // output rows per chunk
   int64_t row_chunks = 0, k_chunks = 0, k_tiles = 0;
   std::vector<int64_t> phase_of_h, phase_of_w;  // phase plane index of each phase, -1 unused
@@ -73,8 +78,15 @@ struct DirectPlan {
 
 constexpr int64_t kItemsPerThread = 8;
 
-// Rows of a chunk's plane: its output rows plus the halo.
-inline int64_t plane_rows(const DirectPlan& d, int64_t rows) { return rows + d.halo; }
+// Rows of the plane of `images` stacked images (chunks of `rows` output rows each): the
+// images before the last one, then the last one's rows plus the halo.
+inline int64_t stacked_rows(const DirectPlan& d, int64_t rows, int64_t images) {
+  return (images - 1) * d.image_rows + rows + d.halo;
+}
+// Rows of a chunk's plane: its output rows plus the halo, for every stacked image.
+inline int64_t plane_rows(const DirectPlan& d, int64_t rows) {
+  return stacked_rows(d, rows, d.images);
+}
 // Floats of one phase plane sized for `rows` output rows: its rows, and the zeros that
 // the last row shares with the row after it.
 inline int64_t plane_floats(const DirectPlan& d, int64_t rows) {
@@ -91,17 +103,77 @@ inline bool reads_input_in_place(const Conv2dParams& p) {
          p.pad_h == 0 && p.pad_w == 0 && p.out_h == p.in_h && p.out_w == p.in_w;
 }
 
+// Of `width` plane elements j along an axis holding input element j * stride + first,
+// [j0, j1) are inside the input's `extent`; the rest are zero padding.
+inline std::pair<int64_t, int64_t> valid_range(int64_t first, int64_t extent, int64_t stride,
+                                               int64_t width) {
+  const int64_t j0 = std::clamp<int64_t>(ceil_div(-first, stride), 0, width);
+  const int64_t j1 = std::clamp<int64_t>(
+      first >= extent ? 0 : ceil_div(extent - first, stride), j0, width);
+  return {j0, j1};
+}
+
 // Plane columns [j0, j1) of phase b hold input columns; the rest are zero padding, in
-// a plane row `width` wide before the gap is taken out (see make_plan).
+// a plane row `width` wide before the gap is taken out (see make_plan). Plane (a, b)
+// column j holds padded column j*s_w + b, i.e. input column j*s_w + b - pad_w.
 inline std::pair<int64_t, int64_t> valid_columns(const Conv2dParams& p, int64_t b,
                                                  int64_t width) {
-  // Plane (a, b) column j holds padded column j*s_w + b, i.e. input column
-  // j*s_w + b - pad_w.
-  const int64_t first = b - p.pad_w;
-  const int64_t j0 = std::clamp<int64_t>(ceil_div(-first, p.stride_w), 0, width);
-  const int64_t j1 = std::clamp<int64_t>(
-      first >= p.in_w ? 0 : ceil_div(p.in_w - first, p.stride_w), j0, width);
-  return {j0, j1};
+  return valid_range(b - p.pad_w, p.in_w, p.stride_w, width);
+}
+
+// Cost of one image's tiles over `positions` plane positions, `images` stacked, in FMA
+// issue slots: each tile of v vectors costs kRows * v FMAs per tap, but no less than the
+// FMA latency times the pipes (4 x 2 = 8 on Zen and Intel cores alike) -- a tile with
+// fewer accumulators waits on its own chains.
+template <class Isa>
+double tile_cost_per_image(int64_t positions, int64_t images) {
+  constexpr int64_t kMinSlots = 8;
+  const int64_t vecs = ceil_div(positions, Isa::kLanes);
+  const int64_t full = vecs / Isa::kVecs, rest = vecs % Isa::kVecs;
+  const int64_t slots = full * Isa::kRows * Isa::kVecs +
+                        (rest > 0 ? std::max<int64_t>(Isa::kRows * rest, kMinSlots) : 0);
+  return static_cast<double>(slots) / static_cast<double>(images);
+}
+
+// Stacking. A small image leaves its tiles little to sweep: a 1x1 stride-2 layer onto
+// 7x7 has 49 positions, 4 zmm (64 lanes, 49 used) or 7 ymm whose last one is a tile of
+// its own with too few accumulators to hide the FMA latency. Where several whole images fit in the
+// slab, they are stacked one below the other in each channel's plane, one image's bottom
+// padding rows being the next one's top padding (zeros both, as the columns overlap
+// above); the rows from one image's last output row to the next one's first are garbage
+// positions like the columns, and the tiles run over all the images at once. Stacked only
+// where it saves at least 10% of tile_cost_per_image: 3x3 pad 1 on 7x7 computes 8 x 8
+// positions per image stacked or alone, and would pay the staging copy for nothing. Never
+// for a 1x1 that reads its input in place: building planes for it costs a copy of the
+// input and the in-place tile's prefetch, more than the lanes save. A/B in one process,
+// 2 threads, batch 8, AVX-512 (Zen 5): 1x1 on 7x7 in place 0.61-0.92x stacked (640->128
+// worst), 1000->1000 on 5x5 1.00x; 1x1 stride 2 256->512 on 14x14 (planes built anyway)
+// 1.16x.
+template <class Isa>
+void plan_stacking(const Conv2dParams& p, DirectPlan& d, int64_t slab_bytes) {
+  if (!p.stack_images || d.in_place || p.batch < 2 || d.rows < p.out_h) return;
+  const int64_t rows = p.out_h + d.halo;
+  int64_t shared = d.halo;  // an image's output rows stay clear of the next image's
+  for (int64_t a = 0; a < p.stride_h; ++a) {
+    if (d.phase_of_h[a] < 0) continue;
+    const auto [i0, i1] = valid_range(a - p.pad_h, p.in_h, p.stride_h, rows);
+    shared = std::min({shared, i0, rows - i1});
+  }
+  const int64_t image_rows = rows - shared;
+  const int64_t image_bytes = d.cg * d.phases_h * d.phases_w * image_rows * d.qw * 4;
+  // A block per thread at least: threads splitting one block's output channels would each
+  // build all its planes, which cost 1x1 stride-2 256->512 on 14x14, batch 8, 1.6x its time.
+  const int64_t most = std::min({p.batch, ceil_div(p.batch, p.exec.max_threads),
+                                 slab_bytes / std::max<int64_t>(image_bytes, 1)});
+  if (most < 2) return;
+  // As many images as fit, in blocks that differ by at most one image.
+  const int64_t images = ceil_div(p.batch, ceil_div(p.batch, most));
+  const double alone = tile_cost_per_image<Isa>(p.out_h * d.qw, 1);
+  const double stacked =
+      tile_cost_per_image<Isa>(((images - 1) * image_rows + p.out_h) * d.qw, images);
+  if (stacked > 0.9 * alone) return;
+  d.images = images;
+  d.image_rows = image_rows;
 }
 
 template <class Isa>
@@ -144,6 +216,8 @@ DirectPlan make_plan(const Conv2dParams& p) {
   const int64_t row_bytes = d.cg * d.phases_h * d.phases_w * d.qw * int64_t{4};
   d.rows = std::clamp<int64_t>(slab_bytes / std::max<int64_t>(row_bytes, 1) - d.halo, 1,
                                p.out_h);
+  d.image_rows = p.out_h + d.halo;
+  plan_stacking<Isa>(p, d, slab_bytes);
   d.row_chunks = ceil_div(p.out_h, d.rows);
   // Where the threads share whole (image, group, row chunk) items, a count they share
   // evenly: 21 chunks on 2 threads would leave one thread a chunk behind (VGG-16
@@ -152,11 +226,11 @@ DirectPlan make_plan(const Conv2dParams& p) {
   // unless the weights are smaller than the planes, when splitting rows is the cheaper
   // of the two: each thread then builds only its own rows' planes (ResNet-18 conv1,
   // 37 KB of weights and 635 KB of planes, would otherwise build all its planes twice).
-  const int64_t images = p.batch * p.groups;
+  const int64_t images = ceil_div(p.batch, d.images) * p.groups;  // blocks of stacked ones
   const int64_t weight_bytes = d.kg * d.cg * d.taps * int64_t{4};
   const bool split_rows = images * d.row_chunks >= kItemsPerThread * p.exec.max_threads ||
                           weight_bytes <= row_bytes * plane_rows(d, p.out_h);
-  if (p.exec.max_threads > 1 && split_rows) {
+  if (p.exec.max_threads > 1 && split_rows && d.images == 1) {
     while ((images * d.row_chunks) % p.exec.max_threads != 0 && d.row_chunks < p.out_h) {
       ++d.row_chunks;
     }
@@ -190,14 +264,15 @@ DirectPlan make_plan(const Conv2dParams& p) {
   return d;
 }
 
-// Builds the phase planes of output rows [y0, y0 + rows) of one group's channels into
-// `slab` (channel stride channel_floats(d, d.rows)).
+// Builds the phase planes of output rows [y0, y0 + rows) of one group's channels of
+// `images` stacked images from `x` on into `slab` (channel stride channel_floats(d,
+// d.rows)).
 inline void build_planes(const Conv2dParams& p, const DirectPlan& d, const float* x,
-                         int64_t y0, int64_t rows, float* slab) {
+                         int64_t y0, int64_t rows, int64_t images, float* slab) {
   const int64_t cstride = channel_floats(d, d.rows);
-  const int64_t built_rows = plane_rows(d, rows);
+  const int64_t built_rows = stacked_rows(d, rows, images);
+  const int64_t image_stride = p.in_channels * p.in_h * p.in_w;
   for (int64_t c = 0; c < d.cg; ++c) {
-    const float* xc = x + c * p.in_h * p.in_w;
     for (int64_t a = 0; a < p.stride_h; ++a) {
       if (d.phase_of_h[a] < 0) continue;
       for (int64_t b = 0; b < p.stride_w; ++b) {
@@ -209,7 +284,10 @@ inline void build_planes(const Conv2dParams& p, const DirectPlan& d, const float
         const int64_t first = b - p.pad_w;
         for (int64_t i = 0; i < built_rows; ++i) {
           float* row = plane + i * d.qw;
-          const int64_t iy = (y0 + i) * p.stride_h + a - p.pad_h;
+          // A row two stacked images share is zero in both: build it as the later one's.
+          const int64_t j = std::min(i / d.image_rows, images - 1);
+          const float* xc = x + j * image_stride + c * p.in_h * p.in_w;
+          const int64_t iy = (y0 + i - j * d.image_rows) * p.stride_h + a - p.pad_h;
           if (iy < 0 || iy >= p.in_h || j0 >= j1) {
             std::memset(row, 0, sizeof(float) * d.qw);
             continue;
@@ -489,17 +567,19 @@ inline void tile_at(const Conv2dParams& p, const DirectPlan& d, const float* x,
   }
 }
 
-// Output rows [y0, y0 + rows) of output channels [k_begin, k_end) of group g, image n.
+// Output rows [y0, y0 + rows) of output channels [k_begin, k_end) of group g, images
+// [n, n + images) (stacked, or one).
 template <class Isa>
 void run_chunk(const Conv2dParams& p, const DirectPlan& d, const float* planes,
-               int64_t channel_stride, int64_t n, int64_t g, int64_t y0, int64_t rows,
-               int64_t k_begin, int64_t k_end, float* staging) {
+               int64_t channel_stride, int64_t n, int64_t images, int64_t g, int64_t y0,
+               int64_t rows, int64_t k_begin, int64_t k_end, float* staging) {
   constexpr int64_t L = Isa::kLanes;
   constexpr int64_t kTileLen = L * Isa::kVecs;
-  const int64_t positions = rows * d.qw;
+  const int64_t positions = ((images - 1) * d.image_rows + rows) * d.qw;
   const int variant = tap_variant(d.taps, d.in_place);
-  // Without garbage columns the tile stores straight into the output.
-  const bool direct = d.qw == p.out_w;
+  // Without garbage columns (or rows between stacked images) the tile stores straight
+  // into the output.
+  const bool direct = d.qw == p.out_w && d.images == 1;
   // Tiles may also start at each row and stop at its last output column, storing straight
   // into the output too, where that pads the rows' vectors no more than the plane's
   // garbage columns would (112 or 224 wide on AVX-512), at the price of narrower tiles at
@@ -508,9 +588,10 @@ void run_chunk(const Conv2dParams& p, const DirectPlan& d, const float* planes,
   // stem, 27 per tile) 1.14x, 3->64 3x3 on 224 (VGG's) 1.03-1.17x, 3->64 7x7/s2 (ResNet's,
   // 147) 1.01-1.04x; but 64->64 3x3 on 224 (576) 0.94-0.96x.
   constexpr int64_t kRowTilesMaxWork = 160;
-  const bool row_tiles = !direct && ceil_div(p.out_w, L) * L <= d.qw &&
+  const bool row_tiles = !direct && d.images == 1 && ceil_div(p.out_w, L) * L <= d.qw &&
                          d.cg * d.taps <= kRowTilesMaxWork;
   const int64_t out_plane = p.out_h * p.out_w;
+  const int64_t out_image = p.out_channels * out_plane;
   const int64_t chunk_at = (n * p.out_channels + g * d.kg) * out_plane + y0 * p.out_w;
   float* out_chunk = p.output + chunk_at;
   const float* res_chunk = p.residual ? p.residual + chunk_at : nullptr;
@@ -547,13 +628,18 @@ void run_chunk(const Conv2dParams& p, const DirectPlan& d, const float* planes,
         continue;
       }
       run_tile(v0, len, -1);
-      // Keep the valid columns of each plane row the tile touched.
+      // Keep the valid columns of each output row the tile touched.
       for (int64_t v = v0; v < v0 + len;) {
-        const int64_t y = v / d.qw, x = v % d.qw;
-        const int64_t run = std::min(v0 + len, v - x + d.qw) - v;
-        if (x < p.out_w) {
-          const int64_t count = std::min(run, p.out_w - x);
-          const int64_t at = y * p.out_w + x;
+        const int64_t row = v / d.qw, x = v % d.qw;
+        const int64_t j = std::min(row / d.image_rows, images - 1);
+        const int64_t y = row - j * d.image_rows;
+        // Without garbage columns an image's output rows are one run, in the output as in
+        // the plane (stacked 1x1 layers); otherwise each row is.
+        const bool whole = d.qw == p.out_w && y < rows;
+        const int64_t run = std::min(v0 + len, v - x + (whole ? rows - y : 1) * d.qw) - v;
+        if (x < p.out_w && y < rows) {
+          const int64_t count = whole ? run : std::min(run, p.out_w - x);
+          const int64_t at = j * out_image + y * p.out_w + x;
           for (int64_t i = 0; i < r; ++i) {
             const float* src = staging + i * kTileLen + (v - v0);
             if (epilogue) {
@@ -574,8 +660,9 @@ template <class Isa>
 void conv2d_direct(const Conv2dParams& p) {
   const DirectPlan d = make_plan<Isa>(p);
   const int64_t slab_floats = d.in_place ? 0 : d.cg * channel_floats(d, d.rows);
-  const int64_t items = p.batch * p.groups * d.row_chunks * d.k_chunks;
-  // Work items in (n, g, row chunk, k chunk) order: a thread's contiguous range shares
+  const int64_t blocks = ceil_div(p.batch, d.images);  // of stacked images
+  const int64_t items = blocks * p.groups * d.row_chunks * d.k_chunks;
+  // Work items in (image block, g, row chunk, k chunk) order: a thread's contiguous range shares
   // row chunks (and so planes) where it can.
   run_parallel(p.exec, 0, items, 1, [&](int64_t begin, int64_t end) {
     // Per-thread scratch, grown once and kept: the planes (plus a vector's worth of slack
@@ -593,7 +680,8 @@ void conv2d_direct(const Conv2dParams& p) {
       const int64_t chunk = item / d.k_chunks;
       const int64_t rc = chunk % d.row_chunks;
       const int64_t ng = chunk / d.row_chunks;
-      const int64_t n = ng / p.groups, g = ng % p.groups;
+      const int64_t n = ng / p.groups * d.images, g = ng % p.groups;
+      const int64_t images = std::min(d.images, p.batch - n);
       const int64_t y0 = rc * p.out_h / d.row_chunks;
       const int64_t rows = (rc + 1) * p.out_h / d.row_chunks - y0;
       const float* x = p.input + (n * p.in_channels + g * d.cg) * p.in_h * p.in_w;
@@ -604,7 +692,7 @@ void conv2d_direct(const Conv2dParams& p) {
         cstride = p.in_h * p.in_w;
       } else {
         if (built != chunk) {
-          build_planes(p, d, x, y0, rows, slab);
+          build_planes(p, d, x, y0, rows, images, slab);
           built = chunk;
         }
         planes = slab;
@@ -612,7 +700,7 @@ void conv2d_direct(const Conv2dParams& p) {
       }
       const int64_t k_begin = kc * d.k_tiles / d.k_chunks * Isa::kRows;
       const int64_t k_end = std::min(d.kg, (kc + 1) * d.k_tiles / d.k_chunks * Isa::kRows);
-      run_chunk<Isa>(p, d, planes, cstride, n, g, y0, rows, k_begin, k_end, staging);
+      run_chunk<Isa>(p, d, planes, cstride, n, images, g, y0, rows, k_begin, k_end, staging);
     }
   });
 }

@@ -2,6 +2,7 @@
 // kernel threaded with at::parallel_for.
 #include <torch/library.h>
 
+#include <atomic>
 #include <string>
 
 #include "aten_parallel.h"
@@ -9,6 +10,12 @@
 
 namespace pybench::ops {
 namespace {
+
+// _set_conv2d_stacking_for_testing(false) turns the direct kernel's image stacking off
+// in-process, for tests (stacked == unstacked, bitwise) and A/B timings in one process.
+std::atomic<bool> g_stack_images{true};
+
+void set_conv2d_stacking_for_testing(bool enabled) { g_stack_images.store(enabled); }
 
 at::Tensor conv2d_cpu(const at::Tensor& input, const at::Tensor& weight,
                       const std::optional<at::Tensor>& bias, at::IntArrayRef stride,
@@ -19,12 +26,17 @@ at::Tensor conv2d_cpu(const at::Tensor& input, const at::Tensor& weight,
   at::Tensor out = make_conv2d_output(in);
   if (out.numel() > 0) {
     in.params.exec = aten_cpu_execution();
+    in.params.stack_images = g_stack_images.load(std::memory_order_relaxed);
     kernels::cpu::conv2d(in.params);
   }
   return finish_conv2d_output(in, out);
 }
 
 }  // namespace
+
+TORCH_LIBRARY_FRAGMENT(pybench, m) {
+  m.def("_set_conv2d_stacking_for_testing(bool enabled) -> ()", &set_conv2d_stacking_for_testing);
+}
 
 TORCH_LIBRARY_IMPL(pybench, CPU, m) { m.impl("conv2d", &conv2d_cpu); }
 
