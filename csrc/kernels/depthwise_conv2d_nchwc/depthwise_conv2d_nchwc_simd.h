@@ -241,11 +241,20 @@ void depthwise_conv2d_nchwc_simd(const DepthwiseConv2dNchwcParams& p) {
         int64_t ox = 0;
         for (; ox < ox_lo; ++ox) nchwc_border<V>(p, row, ox, bias, masked, mask);
         for (; ox + 8 <= ox_hi; ox += 8) nchwc_interior<V, 8>(p, row, ox, bias, masked, mask);
-        if (ox + 4 <= ox_hi) {
-          nchwc_interior<V, 4>(p, row, ox, bias, masked, mask);
-          ox += 4;
+        // The rest in one tile: its pixels are independent chains of FMAs, and fewer than
+        // the FMA latency times the pipes (8) leave the pipes waiting. The 4 + 1 + 1 + 1
+        // tiles this replaced ran a 7-wide row as 4 chains, then 1 three times.
+        switch (ox_hi - ox) {
+          case 7: nchwc_interior<V, 7>(p, row, ox, bias, masked, mask); break;
+          case 6: nchwc_interior<V, 6>(p, row, ox, bias, masked, mask); break;
+          case 5: nchwc_interior<V, 5>(p, row, ox, bias, masked, mask); break;
+          case 4: nchwc_interior<V, 4>(p, row, ox, bias, masked, mask); break;
+          case 3: nchwc_interior<V, 3>(p, row, ox, bias, masked, mask); break;
+          case 2: nchwc_interior<V, 2>(p, row, ox, bias, masked, mask); break;
+          case 1: nchwc_interior<V, 1>(p, row, ox, bias, masked, mask); break;
+          default: break;
         }
-        for (; ox < ox_hi; ++ox) nchwc_interior<V, 1>(p, row, ox, bias, masked, mask);
+        ox = std::max(ox, ox_hi);
         for (; ox < p.out_w; ++ox) nchwc_border<V>(p, row, ox, bias, masked, mask);
       }
     }
