@@ -99,16 +99,20 @@ NAMED = [
     _c("rows-chunked-s2", 1, 3, 301, 41, stride=2, padding=1),
     _c("mobilenet-112", 1, 32, 112, 112, padding=1, bias=False),
     _c("mobilenet-7", 1, 64, 7, 7, padding=1),
-    # Planes narrower than two vectors with a block of channels or more and windows up to
-    # 3 wide run through the blocked kernel (depthwise_conv2d_via_nchwc.h): channel tails
-    # of 8 and 16 lanes, strides, 1x3 / 2x2 windows, asymmetric and no padding, no bias,
-    # unbatched, batch 3; and the wider windows that stay on the direct kernel.
+    # Planes narrower than two vectors with a block of channels or more run through the
+    # blocked kernel on a zero-padded block (depthwise_conv2d_via_nchwc.h): channel tails
+    # of 8 and 16 lanes, strides, dilation, 5x5, 1x3 / 2x2 windows, asymmetric and no
+    # padding, padding wider than the window needs, no bias, unbatched, batch 3.
     _c("via-tail", 3, 37, 13, 11, padding=1),
     _c("via-s2", 1, 24, 14, 15, stride=2, padding=(0, 1)),
+    _c("via-s2-dil2", 1, 24, 14, 15, stride=2, dilation=2, padding=2),
+    _c("via-5x5-asym-no-bias", 2, 19, 9, 12, kh=5, kw=5, padding=(1, 2), bias=False),
     _c("via-1x3-asym-no-bias", 2, 19, 9, 12, kh=1, kw=3, padding=(1, 2), bias=False),
     _c("via-2x2", 1, 16, 7, 7, kh=2, kw=2, padding=1),
-    _c("direct-5x5-c960", 2, 960, 7, 7, kh=5, kw=5, padding=2),
-    _c("direct-dil2", 1, 24, 14, 15, dilation=2, padding=2),
+    _c("via-5x5-c960", 2, 960, 7, 7, kh=5, kw=5, padding=2),
+    _c("via-dil2", 1, 24, 14, 15, dilation=2, padding=2),
+    _c("via-pad-past-window", 2, 16, 5, 6, kh=3, kw=3, padding=(4, 3)),
+    _c("via-5x5-s2-14", 2, 40, 14, 14, kh=5, kw=5, stride=2, padding=2),
     _c("via-mobilenet-7-c960", 2, 960, 7, 7, padding=1),
     _c("via-unbatched", None, 33, 6, 9, padding=1),
     _c("via-valid-s3", 1, 40, 17, 20, stride=3),
