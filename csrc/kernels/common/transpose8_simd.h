@@ -4,8 +4,8 @@
 // after <immintrin.h>; includes nothing itself.
 namespace {
 
-// dst[k * dst_stride + r] = src[r * src_stride + k] for r, k < 8.
-inline void transpose8x8(const float* src, int64_t src_stride, float* dst, int64_t dst_stride) {
+// dst[k][r] = src[r * src_stride + k] for r, k < 8: row k of the transpose stored at dst[k].
+inline void transpose8x8_rows(const float* src, int64_t src_stride, float* const (&dst)[8]) {
   __m256 r[8];
   for (int i = 0; i < 8; ++i) r[i] = _mm256_loadu_ps(src + i * src_stride);
   const __m256 t0 = _mm256_unpacklo_ps(r[0], r[1]), t1 = _mm256_unpackhi_ps(r[0], r[1]);
@@ -16,14 +16,22 @@ inline void transpose8x8(const float* src, int64_t src_stride, float* dst, int64
   const __m256 u2 = _mm256_shuffle_ps(t1, t3, 0x44), u3 = _mm256_shuffle_ps(t1, t3, 0xEE);
   const __m256 u4 = _mm256_shuffle_ps(t4, t6, 0x44), u5 = _mm256_shuffle_ps(t4, t6, 0xEE);
   const __m256 u6 = _mm256_shuffle_ps(t5, t7, 0x44), u7 = _mm256_shuffle_ps(t5, t7, 0xEE);
-  _mm256_storeu_ps(dst + 0 * dst_stride, _mm256_permute2f128_ps(u0, u4, 0x20));
-  _mm256_storeu_ps(dst + 1 * dst_stride, _mm256_permute2f128_ps(u1, u5, 0x20));
-  _mm256_storeu_ps(dst + 2 * dst_stride, _mm256_permute2f128_ps(u2, u6, 0x20));
-  _mm256_storeu_ps(dst + 3 * dst_stride, _mm256_permute2f128_ps(u3, u7, 0x20));
-  _mm256_storeu_ps(dst + 4 * dst_stride, _mm256_permute2f128_ps(u0, u4, 0x31));
-  _mm256_storeu_ps(dst + 5 * dst_stride, _mm256_permute2f128_ps(u1, u5, 0x31));
-  _mm256_storeu_ps(dst + 6 * dst_stride, _mm256_permute2f128_ps(u2, u6, 0x31));
-  _mm256_storeu_ps(dst + 7 * dst_stride, _mm256_permute2f128_ps(u3, u7, 0x31));
+  _mm256_storeu_ps(dst[0], _mm256_permute2f128_ps(u0, u4, 0x20));
+  _mm256_storeu_ps(dst[1], _mm256_permute2f128_ps(u1, u5, 0x20));
+  _mm256_storeu_ps(dst[2], _mm256_permute2f128_ps(u2, u6, 0x20));
+  _mm256_storeu_ps(dst[3], _mm256_permute2f128_ps(u3, u7, 0x20));
+  _mm256_storeu_ps(dst[4], _mm256_permute2f128_ps(u0, u4, 0x31));
+  _mm256_storeu_ps(dst[5], _mm256_permute2f128_ps(u1, u5, 0x31));
+  _mm256_storeu_ps(dst[6], _mm256_permute2f128_ps(u2, u6, 0x31));
+  _mm256_storeu_ps(dst[7], _mm256_permute2f128_ps(u3, u7, 0x31));
+}
+
+// dst[k * dst_stride + r] = src[r * src_stride + k] for r, k < 8.
+inline void transpose8x8(const float* src, int64_t src_stride, float* dst, int64_t dst_stride) {
+  float* const rows[8] = {dst,                  dst + dst_stride,     dst + 2 * dst_stride,
+                          dst + 3 * dst_stride, dst + 4 * dst_stride, dst + 5 * dst_stride,
+                          dst + 6 * dst_stride, dst + 7 * dst_stride};
+  transpose8x8_rows(src, src_stride, rows);
 }
 
 }  // namespace

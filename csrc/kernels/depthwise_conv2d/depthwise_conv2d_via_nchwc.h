@@ -27,8 +27,39 @@ inline bool depthwise_via_nchwc(const DepthwiseConv2dParams& p, int64_t lanes, i
          p.channels >= block && p.out_h > 0 && p.out_w > 0;
 }
 
+// B planes of `plane` floats (`real` of them present) as [pixel][B] straight into the
+// interior of a ph x pw block at (pad_h, pad_w) whose border is already zero; the block
+// holds every input pixel. The path for "same" and wider padding: the border is zeroed
+// once per thread, not copied around per item.
+template <int64_t B>
+void depthwise_to_padded_blocked(const DepthwiseConv2dParams& p, const float* src,
+                                 int64_t real, int64_t pw, float* dst) {
+  const int64_t plane = p.in_h * p.in_w;
+  float* const origin = dst + (p.pad_h * pw + p.pad_w) * B;
+  const auto at = [&](int64_t k) { return origin + (k / p.in_w * pw + k % p.in_w) * B; };
+  for (int64_t h = 0; h < B; h += 8) {
+    int64_t k = 0;
+    if (real >= h + 8) {
+      for (; k + 8 <= plane; k += 8) {
+        float* rows[8];
+        int64_t y = k / p.in_w, x = k % p.in_w;
+        for (int i = 0; i < 8; ++i) {
+          rows[i] = origin + (y * pw + x) * B + h;
+          if (++x == p.in_w) x = 0, ++y;
+        }
+        transpose8x8_rows(src + h * plane + k, plane, rows);
+      }
+    }
+    for (; k < plane; ++k) {
+      float* d = at(k);
+      for (int64_t r = h; r < h + 8; ++r) d[r] = r < real ? src[r * plane + k] : 0.0f;
+    }
+  }
+}
+
 // [pixel][B] rows of an in_h x in_w block into a ph x pw block of zeros at (pad_h, pad_w),
-// rows and columns past the padded block dropped (the output never reads them).
+// rows and columns past the padded block dropped (the output never reads them): the path
+// for layers whose output leaves input rows or columns unread.
 template <int64_t B>
 void depthwise_pad_blocked(const DepthwiseConv2dParams& p, const float* src, int64_t ph,
                            int64_t pw, float* dst) {
@@ -95,10 +126,17 @@ void depthwise_conv2d_via_nchwc(const DepthwiseConv2dParams& p, DepthwiseNchwcFn
     float* const in = buf.data();
     float* const padded = in + in_plane * B;
     float* const out = padded + ph * pw * B;
+    const bool in_block = ph >= p.pad_h + p.in_h && pw >= p.pad_w + p.in_w;
+    if (in_block) std::memset(padded, 0, sizeof(float) * ph * pw * B);
     for (int64_t item = begin; item < end; ++item) {
       const int64_t n = item / blocks, cb = item % blocks, real = std::min(B, C - cb * B);
-      depthwise_to_blocked<B>(p.input + (n * C + cb * B) * in_plane, in_plane, real, in);
-      depthwise_pad_blocked<B>(p, in, ph, pw, padded);
+      const float* x = p.input + (n * C + cb * B) * in_plane;
+      if (in_block) {
+        depthwise_to_padded_blocked<B>(p, x, real, pw, padded);
+      } else {
+        depthwise_to_blocked<B>(x, in_plane, real, in);
+        depthwise_pad_blocked<B>(p, in, ph, pw, padded);
+      }
       DepthwiseConv2dNchwcParams q;
       static_cast<ConvParamsBase&>(q) = p;
       q.input = padded;
