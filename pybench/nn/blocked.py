@@ -253,6 +253,22 @@ def _fusable_pointwise(module: nn.Module, node: fx.Node) -> bool:
             and len(node.args) == 1 and not node.kwargs)
 
 
+def _replace_pair(graph: fx.Graph, root: nn.Module, report, node: fx.Node, user: fx.Node,
+                  fused: nn.Module, what: str) -> None:
+    """Replaces the call of module ``node`` and that of its only user with one call of
+    ``fused`` on ``node``'s input, drops both modules from ``root``, and reports it."""
+    target = f"{node.target}__{user.target}"
+    root.add_module(target, fused)
+    with graph.inserting_before(user):
+        out = graph.call_module(target, (node.args[0],))
+    user.replace_all_uses_with(out)
+    graph.erase_node(user)
+    graph.erase_node(node)
+    delattr(root, node.target)
+    delattr(root, user.target)
+    report.converted.append(Converted(target, what))
+
+
 def fuse_pointwise_depthwise(graph: fx.Graph, root: nn.Module, report, choose,
                              mode: str) -> None:
     """Replaces each blocked 1x1 -> depthwise pair (the 1x1's output read by nothing else)
@@ -280,18 +296,9 @@ def fuse_pointwise_depthwise(graph: fx.Graph, root: nn.Module, report, choose,
             report.choices.append(choice)
             if choice.chosen != "fused":
                 continue
-        target = f"{node.target}__{user.target}"
-        root.add_module(target, fused)
-        with graph.inserting_before(user):
-            out = graph.call_module(target, (node.args[0],))
-        user.replace_all_uses_with(out)
-        graph.erase_node(user)
-        graph.erase_node(node)
+        _replace_pair(graph, root, report, node, user, fused,
+                      "nchwc conv1x1 + depthwise, fused by row bands")
         erased |= {user, node}
-        delattr(root, node.target)
-        delattr(root, user.target)
-        report.converted.append(Converted(target, "nchwc conv1x1 + depthwise, fused by row "
-                                          "bands"))
 
 
 class NchwcConv2dMaxPool(nn.Module):
@@ -386,17 +393,9 @@ def fuse_conv_maxpool(graph: fx.Graph, root: nn.Module, report, choose, mode: st
             report.choices.append(choice)
             if choice.chosen != "fused":
                 continue
-        target = f"{node.target}__{user.target}"
-        root.add_module(target, fused)
-        with graph.inserting_before(user):
-            out = graph.call_module(target, (node.args[0],))
-        user.replace_all_uses_with(out)
-        graph.erase_node(user)
-        graph.erase_node(node)
+        _replace_pair(graph, root, report, node, user, fused,
+                      "nchwc conv + maxpool, fused by row bands")
         erased |= {user, node}
-        delattr(root, node.target)
-        delattr(root, user.target)
-        report.converted.append(Converted(target, "nchwc conv + maxpool, fused by row bands"))
 
 
 def batchnorm_affine(bn: nn.BatchNorm2d) -> tuple[torch.Tensor, torch.Tensor]:
