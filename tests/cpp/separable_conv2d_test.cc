@@ -64,6 +64,10 @@ std::vector<SepCase> sep_cases() {
   // Mid tiles of several row groups and many output channels.
   out.push_back({pt::dw_case(1, 96, 56, 56, 1, 3, 1, 1), 24, Activation::relu6, Activation::none, true});
   out.push_back({pt::dw_case(1, 16, 7, 7, 1, 3, 1, 1), 200, Activation::relu, Activation::relu, true});
+  // Small images stacked in one work item (separable_conv2d_fused.h), tiles across images.
+  out.push_back({pt::dw_case(5, 40, 7, 7, 1, 3, 1, 1), 33, Activation::relu, Activation::relu, true});
+  out.push_back({pt::dw_case(4, 12, 6, 6, 2, 5, 2, 2), 17, Activation::relu6, Activation::none, false});
+  out.push_back({pt::dw_case(3, 17, 3, 3, 1, 3, 1, 1), 23, Activation::none, Activation::none, true});
   return out;
 }
 
@@ -72,7 +76,7 @@ struct Operands {
 };
 
 pt::GuardedBuffer run(SepFn fn, const SepCase& c, const Operands& o, const ParallelFor& pf = {},
-                      int64_t threads = 1, bool activations = true) {
+                      int64_t threads = 1, bool activations = true, bool stack_images = true) {
   SeparableConv2dParams p;
   p.dw = c.dw.params();
   p.dw.input = o.x.data();
@@ -84,6 +88,7 @@ pt::GuardedBuffer run(SepFn fn, const SepCase& c, const Operands& o, const Paral
   p.out_channels = c.k;
   p.dw_activation = activations ? c.dw_act : Activation::none;
   p.pw_activation = activations ? c.pw_act : Activation::none;
+  p.stack_images = stack_images;
   pt::GuardedBuffer out(static_cast<size_t>(c.dw.n * c.k * p.dw.out_h * p.dw.out_w));
   p.output = out.data();
   fn(p);
@@ -112,6 +117,12 @@ TEST_P(SeparableConv2dTest, MatchesRef) {
     const pt::GuardedBuffer out = run(
         variant_for(isa), c, o, threads > 1 ? pt::std_thread_for(threads) : ParallelFor{}, threads);
     pt::expect_close_scaled(out.data(), expected.data(), scale.data(), out.size, kTolerance);
+    // Stacking images moves outputs between tiles, never reorders a sum.
+    const pt::GuardedBuffer alone = run(
+        variant_for(isa), c, o, threads > 1 ? pt::std_thread_for(threads) : ParallelFor{}, threads,
+        true, false);
+    EXPECT_EQ(std::memcmp(out.data(), alone.data(), out.size * sizeof(float)), 0)
+        << "stacking images changed the result";
   }
   EXPECT_TRUE(o.x.guards_intact() && o.dw.guards_intact() && o.pw.guards_intact());
 }

@@ -447,7 +447,7 @@ def test_conv2d_stacking_changes_no_bit(case, cpu_isa):
     w = torch.randn(case.weight_shape(), generator=g)
     b = torch.randn(case.k, generator=g) if case.bias else None
     res = torch.randn_like(F.conv2d(x, w, b, **case.kwargs()))
-    set_stacking = torch.ops.pybench._set_conv2d_stacking_for_testing
+    set_stacking = torch.ops.pybench._set_image_stacking_for_testing
     before = torch.get_num_threads()
     try:
         for threads in (1, 2):

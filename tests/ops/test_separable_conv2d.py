@@ -65,6 +65,10 @@ NAMED = [
     _s("unbatched", None, 5, 9, 11, 6, padding=1),
     _s("narrow-7", 1, 40, 7, 7, 33, padding=1),
     _s("tiny", 1, 1, 1, 1, 3, padding=1),
+    # small images stacked in one work item, the last block shorter, tiles across images
+    _s("stack-7x7-b5", 5, 40, 7, 7, 33, padding=1),
+    _s("stack-5x5-s2-mult2", 4, 12, 6, 6, 17, kh=5, kw=5, m=2, stride=2, padding=2),
+    _s("stack-3x3-b3", 3, 17, 3, 3, 23, "relu6", "none", padding=1),
     _s("mid-tiles", 1, 96, 56, 56, 24, "relu6", "none", padding=1),
     _s("mid-tiles-s2", 2, 64, 57, 45, 10, stride=2, padding=1),
     _s("many-k", 1, 16, 7, 7, 200, padding=1),
@@ -160,6 +164,34 @@ def test_separable_threads_agree(case, cpu_isa):
             torch.set_num_threads(threads)
             _run(case, "cpu")
     finally:
+        torch.set_num_threads(before)
+
+
+STACK_CASES = [c for c in NAMED if c.name.startswith("stack-")] + [
+    c for c in random_cases(60, seed=77) if (c.dw.n or 1) > 1][:12]
+
+
+@pytest.mark.parametrize("case", STACK_CASES, ids=lambda c: f"{c.name}[{c.describe()}]")
+def test_separable_stacking_changes_no_bit(case, cpu_isa):
+    """Stacking small images in one work item (separable_conv2d_fused.h) moves outputs
+    between pointwise tiles but never reorders a sum: bitwise one image per item."""
+    if cpu_isa == "scalar":
+        pytest.skip("the scalar kernel has no work items to stack")
+    x, dw, pw, db, pb, _, _ = operands(case)
+    set_stacking = torch.ops.pybench._set_image_stacking_for_testing
+    before = torch.get_num_threads()
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            outs = []
+            for stack in (True, False):
+                set_stacking(stack)
+                outs.append(ops.separable_conv2d(x, dw, pw, db, pb, **case.dw.kwargs(),
+                                                 activation=case.activation,
+                                                 pw_activation=case.pw_activation))
+            assert torch.equal(*outs)
+    finally:
+        set_stacking(True)
         torch.set_num_threads(before)
 
 

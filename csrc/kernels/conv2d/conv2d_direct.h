@@ -166,8 +166,11 @@ void plan_stacking(const Conv2dParams& p, DirectPlan& d, int64_t slab_bytes) {
   const int64_t most = std::min({p.batch, ceil_div(p.batch, p.exec.max_threads),
                                  slab_bytes / std::max<int64_t>(image_bytes, 1)});
   if (most < 2) return;
-  // As many images as fit, in blocks that differ by at most one image.
-  const int64_t images = ceil_div(p.batch, ceil_div(p.batch, most));
+  // As many images as fit, in blocks that differ by at most one image, as many blocks as
+  // the threads share evenly.
+  const int64_t threads = std::max<int64_t>(p.exec.max_threads, 1);
+  const int64_t images = ceil_div(p.batch, ceil_div(ceil_div(p.batch, most), threads) * threads);
+  if (images < 2) return;
   const double alone = tile_cost_per_image<Isa>(p.out_h * d.qw, 1);
   const double stacked =
       tile_cost_per_image<Isa>(((images - 1) * image_rows + p.out_h) * d.qw, images);

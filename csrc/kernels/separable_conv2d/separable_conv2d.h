@@ -30,6 +30,9 @@ struct SeparableConv2dParams {
   int64_t out_channels = 0;
   Activation dw_activation = Activation::none;
   Activation pw_activation = Activation::none;
+  // false: the fused kernel never stacks small images in one work item
+  // (separable_conv2d_fused.h). The result is bitwise the same either way.
+  bool stack_images = true;
 };
 
 // FLOPs of the two convolutions (the activations are not counted).

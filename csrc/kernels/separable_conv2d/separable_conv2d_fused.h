@@ -19,6 +19,10 @@
 // With few tiles (batch 1, the 7x7 and 14x14 layers) the output channels are split into
 // chunks too, so both threads work; a thread's consecutive items of one tile reuse its T,
 // so the depthwise part is redone at most once per thread boundary.
+// Small images are stacked, as in conv2d_direct.h: where whole images fit in T, an item
+// holds a block of them, back to back in T, and the pointwise tiles run over all their
+// positions (49 per 7x7 image: 4 zmm with 49 lanes used, or 7 ymm ending in a one-vector
+// tile). A tile that spans two images goes through a staging buffer.
 namespace {
 
 constexpr int64_t kSepItemsPerThread = 8;
@@ -84,6 +88,37 @@ constexpr auto pw_tile_table(std::integer_sequence<int, Rs...>) {
       pw_tile_row<V, Rs + 1>(std::make_integer_sequence<int, V::kPwVecs>{})...};
 }
 
+// Images stacked per work item (see the top of this file): where the whole image is one
+// tile, as many as fit in T's share of the L2 with a block per thread at least (threads
+// splitting one block's output channels would each compute its whole depthwise part), if
+// that saves >= 10% of the pointwise tiles' FMA issue slots (a tile of v vectors costs
+// kPwRows * v, but no less than the 8 chains FMA latency x pipes keeps busy). 1 otherwise.
+template <class V>
+int64_t separable_stacked_images(const SeparableConv2dParams& sp, int64_t tiles, int64_t mid,
+                                 int64_t out_plane) {
+  const DepthwiseConv2dParams& p = sp.dw;
+  if (!sp.stack_images || tiles != 1 || p.batch < 2) return 1;
+  const int64_t image_bytes = mid * out_plane * int64_t{4};
+  const int64_t most = std::min({p.batch, ceil_div(p.batch, p.exec.max_threads),
+                                 separable_mid_bytes(cpu_caches()) / image_bytes});
+  if (most < 2) return 1;
+  // Blocks that differ by at most one image, as many as the threads share evenly: 3
+  // blocks on 2 threads would have both compute the middle one's depthwise part.
+  const int64_t threads = std::max<int64_t>(p.exec.max_threads, 1);
+  const int64_t blocks = ceil_div(ceil_div(p.batch, most), threads) * threads;
+  const int64_t images = ceil_div(p.batch, blocks);
+  if (images < 2) return 1;
+  const auto slots = [](int64_t positions) {
+    const int64_t vecs = ceil_div(positions, V::kLanes);
+    const int64_t rest = vecs % V::kPwVecs;
+    return vecs / V::kPwVecs * V::kPwRows * V::kPwVecs +
+           (rest > 0 ? std::max<int64_t>(V::kPwRows * rest, 8) : 0);
+  };
+  const bool saves = static_cast<double>(slots(images * out_plane)) / images <=
+                     0.9 * static_cast<double>(slots(out_plane));
+  return saves ? images : 1;
+}
+
 template <class Wide, class Narrow>
 void separable_conv2d_fused(const SeparableConv2dParams& sp) {
   using V = Wide;
@@ -106,10 +141,12 @@ void separable_conv2d_fused(const SeparableConv2dParams& sp) {
   const DwRowsFn rows_fn = select_dw_rows<Wide, Narrow>(p);
   // T's channel stride: the tile's positions rounded up to whole vectors (plus the pad
   // the last tile row of a channel may write up to).
-  const int64_t t_stride = ceil_div(rows * p.out_w, L) * L;
+  const int64_t images = separable_stacked_images<V>(sp, tiles, mid, out_plane);
+  const int64_t t_stride = ceil_div(images * rows * p.out_w, L) * L;
 
   const int64_t k_tiles = ceil_div(sp.out_channels, V::kPwRows);
-  const int64_t base_items = p.batch * tiles;
+  const int64_t blocks = ceil_div(p.batch, images);
+  const int64_t base_items = blocks * tiles;
   int64_t k_chunks = 1;
   if (p.exec.max_threads > 1 && base_items < kSepItemsPerThread * p.exec.max_threads) {
     k_chunks = std::clamp<int64_t>(ceil_div(kSepItemsPerThread * p.exec.max_threads, base_items),
@@ -125,55 +162,80 @@ void separable_conv2d_fused(const SeparableConv2dParams& sp) {
     // planes are built before channel c's rows are computed.
     const int64_t buffer_floats = d.channel_floats + d.slack;
     const int64_t t_floats = mid * t_stride;
-    const size_t need = static_cast<size_t>(2 * buffer_floats + t_floats);
+    const size_t need = static_cast<size_t>(2 * buffer_floats + t_floats + V::kPwRows * kTileLen);
     if (scratch.size() < need) scratch.assign(need, 0.0f);
     float* t = scratch.data() + 2 * buffer_floats;
-    int64_t built = -1;  // the (image, tile) whose depthwise output is in T
+    float* staging = t + t_floats;
+    int64_t built = -1;  // the (image block, tile) whose depthwise output is in T
     for (int64_t item = begin; item < end; ++item) {
       const int64_t kc = item % k_chunks;
       const int64_t nt = item / k_chunks;
-      const int64_t n = nt / tiles, tile = nt % tiles;
+      const int64_t n = nt / tiles * images, tile = nt % tiles;
+      const int64_t count = std::min(images, p.batch - n);  // images of this block
       const int64_t y0 = tile * rows;
       const int64_t tile_rows = std::min(rows, p.out_h - y0);
-      const int64_t positions = tile_rows * p.out_w;
+      const int64_t positions = tile_rows * p.out_w;  // per image
       if (built != nt) {
+        // Units u = (channel, image of the block), planes built one unit ahead.
         const float* x = p.input + n * p.channels * p.in_h * p.in_w;
-        const auto build = [&](int64_t c) {
-          build_dw_planes<Wide, Narrow>(p, d, x + c * p.in_h * p.in_w, y0, tile_rows,
-                                        scratch.data() + (c & 1) * buffer_floats);
+        const auto build = [&](int64_t u) {
+          build_dw_planes<Wide, Narrow>(
+              p, d, x + (u % count * p.channels + u / count) * p.in_h * p.in_w, y0, tile_rows,
+              scratch.data() + (u & 1) * buffer_floats);
         };
+        const int64_t units = p.channels * count;
         build(0);
-        for (int64_t c = 0; c < p.channels; ++c) {
-          if (c + 1 < p.channels) build(c + 1);
-          const float* planes = scratch.data() + (c & 1) * buffer_floats;
+        for (int64_t u = 0; u < units; ++u) {
+          if (u + 1 < units) build(u + 1);
+          const int64_t c = u / count, i = u % count;
+          const float* planes = scratch.data() + (u & 1) * buffer_floats;
           for (int64_t j = 0; j < m; ++j) {
             const int64_t k = c * m + j;
             rows_fn(dw_rows_args(d, planes, p.weight + k * taps,
                                  p.bias ? p.bias + k : nullptr, sp.dw_activation,
-                                 t + k * t_stride, p.out_w, tile_rows, p.out_w, taps));
+                                 t + k * t_stride + i * positions, p.out_w, tile_rows,
+                                 p.out_w, taps));
           }
         }
         built = nt;
       }
       const int64_t k_begin = kc * k_chunk;
       const int64_t k_end = std::min(sp.out_channels, k_begin + k_chunk);
-      float* out_tile = sp.output + n * sp.out_channels * out_plane + y0 * p.out_w;
+      const int64_t out_image = sp.out_channels * out_plane;
+      float* out_tile = sp.output + n * out_image + y0 * p.out_w;
       for (int64_t k0 = k_begin; k0 < k_end; k0 += V::kPwRows) {
         const int64_t r = std::min<int64_t>(V::kPwRows, k_end - k0);
-        for (int64_t v0 = 0; v0 < positions; v0 += kTileLen) {
-          const int64_t len = std::min(kTileLen, positions - v0);
+        for (int64_t v0 = 0; v0 < count * positions; v0 += kTileLen) {
+          const int64_t len = std::min(kTileLen, count * positions - v0);
           const int64_t vecs = ceil_div(len, L);
+          const int64_t first = v0 / positions, last = (v0 + len - 1) / positions;
           PwTileArgs a;
           a.t = t + v0;
           a.t_stride = t_stride;
           a.channels = mid;
           a.w = sp.pw_weight + k0 * mid;
           a.bias = sp.pw_bias ? sp.pw_bias + k0 : nullptr;
-          a.out = out_tile + k0 * out_plane + v0;
+          a.out = out_tile + first * out_image + k0 * out_plane + v0 - first * positions;
           a.out_stride = out_plane;
           a.last = len - (vecs - 1) * L;
           a.act = sp.pw_activation;
+          if (first == last) {
+            kTiles[r - 1][vecs - 1](a);
+            continue;
+          }
+          // A tile over two (or more) stacked images: staged, then split between them.
+          a.out = staging;
+          a.out_stride = kTileLen;
           kTiles[r - 1][vecs - 1](a);
+          for (int64_t i = first; i <= last; ++i) {
+            const int64_t lo = std::max(v0, i * positions);
+            const int64_t hi = std::min(v0 + len, (i + 1) * positions);
+            float* dst = out_tile + i * out_image + k0 * out_plane + lo - i * positions;
+            for (int64_t row = 0; row < r; ++row) {
+              std::memcpy(dst + row * out_plane, staging + row * kTileLen + lo - v0,
+                          sizeof(float) * (hi - lo));
+            }
+          }
         }
       }
     }

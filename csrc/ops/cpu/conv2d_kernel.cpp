@@ -7,15 +7,14 @@
 
 #include "aten_parallel.h"
 #include "conv2d_args.h"
+#include "cpu/image_stacking.h"
 
 namespace pybench::ops {
 namespace {
 
-// _set_conv2d_stacking_for_testing(false) turns the direct kernel's image stacking off
-// in-process, for tests (stacked == unstacked, bitwise) and A/B timings in one process.
 std::atomic<bool> g_stack_images{true};
 
-void set_conv2d_stacking_for_testing(bool enabled) { g_stack_images.store(enabled); }
+void set_image_stacking_for_testing(bool enabled) { g_stack_images.store(enabled); }
 
 at::Tensor conv2d_cpu(const at::Tensor& input, const at::Tensor& weight,
                       const std::optional<at::Tensor>& bias, at::IntArrayRef stride,
@@ -26,7 +25,7 @@ at::Tensor conv2d_cpu(const at::Tensor& input, const at::Tensor& weight,
   at::Tensor out = make_conv2d_output(in);
   if (out.numel() > 0) {
     in.params.exec = aten_cpu_execution();
-    in.params.stack_images = g_stack_images.load(std::memory_order_relaxed);
+    in.params.stack_images = image_stacking_enabled();
     kernels::cpu::conv2d(in.params);
   }
   return finish_conv2d_output(in, out);
@@ -34,8 +33,10 @@ at::Tensor conv2d_cpu(const at::Tensor& input, const at::Tensor& weight,
 
 }  // namespace
 
+bool image_stacking_enabled() { return g_stack_images.load(std::memory_order_relaxed); }
+
 TORCH_LIBRARY_FRAGMENT(pybench, m) {
-  m.def("_set_conv2d_stacking_for_testing(bool enabled) -> ()", &set_conv2d_stacking_for_testing);
+  m.def("_set_image_stacking_for_testing(bool enabled) -> ()", &set_image_stacking_for_testing);
 }
 
 TORCH_LIBRARY_IMPL(pybench, CPU, m) { m.impl("conv2d", &conv2d_cpu); }

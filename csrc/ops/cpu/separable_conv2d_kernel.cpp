@@ -5,6 +5,7 @@
 #include <string>
 
 #include "aten_parallel.h"
+#include "cpu/image_stacking.h"
 #include "separable_conv2d_args.h"
 
 namespace pybench::ops {
@@ -23,6 +24,7 @@ at::Tensor separable_conv2d_cpu(const at::Tensor& input, const at::Tensor& dw_we
   at::Tensor out = make_separable_output(in);
   if (out.numel() > 0) {
     in.params.dw.exec = aten_cpu_execution();
+    in.params.stack_images = image_stacking_enabled();
     kernels::cpu::separable_conv2d(in.params);
   }
   return in.dw.batched ? out : out.squeeze(0);
