@@ -92,67 +92,115 @@ void depthwise_to_blocked(const float* src, int64_t plane, int64_t real, float* 
   }
 }
 
-// [pixel][B] back to the first `real` of B planes of `plane` floats.
+// [pixel][B] back to the first `real` of B planes of `plane` floats, `dst_stride` apart.
 template <int64_t B>
-void depthwise_from_blocked(const float* src, int64_t plane, int64_t real, float* dst) {
+void depthwise_from_blocked(const float* src, int64_t plane, int64_t real, float* dst,
+                            int64_t dst_stride) {
   for (int64_t h = 0; h < B; h += 8) {
     int64_t k = 0;
     if (real >= h + 8) {
-      for (; k + 8 <= plane; k += 8) transpose8x8(src + k * B + h, B, dst + h * plane + k, plane);
+      for (; k + 8 <= plane; k += 8) {
+        transpose8x8(src + k * B + h, B, dst + h * dst_stride + k, dst_stride);
+      }
     }
     for (; k < plane; ++k) {
-      for (int64_t r = h; r < std::min(h + 8, real); ++r) dst[r * plane + k] = src[k * B + r];
+      for (int64_t r = h; r < std::min(h + 8, real); ++r) dst[r * dst_stride + k] = src[k * B + r];
     }
   }
 }
 
+// B planes of `plane` floats (`real` of them present) as [pixel][B] straight into the
+// interior of a ph x pw block at (pad_h, pad_w) whose border is already zero; the block
+// holds every input pixel. The path for "same" and wider padding: the border is zeroed
+// once per thread, not copied around per item.
+
+// The blocked path's state for one call -- the weights and bias in the blocked layout,
+// the padded block's size -- and its step: B channels of one image, from NCHW planes to
+// NCHW planes. The fused separable kernel runs its depthwise stage on small planes
+// through it too, into its mid tile.
+template <int64_t B>
+class DepthwiseViaNchwc {
+ public:
+  DepthwiseViaNchwc(const DepthwiseConv2dParams& p, DepthwiseNchwcFn blocked, Activation act)
+      : p_(p), blocked_(blocked), act_(act) {
+    const int64_t C = p.channels, blocks = ceil_div(C, B), taps = p.kernel_h * p.kernel_w;
+    weight_.assign(blocks * taps * B, 0.0f);  // (blocks, kh, kw, B), zero past C
+    bias_.assign(p.bias ? blocks * B : 0, 0.0f);
+    for (int64_t c = 0; c < C; ++c) {
+      for (int64_t t = 0; t < taps; ++t) weight_[(c / B * taps + t) * B + c % B] = p.weight[c * taps + t];
+      if (p.bias) bias_[c] = p.bias[c];
+    }
+    // The padded block: the rows and columns the output's windows read, from the first.
+    ph_ = (p.out_h - 1) * p.stride_h + (p.kernel_h - 1) * p.dilation_h + 1;
+    pw_ = (p.out_w - 1) * p.stride_w + (p.kernel_w - 1) * p.dilation_w + 1;
+    in_block_ = ph_ >= p.pad_h + p.in_h && pw_ >= p.pad_w + p.in_w;
+  }
+
+  // The calling thread's buffer, its padded block's border zeroed: call once per thread
+  // before its steps.
+  float* thread_buffer() const {
+    static thread_local std::vector<float> buf;
+    const int64_t floats = (p_.in_h * p_.in_w + ph_ * pw_ + p_.out_h * p_.out_w) * B;
+    if (static_cast<int64_t>(buf.size()) < floats) buf.resize(floats);
+    if (in_block_) std::memset(padded(buf.data()), 0, sizeof(float) * ph_ * pw_ * B);
+    return buf.data();
+  }
+
+  // Channels [cb * B, cb * B + B) of `image` (its NCHW planes) into `dst`'s planes
+  // (channel stride `dst_stride`), with the activation.
+  void run(const float* image, int64_t cb, float* dst, int64_t dst_stride, float* buf) const {
+    const int64_t in_plane = p_.in_h * p_.in_w, out_plane = p_.out_h * p_.out_w;
+    const int64_t taps = p_.kernel_h * p_.kernel_w;
+    const int64_t real = std::min(B, p_.channels - cb * B);
+    const float* x = image + cb * B * in_plane;
+    float* const block = padded(buf);
+    if (in_block_) {
+      depthwise_to_padded_blocked<B>(p_, x, real, pw_, block);
+    } else {
+      depthwise_to_blocked<B>(x, in_plane, real, buf);
+      depthwise_pad_blocked<B>(p_, buf, ph_, pw_, block);
+    }
+    DepthwiseConv2dNchwcParams q;
+    static_cast<ConvParamsBase&>(q) = p_;
+    q.input = block;
+    q.in_h = ph_;
+    q.in_w = pw_;
+    q.pad_h = 0;
+    q.pad_w = 0;
+    q.weight = weight_.data() + cb * taps * B;
+    q.bias = p_.bias ? bias_.data() + cb * B : nullptr;
+    float* const out = block + ph_ * pw_ * B;
+    q.output = out;
+    q.batch = 1;
+    q.channels = real;
+    q.block = B;
+    q.activation = act_;
+    blocked_(q);  // serial: q.exec is empty
+    depthwise_from_blocked<B>(out, out_plane, real, dst, dst_stride);
+  }
+
+ private:
+  float* padded(float* buf) const { return buf + p_.in_h * p_.in_w * B; }
+
+  const DepthwiseConv2dParams& p_;
+  DepthwiseNchwcFn blocked_;
+  Activation act_;
+  std::vector<float> weight_, bias_;
+  int64_t ph_ = 0, pw_ = 0;
+  bool in_block_ = false;
+};
+
 template <int64_t B>
 void depthwise_conv2d_via_nchwc(const DepthwiseConv2dParams& p, DepthwiseNchwcFn blocked) {
-  const int64_t C = p.channels, blocks = ceil_div(C, B), taps = p.kernel_h * p.kernel_w;
-  const int64_t in_plane = p.in_h * p.in_w, out_plane = p.out_h * p.out_w;
-  // The padded block: the rows and columns the output's windows read, from the first.
-  const int64_t ph = (p.out_h - 1) * p.stride_h + (p.kernel_h - 1) * p.dilation_h + 1;
-  const int64_t pw = (p.out_w - 1) * p.stride_w + (p.kernel_w - 1) * p.dilation_w + 1;
-  // Weights (blocks, kh, kw, B) and bias in the blocked layout, zero past C.
-  std::vector<float> weight(blocks * taps * B, 0.0f), bias(p.bias ? blocks * B : 0, 0.0f);
-  for (int64_t c = 0; c < C; ++c) {
-    for (int64_t t = 0; t < taps; ++t) weight[(c / B * taps + t) * B + c % B] = p.weight[c * taps + t];
-    if (p.bias) bias[c] = p.bias[c];
-  }
+  const DepthwiseViaNchwc<B> via(p, blocked, p.activation);
+  const int64_t C = p.channels, blocks = ceil_div(C, B);
+  const int64_t in_image = C * p.in_h * p.in_w, out_plane = p.out_h * p.out_w;
   run_parallel(p.exec, 0, p.batch * blocks, 1, [&](int64_t begin, int64_t end) {
-    static thread_local std::vector<float> buf;
-    const int64_t floats = (in_plane + ph * pw + out_plane) * B;
-    if (static_cast<int64_t>(buf.size()) < floats) buf.resize(floats);
-    float* const in = buf.data();
-    float* const padded = in + in_plane * B;
-    float* const out = padded + ph * pw * B;
-    const bool in_block = ph >= p.pad_h + p.in_h && pw >= p.pad_w + p.in_w;
-    if (in_block) std::memset(padded, 0, sizeof(float) * ph * pw * B);
+    float* const buf = via.thread_buffer();
     for (int64_t item = begin; item < end; ++item) {
-      const int64_t n = item / blocks, cb = item % blocks, real = std::min(B, C - cb * B);
-      const float* x = p.input + (n * C + cb * B) * in_plane;
-      if (in_block) {
-        depthwise_to_padded_blocked<B>(p, x, real, pw, padded);
-      } else {
-        depthwise_to_blocked<B>(x, in_plane, real, in);
-        depthwise_pad_blocked<B>(p, in, ph, pw, padded);
-      }
-      DepthwiseConv2dNchwcParams q;
-      static_cast<ConvParamsBase&>(q) = p;
-      q.input = padded;
-      q.in_h = ph;
-      q.in_w = pw;
-      q.pad_h = 0;
-      q.pad_w = 0;
-      q.weight = weight.data() + cb * taps * B;
-      q.bias = p.bias ? bias.data() + cb * B : nullptr;
-      q.output = out;
-      q.batch = 1;
-      q.channels = real;
-      q.block = B;
-      q.activation = p.activation;
-      blocked(q);  // serial: q.exec is empty
-      depthwise_from_blocked<B>(out, out_plane, real, p.output + (n * C + cb * B) * out_plane);
+      const int64_t n = item / blocks, cb = item % blocks;
+      via.run(p.input + n * in_image, cb, p.output + (n * C + cb * B) * out_plane, out_plane,
+              buf);
     }
   });
 }

@@ -5,9 +5,11 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <optional>
 #include <utility>
 #include <vector>
 
+#include "depthwise_conv2d_nchwc/depthwise_conv2d_nchwc.h"
 #include "separable_conv2d/separable_conv2d.h"
 
 #include "isa/avx2_begin.h"
@@ -16,9 +18,13 @@ namespace pybench::kernels::cpu {
 
 #include "depthwise_conv2d/depthwise_conv2d_vec.h"
 #include "depthwise_conv2d/depthwise_conv2d_direct.h"
+#include "common/transpose8_simd.h"
+#include "depthwise_conv2d/depthwise_conv2d_via_nchwc.h"
 #include "separable_conv2d/separable_conv2d_fused.h"
 
-void separable_conv2d_avx2(const SeparableConv2dParams& p) { separable_conv2d_fused<Ymm, Ymm>(p); }
+void separable_conv2d_avx2(const SeparableConv2dParams& p) {
+  separable_conv2d_fused<Ymm, Ymm>(p, depthwise_conv2d_nchwc_avx2);
+}
 
 }  // namespace pybench::kernels::cpu
 

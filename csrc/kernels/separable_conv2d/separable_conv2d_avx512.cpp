@@ -5,9 +5,11 @@
 #include <cmath>
 #include <cstdint>
 #include <cstring>
+#include <optional>
 #include <utility>
 #include <vector>
 
+#include "depthwise_conv2d_nchwc/depthwise_conv2d_nchwc.h"
 #include "separable_conv2d/separable_conv2d.h"
 
 #include "isa/avx512_begin.h"
@@ -18,10 +20,12 @@ namespace pybench::kernels::cpu {
 
 #include "depthwise_conv2d/depthwise_conv2d_vec.h"
 #include "depthwise_conv2d/depthwise_conv2d_direct.h"
+#include "common/transpose8_simd.h"
+#include "depthwise_conv2d/depthwise_conv2d_via_nchwc.h"
 #include "separable_conv2d/separable_conv2d_fused.h"
 
 void separable_conv2d_avx512(const SeparableConv2dParams& p) {
-  separable_conv2d_fused<Zmm, Ymm>(p);
+  separable_conv2d_fused<Zmm, Ymm>(p, depthwise_conv2d_nchwc_avx512);
 }
 
 }  // namespace pybench::kernels::cpu

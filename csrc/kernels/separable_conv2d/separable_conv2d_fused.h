@@ -1,7 +1,8 @@
 // The fused depthwise -> pointwise kernel: the body of separable_conv2d_avx2.cpp and
 // separable_conv2d_avx512.cpp. Included INSIDE an ISA target region after
 // depthwise_conv2d_vec.h and depthwise_conv2d_direct.h (whose plane builder and row
-// kernels it reuses), in an anonymous namespace like them.
+// kernels it reuses) and depthwise_conv2d_via_nchwc.h (its small-plane path), in an
+// anonymous namespace like them.
 //
 // Blocking. Work item = (image, tile of output rows, chunk of pointwise output channels).
 //   1. Depthwise: for each input channel, build its phase planes for the tile's rows (L1,
@@ -23,6 +24,9 @@
 // holds a block of them, back to back in T, and the pointwise tiles run over all their
 // positions (49 per 7x7 image: 4 zmm with 49 lanes used, or 7 ymm ending in a one-vector
 // tile). A tile that spans two images goes through a staging buffer.
+// Small planes (a whole image one tile, rows narrower than two vectors) run their
+// depthwise stage as the depthwise op does there (depthwise_conv2d_via_nchwc.h): B
+// channels at a time through the blocked kernel, one vector per pixel, into T.
 namespace {
 
 constexpr int64_t kSepItemsPerThread = 8;
@@ -120,7 +124,7 @@ int64_t separable_stacked_images(const SeparableConv2dParams& sp, int64_t tiles,
 }
 
 template <class Wide, class Narrow>
-void separable_conv2d_fused(const SeparableConv2dParams& sp) {
+void separable_conv2d_fused(const SeparableConv2dParams& sp, DepthwiseNchwcFn blocked) {
   using V = Wide;
   static constexpr auto kTiles =
       pw_tile_table<V>(std::make_integer_sequence<int, V::kPwRows>{});
@@ -146,6 +150,8 @@ void separable_conv2d_fused(const SeparableConv2dParams& sp) {
 
   const int64_t k_tiles = ceil_div(sp.out_channels, V::kPwRows);
   const int64_t blocks = ceil_div(p.batch, images);
+  std::optional<DepthwiseViaNchwc<L>> via;
+  if (tiles == 1 && depthwise_via_nchwc(p, L, L)) via.emplace(p, blocked, sp.dw_activation);
   const int64_t base_items = blocks * tiles;
   int64_t k_chunks = 1;
   if (p.exec.max_threads > 1 && base_items < kSepItemsPerThread * p.exec.max_threads) {
@@ -166,6 +172,7 @@ void separable_conv2d_fused(const SeparableConv2dParams& sp) {
     if (scratch.size() < need) scratch.assign(need, 0.0f);
     float* t = scratch.data() + 2 * buffer_floats;
     float* staging = t + t_floats;
+    float* const via_buffer = via ? via->thread_buffer() : nullptr;
     int64_t built = -1;  // the (image block, tile) whose depthwise output is in T
     for (int64_t item = begin; item < end; ++item) {
       const int64_t kc = item % k_chunks;
@@ -175,6 +182,15 @@ void separable_conv2d_fused(const SeparableConv2dParams& sp) {
       const int64_t y0 = tile * rows;
       const int64_t tile_rows = std::min(rows, p.out_h - y0);
       const int64_t positions = tile_rows * p.out_w;  // per image
+      if (built != nt && via) {
+        for (int64_t i = 0; i < count; ++i) {
+          for (int64_t cb = 0; cb < ceil_div(p.channels, L); ++cb) {
+            via->run(p.input + (n + i) * p.channels * p.in_h * p.in_w, cb,
+                     t + cb * L * t_stride + i * positions, t_stride, via_buffer);
+          }
+        }
+        built = nt;
+      }
       if (built != nt) {
         // Units u = (channel, image of the block), planes built one unit ahead.
         const float* x = p.input + n * p.channels * p.in_h * p.in_w;
