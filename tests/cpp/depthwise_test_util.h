@@ -104,7 +104,7 @@ inline std::vector<DwCase> dw_cases() {
       // Channel tails of the 8- and 16-lane blocks on the small-plane blocked path.
       dw_case(3, 37, 13, 11, 1, 3, 1, 1),  dw_case(1, 24, 14, 15, 1, 3, 2, 1),
       dw_case(1, 24, 14, 15, 1, 3, 2, 2, 2), dw_case(2, 40, 7, 7, 1, 5, 1, 2),
-      dw_case(2, 40, 14, 14, 1, 5, 2, 2),
+      dw_case(2, 40, 14, 14, 1, 5, 2, 2),  dw_case(2, 24, 28, 28, 1, 5, 1, 2),
   };
   DwCase asym = dw_case(1, 5, 12, 16, 1, 3);  // mixed stride / dilation, asymmetric padding
   asym.sh = 1; asym.sw = 2; asym.dh = 2; asym.dw = 1; asym.pt = 2; asym.pb = 0; asym.pl = 1; asym.pr = 2;

@@ -113,6 +113,7 @@ NAMED = [
     _c("via-dil2", 1, 24, 14, 15, dilation=2, padding=2),
     _c("via-pad-past-window", 2, 16, 5, 6, kh=3, kw=3, padding=(4, 3)),
     _c("via-5x5-s2-14", 2, 40, 14, 14, kh=5, kw=5, stride=2, padding=2),
+    _c("via-5x5-28-wide", 2, 24, 28, 28, kh=5, kw=5, padding=2),  # AVX2 too: rows < 32
     _c("via-mobilenet-7-c960", 2, 960, 7, 7, padding=1),
     _c("via-unbatched", None, 33, 6, 9, padding=1),
     _c("via-valid-s3", 1, 40, 17, 20, stride=3),
