@@ -69,3 +69,23 @@ def cpu_isa(request):
     """Runs the test once per CPU ISA variant, switching pybench's dispatch in-process."""
     with ops.use_cpu_isa(request.param):
         yield request.param
+
+
+def assert_stacking_changes_no_bit(run):
+    """Calls ``run()`` (a tuple of tensors) with the CPU kernels' image stacking on and off
+    (torch.ops.pybench._set_image_stacking_for_testing), on 1 and 2 threads, and asserts
+    the results bitwise equal: stacking moves outputs between tiles, never reorders a sum."""
+    set_stacking = torch.ops.pybench._set_image_stacking_for_testing
+    before = torch.get_num_threads()
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            set_stacking(True)
+            stacked = run()
+            set_stacking(False)
+            alone = run()
+            for a, b in zip(stacked, alone, strict=True):
+                assert torch.equal(a, b), f"stacking changed the result on {threads} threads"
+    finally:
+        set_stacking(True)
+        torch.set_num_threads(before)

@@ -21,7 +21,8 @@ import torch
 import torch.nn.functional as F
 
 import pybench.ops as ops
-from conftest import assert_matches_reference, available_cpu_isas, device_params
+from conftest import (assert_matches_reference, assert_stacking_changes_no_bit,
+                      available_cpu_isas, device_params)
 
 RTOL = 1e-5
 
@@ -447,21 +448,9 @@ def test_conv2d_stacking_changes_no_bit(case, cpu_isa):
     w = torch.randn(case.weight_shape(), generator=g)
     b = torch.randn(case.k, generator=g) if case.bias else None
     res = torch.randn_like(F.conv2d(x, w, b, **case.kwargs()))
-    set_stacking = torch.ops.pybench._set_image_stacking_for_testing
-    before = torch.get_num_threads()
-    try:
-        for threads in (1, 2):
-            torch.set_num_threads(threads)
-            outs = []
-            for stack in (True, False):
-                set_stacking(stack)
-                outs.append((ops.conv2d(x, w, b, **case.kwargs()),
-                             ops.conv2d(x, w, b, **case.kwargs(), residual=res, activation="relu")))
-            for stacked, alone in zip(*outs):
-                assert torch.equal(stacked, alone)
-    finally:
-        set_stacking(True)
-        torch.set_num_threads(before)
+    assert_stacking_changes_no_bit(lambda: (
+        ops.conv2d(x, w, b, **case.kwargs()),
+        ops.conv2d(x, w, b, **case.kwargs(), residual=res, activation="relu")))
 
 
 @pytest.mark.parametrize("device", device_params())

@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 
 import pybench.ops as ops
-from conftest import assert_matches_reference, device_params
+from conftest import assert_matches_reference, assert_stacking_changes_no_bit, device_params
 from test_depthwise_conv2d import DwCase, _cuda_once, _f64
 
 ACTS = {"none": lambda t: t, "relu": F.relu, "relu6": F.relu6}
@@ -178,21 +178,9 @@ def test_separable_stacking_changes_no_bit(case, cpu_isa):
     if cpu_isa == "scalar":
         pytest.skip("the scalar kernel has no work items to stack")
     x, dw, pw, db, pb, _, _ = operands(case)
-    set_stacking = torch.ops.pybench._set_image_stacking_for_testing
-    before = torch.get_num_threads()
-    try:
-        for threads in (1, 2):
-            torch.set_num_threads(threads)
-            outs = []
-            for stack in (True, False):
-                set_stacking(stack)
-                outs.append(ops.separable_conv2d(x, dw, pw, db, pb, **case.dw.kwargs(),
-                                                 activation=case.activation,
-                                                 pw_activation=case.pw_activation))
-            assert torch.equal(*outs)
-    finally:
-        set_stacking(True)
-        torch.set_num_threads(before)
+    assert_stacking_changes_no_bit(lambda: (ops.separable_conv2d(
+        x, dw, pw, db, pb, **case.dw.kwargs(), activation=case.activation,
+        pw_activation=case.pw_activation),))
 
 
 def test_separable_nan_propagates_like_torch(cpu_isa):
