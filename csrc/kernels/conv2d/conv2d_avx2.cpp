@@ -23,6 +23,7 @@ struct Avx2 {
   static constexpr int64_t kLanes = 8;
   static constexpr int kRows = 4;
   static constexpr int kVecs = 3;
+  static constexpr int kTallRows = 8;  // one-vector tail tiles (conv2d_direct.h run_chunk)
   static Vec zero() { return _mm256_setzero_ps(); }
   static Vec set1(float v) { return _mm256_set1_ps(v); }
   static Vec loadu(const float* p) { return _mm256_loadu_ps(p); }

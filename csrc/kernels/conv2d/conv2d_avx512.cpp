@@ -22,6 +22,7 @@ struct Avx512 {
   static constexpr int64_t kLanes = 16;
   static constexpr int kRows = 6;
   static constexpr int kVecs = 4;
+  static constexpr int kTallRows = 6;  // = kRows: no taller tail tiles (conv2d_direct.h)
   static Vec zero() { return _mm512_setzero_ps(); }
   static Vec set1(float v) { return _mm512_set1_ps(v); }
   static Vec loadu(const float* p) { return _mm512_loadu_ps(p); }

@@ -533,6 +533,15 @@ constexpr auto tail_table(std::integer_sequence<int, Is...>) {
 // updated in place measured 4-6% slower on 3x3/s2 layers.
 // `residual` is the residual at `out` (nullptr: none), `act` the activation: both none for
 // a tile into the staging buffer.
+// kTallTiles[tap variant][full] = tile<Isa, 1, variant, full, epilogue, Isa::kTallRows>:
+// the one-vector tiles of Isa::kTallRows output channels (see run_chunk).
+template <class Isa, bool Epilogue, int... Is>
+constexpr auto tall_table(std::integer_sequence<int, Is...>) {
+  return std::array<std::array<TileFn, 2>, sizeof...(Is)>{
+      std::array<TileFn, 2>{&tile<Isa, 1, Is, false, Epilogue, Isa::kTallRows>,
+                            &tile<Isa, 1, Is, true, Epilogue, Isa::kTallRows>}...};
+}
+
 template <class Isa>
 inline void tile_at(const Conv2dParams& p, const DirectPlan& d, const float* x,
                     int64_t channel_stride, int64_t k, int64_t rows, int64_t len, float* out,
@@ -545,6 +554,10 @@ inline void tile_at(const Conv2dParams& p, const DirectPlan& d, const float* x,
       tile_table<Isa, true>(std::make_integer_sequence<int, kTapVariantCount>{});
   static constexpr auto kEpilogueTailTiles =
       tail_table<Isa, true>(std::make_integer_sequence<int, kTapVariantCount>{});
+  static constexpr auto kTallTiles =
+      tall_table<Isa, false>(std::make_integer_sequence<int, kTapVariantCount>{});
+  static constexpr auto kEpilogueTallTiles =
+      tall_table<Isa, true>(std::make_integer_sequence<int, kTapVariantCount>{});
   constexpr int64_t L = Isa::kLanes;
   const int64_t vecs = ceil_div(len, L);
   TileArgs a;
@@ -563,7 +576,9 @@ inline void tile_at(const Conv2dParams& p, const DirectPlan& d, const float* x,
   a.act = act;
   a.last = len - (vecs - 1) * L;
   const bool epilogue = residual != nullptr || act != Activation::none;
-  if (rows < Isa::kRows && vecs == Isa::kVecs && a.last == L) {
+  if (rows > Isa::kRows) {  // a tall one-vector tile
+    (epilogue ? kEpilogueTallTiles : kTallTiles)[variant][a.last == L](a);
+  } else if (rows < Isa::kRows && vecs == Isa::kVecs && a.last == L) {
     (epilogue ? kEpilogueTailTiles : kTailTiles)[variant][rows - 1](a);
   } else {
     (epilogue ? kEpilogueTiles : kTiles)[variant][vecs - 1][a.last == L](a);
@@ -600,61 +615,75 @@ void run_chunk(const Conv2dParams& p, const DirectPlan& d, const float* planes,
   const float* res_chunk = p.residual ? p.residual + chunk_at : nullptr;
   const Activation act = p.activation;
   const bool epilogue = res_chunk != nullptr || act != Activation::none;
-  for (int64_t k0 = k_begin; k0 < k_end; k0 += Isa::kRows) {
-    const int64_t r = std::min<int64_t>(Isa::kRows, k_end - k0);
+  // The last vector of the positions, when it is a tile of its own, runs on tiles of
+  // Isa::kTallRows output channels: AVX2's one-vector tile of 4 has 4 chains of FMAs,
+  // half what the latency x pipes (4 x 2) keep busy. (AVX-512's of 6 keeps them at 6.)
+  const int64_t rest = positions % kTileLen;
+  const bool tall = Isa::kTallRows > Isa::kRows && !row_tiles && rest > 0 && rest <= L &&
+                    positions > rest;
+  const int64_t swept = tall ? positions - rest : positions;
+  // Output channels [k0, k0 + r) over plane positions [v0, v0 + len).
+  const auto run_tile = [&](int64_t k0, int64_t r, int64_t v0, int64_t len) {
     const int64_t k = g * d.kg + k0;
-    // The tile of plane positions [pos, pos + len), stored at output offset `at` from
-    // out_k, or (at < 0) into the staging buffer without the epilogue.
     float* out_k = out_chunk + k0 * out_plane;
     const float* res_k = res_chunk ? res_chunk + k0 * out_plane : nullptr;
-    const auto run_tile = [&](int64_t pos, int64_t len, int64_t at) {
-      if (at < 0) {
-        tile_at<Isa>(p, d, planes + pos, channel_stride, k, r, len, staging, kTileLen, nullptr,
-                     Activation::none, variant);
-      } else {
-        tile_at<Isa>(p, d, planes + pos, channel_stride, k, r, len, out_k + at, out_plane,
-                     res_k ? res_k + at : nullptr, act, variant);
+    if (direct) {
+      tile_at<Isa>(p, d, planes + v0, channel_stride, k, r, len, out_k + v0, out_plane,
+                   res_k ? res_k + v0 : nullptr, act, variant);
+      return;
+    }
+    tile_at<Isa>(p, d, planes + v0, channel_stride, k, r, len, staging, kTileLen, nullptr,
+                 Activation::none, variant);
+    // Keep the valid columns of each output row the tile touched.
+    for (int64_t v = v0; v < v0 + len;) {
+      const int64_t row = v / d.qw, x = v % d.qw;
+      const int64_t j = std::min(row / d.image_rows, images - 1);
+      const int64_t y = row - j * d.image_rows;
+      // Without garbage columns an image's output rows are one run, in the output as in
+      // the plane (stacked 1x1 layers); otherwise each row is.
+      const bool whole = d.qw == p.out_w && y < rows;
+      const int64_t run = std::min(v0 + len, v - x + (whole ? rows - y : 1) * d.qw) - v;
+      if (x < p.out_w && y < rows) {
+        const int64_t count = whole ? run : std::min(run, p.out_w - x);
+        const int64_t at = j * out_image + y * p.out_w + x;
+        for (int64_t i = 0; i < r; ++i) {
+          const float* src = staging + i * kTileLen + (v - v0);
+          if (epilogue) {
+            epilogue_copy<Isa>(out_k + i * out_plane + at, src,
+                               res_k ? res_k + i * out_plane + at : nullptr, count, act);
+          } else {
+            std::memcpy(out_k + i * out_plane + at, src, sizeof(float) * count);
+          }
+        }
       }
-    };
+      v += run;
+    }
+  };
+  for (int64_t k0 = k_begin; k0 < k_end; k0 += Isa::kRows) {
+    const int64_t r = std::min<int64_t>(Isa::kRows, k_end - k0);
     if (row_tiles) {
+      // Tiles from each row's start to its last output column, stored straight into the
+      // output.
+      const int64_t k = g * d.kg + k0;
+      float* out_k = out_chunk + k0 * out_plane;
+      const float* res_k = res_chunk ? res_chunk + k0 * out_plane : nullptr;
       for (int64_t y = 0; y < rows; ++y) {
         for (int64_t x0 = 0; x0 < p.out_w; x0 += kTileLen) {
-          run_tile(y * d.qw + x0, std::min(kTileLen, p.out_w - x0), y * p.out_w + x0);
+          const int64_t at = y * p.out_w + x0;
+          tile_at<Isa>(p, d, planes + y * d.qw + x0, channel_stride, k, r,
+                       std::min(kTileLen, p.out_w - x0), out_k + at, out_plane,
+                       res_k ? res_k + at : nullptr, act, variant);
         }
       }
       continue;
     }
-    for (int64_t v0 = 0; v0 < positions; v0 += kTileLen) {
-      const int64_t len = std::min(kTileLen, positions - v0);
-      if (direct) {
-        run_tile(v0, len, v0);
-        continue;
-      }
-      run_tile(v0, len, -1);
-      // Keep the valid columns of each output row the tile touched.
-      for (int64_t v = v0; v < v0 + len;) {
-        const int64_t row = v / d.qw, x = v % d.qw;
-        const int64_t j = std::min(row / d.image_rows, images - 1);
-        const int64_t y = row - j * d.image_rows;
-        // Without garbage columns an image's output rows are one run, in the output as in
-        // the plane (stacked 1x1 layers); otherwise each row is.
-        const bool whole = d.qw == p.out_w && y < rows;
-        const int64_t run = std::min(v0 + len, v - x + (whole ? rows - y : 1) * d.qw) - v;
-        if (x < p.out_w && y < rows) {
-          const int64_t count = whole ? run : std::min(run, p.out_w - x);
-          const int64_t at = j * out_image + y * p.out_w + x;
-          for (int64_t i = 0; i < r; ++i) {
-            const float* src = staging + i * kTileLen + (v - v0);
-            if (epilogue) {
-              epilogue_copy<Isa>(out_k + i * out_plane + at, src,
-                                 res_k ? res_k + i * out_plane + at : nullptr, count, act);
-            } else {
-              std::memcpy(out_k + i * out_plane + at, src, sizeof(float) * count);
-            }
-          }
-        }
-        v += run;
-      }
+    for (int64_t v0 = 0; v0 < swept; v0 += kTileLen) {
+      run_tile(k0, r, v0, std::min(kTileLen, swept - v0));
+    }
+  }
+  if (tall) {
+    for (int64_t k0 = k_begin; k0 < k_end; k0 += Isa::kTallRows) {
+      run_tile(k0, std::min<int64_t>(Isa::kTallRows, k_end - k0), swept, rest);
     }
   }
 }
@@ -672,7 +701,8 @@ void conv2d_direct(const Conv2dParams& p) {
     // that garbage lanes may read past the last plane) and a tile's staging buffer.
     thread_local std::vector<float> scratch;
     const int64_t slack = 2 * Isa::kLanes * Isa::kVecs;
-    const int64_t staging_floats = Isa::kRows * Isa::kLanes * Isa::kVecs;
+    const int64_t staging_floats =
+        std::max<int64_t>(Isa::kRows, Isa::kTallRows) * Isa::kLanes * Isa::kVecs;
     const size_t need = static_cast<size_t>(slab_floats + slack + staging_floats);
     if (scratch.size() < need) scratch.assign(need, 0.0f);
     float* slab = scratch.data();
