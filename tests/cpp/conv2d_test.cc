@@ -40,6 +40,7 @@
 namespace {
 
 using pybench::kernels::Activation;
+using pybench::kernels::Conv2dAlgorithm;
 using pybench::kernels::Conv2dParams;
 using pybench::kernels::conv2d_flops;
 using pybench::kernels::conv2d_out_size;
@@ -75,6 +76,7 @@ struct Conv2dCase {
   uint64_t seed = 0;
   bool residual = false;
   Activation act = Activation::none;
+  Conv2dAlgorithm algorithm = Conv2dAlgorithm::automatic;
 
   int64_t out_h() const { return conv2d_out_size(h, kh, sh, pt, pb, dh); }
   int64_t out_w() const { return conv2d_out_size(w, kw, sw, pl, pr, dw); }
@@ -151,6 +153,7 @@ Conv2dParams make_params(const Conv2dCase& c, const Operands& ops, Buffer& out) 
   p.bias = c.bias ? ops.bias.data() : nullptr;
   p.residual = c.residual ? ops.residual.data() : nullptr;
   p.activation = c.act;
+  p.algorithm = c.algorithm;
   p.output = out.data();
   p.batch = c.n;
   p.in_channels = c.c;
@@ -439,6 +442,22 @@ TEST_P(Conv2dVariantTest, StackedEqualsOneImagePerItem) {
     EXPECT_EQ(std::memcmp(stacked.data(), alone.data(), stacked.size * sizeof(float)), 0)
         << "stacking images changed the result";
   }
+}
+
+// Every ungrouped case forced through the blocked kernel (conv2d_via_nchwc.h), with the
+// epilogue's activation (a residual keeps a layer direct, so none here), serial and
+// threaded: each output element stays one thread's sum there too.
+TEST_P(Conv2dVariantTest, ThroughNchwcMatchesRef) {
+  const auto& [isa, plain] = GetParam();
+  if (plain.groups != 1) GTEST_SKIP() << "grouped layers always run direct";
+  Conv2dCase c = with_epilogue(plain);
+  c.residual = false;
+  c.algorithm = Conv2dAlgorithm::nchwc;
+  const Buffer serial = check_against_ref(variant_for(isa), c);
+  const Operands ops(c);
+  const Buffer threaded = run(variant_for(isa), c, ops, std_thread_for(3), 3);
+  EXPECT_EQ(std::memcmp(serial.data(), threaded.data(), serial.size * sizeof(float)), 0)
+      << "the threaded result differs from the serial one";
 }
 
 TEST_P(Conv2dVariantTest, MatchesRefWithUnevenReverseChunks) {

@@ -11,6 +11,7 @@ Inputs are standard normal, never zeros, so a kernel that skips work cannot pass
 """
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import random
 import warnings
@@ -451,6 +452,100 @@ def test_conv2d_stacking_changes_no_bit(case, cpu_isa):
     assert_stacking_changes_no_bit(lambda: (
         ops.conv2d(x, w, b, **case.kwargs()),
         ops.conv2d(x, w, b, **case.kwargs(), residual=res, activation="relu")))
+
+
+@contextlib.contextmanager
+def conv2d_algorithm(name: str):
+    """Forces the CPU kernel of pybench.ops.conv2d ("direct", "nchwc"; conv2d_via_nchwc.h)."""
+    torch.ops.pybench._set_conv2d_algorithm_for_testing(name)
+    try:
+        yield
+    finally:
+        torch.ops.pybench._set_conv2d_algorithm_for_testing("auto")
+
+
+# Layers the automatic choice sends through the blocked kernel (conv2d_via_nchwc.h) on
+# both AVX2 (B = 8) and AVX-512 (B = 16): batch x output plane >= 200, at least two blocks
+# of channels, a small plane. Channel counts that are not multiples of either block.
+VIA_CASES = [
+    _case("via-3x3-s2", 8, 33, 13, 13, 40, 3, 3, stride=2, padding=1),
+    _case("via-3x3-s1", 5, 35, 7, 9, 67, 3, 3, padding=1),
+    _case("via-1x1", 8, 40, 7, 7, 70, 1, 1),
+    _case("via-5x5-valid", 9, 32, 9, 9, 33, 5, 5),
+    _case("via-dilated-asym", 4, 48, 12, 11, 50, 3, 3, stride=(2, 1), padding=(1, 2),
+          dilation=(2, 1)),
+    _case("via-2x3-s3", 8, 36, 20, 17, 34, 2, 3, stride=3, padding=1, bias=False),
+]
+# ... and layers it leaves on the direct kernel: batch 1, a large plane, few output
+# channels. (Grouped layers run direct whatever is forced.)
+DIRECT_CASES = [
+    _case("direct-batch1", 1, 64, 14, 14, 64, 3, 3, padding=1),
+    _case("direct-plane", 2, 32, 30, 30, 32, 3, 3, padding=1),
+    _case("direct-few-outputs", 8, 64, 7, 7, 8, 3, 3, padding=1),
+]
+
+
+@pytest.mark.parametrize("case", [c for c in CASES if c.groups == 1] + VIA_CASES,
+                         ids=lambda c: f"{c.name}[{describe(c)}]")
+def test_conv2d_through_nchwc_matches_float64(case, cpu_isa):
+    """Every ungrouped case, forced through the blocked kernel: the input and weight
+    converted, conv2d_nchwc, the output converted back."""
+    if cpu_isa == "scalar":
+        pytest.skip("the scalar kernel has one path; the blocked one is AVX2 / AVX-512 only")
+    with conv2d_algorithm("nchwc"):
+        _run_case(case, "cpu")
+
+
+# A 1x1 sums its channels in the same order on both paths, to the same bits: which one
+# ran cannot be seen there.
+@pytest.mark.parametrize("case", [c for c in VIA_CASES + DIRECT_CASES if c.kh * c.kw > 1],
+                         ids=lambda c: c.name)
+@pytest.mark.parametrize("activation", ["none", "relu", "sigmoid"])
+def test_conv2d_automatic_choice_takes_the_path_it_should(case, activation, cpu_isa):
+    """The automatic choice gives, bit for bit, what forcing the path it should take gives
+    (the two paths sum in different orders, so they rarely agree to the bit), with the
+    epilogue; a residual always keeps a layer on the direct kernel. Both paths match the
+    float64 reference."""
+    if cpu_isa == "scalar":
+        pytest.skip("the scalar kernel has one path; the blocked one is AVX2 / AVX-512 only")
+    x, w, b, ref, scale = operands(case)
+    expected = "nchwc" if case in VIA_CASES else "direct"
+    run = lambda **kw: ops.conv2d(x, w, b, **case.kwargs(), activation=activation, **kw)
+    auto = run()
+    with conv2d_algorithm(expected):
+        forced = run()
+    with conv2d_algorithm("direct" if expected == "nchwc" else "nchwc"):
+        other = run()
+    assert torch.equal(auto, forced), f"the automatic choice did not take the {expected} path"
+    assert not torch.equal(auto, other), "both paths gave the same bits: the test cannot tell"
+    if activation == "none":
+        assert_matches_reference(auto, ref, scale)
+        assert_matches_reference(other, ref, scale)
+    res = torch.randn_like(auto)
+    with conv2d_algorithm("direct"):
+        direct = ops.conv2d(x, w, b, **case.kwargs(), residual=res)
+    assert torch.equal(ops.conv2d(x, w, b, **case.kwargs(), residual=res), direct)
+
+
+@pytest.mark.parametrize("case", VIA_CASES[:3], ids=lambda c: c.name)
+def test_conv2d_through_nchwc_threads_agree(case, cpu_isa):
+    """The blocked path's conversions and kernel split their work over the threads; the
+    result matches the reference on any number of them."""
+    if cpu_isa == "scalar":
+        pytest.skip("the scalar kernel has one path; the blocked one is AVX2 / AVX-512 only")
+    before = torch.get_num_threads()
+    try:
+        for threads in (1, 2, 3):
+            torch.set_num_threads(threads)
+            with conv2d_algorithm("nchwc"):
+                _run_case(case, "cpu")
+    finally:
+        torch.set_num_threads(before)
+
+
+def test_conv2d_algorithm_hook_rejects_unknown_names():
+    with pytest.raises(ValueError, match="expected 'auto', 'direct' or 'nchwc'"):
+        torch.ops.pybench._set_conv2d_algorithm_for_testing("winograd")
 
 
 @pytest.mark.parametrize("device", device_params())

@@ -1,7 +1,8 @@
 // An 8 x 8 float transpose on ymm registers, for the kernels that move data between a
-// channel-planar and a channel-interleaved layout (Gram's packing, the depthwise kernel's
-// blocked path for small planes). Included INSIDE an ISA target region (AVX2 or AVX-512),
-// after <immintrin.h>; includes nothing itself.
+// channel-planar and a channel-interleaved layout (Gram's packing, the depthwise and conv2d
+// kernels' blocked paths), and the two conversions built on it. Included INSIDE an ISA
+// target region (AVX2 or AVX-512), after <immintrin.h> and <algorithm>; includes nothing
+// itself.
 namespace {
 
 // dst[k][r] = src[r * src_stride + k] for r, k < 8: row k of the transpose stored at dst[k].
@@ -32,6 +33,37 @@ inline void transpose8x8(const float* src, int64_t src_stride, float* dst, int64
                           dst + 3 * dst_stride, dst + 4 * dst_stride, dst + 5 * dst_stride,
                           dst + 6 * dst_stride, dst + 7 * dst_stride};
   transpose8x8_rows(src, src_stride, rows);
+}
+
+// B planes of `plane` floats (`real` of them present, the rest zero) as [pixel][B].
+template <int64_t B>
+void planes_to_blocked(const float* src, int64_t plane, int64_t real, float* dst) {
+  for (int64_t h = 0; h < B; h += 8) {
+    int64_t k = 0;
+    if (real >= h + 8) {
+      for (; k + 8 <= plane; k += 8) transpose8x8(src + h * plane + k, plane, dst + k * B + h, B);
+    }
+    for (; k < plane; ++k) {
+      for (int64_t r = h; r < h + 8; ++r) dst[k * B + r] = r < real ? src[r * plane + k] : 0.0f;
+    }
+  }
+}
+
+// [pixel][B] back to the first `real` of B planes of `plane` floats, `dst_stride` apart.
+template <int64_t B>
+void blocked_to_planes(const float* src, int64_t plane, int64_t real, float* dst,
+                       int64_t dst_stride) {
+  for (int64_t h = 0; h < B; h += 8) {
+    int64_t k = 0;
+    if (real >= h + 8) {
+      for (; k + 8 <= plane; k += 8) {
+        transpose8x8(src + k * B + h, B, dst + h * dst_stride + k, dst_stride);
+      }
+    }
+    for (; k < plane; ++k) {
+      for (int64_t r = h; r < std::min(h + 8, real); ++r) dst[r * dst_stride + k] = src[k * B + r];
+    }
+  }
 }
 
 }  // namespace

@@ -33,6 +33,10 @@
 
 namespace pybench::kernels {
 
+// Which CPU kernel runs a convolution: the choice of conv2d_via_nchwc (conv2d_via_nchwc.h),
+// or one of the two forced, for tests and A/B timings. The results agree to rounding.
+enum class Conv2dAlgorithm { automatic, direct, nchwc };
+
 // Pointers and geometry (batch, in_h / in_w, kernel, out_h / out_w, stride, pad, dilation)
 // come from ConvParamsBase.
 struct Conv2dParams : ConvParamsBase {
@@ -45,6 +49,8 @@ struct Conv2dParams : ConvParamsBase {
   // false: the direct kernel never stacks small images in one work item
   // (conv2d_direct.h). The result is bitwise the same either way; tests compare the two.
   bool stack_images = true;
+  // The AVX2 / AVX-512 kernels only; depthwise layers have their own paths regardless.
+  Conv2dAlgorithm algorithm = Conv2dAlgorithm::automatic;
 };
 
 // Output extent along one axis, PyTorch's formula; `pad_lo + pad_hi` is the total

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "conv2d/conv2d.h"
+#include "conv2d_nchwc/conv2d_nchwc.h"
 
 #include "isa/avx2_begin.h"
 
@@ -44,9 +45,12 @@ struct Avx2 {
 }  // namespace
 
 #include "conv2d/conv2d_direct.h"
+#include "common/transpose8_simd.h"
+#include "conv2d/conv2d_via_nchwc.h"
 
 void conv2d_avx2(const Conv2dParams& p) {
   if (is_depthwise(p)) return depthwise_conv2d_avx2(as_depthwise(p));
+  if (conv2d_via_nchwc(p, 8)) return conv2d_through_nchwc<8>(p, &conv2d_nchwc_avx2);
   conv2d_direct<Avx2>(p);
 }
 

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "conv2d/conv2d.h"
+#include "conv2d_nchwc/conv2d_nchwc.h"
 
 #include "isa/avx512_begin.h"
 
@@ -43,9 +44,12 @@ struct Avx512 {
 }  // namespace
 
 #include "conv2d/conv2d_direct.h"
+#include "common/transpose8_simd.h"
+#include "conv2d/conv2d_via_nchwc.h"
 
 void conv2d_avx512(const Conv2dParams& p) {
   if (is_depthwise(p)) return depthwise_conv2d_avx512(as_depthwise(p));
+  if (conv2d_via_nchwc(p, 16)) return conv2d_through_nchwc<16>(p, &conv2d_nchwc_avx512);
   conv2d_direct<Avx512>(p);
 }
 

@@ -84,42 +84,6 @@ void depthwise_pad_blocked(const DepthwiseConv2dParams& p, const float* src, int
   }
 }
 
-// B planes of `plane` floats (`real` of them present, the rest zero) as [pixel][B].
-template <int64_t B>
-void depthwise_to_blocked(const float* src, int64_t plane, int64_t real, float* dst) {
-  for (int64_t h = 0; h < B; h += 8) {
-    int64_t k = 0;
-    if (real >= h + 8) {
-      for (; k + 8 <= plane; k += 8) transpose8x8(src + h * plane + k, plane, dst + k * B + h, B);
-    }
-    for (; k < plane; ++k) {
-      for (int64_t r = h; r < h + 8; ++r) dst[k * B + r] = r < real ? src[r * plane + k] : 0.0f;
-    }
-  }
-}
-
-// [pixel][B] back to the first `real` of B planes of `plane` floats, `dst_stride` apart.
-template <int64_t B>
-void depthwise_from_blocked(const float* src, int64_t plane, int64_t real, float* dst,
-                            int64_t dst_stride) {
-  for (int64_t h = 0; h < B; h += 8) {
-    int64_t k = 0;
-    if (real >= h + 8) {
-      for (; k + 8 <= plane; k += 8) {
-        transpose8x8(src + k * B + h, B, dst + h * dst_stride + k, dst_stride);
-      }
-    }
-    for (; k < plane; ++k) {
-      for (int64_t r = h; r < std::min(h + 8, real); ++r) dst[r * dst_stride + k] = src[k * B + r];
-    }
-  }
-}
-
-// B planes of `plane` floats (`real` of them present) as [pixel][B] straight into the
-// interior of a ph x pw block at (pad_h, pad_w) whose border is already zero; the block
-// holds every input pixel. The path for "same" and wider padding: the border is zeroed
-// once per thread, not copied around per item.
-
 // The blocked path's state for one call -- the weights and bias in the blocked layout,
 // the padded block's size -- and its step: B channels of one image, from NCHW planes to
 // NCHW planes. The fused separable kernel runs its depthwise stage on small planes
@@ -163,7 +127,7 @@ class DepthwiseViaNchwc {
     if (in_block_) {
       depthwise_to_padded_blocked<B>(p_, x, real, pw_, block);
     } else {
-      depthwise_to_blocked<B>(x, in_plane, real, buf);
+      planes_to_blocked<B>(x, in_plane, real, buf);
       depthwise_pad_blocked<B>(p_, buf, ph_, pw_, block);
     }
     DepthwiseConv2dNchwcParams q;
@@ -182,7 +146,7 @@ class DepthwiseViaNchwc {
     q.block = B;
     q.activation = act_;
     blocked_(q);  // serial: q.exec is empty
-    depthwise_from_blocked<B>(out, out_plane, real, dst, dst_stride);
+    blocked_to_planes<B>(out, out_plane, real, dst, dst_stride);
   }
 
  private:
