@@ -18,6 +18,7 @@
 // Memory the kernels must not touch is NaN: guards around every operand (a stray read
 // that reaches an output turns it NaN) and around the output (a stray write breaks a
 // guard); the output itself is NaN until written.
+#include "common/image_stacking.h"
 #include "conv2d/conv2d.h"
 
 #include <gtest/gtest.h>
@@ -575,6 +576,29 @@ TEST(Conv2dDispatch, FollowsActiveCpuIsa) {
           << " agree bit for bit on this case, so it cannot tell them apart; use longer sums";
     }
   }
+}
+
+// The stacking rules the conv2d and separable kernels share (common/image_stacking.h).
+TEST(ImageStacking, TileSweepSlotsFloorShortTilesAtEightChains) {
+  using pybench::kernels::tile_sweep_slots;
+  EXPECT_EQ(tile_sweep_slots(24, 8, 4, 3), 12);  // one full AVX2 tile
+  EXPECT_EQ(tile_sweep_slots(49, 8, 4, 3), 32);  // 2 full tiles + a lone vector at 8
+  EXPECT_EQ(tile_sweep_slots(64, 16, 6, 4), 24);  // one full AVX-512 tile
+  EXPECT_EQ(tile_sweep_slots(66, 16, 6, 4), 24 + 8);  // + a lone vector of 6, floored
+  EXPECT_EQ(tile_sweep_slots(40, 8, 4, 3), 12 + 8);  // + a 2-vector tile of 8
+}
+
+TEST(ImageStacking, ImagesPerBlockFillEvenRoundsOfThreads) {
+  using pybench::kernels::images_per_block;
+  EXPECT_EQ(images_per_block(8, 100, 2), 4);  // a thread's share
+  EXPECT_EQ(images_per_block(8, 3, 2), 2);    // 3 fit: 4 blocks of 2, not 3 + 3 + 2
+  EXPECT_EQ(images_per_block(7, 100, 2), 4);  // blocks of 4 and 3
+  EXPECT_EQ(images_per_block(8, 1, 2), 1);    // nothing fits two
+  EXPECT_EQ(images_per_block(1, 100, 2), 1);
+  EXPECT_EQ(images_per_block(8, 100, 0), 8);  // serial: one block
+  using pybench::kernels::stacking_saves;
+  EXPECT_TRUE(stacking_saves(32, 4 * 32 * 9 / 10, 4));
+  EXPECT_FALSE(stacking_saves(32, 4 * 32 * 9 / 10 + 1, 4));
 }
 
 TEST(Conv2dSizes, OutSizeIsPyTorchs) {

@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/image_stacking.h"
 #include "conv2d/conv2d.h"
 #include "conv2d_nchwc/conv2d_nchwc.h"
 

@@ -121,20 +121,6 @@ inline std::pair<int64_t, int64_t> valid_columns(const Conv2dParams& p, int64_t 
   return valid_range(b - p.pad_w, p.in_w, p.stride_w, width);
 }
 
-// Cost of one image's tiles over `positions` plane positions, `images` stacked, in FMA
-// issue slots: each tile of v vectors costs kRows * v FMAs per tap, but no less than the
-// FMA latency times the pipes (4 x 2 = 8 on Zen and Intel cores alike) -- a tile with
-// fewer accumulators waits on its own chains.
-template <class Isa>
-double tile_cost_per_image(int64_t positions, int64_t images) {
-  constexpr int64_t kMinSlots = 8;
-  const int64_t vecs = ceil_div(positions, Isa::kLanes);
-  const int64_t full = vecs / Isa::kVecs, rest = vecs % Isa::kVecs;
-  const int64_t slots = full * Isa::kRows * Isa::kVecs +
-                        (rest > 0 ? std::max<int64_t>(Isa::kRows * rest, kMinSlots) : 0);
-  return static_cast<double>(slots) / static_cast<double>(images);
-}
-
 // Stacking. A small image leaves its tiles little to sweep: a 1x1 stride-2 layer onto
 // 7x7 has 49 positions, 4 zmm (64 lanes, 49 used) or 7 ymm whose last one is a tile of
 // its own with too few accumulators to hide the FMA latency. Where several whole images fit in the
@@ -142,9 +128,10 @@ double tile_cost_per_image(int64_t positions, int64_t images) {
 // padding rows being the next one's top padding (zeros both, as the columns overlap
 // above); the rows from one image's last output row to the next one's first are garbage
 // positions like the columns, and the tiles run over all the images at once. Stacked only
-// where it saves at least 10% of tile_cost_per_image: 3x3 pad 1 on 7x7 computes 8 x 8
-// positions per image stacked or alone, and would pay the staging copy for nothing. Never
-// for a 1x1 that reads its input in place: building planes for it costs a copy of the
+// where that saves FMA issue slots, as many images as the rules of common/image_stacking.h
+// allow (a block per thread at least: threads splitting one block's output channels would
+// each build all its planes, which cost 1x1 stride-2 256->512 on 14x14, batch 8, 1.6x its
+// time). Never for a 1x1 that reads its input in place: building planes for it costs a copy of the
 // input and the in-place tile's prefetch, more than the lanes save. A/B in one process,
 // 2 threads, batch 8, AVX-512 (Zen 5): 1x1 on 7x7 in place 0.61-0.92x stacked (640->128
 // worst), 1000->1000 on 5x5 1.00x; 1x1 stride 2 256->512 on 14x14 (planes built anyway)
@@ -161,20 +148,16 @@ void plan_stacking(const Conv2dParams& p, DirectPlan& d, int64_t slab_bytes) {
   }
   const int64_t image_rows = rows - shared;
   const int64_t image_bytes = d.cg * d.phases_h * d.phases_w * image_rows * d.qw * 4;
-  // A block per thread at least: threads splitting one block's output channels would each
-  // build all its planes, which cost 1x1 stride-2 256->512 on 14x14, batch 8, 1.6x its time.
-  const int64_t most = std::min({p.batch, ceil_div(p.batch, p.exec.max_threads),
-                                 slab_bytes / std::max<int64_t>(image_bytes, 1)});
-  if (most < 2) return;
-  // As many images as fit, in blocks that differ by at most one image, as many blocks as
-  // the threads share evenly.
-  const int64_t threads = std::max<int64_t>(p.exec.max_threads, 1);
-  const int64_t images = ceil_div(p.batch, ceil_div(ceil_div(p.batch, most), threads) * threads);
+  const int64_t images = images_per_block(p.batch, slab_bytes / std::max<int64_t>(image_bytes, 1),
+                                          p.exec.max_threads);
   if (images < 2) return;
-  const double alone = tile_cost_per_image<Isa>(p.out_h * d.qw, 1);
-  const double stacked =
-      tile_cost_per_image<Isa>(((images - 1) * image_rows + p.out_h) * d.qw, images);
-  if (stacked > 0.9 * alone) return;
+  const auto slots = [](int64_t positions) {
+    return tile_sweep_slots(positions, Isa::kLanes, Isa::kRows, Isa::kVecs);
+  };
+  if (!stacking_saves(slots(p.out_h * d.qw), slots(((images - 1) * image_rows + p.out_h) * d.qw),
+                      images)) {
+    return;
+  }
   d.images = images;
   d.image_rows = image_rows;
 }

@@ -9,6 +9,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/image_stacking.h"
 #include "depthwise_conv2d_nchwc/depthwise_conv2d_nchwc.h"
 #include "separable_conv2d/separable_conv2d.h"
 

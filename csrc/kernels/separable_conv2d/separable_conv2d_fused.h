@@ -93,34 +93,22 @@ constexpr auto pw_tile_table(std::integer_sequence<int, Rs...>) {
 }
 
 // Images stacked per work item (see the top of this file): where the whole image is one
-// tile, as many as fit in T's share of the L2 with a block per thread at least (threads
-// splitting one block's output channels would each compute its whole depthwise part), if
-// that saves >= 10% of the pointwise tiles' FMA issue slots (a tile of v vectors costs
-// kPwRows * v, but no less than the 8 chains FMA latency x pipes keeps busy). 1 otherwise.
+// tile, as many as fit in T's share of the L2 and the rules of common/image_stacking.h
+// allow (threads splitting one block's output channels would each compute its whole
+// depthwise part), if that saves pointwise tile slots. 1 otherwise.
 template <class V>
 int64_t separable_stacked_images(const SeparableConv2dParams& sp, int64_t tiles, int64_t mid,
                                  int64_t out_plane) {
   const DepthwiseConv2dParams& p = sp.dw;
   if (!sp.stack_images || tiles != 1 || p.batch < 2) return 1;
   const int64_t image_bytes = mid * out_plane * int64_t{4};
-  const int64_t most = std::min({p.batch, ceil_div(p.batch, p.exec.max_threads),
-                                 separable_mid_bytes(cpu_caches()) / image_bytes});
-  if (most < 2) return 1;
-  // Blocks that differ by at most one image, as many as the threads share evenly: 3
-  // blocks on 2 threads would have both compute the middle one's depthwise part.
-  const int64_t threads = std::max<int64_t>(p.exec.max_threads, 1);
-  const int64_t blocks = ceil_div(ceil_div(p.batch, most), threads) * threads;
-  const int64_t images = ceil_div(p.batch, blocks);
+  const int64_t images = images_per_block(
+      p.batch, separable_mid_bytes(cpu_caches()) / image_bytes, p.exec.max_threads);
   if (images < 2) return 1;
   const auto slots = [](int64_t positions) {
-    const int64_t vecs = ceil_div(positions, V::kLanes);
-    const int64_t rest = vecs % V::kPwVecs;
-    return vecs / V::kPwVecs * V::kPwRows * V::kPwVecs +
-           (rest > 0 ? std::max<int64_t>(V::kPwRows * rest, 8) : 0);
+    return tile_sweep_slots(positions, V::kLanes, V::kPwRows, V::kPwVecs);
   };
-  const bool saves = static_cast<double>(slots(images * out_plane)) / images <=
-                     0.9 * static_cast<double>(slots(out_plane));
-  return saves ? images : 1;
+  return stacking_saves(slots(out_plane), slots(images * out_plane), images) ? images : 1;
 }
 
 template <class Wide, class Narrow>
@@ -165,8 +153,8 @@ void separable_conv2d_fused(const SeparableConv2dParams& sp, DepthwiseNchwcFn bl
   run_parallel(p.exec, 0, base_items * k_chunks, 1, [&](int64_t begin, int64_t end) {
     thread_local std::vector<float> scratch;
     // Two plane buffers, software-pipelined as in depthwise_conv2d_direct: channel c + 1's
-    // planes are built before channel c's rows are computed.
-    const int64_t buffer_floats = d.channel_floats + d.slack;
+    // planes are built before channel c's rows are computed. The blocked path builds none.
+    const int64_t buffer_floats = via ? 0 : d.channel_floats + d.slack;
     const int64_t t_floats = mid * t_stride;
     const size_t need = static_cast<size_t>(2 * buffer_floats + t_floats + V::kPwRows * kTileLen);
     if (scratch.size() < need) scratch.assign(need, 0.0f);
