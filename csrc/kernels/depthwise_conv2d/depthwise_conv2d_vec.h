@@ -58,6 +58,7 @@ struct Ymm {
   static constexpr int64_t kLanes = 8;
   static constexpr int kPwRows = 4;
   static constexpr int kPwVecs = 3;
+  static constexpr int kPwTallRows = 8;  // one-vector tail tiles (separable_conv2d_fused.h)
   static Vec zero() { return _mm256_setzero_ps(); }
   static Vec set1(float v) { return _mm256_set1_ps(v); }
   static Vec loadu(const float* p) { return _mm256_loadu_ps(p); }
@@ -92,6 +93,7 @@ struct Zmm {
   static constexpr int kDwRows = 4;
   static constexpr int kPwRows = 6;
   static constexpr int kPwVecs = 4;
+  static constexpr int kPwTallRows = 6;  // = kPwRows: no taller tail tiles
   static Vec zero() { return _mm512_setzero_ps(); }
   static Vec set1(float v) { return _mm512_set1_ps(v); }
   static Vec loadu(const float* p) { return _mm512_loadu_ps(p); }

@@ -156,7 +156,8 @@ void separable_conv2d_fused(const SeparableConv2dParams& sp, DepthwiseNchwcFn bl
     // planes are built before channel c's rows are computed. The blocked path builds none.
     const int64_t buffer_floats = via ? 0 : d.channel_floats + d.slack;
     const int64_t t_floats = mid * t_stride;
-    const size_t need = static_cast<size_t>(2 * buffer_floats + t_floats + V::kPwRows * kTileLen);
+    const size_t need = static_cast<size_t>(2 * buffer_floats + t_floats +
+                                            std::max(V::kPwRows, V::kPwTallRows) * kTileLen);
     if (scratch.size() < need) scratch.assign(need, 0.0f);
     float* t = scratch.data() + 2 * buffer_floats;
     float* staging = t + t_floats;
@@ -207,39 +208,60 @@ void separable_conv2d_fused(const SeparableConv2dParams& sp, DepthwiseNchwcFn bl
       const int64_t k_end = std::min(sp.out_channels, k_begin + k_chunk);
       const int64_t out_image = sp.out_channels * out_plane;
       float* out_tile = sp.output + n * out_image + y0 * p.out_w;
+      const int64_t total = count * positions;
+      // Output channels [k0, k0 + r) over T's positions [v0, v0 + len), by `tile`.
+      const auto run_tile = [&](PwTileFn tile, int64_t k0, int64_t r, int64_t v0, int64_t len) {
+        const int64_t vecs = ceil_div(len, L);
+        const int64_t first = v0 / positions, last = (v0 + len - 1) / positions;
+        PwTileArgs a;
+        a.t = t + v0;
+        a.t_stride = t_stride;
+        a.channels = mid;
+        a.w = sp.pw_weight + k0 * mid;
+        a.bias = sp.pw_bias ? sp.pw_bias + k0 : nullptr;
+        a.out = out_tile + first * out_image + k0 * out_plane + v0 - first * positions;
+        a.out_stride = out_plane;
+        a.last = len - (vecs - 1) * L;
+        a.act = sp.pw_activation;
+        if (first == last) {
+          tile(a);
+          return;
+        }
+        // A tile over two (or more) stacked images: staged, then split between them.
+        a.out = staging;
+        a.out_stride = kTileLen;
+        tile(a);
+        for (int64_t i = first; i <= last; ++i) {
+          const int64_t lo = std::max(v0, i * positions);
+          const int64_t hi = std::min(v0 + len, (i + 1) * positions);
+          float* dst = out_tile + i * out_image + k0 * out_plane + lo - i * positions;
+          for (int64_t row = 0; row < r; ++row) {
+            std::memcpy(dst + row * out_plane, staging + row * kTileLen + lo - v0,
+                        sizeof(float) * (hi - lo));
+          }
+        }
+      };
+      // A last lone vector of positions (49 = 2 x 24 + 1 ymm) runs on tiles of
+      // kPwTallRows output channels, as in conv2d_direct.h: AVX2's one-vector tile of 4
+      // has 4 FMA chains, half what latency x pipes keep busy. (AVX-512's 6: unchanged.)
+      const int64_t rest = total % kTileLen;
+      const bool tall = V::kPwTallRows > V::kPwRows && rest > 0 && rest <= L && total > rest;
+      const int64_t swept = tall ? total - rest : total;
       for (int64_t k0 = k_begin; k0 < k_end; k0 += V::kPwRows) {
         const int64_t r = std::min<int64_t>(V::kPwRows, k_end - k0);
-        for (int64_t v0 = 0; v0 < count * positions; v0 += kTileLen) {
-          const int64_t len = std::min(kTileLen, count * positions - v0);
-          const int64_t vecs = ceil_div(len, L);
-          const int64_t first = v0 / positions, last = (v0 + len - 1) / positions;
-          PwTileArgs a;
-          a.t = t + v0;
-          a.t_stride = t_stride;
-          a.channels = mid;
-          a.w = sp.pw_weight + k0 * mid;
-          a.bias = sp.pw_bias ? sp.pw_bias + k0 : nullptr;
-          a.out = out_tile + first * out_image + k0 * out_plane + v0 - first * positions;
-          a.out_stride = out_plane;
-          a.last = len - (vecs - 1) * L;
-          a.act = sp.pw_activation;
-          if (first == last) {
-            kTiles[r - 1][vecs - 1](a);
-            continue;
-          }
-          // A tile over two (or more) stacked images: staged, then split between them.
-          a.out = staging;
-          a.out_stride = kTileLen;
-          kTiles[r - 1][vecs - 1](a);
-          for (int64_t i = first; i <= last; ++i) {
-            const int64_t lo = std::max(v0, i * positions);
-            const int64_t hi = std::min(v0 + len, (i + 1) * positions);
-            float* dst = out_tile + i * out_image + k0 * out_plane + lo - i * positions;
-            for (int64_t row = 0; row < r; ++row) {
-              std::memcpy(dst + row * out_plane, staging + row * kTileLen + lo - v0,
-                          sizeof(float) * (hi - lo));
-            }
-          }
+        for (int64_t v0 = 0; v0 < swept; v0 += kTileLen) {
+          const int64_t len = std::min(kTileLen, swept - v0);
+          run_tile(kTiles[r - 1][ceil_div(len, L) - 1], k0, r, v0, len);
+        }
+      }
+      if (tall) {
+        int64_t k0 = k_begin;
+        for (; k0 + V::kPwTallRows <= k_end; k0 += V::kPwTallRows) {
+          run_tile(&pw_tile<V, V::kPwTallRows, 1>, k0, V::kPwTallRows, swept, rest);
+        }
+        for (; k0 < k_end; k0 += V::kPwRows) {
+          const int64_t r = std::min<int64_t>(V::kPwRows, k_end - k0);
+          run_tile(kTiles[r - 1][0], k0, r, swept, rest);
         }
       }
     }
