@@ -475,6 +475,7 @@ VIA_CASES = [
     _case("via-dilated-asym", 4, 48, 12, 11, 50, 3, 3, stride=(2, 1), padding=(1, 2),
           dilation=(2, 1)),
     _case("via-2x3-s3", 8, 36, 20, 17, 34, 2, 3, stride=3, padding=1, bias=False),
+    _case("via-5x5-plane", 1, 40, 23, 25, 36, 5, 5, padding=2),
 ]
 # ... and layers it leaves on the direct kernel: batch 1, a large plane, few output
 # channels. (Grouped layers run direct whatever is forced.)

@@ -18,11 +18,12 @@ using Conv2dNchwcFn = void (*)(const Conv2dNchwcParams&);
 
 // Which layers take the blocked path: measured over every ungrouped layer of the conv
 // suite, both paths forced in one process, interleaved (2 threads; Zen 5 natively
-// (AVX-512) and capped to AVX2 with Zen 1's cache sizes). Blocked over direct, geomean of
+// (AVX-512) and capped to AVX2 with Zen 1's cache sizes; 5 rounds, the 5x5 row 11). Blocked over direct, geomean of
 // each class, native / capped:
 //   3x3 stride 2, batch 8, onto 7x7 - 28x28            1.14-1.21 / 1.04-1.30
 //   3x3, batch 8, onto 7x7 - 14x14 (and NiN's 5x5)     1.09-1.20 / 1.08-1.13
 //   1x1 stride 1, batch 8, onto 7x7                    1.03 / 1.06
+//   5x5 onto 26x26 and 27x27 (NiN, AlexNet), batch 1, 8 1.04-1.10 / 1.04-1.11
 //   3x3 stride 1, batch 8, onto 28x28                  0.97 / 1.01 (left direct)
 //   1x1 elsewhere                                      0.60-0.95 / 0.74-0.96
 //   batch 1 onto 14x14 or smaller                      0.78-0.99 / 0.82-0.98
@@ -46,7 +47,10 @@ inline bool conv2d_via_nchwc(const Conv2dParams& p, int64_t block) {
   }
   const bool strided = p.stride_h > 1 || p.stride_w > 1;
   if (p.kernel_h * p.kernel_w == 1) return !strided && p.out_channels >= 64 && plane <= 7 * 7;
-  return plane <= (strided ? 28 * 28 : 14 * 14);
+  // A window wider than 3 leaves the direct kernel more garbage columns per row (4 of 31
+  // at 27 wide, 5x5), as a stride leaves it more planes to build.
+  const bool wide = (p.kernel_w - 1) * p.dilation_w > 2;
+  return plane <= (strided || wide ? 28 * 28 : 14 * 14);
 }
 
 // Packs input channel group g of output channel block kb of PyTorch's (K, C, kh, kw) weight
