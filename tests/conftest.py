@@ -1,3 +1,4 @@
+import contextlib
 import os
 import tempfile
 
@@ -69,6 +70,25 @@ def cpu_isa(request):
     """Runs the test once per CPU ISA variant, switching pybench's dispatch in-process."""
     with ops.use_cpu_isa(request.param):
         yield request.param
+
+
+@contextlib.contextmanager
+def scoped_hook(setter, value, restore):
+    """``setter(value)`` -- one of pybench's ``_set_*_for_testing`` ops -- for the block,
+    ``setter(restore)`` after it however the block ends."""
+    setter(value)
+    try:
+        yield
+    finally:
+        setter(restore)
+
+
+@contextlib.contextmanager
+def cache_override(spec: str):
+    """The kernels block for ``spec`` (PYBENCH_CPU_CACHES syntax, over the detected
+    caches) inside the block, which gets the blocking sizes they derive from it."""
+    with scoped_hook(torch.ops.pybench._set_cpu_caches_for_testing, spec, ""):
+        yield torch.ops.pybench._cpu_cache_blocking()
 
 
 def assert_stacking_changes_no_bit(run):

@@ -11,7 +11,6 @@ Inputs are standard normal, never zeros, so a kernel that skips work cannot pass
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import random
 import warnings
@@ -23,7 +22,7 @@ import torch.nn.functional as F
 
 import pybench.ops as ops
 from conftest import (assert_matches_reference, assert_stacking_changes_no_bit,
-                      available_cpu_isas, device_params)
+                      available_cpu_isas, device_params, scoped_hook)
 
 RTOL = 1e-5
 
@@ -454,14 +453,10 @@ def test_conv2d_stacking_changes_no_bit(case, cpu_isa):
         ops.conv2d(x, w, b, **case.kwargs(), residual=res, activation="relu")))
 
 
-@contextlib.contextmanager
 def conv2d_algorithm(name: str):
-    """Forces the CPU kernel of pybench.ops.conv2d ("direct", "nchwc"; conv2d_via_nchwc.h)."""
-    torch.ops.pybench._set_conv2d_algorithm_for_testing(name)
-    try:
-        yield
-    finally:
-        torch.ops.pybench._set_conv2d_algorithm_for_testing("auto")
+    """Forces the CPU kernel of pybench.ops.conv2d ("direct", "nchwc"; conv2d_via_nchwc.h)
+    inside the block."""
+    return scoped_hook(torch.ops.pybench._set_conv2d_algorithm_for_testing, name, "auto")
 
 
 # Layers the automatic choice sends through the blocked kernel (conv2d_via_nchwc.h) on

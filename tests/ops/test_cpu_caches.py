@@ -12,7 +12,6 @@ relative error of 1e-5.
 """
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import json
 import math
@@ -28,23 +27,13 @@ import torch
 import torch.nn.functional as F
 
 import pybench.ops as ops
-from conftest import assert_matches_reference
+from conftest import assert_matches_reference, cache_override
 
 ROOT = Path(__file__).resolve().parents[2]
 KiB, MiB = 1024, 1024 * 1024
 RTOL = 1e-5
 
 SETTINGS = {"spr": "l1d=48K,l2=2M", "zen1": "l1d=32K,l2=512K", "small": "l1d=16K,l2=256K"}
-
-
-@contextlib.contextmanager
-def cache_override(spec: str):
-    """The kernels block for `spec` (over the detected caches) inside the block."""
-    torch.ops.pybench._set_cpu_caches_for_testing(spec)
-    try:
-        yield torch.ops.pybench._cpu_cache_blocking()
-    finally:
-        torch.ops.pybench._set_cpu_caches_for_testing("")
 
 
 def blocking(setting: str) -> dict[str, int]:

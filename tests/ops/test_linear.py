@@ -12,7 +12,6 @@ and the argument checks.
 """
 from __future__ import annotations
 
-import contextlib
 import math
 import os
 import random
@@ -25,7 +24,7 @@ import torch
 import torch.nn.functional as F
 
 import pybench.ops as ops
-from conftest import assert_matches_reference
+from conftest import assert_matches_reference, cache_override
 
 ROOT = Path(__file__).resolve().parents[2]
 RTOL = 1e-5
@@ -67,16 +66,6 @@ def _run(m, n, k, activation="none", bias=True, seed=0):
     assert out.shape == (m, n)
     assert_matches_reference(out, *reference_linear(x, w, b, activation), RTOL)
     return out
-
-
-@contextlib.contextmanager
-def cache_override(spec: str):
-    """The kernels block for `spec` (over the detected caches) inside the block."""
-    torch.ops.pybench._set_cpu_caches_for_testing(spec)
-    try:
-        yield
-    finally:
-        torch.ops.pybench._set_cpu_caches_for_testing("")
 
 
 def k_chunk(k: int) -> int:
