@@ -282,6 +282,11 @@ inline void build_planes(const Conv2dParams& p, const DirectPlan& d, const float
           std::memset(row, 0, sizeof(float) * j0);
           if (p.stride_w == 1) {
             std::memcpy(row + j0, src + j0, sizeof(float) * (j1 - j0));
+          } else if (p.stride_w == 2) {
+            // A constant stride, which the compiler vectorises (loads and shuffles); with
+            // the stride a variable it gathered a float at a time, 36% of a stem's time
+            // (MobileNet-v2's 3->32 3x3 stride 2 on 224x224, capped to AVX2).
+            for (int64_t j = j0; j < j1; ++j) row[j] = src[2 * j];
           } else {
             for (int64_t j = j0; j < j1; ++j) row[j] = src[j * p.stride_w];
           }
