@@ -287,6 +287,9 @@ inline void build_planes(const Conv2dParams& p, const DirectPlan& d, const float
             // the stride a variable it gathered a float at a time, 36% of a stem's time
             // (MobileNet-v2's 3->32 3x3 stride 2 on 224x224, capped to AVX2).
             for (int64_t j = j0; j < j1; ++j) row[j] = src[2 * j];
+          } else if (p.stride_w == 4) {
+            // NiN's and AlexNet's 11x11 stems.
+            for (int64_t j = j0; j < j1; ++j) row[j] = src[4 * j];
           } else {
             for (int64_t j = j0; j < j1; ++j) row[j] = src[j * p.stride_w];
           }
