@@ -15,6 +15,16 @@ os.environ["PYBENCH_CACHE_DIR"] = tempfile.mkdtemp(prefix="pybench-test-cache-")
 os.environ["PYBENCH_OUTPUT_CACHE_POISON"] = "1"
 
 
+@pytest.fixture(autouse=True)
+def _allocator_left_alone(monkeypatch):
+    """`pybench run` keeps freed memory mapped (pybench.allocator): process-wide and
+    irreversible, so a CLI test would do it to the whole test session and, through
+    GLIBC_TUNABLES, to every process started after it. tests/test_allocator.py checks the
+    real thing in subprocesses of its own."""
+    from pybench import allocator
+    monkeypatch.setattr(allocator, "_keep_pages", lambda libc: None)
+
+
 def available_cpu_isas():
     """Every CPU ISA variant this machine can run, best first."""
     best = ops.CPU_ISAS.index(ops.detected_cpu_isa())

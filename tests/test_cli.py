@@ -192,6 +192,8 @@ def test_kernel_suite_keeps_the_better_of_two_peaks(tmp_path, monkeypatch):
     extra = json.loads(path.read_text())["context"]["pybench"]
     assert extra["peak"] == {"fma_flops": 500e9, "fma_flops_1_thread": 250e9}
     assert [p["fma_flops"] for p in extra["peak_runs"]] == [250e9, 500e9]
+    from pybench import allocator
+    assert extra["allocator"] == allocator.apply("keep")  # the kernel suites' default
 
 
 def test_measurements_survive_an_unwritable_output(tmp_path):

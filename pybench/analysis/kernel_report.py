@@ -15,6 +15,7 @@ from typing import Any, Mapping
 
 import pandas as pd
 
+from pybench import allocator
 from pybench.results.schema import BASELINE
 
 __all__ = ["frame", "geomeans", "write", "console_summary"]
@@ -130,8 +131,11 @@ def write(path: str | Path, out_dir: str | Path | None = None) -> dict[str, Path
     geo = geomeans(df)
     files = {"csv": out / "summary.csv", "md": out / "report.md", "html": out / "report.html"}
     df.to_csv(files["csv"], index=False)
-    fp = doc.get("context", {}).get("pybench", {}).get("fingerprint", {})
+    extra = doc.get("context", {}).get("pybench", {})
+    fp = extra.get("fingerprint", {})
     machine = f"{fp.get('cpu_model', '?')}, {fp.get('threads', '?')} threads"
+    if "allocator" in extra:  # result files before the --allocator flag have none
+        machine += f"; {allocator.describe(extra['allocator'])}"
     files["md"].write_text(f"# {suite}\n\n{machine}\n\n{console_summary(df, suite)}\n\n"
                            f"{geo.to_markdown(index=False)}\n\n{df.to_markdown(index=False)}\n")
     png = _plot(df, suite) if len(df) else ""

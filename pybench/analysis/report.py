@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from pybench import harness, noise, results
+from pybench import allocator
 from pybench.results import schema
 
 __all__ = ["Tables", "build", "write", "console_summary", "NO_CUDA"]
@@ -249,6 +250,8 @@ class Tables:
         lines.append(f"timing: {self.extra.get('repetitions')} interleaved repetitions, min time "
                      f"{self.extra.get('min_time_s')} s, median reported; validation: relative "
                      f"error <= {self.extra.get('tolerance')} vs float64 / float32 eager")
+        if "allocator" in self.extra:  # result files before the --allocator flag have none
+            lines.append(allocator.describe(self.extra["allocator"]))
         lines += noise.run_summary(self.extra.get("noise"), self.extra.get("cases"))
         if self.extra.get("interrupted") or not self.extra.get("complete", True):
             done = len(self.extra.get("cases", []))

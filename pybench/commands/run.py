@@ -16,6 +16,7 @@ import torch
 
 from pybench.commands import SUMMARY
 from pybench import harness, models, noise, peak, suites
+from pybench import allocator
 from pybench.commands.common_args import (batch, csv_of, effect, fail, image_size, path_text,
                                           regex, repetitions, seconds, threads, warn_threads,
                                           writable_dir)
@@ -88,6 +89,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                    help="skip the per-layer breakdown")
     g.add_argument("--no-report", dest="report", action="store_false",
                    help="write the JSON only, no CSV / Markdown / HTML report")
+    p.add_argument("--allocator", choices=allocator.POLICIES,
+                   help="keep (the kernel suites' default): glibc keeps freed memory mapped, so "
+                        "each call's output reuses warm pages, as benchdnn times kernels on "
+                        "buffers allocated once; system (the cnn suite's default): glibc's "
+                        "defaults, under which large outputs are page-faulted in afresh on "
+                        "every call, in every implementation alike")
     p.add_argument("--history", nargs="?", const=DEFAULT_HISTORY, metavar="DIR", type=path_text,
                    help=f"also record the results in a history directory (default "
                    f"{DEFAULT_HISTORY}; see pybench history)")
@@ -141,8 +148,9 @@ def run(args: argparse.Namespace) -> int:
         devices = _check(args)
     except ValueError as exc:
         return fail("run", exc)
+    memory = _allocator(args)
     if args.suite == "cnn":
-        return run_cnn(args, devices)
+        return run_cnn(args, devices, memory)
     threads = args.threads or len(os.sched_getaffinity(0))
     torch.set_num_threads(threads)
     suite = suites.get(args.suite)
@@ -163,7 +171,7 @@ def run(args: argparse.Namespace) -> int:
     context = {"suite": suite.name, "devices": devices, "threads": threads, "quick": args.quick,
                "filter": args.filter.pattern if args.filter else None,
                "command": ["pybench", *sys.argv[1:]], "fingerprint": machine_info(),
-               "peak": roofline, "noise": machine}
+               "peak": roofline, "noise": machine, "allocator": memory}
     print(f"pybench: validating {len(specs)} benchmarks of suite {suite.name!r} "
           f"({', '.join(devices)}, {threads} threads)", flush=True)
     from pybench.progress import ProgressBar
@@ -245,7 +253,16 @@ def _record_history(doc: dict[str, Any], history: str, status: int) -> int:
     return status
 
 
-def run_cnn(args: argparse.Namespace, devices: list[str]) -> int:
+def _allocator(args: argparse.Namespace) -> dict[str, Any]:
+    """Applies --allocator (default: keep for the kernel suites, system for cnn) and
+    prints what runs; the record goes into the result file."""
+    policy = args.allocator or ("system" if args.suite == "cnn" else "keep")
+    record = allocator.apply(policy)
+    print(f"pybench: {allocator.describe(record)}", flush=True)
+    return record
+
+
+def run_cnn(args: argparse.Namespace, devices: list[str], memory: dict[str, Any]) -> int:
     """The cnn suite through :mod:`pybench.runner`; exit 0 all ok, 1 some case failed,
     2 nothing to run or a later step (report, history) failed, 130 interrupted (results
     kept)."""
@@ -277,7 +294,7 @@ def run_cnn(args: argparse.Namespace, devices: list[str]) -> int:
     machine = _sample_before()
     context = {"quick": args.quick, "command": ["pybench", *sys.argv[1:]],
                "fingerprint": machine_info(), "peak": peak.measure(threads, gpu="cuda" in devices),
-               "noise": machine}
+               "noise": machine, "allocator": memory}
     path = schema.result_path(args.output, "cnn")
     doc, interrupted = runner.run(plan, path, context=context)
     _sample_after(doc)
