@@ -12,6 +12,7 @@ import ctypes
 import os
 import signal
 import sys
+import threading
 import traceback
 from typing import Sequence
 
@@ -43,9 +44,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     return 0
 
 
+def _thread_only_tqdm_lock() -> None:
+    """torch.fx's Interpreter (convert's shape propagation) opens a disabled tqdm bar, and
+    tqdm's first bar creates a multiprocessing lock: in a forkserver child, a named
+    semaphore that only multiprocessing's exit handling unlinks. child() skips that
+    handling, so every pybench-backend worker left one behind, and the run ended with
+    resource_tracker's "leaked semaphore objects" warning. A worker prints no bars from
+    other processes: a thread lock is all tqdm needs here."""
+    try:
+        import tqdm
+    except ImportError:  # torch.hub's stand-in then, which takes no lock
+        return
+    tqdm.tqdm.set_lock(threading.RLock())
+
+
 def child(work: str, output: str, log: str) -> None:
     """Process target: stdout and stderr (Google Benchmark's console output, tracebacks) go
     to the file ``log``; the exit status is :func:`main`'s."""
+    _thread_only_tqdm_lock()
     fd = os.open(log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
     os.dup2(fd, 1)
     os.dup2(fd, 2)

@@ -146,6 +146,9 @@ def test_run_cnn_end_to_end(tmp_path):
     assert "geomean speedup over torch eager per family" in proc.stdout
     # The progress bar counts the 2 models (one worker each) and ends at ETA 00:00.
     assert "ETA" in proc.stderr and "] 2/2  done  elapsed " in proc.stderr
+    # The workers exit without multiprocessing's clean-up: they must leave nothing for its
+    # resource tracker (tqdm's lock, taken by torch.fx, once did).
+    assert "leaked" not in proc.stderr, proc.stderr
 
 
 def test_report_states_compile_time(tmp_path):
