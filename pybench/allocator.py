@@ -6,8 +6,8 @@ its trim threshold. An output allocated afresh on each call is then page-faulted
 and the kernel zeroes every page. On a KVM guest that cost is large and erratic: a 3->64 7x7
 stride-2 convolution at batch 8 (a 25.7 MiB output) took a median 9.0-10.1 ms per call with
 pages kept and 15-26 ms with glibc's defaults, in PyTorch and pybench alike, bimodally from
-call to call and from process to process (2 threads, AMD EPYC Zen 5 under KVM, capped to AVX2). The fault
-cost belongs to neither kernel, but it decided which one "won" such a layer.
+call to call and from process to process (2 threads, AMD EPYC Zen 5 under KVM, capped to
+AVX2). The fault cost belongs to neither kernel, but it decided which one "won" such a layer.
 
 The kernel suites therefore time with pages kept, as oneDNN's benchdnn and NVBench time a
 kernel on buffers allocated once: glibc is told never to give memory back
@@ -15,8 +15,8 @@ kernel on buffers allocated once: glibc is told never to give memory back
 (``M_MMAP_MAX`` 0), so a freed output is reused by the next call, warm. (PyTorch allocates
 with posix_memalign, whose request exceeds the chunk it frees by the alignment: glibc
 reaches that steady state only after the heap's free chunks have merged: within the first
-10 allocations of a size in tests/test_allocator.py, a benchmark's first calls.) The same settings
-go to child processes through ``GLIBC_TUNABLES``. The cnn suite keeps glibc's defaults by
+10 allocations of a size in tests/test_allocator.py, a benchmark's first calls.) The same
+settings go to child processes through ``GLIBC_TUNABLES``. The cnn suite keeps glibc's defaults by
 default: it times models the way a user's process runs them, and the pybench backend's own
 output cache (:mod:`pybench.ops.output_cache`) is part of what it measures.
 """

@@ -28,8 +28,7 @@ import markupsafe
 import numpy as np
 import pandas as pd
 
-from pybench import harness, noise, results
-from pybench import allocator
+from pybench import allocator, harness, noise, results
 from pybench.results import schema
 
 __all__ = ["Tables", "build", "write", "console_summary", "NO_CUDA"]

@@ -15,8 +15,7 @@ from typing import Any
 import torch
 
 from pybench.commands import SUMMARY
-from pybench import harness, models, noise, peak, suites
-from pybench import allocator
+from pybench import allocator, harness, models, noise, peak, suites
 from pybench.commands.common_args import (batch, csv_of, effect, fail, image_size, path_text,
                                           regex, repetitions, seconds, threads, warn_threads,
                                           writable_dir)

@@ -18,8 +18,8 @@ using Conv2dNchwcFn = void (*)(const Conv2dNchwcParams&);
 
 // Which layers take the blocked path: measured over every ungrouped layer of the conv
 // suite, both paths forced in one process, interleaved (2 threads; Zen 5 natively
-// (AVX-512) and capped to AVX2 with Zen 1's cache sizes; 5 rounds, the 5x5 row 11). Blocked over direct, geomean of
-// each class, native / capped:
+// (AVX-512) and capped to AVX2 with Zen 1's cache sizes; 5 rounds, the 5x5 row 11).
+// Blocked over direct, geomean of each class, native / capped:
 //   3x3 stride 2, batch 8, onto 7x7 - 28x28            1.14-1.21 / 1.04-1.30
 //   3x3, batch 8, onto 7x7 - 14x14 (and NiN's 5x5)     1.09-1.20 / 1.08-1.13
 //   1x1 stride 1, batch 8, onto 7x7                    1.03 / 1.06
