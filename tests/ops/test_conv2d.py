@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 import pybench.ops as ops
 from conftest import (assert_matches_reference, assert_stacking_changes_no_bit,
-                      available_cpu_isas, device_params, scoped_hook)
+                      available_cpu_isas, cache_override, device_params, scoped_hook)
 
 RTOL = 1e-5
 
@@ -476,8 +476,15 @@ VIA_CASES = [
 # channels. (Grouped layers run direct whatever is forced.)
 DIRECT_CASES = [
     _case("direct-batch1", 1, 64, 14, 14, 64, 3, 3, padding=1),
-    _case("direct-plane", 2, 32, 30, 30, 32, 3, 3, padding=1),
+    _case("direct-plane", 2, 32, 58, 58, 32, 3, 3, padding=1),
     _case("direct-few-outputs", 8, 64, 7, 7, 8, 3, 3, padding=1),
+]
+# ... and those AVX2's rules of its own send the other way: (case, the path on AVX2, on
+# AVX-512). The last has 2.25 MiB of weights, over 4 L2s of the 512 KiB its test sets.
+ISA_CASES = [
+    (_case("isa-3x3-s1-plane", 2, 32, 30, 30, 32, 3, 3, padding=1), "nchwc", "direct"),
+    (_case("isa-batch1-256-inputs", 1, 256, 12, 13, 20, 3, 3, padding=1), "nchwc", "direct"),
+    (_case("isa-heavy-weights", 5, 256, 7, 7, 256, 3, 3, padding=1), "direct", "nchwc"),
 ]
 
 
@@ -494,8 +501,8 @@ def test_conv2d_through_nchwc_matches_float64(case, cpu_isa):
 
 # A 1x1 sums its channels in the same order on both paths, to the same bits: which one
 # ran cannot be seen there.
-@pytest.mark.parametrize("case", [c for c in VIA_CASES + DIRECT_CASES if c.kh * c.kw > 1],
-                         ids=lambda c: c.name)
+@pytest.mark.parametrize("case", [c for c in VIA_CASES + DIRECT_CASES if c.kh * c.kw > 1] +
+                         [c for c, _, _ in ISA_CASES], ids=lambda c: c.name)
 @pytest.mark.parametrize("activation", ["none", "relu", "sigmoid"])
 def test_conv2d_automatic_choice_takes_the_path_it_should(case, activation, cpu_isa):
     """The automatic choice gives, bit for bit, what forcing the path it should take gives
@@ -504,8 +511,17 @@ def test_conv2d_automatic_choice_takes_the_path_it_should(case, activation, cpu_
     float64 reference."""
     if cpu_isa == "scalar":
         pytest.skip("the scalar kernel has one path; the blocked one is AVX2 / AVX-512 only")
+    with cache_override("l2=512K"):
+        _check_automatic_choice(case, activation, cpu_isa)
+
+
+def _check_automatic_choice(case, activation, cpu_isa):
     x, w, b, ref, scale = operands(case)
-    expected = "nchwc" if case in VIA_CASES else "direct"
+    by_isa = {c.name: (avx2, avx512) for c, avx2, avx512 in ISA_CASES}
+    if case.name in by_isa:
+        expected = by_isa[case.name][0 if cpu_isa == "avx2" else 1]
+    else:
+        expected = "nchwc" if case in VIA_CASES else "direct"
     run = lambda **kw: ops.conv2d(x, w, b, **case.kwargs(), activation=activation, **kw)
     auto = run()
     with conv2d_algorithm(expected):

@@ -34,6 +34,24 @@ using Conv2dNchwcFn = void (*)(const Conv2dNchwcParams&);
 // with a residual stay direct (the blocked kernel would need it converted too), as do
 // grouped ones and those with fewer than two blocks of input or output channels. The
 // algorithm override of the tests and A/B timings forces either path.
+//
+// Measured again once the kernel suites timed with freed memory kept (pybench run
+// --allocator keep; the same A/B, 5 rounds), AVX2 (B = 8) came out differently from
+// AVX-512, so it has rules of its own:
+//   3x3 stride 1, batch 8, onto 28x28 and 56x56: blocked 1.01-1.08x direct on every layer
+//     (VGG-16's 512 -> 512 1.08x), natively 0.94-1.01x. The blocked tile has every lane on
+//     an output pixel; the direct one computes the padded rows' garbage columns (2 of 30
+//     at 28 wide) and a masked tail tile per row chunk.
+//   the same at batch 1: blocked 1.01-1.09x with 256 input channels or more (onto 12x12 -
+//     56x56, so below 200 positions too), 0.86-0.98x with fewer.
+//   onto 7x7 and smaller with more weight bytes than 4 L2s (ResNet-50's 512 -> 512 3x3s
+//     9 MiB, its 512 -> 2048 1x1 and NiN's 1000 -> 1000 1x1 4 MiB; the capped machine's
+//     L2 is 512 KiB): blocked 0.73-0.97x. Packing the weights is a pass over all of them
+//     per call, and with 392 positions (batch 8) there is too little work to hide it
+//     once they no longer stay in the caches between the packing and the kernel's read;
+//     up to 1.6 MiB the blocked path still won (0.98-1.22x).
+// Natively the same heavy layers split both ways (ResNet-18's 4.7 MiB stride-2 3x3 1.16x,
+// ResNet-50's 9 MiB ones 0.86-0.90x), so AVX-512 keeps the first table's rules.
 inline bool conv2d_via_nchwc(const Conv2dParams& p, int64_t block) {
   if (p.groups != 1 || p.residual != nullptr) return false;
   switch (p.algorithm) {
@@ -41,16 +59,26 @@ inline bool conv2d_via_nchwc(const Conv2dParams& p, int64_t block) {
     case Conv2dAlgorithm::nchwc: return true;
     case Conv2dAlgorithm::automatic: break;
   }
-  const int64_t plane = p.out_h * p.out_w;
-  if (p.in_channels < 2 * block || p.out_channels < 2 * block || p.batch * plane < 200) {
-    return false;
-  }
+  if (p.in_channels < 2 * block || p.out_channels < 2 * block) return false;
+  const int64_t plane = p.out_h * p.out_w, positions = p.batch * plane;
+  const bool avx2 = block == 8;
   const bool strided = p.stride_h > 1 || p.stride_w > 1;
-  if (p.kernel_h * p.kernel_w == 1) return !strided && p.out_channels >= 64 && plane <= 7 * 7;
   // A window wider than 3 leaves the direct kernel more garbage columns per row (4 of 31
   // at 27 wide, 5x5), as a stride leaves it more planes to build.
   const bool wide = (p.kernel_w - 1) * p.dilation_w > 2;
-  return plane <= (strided || wide ? 28 * 28 : 14 * 14);
+  const bool pointwise = p.kernel_h * p.kernel_w == 1;
+  if (avx2 && !pointwise && !strided && !wide && p.batch == 1 && p.in_channels >= 256) {
+    return plane >= 12 * 12 && plane <= 56 * 56;
+  }
+  if (positions < 200) return false;
+  const double weight_bytes = 4.0 * static_cast<double>(p.in_channels) *
+                              static_cast<double>(p.out_channels) * p.kernel_h * p.kernel_w;
+  if (avx2 && plane < 10 * 10 && weight_bytes > 4.0 * static_cast<double>(cpu_caches().l2)) {
+    return false;
+  }
+  if (pointwise) return !strided && p.out_channels >= 64 && plane <= 7 * 7;
+  if (strided || wide) return plane <= 28 * 28;
+  return plane <= (avx2 ? 56 * 56 : 14 * 14);
 }
 
 // Packs input channel group g of output channel block kb of PyTorch's (K, C, kh, kw) weight
