@@ -480,11 +480,15 @@ DIRECT_CASES = [
     _case("direct-few-outputs", 8, 64, 7, 7, 8, 3, 3, padding=1),
 ]
 # ... and those AVX2's rules of its own send the other way: (case, the path on AVX2, on
-# AVX-512). The last has 2.25 MiB of weights, over 4 L2s of the 512 KiB its test sets.
+# AVX-512). The last two have 2.25 MiB of weights, over 4 L2s of the 512 KiB the test
+# sets: onto 7x7 that keeps AVX2 direct, onto 5x5 it does not.
 ISA_CASES = [
     (_case("isa-3x3-s1-plane", 2, 32, 30, 30, 32, 3, 3, padding=1), "nchwc", "direct"),
     (_case("isa-batch1-256-inputs", 1, 256, 12, 13, 20, 3, 3, padding=1), "nchwc", "direct"),
+    (_case("isa-batch1-s2-256-inputs", 1, 256, 27, 27, 24, 3, 3, stride=2, padding=1),
+     "nchwc", "direct"),
     (_case("isa-heavy-weights", 5, 256, 7, 7, 256, 3, 3, padding=1), "direct", "nchwc"),
+    (_case("isa-heavy-weights-5x5", 8, 256, 5, 5, 256, 3, 3, padding=1), "nchwc", "nchwc"),
 ]
 
 

@@ -42,14 +42,16 @@ using Conv2dNchwcFn = void (*)(const Conv2dNchwcParams&);
 //     (VGG-16's 512 -> 512 1.08x), natively 0.94-1.01x. The blocked tile has every lane on
 //     an output pixel; the direct one computes the padded rows' garbage columns (2 of 30
 //     at 28 wide) and a masked tail tile per row chunk.
-//   the same at batch 1: blocked 1.01-1.09x with 256 input channels or more (onto 12x12 -
-//     56x56, so below 200 positions too), 0.86-0.98x with fewer.
-//   onto 7x7 and smaller with more weight bytes than 4 L2s (ResNet-50's 512 -> 512 3x3s
-//     9 MiB, its 512 -> 2048 1x1 and NiN's 1000 -> 1000 1x1 4 MiB; the capped machine's
-//     L2 is 512 KiB): blocked 0.73-0.97x. Packing the weights is a pass over all of them
-//     per call, and with 392 positions (batch 8) there is too little work to hide it
-//     once they no longer stay in the caches between the packing and the kernel's read;
-//     up to 1.6 MiB the blocked path still won (0.98-1.22x).
+//   the same at batch 1 (and ResNet-50's stride-2 256 -> 256 onto 14x14): blocked
+//     1.01-1.09x with 256 input channels or more (onto 12x12 - 56x56, so below 200
+//     positions too), 0.86-0.98x with fewer.
+//   onto 7x7 with more weight bytes than 4 L2s (ResNet's 512 -> 512 3x3s 9 MiB, ResNet-50's
+//     512 -> 2048 1x1 4 MiB; the capped machine's L2 is 512 KiB): blocked 0.73-0.92x.
+//     Packing the weights is a pass over all of them per call, and with 392 positions
+//     (batch 8) there is too little work to hide it once they no longer stay in the
+//     caches between the packing and the kernel's read; up to 1.6 MiB the blocked path
+//     still won (0.98-1.22x). Onto NiN's 5x5 the direct kernel wastes 2 of every 7
+//     columns on padding, and the blocked one won even with 14 MiB of weights (1.12x).
 // Natively the same heavy layers split both ways (ResNet-18's 4.7 MiB stride-2 3x3 1.16x,
 // ResNet-50's 9 MiB ones 0.86-0.90x), so AVX-512 keeps the first table's rules.
 inline bool conv2d_via_nchwc(const Conv2dParams& p, int64_t block) {
@@ -67,13 +69,14 @@ inline bool conv2d_via_nchwc(const Conv2dParams& p, int64_t block) {
   // at 27 wide, 5x5), as a stride leaves it more planes to build.
   const bool wide = (p.kernel_w - 1) * p.dilation_w > 2;
   const bool pointwise = p.kernel_h * p.kernel_w == 1;
-  if (avx2 && !pointwise && !strided && !wide && p.batch == 1 && p.in_channels >= 256) {
+  if (avx2 && !pointwise && !wide && p.batch == 1 && p.in_channels >= 256) {
     return plane >= 12 * 12 && plane <= 56 * 56;
   }
   if (positions < 200) return false;
   const double weight_bytes = 4.0 * static_cast<double>(p.in_channels) *
                               static_cast<double>(p.out_channels) * p.kernel_h * p.kernel_w;
-  if (avx2 && plane < 10 * 10 && weight_bytes > 4.0 * static_cast<double>(cpu_caches().l2)) {
+  if (avx2 && plane >= 7 * 7 && plane < 10 * 10 &&
+      weight_bytes > 4.0 * static_cast<double>(cpu_caches().l2)) {
     return false;
   }
   if (pointwise) return !strided && p.out_channels >= 64 && plane <= 7 * 7;
