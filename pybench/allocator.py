@@ -16,7 +16,19 @@ kernel on buffers allocated once: glibc is told never to give memory back
 with posix_memalign, whose request exceeds the chunk it frees by the alignment: glibc
 reaches that steady state only after the heap's free chunks have merged: within the first
 10 allocations of a size in tests/test_allocator.py, a benchmark's first calls.) The same
-settings go to child processes through ``GLIBC_TUNABLES``. The cnn suite keeps glibc's defaults by
+settings go to child processes through ``GLIBC_TUNABLES``.
+
+``keep`` also turns glibc's per-thread cache of small freed chunks (the tcache) off. A small
+chunk freed into it stays "in use" as far as the heap is concerned, so when a call's
+temporaries were carved out of the heap right after its output, the freed output can no
+longer merge with its neighbours, and the next output (asking posix_memalign for its
+alignment on top) is taken from fresh heap above it: in a suite run the heap grew by an
+output per call and every call page-faulted it in (VGG-16's first layer at batch 1, 12.8 MB:
+1.35-1.59 ms a call in one run against 0.84 ms in others; with the tcache off, the same call
+sequence reused one address throughout). glibc reads that setting only at start-up, so
+``apply("keep")`` re-executes the process once with it in ``GLIBC_TUNABLES``.
+
+The cnn suite keeps glibc's defaults by
 default: it times models the way a user's process runs them, and the pybench backend's own
 output cache (:mod:`pybench.ops.output_cache`) is part of what it measures.
 """
@@ -24,6 +36,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import sys
 from typing import Any
 
 POLICIES = ("keep", "system")
@@ -32,7 +45,8 @@ POLICIES = ("keep", "system")
 _M_TRIM_THRESHOLD = -1
 _M_MMAP_MAX = -4
 _TRIM_MAX = 2**31 - 1  # mallopt takes an int
-_TUNABLES = {"glibc.malloc.trim_threshold": _TRIM_MAX, "glibc.malloc.mmap_max": 0}
+_TUNABLES = {"glibc.malloc.trim_threshold": _TRIM_MAX, "glibc.malloc.mmap_max": 0,
+             "glibc.malloc.tcache_count": 0}
 
 
 def _glibc() -> tuple[Any, str] | None:
@@ -60,19 +74,40 @@ def apply(policy: str) -> dict[str, Any]:
         return {**record, "policy": "system",
                 "note": "not glibc: freed memory is handled by the system's allocator"}
     _keep_pages(found[0])
-    return {**record, "mallopt": {"M_TRIM_THRESHOLD": _TRIM_MAX, "M_MMAP_MAX": 0}}
+    return {**record, "mallopt": {"M_TRIM_THRESHOLD": _TRIM_MAX, "M_MMAP_MAX": 0},
+            "tcache": "off" if _started_with_tunables() else "on (could not restart)"}
 
 
 def _keep_pages(libc: Any) -> None:
     """This process through mallopt; the processes it starts from now on (the cnn suite's
     workers) through GLIBC_TUNABLES, which glibc reads at start-up. Other tunables already
-    set are kept. The test suite replaces this: it is process-wide and irreversible."""
+    set are kept. Then, unless this process started with those tunables, it re-executes
+    itself (same interpreter, same command line) so that the tcache is off too: this call
+    does not return then, and the new process makes it again. The test suite replaces this:
+    it is process-wide and irreversible."""
     if not (libc.mallopt(_M_TRIM_THRESHOLD, _TRIM_MAX) and libc.mallopt(_M_MMAP_MAX, 0)):
         raise OSError("mallopt refused M_TRIM_THRESHOLD / M_MMAP_MAX")
     tunables = [t for t in os.environ.get("GLIBC_TUNABLES", "").split(":")
                 if t and t.split("=", 1)[0] not in _TUNABLES]
     os.environ["GLIBC_TUNABLES"] = ":".join(
         tunables + [f"{k}={v}" for k, v in _TUNABLES.items()])
+    argv = getattr(sys, "orig_argv", [])
+    # Only a command line that can run again: not a script read from stdin.
+    if not _started_with_tunables() and len(argv) > 1 and argv[1] != "-":
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os.execv(sys.executable, [sys.executable, *argv[1:]])
+
+
+def _started_with_tunables() -> bool:
+    """Whether this process started with every tunable of ``keep`` (glibc reads them then,
+    not later): the environment as it was when this module was imported, the first thing
+    pybench's command line does. (/proc/self/environ cannot tell: glibc cuts the variable
+    short there while it parses it.)"""
+    return all(f"{k}={v}" in _START_TUNABLES for k, v in _TUNABLES.items())
+
+
+_START_TUNABLES = set(os.environ.get("GLIBC_TUNABLES", "").split(":"))
 
 
 def describe(record: dict[str, Any] | None) -> str:
@@ -81,5 +116,6 @@ def describe(record: dict[str, Any] | None) -> str:
         return "allocator: not recorded"
     if record.get("policy") == "keep":
         return (f"allocator: freed memory kept mapped ({record.get('libc')}: M_MMAP_MAX 0, "
-                f"M_TRIM_THRESHOLD max), so outputs reuse warm pages")
+                f"M_TRIM_THRESHOLD max, tcache {record.get('tcache', 'on')}), so outputs "
+                f"reuse warm pages")
     return f"allocator: the system's defaults ({record.get('note') or record.get('libc')})"

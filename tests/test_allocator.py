@@ -75,8 +75,58 @@ print(json.dumps({{"tunables": os.environ["GLIBC_TUNABLES"],
     got = _child(body, {"GLIBC_TUNABLES": "glibc.malloc.arena_max=2:glibc.malloc.mmap_max=9"})
     assert got["tunables"].split(":") == ["glibc.malloc.arena_max=2",
                                           f"glibc.malloc.trim_threshold={2**31 - 1}",
-                                          "glibc.malloc.mmap_max=0"]
+                                          "glibc.malloc.mmap_max=0",
+                                          "glibc.malloc.tcache_count=0"]
     assert got["child_faults"] < 0.01 * PAGES, got
+
+
+# A call's output freed after a temporary the call carved out of the heap right after it: with
+# glibc's tcache holding the temporary, the output cannot merge back and the next one (asking
+# posix_memalign for 64-byte alignment on top) comes from fresh heap above, page-faulted in.
+OUTPUT_AFTER_TEMPORARY = """
+import ctypes, json
+libc = ctypes.CDLL(None)
+libc.malloc.restype = ctypes.c_void_p
+libc.free.argtypes = [ctypes.c_void_p]
+libc.posix_memalign.argtypes = [ctypes.POINTER(ctypes.c_void_p), ctypes.c_size_t,
+                                ctypes.c_size_t]
+def addresses(calls=6, n=12 << 20):
+    out = []
+    for _ in range(calls):
+        p = ctypes.c_void_p()
+        assert libc.posix_memalign(ctypes.byref(p), 64, n) == 0
+        libc.free(libc.malloc(200))
+        libc.free(p.value)
+        out.append(p.value)
+    return len(set(out))
+"""
+
+
+@glibc_only
+def test_keep_restarts_with_the_tcache_off_so_a_freed_output_is_reused_in_place():
+    body = OUTPUT_AFTER_TEMPORARY + """
+import os
+from pybench import allocator
+{setup}
+print(json.dumps({{"distinct": addresses(), "record": record,
+                  "pid_kept": os.getpid() == int(os.environ["PARENT_PID"])}}))
+"""
+    env = {"GLIBC_TUNABLES": ""}
+    # What the restart fixes: mallopt alone leaves the tcache on.
+    tcache_on = _child(body.format(setup="""
+import ctypes
+ctypes.CDLL(None).mallopt(-1, 2**31 - 1); ctypes.CDLL(None).mallopt(-4, 0)
+record = None"""), {**env, "PARENT_PID": "0"})
+    assert tcache_on["distinct"] > 1, tcache_on
+    code = body.format(setup='record = allocator.apply("keep")')
+    out = subprocess.run([sys.executable, "-c", FAULTS_PER_ROUND + code], capture_output=True,
+                         text=True, check=True, timeout=120,
+                         env={**os.environ, **env, "PARENT_PID": "0"})
+    lines = out.stdout.strip().splitlines()
+    assert len(lines) == 1, out.stdout  # the restart printed nothing twice
+    keep = json.loads(lines[0])
+    assert keep["record"]["tcache"] == "off", keep
+    assert keep["distinct"] == 1, keep
 
 
 def test_a_policy_it_does_not_know_is_an_error():

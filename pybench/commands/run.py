@@ -138,7 +138,6 @@ def _check(args: argparse.Namespace) -> list[str]:
     writable_dir(args.output, "--out")
     if args.history:
         writable_dir(args.history, "--history")
-    warn_threads("run", args.threads)
     return devices
 
 
@@ -147,7 +146,9 @@ def run(args: argparse.Namespace) -> int:
         devices = _check(args)
     except ValueError as exc:
         return fail("run", exc)
+    # Before anything is printed: `keep` restarts the process (pybench.allocator).
     memory = _allocator(args)
+    warn_threads("run", args.threads)
     if args.suite == "cnn":
         return run_cnn(args, devices, memory)
     threads = args.threads or len(os.sched_getaffinity(0))
